@@ -1,0 +1,22 @@
+# Installs libactorstate with exported CMake targets, so a C++ user can
+#   find_package(actorstate REQUIRED)
+#   target_link_libraries(app PRIVATE actorstate::core)
+include(CMakePackageConfigHelpers)
+
+install(TARGETS actorstate_core actorstate_persistence actorstate_options_proto
+  EXPORT actorstateTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY libactorstate/include/ persistence/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY ${CMAKE_BINARY_DIR}/proto/gen/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.pb.h")
+install(DIRECTORY proto/ DESTINATION ${CMAKE_INSTALL_DATADIR}/actorstate/proto FILES_MATCHING PATTERN "*.proto")
+install(EXPORT actorstateTargets NAMESPACE actorstate:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/actorstate)
+install(FILES cmake/FindCAF.cmake DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/actorstate)
+
+configure_package_config_file(cmake/actorstateConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/actorstateConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/actorstate)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/actorstateConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/actorstateConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/actorstateConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/actorstate)

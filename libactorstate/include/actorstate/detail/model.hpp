@@ -1,0 +1,99 @@
+// Type-erased entity models: what the runtime's entity actors call. The typed SDK in entity.hpp builds these from
+// user lambdas; the Cloudstate bridge will build others that talk to a user function. Models are immutable after
+// registration and shared by all instances of an entity type, so every method is const and thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actorstate/status_code.hpp"
+
+namespace google::protobuf {
+class Descriptor;
+class Message;
+class ServiceDescriptor;
+} // namespace google::protobuf
+
+namespace actorstate::detail {
+
+/// A serialized protobuf message together with its type URL.
+struct any_bytes {
+  std::string type;  ///< "type.googleapis.com/<full message name>".
+  std::string payload;
+};
+
+/// What a command handler produced: a reply or a failure, plus (for stateful kinds) what to persist.
+struct handler_output {
+  status_code code = status_code::ok;  ///< ok, unknown (user failure), invalid_argument, unimplemented or internal.
+  std::string message;
+  std::string reply;                   ///< Serialized reply when ok.
+  std::vector<any_bytes> events;       ///< Event-sourced: events to persist, in order.
+  std::optional<any_bytes> new_value;  ///< Value entity: state to store.
+  bool delete_value = false;           ///< Value entity: delete the stored state.
+};
+
+/// Settings every stateful kind shares; zero/empty means "use the node default".
+struct entity_settings {
+  std::chrono::milliseconds passivation_timeout{0};
+};
+
+enum class entity_kind { event_sourced, value, action };
+
+std::string_view to_string(entity_kind kind);
+
+/// The request and reply types a handler was registered with; checked against the service definition.
+struct method_signature {
+  const google::protobuf::Descriptor* input = nullptr;
+  const google::protobuf::Descriptor* output = nullptr;
+};
+
+/// Common part of all models.
+struct model_base {
+  entity_kind kind;
+  std::string service_name;    ///< Fully qualified gRPC service name; the entity type.
+  std::string persistence_id;  ///< Prefix of journal/value keys; empty for actions.
+  entity_settings settings;
+  const google::protobuf::ServiceDescriptor* service = nullptr;  ///< Resolved when the node registers the model.
+  std::map<std::string, method_signature> methods;               ///< Method name -> registered handler types.
+
+  explicit model_base(entity_kind k) : kind(k) {}
+  virtual ~model_base() = default;
+};
+
+/// Event-sourced entity: state is a protobuf message that doubles as the snapshot.
+struct event_sourced_model : model_base {
+  event_sourced_model() : model_base(entity_kind::event_sourced) {}
+  int64_t snapshot_every = 0;  ///< 0: never snapshot.
+
+  /// A fresh, empty state.
+  std::function<std::unique_ptr<google::protobuf::Message>()> make_state;
+  /// Runs the handler of `method` against `state`; `events` in the output are not yet applied.
+  std::function<handler_output(const google::protobuf::Message& state, const std::string& entity_id,
+                               const std::string& method, const std::string& payload)>
+    handle;
+  /// Applies one event; returns false with `error` set if the event cannot be applied (unknown type, bad bytes).
+  std::function<bool(google::protobuf::Message& state, const any_bytes& event, std::string& error)> apply;
+};
+
+/// Value entity: state is a protobuf message stored whole on every update.
+struct value_model : model_base {
+  value_model() : model_base(entity_kind::value) {}
+  std::function<std::unique_ptr<google::protobuf::Message>()> make_state;
+  std::function<handler_output(const google::protobuf::Message* state, const std::string& entity_id,
+                               const std::string& method, const std::string& payload)>
+    handle;
+};
+
+/// Stateless action.
+struct action_model : model_base {
+  action_model() : model_base(entity_kind::action) {}
+  std::function<handler_output(const std::string& method, const std::string& payload)> handle;
+};
+
+} // namespace actorstate::detail

@@ -1,0 +1,109 @@
+// A node: one actor system serving registered entity types to gRPC clients, with its persistence store, a
+// management endpoint (/alive, /ready, /metrics) and clean shutdown on SIGTERM/SIGINT (stop accepting, finish
+// in-flight commands, flush the store).
+//
+// Typical use from main(): parse options with `parse_node_options` (flags > environment > config file > defaults),
+// `add` entity types, then `run()`, which blocks until a signal arrives or `stop()` is called. `add` must happen
+// before `run`/`start`. `start`, `stop` and `invoke` are thread-safe; `run` is called once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actorstate/detail/model.hpp"
+#include "actorstate/messages.hpp"
+
+namespace CLI {
+class App;
+class Option;
+} // namespace CLI
+
+namespace actorstate {
+
+struct node_options {
+  std::string bind = "0.0.0.0";
+  uint16_t port = 9000;             ///< Client-facing gRPC port; 0 picks a free port.
+  uint16_t management_port = 9099;  ///< /alive, /ready, /metrics; 0 picks a free port.
+  std::string port_file;            ///< Where to write the chosen client port (for tests with port 0).
+  std::string data_dir = "./actorstate-data";
+  std::string store;  ///< "memory", "sqlite:PATH"; empty: sqlite:<data_dir>/actorstate.db.
+  std::string sqlite_synchronous = "FULL";
+  std::chrono::milliseconds passivation_timeout{30000};
+  size_t max_active_entities = 100000;  ///< Per entity type; least recently used instances are passivated first.
+  uint32_t shards = 100;                ///< Shards per entity type (stable hash of the entity id).
+  std::chrono::milliseconds command_timeout{60000};  ///< A command not answered by then fails DEADLINE_EXCEEDED.
+  std::chrono::milliseconds drain_timeout{10000};    ///< Longest wait for in-flight commands at shutdown.
+  size_t max_message_size = 12 * 1024 * 1024;
+  std::string log_level = "info";
+  size_t scheduler_threads = 0;  ///< CAF worker threads; 0: one per core (at least 2).
+
+  /// The store URI after applying the defaults.
+  std::string store_uri() const;
+};
+
+/// The node's flags on a CLI11 app, for programs that add flags of their own. Construct before `app.parse`, call
+/// `apply` after it. Every flag has an environment variable (shown in --help); `--config FILE` (TOML or INI, keys
+/// are flag names) is registered too. Precedence: flag > environment > config file > default.
+class node_flags {
+public:
+  node_flags(CLI::App& app, node_options& opts);
+  /// Applies environment overrides and converts durations and sizes; throws CLI::ValidationError on bad values.
+  void apply(int argc, char** argv);
+
+private:
+  node_options& opts_;
+  std::vector<std::pair<CLI::Option*, std::string>> env_;
+  std::string passivation_timeout_ = "30s";
+  std::string command_timeout_ = "60s";
+  std::string drain_timeout_ = "10s";
+  std::string max_message_size_ = "12MiB";
+};
+
+/// Parses argv for a program that only has node flags. Exits the process on --help or a bad flag, with usage.
+node_options parse_node_options(int argc, char** argv, const std::string& description);
+
+class node {
+public:
+  explicit node(node_options options);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Registers an entity type built with the SDK (anything with a `model()`), or a model directly. Reports an
+  /// error (unknown service, type mismatch, missing entity key) by returning false and logging it.
+  template <class Entity>
+  bool add(const Entity& entity) {
+    return add_model(entity.model());
+  }
+  bool add_model(std::shared_ptr<detail::model_base> model);
+
+  /// Opens the store, starts the actor system, the gRPC frontend and the management endpoint. Returns a non-zero
+  /// exit code (and logs why) if any of them cannot start.
+  int start();
+
+  /// Blocks until SIGTERM/SIGINT or `stop()`, then shuts down cleanly. Calls `start()` first if needed.
+  int run();
+
+  /// Requests shutdown; `run()` returns once it is complete.
+  void stop();
+
+  /// Sends a command to an entity without going through gRPC (for in-process callers and tests). `done` runs on
+  /// an actor thread and must not block.
+  void invoke(const std::string& service_name, command cmd, std::function<void(command_result)> done);
+
+  /// Ports actually bound (after `start`).
+  uint16_t port() const;
+  uint16_t management_port() const;
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace actorstate

@@ -1,0 +1,28 @@
+// Entity keys: the request fields marked `(cloudstate.entity_key) = true` (option 1080) or the legacy option 50002
+// select the entity instance. Several key fields are joined with "-" in field-number order; strings are used as
+// they are, integers in decimal, bools as "true"/"false". Other field types are rejected when a service is loaded.
+// Options are recognised both as parsed extensions (generated descriptors) and as unknown fields (descriptors
+// built at run time from a FileDescriptorSet).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace google::protobuf {
+class Descriptor;
+class FieldDescriptor;
+class Message;
+} // namespace google::protobuf
+
+namespace actorstate::frontend {
+
+/// Collects the key fields of `input`, sorted by number. Returns false with `error` naming the field if a key field
+/// has an unsupported type or is repeated.
+bool key_fields(const google::protobuf::Descriptor* input, std::vector<const google::protobuf::FieldDescriptor*>& out,
+                std::string& error);
+
+/// The entity id of `msg` for the given key fields.
+std::string extract_key(const google::protobuf::Message& msg,
+                        const std::vector<const google::protobuf::FieldDescriptor*>& fields);
+
+} // namespace actorstate::frontend

@@ -1,0 +1,165 @@
+#include "frontend/grpc_frontend.hpp"
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include "frontend/entity_key.hpp"
+#include "ops/log.hpp"
+
+namespace actorstate::frontend {
+
+namespace {
+
+grpc::Status to_grpc(const command_result& r) {
+  return grpc::Status{static_cast<grpc::StatusCode>(r.code), r.message};
+}
+
+bool dump(const grpc::ByteBuffer& buf, std::string& out) {
+  std::vector<grpc::Slice> slices;
+  if (!buf.Dump(&slices).ok())
+    return false;
+  out.clear();
+  out.reserve(buf.Length());
+  for (auto& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return true;
+}
+
+/// One unary call: read the request, hand it to the entity, write the reply. gRPC owns the reactor and deletes
+/// it in OnDone, which happens only after Finish, so the completion callback always finds it alive.
+class unary_call : public grpc::ServerGenericBidiReactor {
+public:
+  unary_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx) : fe_(fe), ctx_(ctx) {
+    route_ = fe_.find(ctx_->method());
+    if (route_ == nullptr) {
+      Finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "unknown service or method " + ctx_->method()});
+      return;
+    }
+    if (route_->descriptor->client_streaming() || route_->descriptor->server_streaming()) {
+      Finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "streaming calls are not supported for " + ctx_->method()});
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "no request message"});
+      return;
+    }
+    command cmd;
+    cmd.method = route_->method;
+    if (!dump(request_, cmd.payload)) {
+      Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"});
+      return;
+    }
+    std::unique_ptr<google::protobuf::Message> msg{route_->input_prototype->New()};
+    if (!msg->ParseFromString(cmd.payload)) {
+      Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT,
+                          "request does not parse as " + route_->descriptor->input_type()->full_name()});
+      return;
+    }
+    if (route_->keyed) {
+      cmd.entity_id = extract_key(*msg, route_->key_fields);
+      if (cmd.entity_id.empty()) {
+        Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "the entity key is empty"});
+        return;
+      }
+    }
+    fe_.gateways().dispatch(route_->region, std::move(cmd), [this](command_result r) { complete(std::move(r)); });
+  }
+
+  void OnWriteDone(bool) override {}
+
+  void OnDone() override { delete this; }
+
+private:
+  void complete(command_result r) {
+    if (!r.ok()) {
+      Finish(to_grpc(r));
+      return;
+    }
+    grpc::Slice slice{r.payload};
+    reply_ = grpc::ByteBuffer{&slice, 1};
+    StartWriteAndFinish(&reply_, grpc::WriteOptions{}, grpc::Status::OK);
+  }
+
+  grpc_frontend& fe_;
+  grpc::GenericCallbackServerContext* ctx_;
+  const route* route_ = nullptr;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer reply_;
+};
+
+} // namespace
+
+class grpc_frontend::service : public grpc::CallbackGenericService {
+public:
+  explicit service(grpc_frontend& fe) : fe_(fe) {}
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    return new unary_call(fe_, ctx);
+  }
+
+private:
+  grpc_frontend& fe_;
+};
+
+grpc_frontend::grpc_frontend(runtime::gateway_pool& gateways, size_t max_message_size)
+  : gateways_(gateways), max_message_size_(max_message_size) {
+}
+
+grpc_frontend::~grpc_frontend() = default;
+
+bool grpc_frontend::add_route(const std::string& path, route r, std::string& error) {
+  if (r.keyed) {
+    if (!key_fields(r.descriptor->input_type(), r.key_fields, error))
+      return false;
+    if (r.key_fields.empty()) {
+      error = "method " + r.descriptor->full_name() + ": input type " + r.descriptor->input_type()->full_name()
+              + " has no field marked (cloudstate.entity_key) = true";
+      return false;
+    }
+  }
+  routes_[path] = std::move(r);
+  return true;
+}
+
+const route* grpc_frontend::find(const std::string& path) const {
+  auto i = routes_.find(path);
+  return i == routes_.end() ? nullptr : &i->second;
+}
+
+uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, std::string& error) {
+  service_ = std::make_unique<service>(*this);
+  grpc::ServerBuilder builder;
+  int selected = 0;
+  auto addr = (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &selected);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_size_));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_message_size_));
+  builder.RegisterCallbackGenericService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || selected == 0) {
+    error = "cannot listen on " + addr;
+    server_.reset();
+    return 0;
+  }
+  return static_cast<uint16_t>(selected);
+}
+
+void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
+  if (!server_)
+    return;
+  server_->Shutdown(std::chrono::system_clock::now() + drain);
+  server_->Wait();
+  server_.reset();
+}
+
+} // namespace actorstate::frontend

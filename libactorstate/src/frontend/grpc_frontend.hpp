@@ -1,0 +1,68 @@
+// The client-facing gRPC server. It serves services that are only known at run time through
+// `grpc::CallbackGenericService`: the method path selects a route (entity type + method), the request bytes are
+// parsed with the method's input descriptor to validate them and extract the entity key, and the command is handed
+// to the entity's region asynchronously through the gateway pool. The reply bytes go back unchanged.
+//
+// Routes are fixed before `start`; afterwards the route table is read-only and shared by gRPC's threads.
+// Errors: unknown path → UNIMPLEMENTED; bytes that do not parse → INVALID_ARGUMENT; empty key → INVALID_ARGUMENT;
+// streaming methods (not supported for entities yet) → UNIMPLEMENTED; over the size limit → RESOURCE_EXHAUSTED.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+#include "runtime/gateway.hpp"
+
+namespace google::protobuf {
+class FieldDescriptor;
+class Message;
+class MethodDescriptor;
+} // namespace google::protobuf
+
+namespace grpc {
+class Server;
+} // namespace grpc
+
+namespace actorstate::frontend {
+
+struct route {
+  caf::actor region;
+  std::string method;  ///< Simple method name, as the entity's handlers know it.
+  const google::protobuf::MethodDescriptor* descriptor = nullptr;
+  const google::protobuf::Message* input_prototype = nullptr;
+  std::vector<const google::protobuf::FieldDescriptor*> key_fields;
+  bool keyed = true;  ///< false for actions: no entity key.
+};
+
+class grpc_frontend {
+public:
+  grpc_frontend(runtime::gateway_pool& gateways, size_t max_message_size);
+  ~grpc_frontend();
+
+  /// Adds a route for "/<service>/<method>". Returns false with `error` if the method cannot be served.
+  bool add_route(const std::string& path, route r, std::string& error);
+
+  /// Binds and starts serving; returns the bound port (0 on failure, with `error` set).
+  uint16_t start(const std::string& bind, uint16_t port, std::string& error);
+
+  /// Stops accepting calls and waits up to `drain` for in-flight calls to complete.
+  void shutdown(std::chrono::milliseconds drain);
+
+  const route* find(const std::string& path) const;
+  runtime::gateway_pool& gateways() { return gateways_; }
+
+private:
+  class service;
+  runtime::gateway_pool& gateways_;
+  size_t max_message_size_;
+  std::unordered_map<std::string, route> routes_;
+  std::unique_ptr<service> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+} // namespace actorstate::frontend

@@ -1,0 +1,313 @@
+#include "actorstate/node.hpp"
+
+#include <signal.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include "actorstate/entity.hpp"
+#include "actorstate/persistence/store.hpp"
+#include "frontend/grpc_frontend.hpp"
+#include "ops/log.hpp"
+#include "ops/management_server.hpp"
+#include "ops/metrics.hpp"
+#include "runtime/gateway.hpp"
+#include "runtime/shard_region.hpp"
+
+namespace actorstate {
+
+std::string type_url(const google::protobuf::Descriptor* descriptor) {
+  return "type.googleapis.com/" + descriptor->full_name();
+}
+
+struct node::impl {
+  node_options opts;
+  std::vector<std::shared_ptr<detail::model_base>> models;
+  metrics::registry metrics;
+  std::shared_ptr<persistence::store> store;
+  std::unique_ptr<caf::actor_system_config> caf_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<runtime::gateway_pool> gateways;
+  std::map<std::string, caf::actor> regions;
+  std::unique_ptr<frontend::grpc_frontend> frontend;
+  std::unique_ptr<ops::management_server> management;
+  std::atomic<bool> serving{false};
+  bool started = false;
+  bool stopped = false;
+  uint16_t port = 0;
+  uint16_t management_port = 0;
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool stop_requested = false;
+
+  bool validate(const std::shared_ptr<detail::model_base>& model, std::string& error);
+  bool ready();
+  void shutdown();
+};
+
+bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std::string& error) {
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  model->service = pool->FindServiceByName(model->service_name);
+  if (model->service == nullptr) {
+    error = "service " + model->service_name + " is not among the linked protobuf descriptors";
+    return false;
+  }
+  if (model->kind != detail::entity_kind::action && model->persistence_id.empty()) {
+    error = "entity type " + model->service_name + " needs a persistence id";
+    return false;
+  }
+  for (auto& m : models)
+    if (m->service_name == model->service_name) {
+      error = "service " + model->service_name + " is registered twice";
+      return false;
+    }
+  for (auto& [name, sig] : model->methods) {
+    const auto* method = model->service->FindMethodByName(name);
+    if (method == nullptr) {
+      error = "service " + model->service_name + " has no method " + name;
+      return false;
+    }
+    if (method->input_type() != sig.input || method->output_type() != sig.output) {
+      error = "method " + method->full_name() + " takes " + method->input_type()->full_name() + " and returns "
+              + method->output_type()->full_name() + ", but its handler was registered for "
+              + sig.input->full_name() + " -> " + sig.output->full_name();
+      return false;
+    }
+  }
+  for (int i = 0; i < model->service->method_count(); ++i) {
+    const auto* method = model->service->method(i);
+    if (!model->methods.count(method->name()))
+      log::warn("method has no handler; calls will fail with UNIMPLEMENTED", {{"method", method->full_name()}});
+  }
+  return true;
+}
+
+bool node::impl::ready() {
+  if (!serving.load())
+    return false;
+  auto promise = std::make_shared<std::promise<bool>>();
+  auto answer = promise->get_future();
+  store->ping([promise](persistence::status st) { promise->set_value(st.ok()); });
+  return answer.wait_for(std::chrono::seconds{2}) == std::future_status::ready && answer.get();
+}
+
+node::node(node_options options) : impl_(std::make_unique<impl>()) {
+  impl_->opts = std::move(options);
+}
+
+node::~node() {
+  stop();
+  impl_->shutdown();
+}
+
+bool node::add_model(std::shared_ptr<detail::model_base> model) {
+  std::string error;
+  if (impl_->started) {
+    log::error("entity types must be added before the node starts", {{"service", model->service_name}});
+    return false;
+  }
+  if (!impl_->validate(model, error)) {
+    log::error("cannot register entity type", {{"service", model->service_name}, {"error", error}});
+    return false;
+  }
+  impl_->models.push_back(std::move(model));
+  return true;
+}
+
+namespace {
+
+void block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+bool write_port_file(const std::string& path, uint16_t port) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    out << port << "\n";
+    if (!out)
+      return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+} // namespace
+
+int node::start() {
+  auto& s = *impl_;
+  if (s.started)
+    return 0;
+  s.started = true;
+  // Signals are taken by run()'s sigtimedwait, so every thread created from here on must have them blocked.
+  block_signals();
+  log::level lvl;
+  if (log::parse_level(s.opts.log_level, lvl))
+    log::set_level(lvl);
+
+  persistence::store_options store_opts;
+  store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
+  auto uri = s.opts.store_uri();
+  auto opened = persistence::open_store(uri, store_opts);
+  if (!opened.ok()) {
+    log::error("cannot open the store; refusing to start", {{"store", uri}, {"error", opened.error().to_string()}});
+    return 2;
+  }
+  s.store = std::move(opened.value());
+  log::info("store opened", {{"store", uri}, {"plugin", s.store->name()}});
+
+  auto threads = s.opts.scheduler_threads;
+  if (threads == 0)
+    threads = std::max<size_t>(2, std::thread::hardware_concurrency());
+  s.caf_cfg = std::make_unique<caf::actor_system_config>();
+  // Without the sleep-poll phase a hand-off between actors costs tens of microseconds less (caf-remoting.md).
+  s.caf_cfg->set("scheduler.max-threads", threads);
+  s.caf_cfg->set("work-stealing.aggressive-poll-attempts", 0);
+  s.caf_cfg->set("work-stealing.moderate-poll-attempts", 0);
+  s.caf_cfg->add_message_types<caf::id_block::actorstate>();
+  s.sys = std::make_unique<caf::actor_system>(*s.caf_cfg);
+  s.gateways = std::make_unique<runtime::gateway_pool>(*s.sys, threads, s.opts.command_timeout);
+  s.frontend = std::make_unique<frontend::grpc_frontend>(*s.gateways, s.opts.max_message_size);
+
+  for (auto& model : s.models) {
+    auto env = std::make_shared<runtime::entity_env>();
+    env->model = model;
+    env->store = s.store;
+    env->metrics = s.metrics.entity(model->service_name);
+    runtime::region_config rc;
+    rc.env = env;
+    rc.shards = s.opts.shards;
+    rc.passivation_timeout = s.opts.passivation_timeout;
+    rc.max_active = s.opts.max_active_entities;
+    rc.action_workers = threads;
+    auto region = runtime::spawn_region(*s.sys, rc);
+    s.regions[model->service_name] = region;
+    for (auto& [name, sig] : model->methods) {
+      frontend::route r;
+      r.region = region;
+      r.method = name;
+      r.descriptor = model->service->FindMethodByName(name);
+      r.input_prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(sig.input);
+      r.keyed = model->kind != detail::entity_kind::action;
+      std::string error;
+      if (!s.frontend->add_route("/" + model->service_name + "/" + name, std::move(r), error)) {
+        log::error("cannot serve entity type", {{"service", model->service_name}, {"error", error}});
+        return 2;
+      }
+    }
+    log::info("entity type registered", {{"service", model->service_name},
+                                         {"kind", std::string{detail::to_string(model->kind)}},
+                                         {"persistence_id", model->persistence_id}});
+  }
+
+  std::string error;
+  s.port = s.frontend->start(s.opts.bind, s.opts.port, error);
+  if (s.port == 0) {
+    log::error("cannot start the gRPC frontend", {{"error", error}});
+    return 2;
+  }
+  log::info("listening on grpc " + s.opts.bind + ":" + std::to_string(s.port));
+  s.management = std::make_unique<ops::management_server>([&s] { return s.ready(); },
+                                                          [&s] { return s.metrics.render(); });
+  s.management_port = s.management->start(s.opts.bind, s.opts.management_port, error);
+  if (s.management_port == 0) {
+    log::error("cannot start the management endpoint", {{"error", error}});
+    return 2;
+  }
+  log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
+  if (!s.opts.port_file.empty() && !write_port_file(s.opts.port_file, s.port)) {
+    log::error("cannot write the port file", {{"path", s.opts.port_file}});
+    return 2;
+  }
+  s.serving = true;
+  return 0;
+}
+
+int node::run() {
+  if (auto rc = start(); rc != 0) {
+    impl_->shutdown();
+    return rc;
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec tick{0, 100 * 1000 * 1000};
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> guard{impl_->mtx};
+      if (impl_->stop_requested)
+        break;
+    }
+    int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log::info("signal received; shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+      break;
+    }
+  }
+  impl_->shutdown();
+  return 0;
+}
+
+void node::stop() {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->stop_requested = true;
+  impl_->cv.notify_all();
+}
+
+void node::impl::shutdown() {
+  if (stopped || !started)
+    return;
+  stopped = true;
+  serving = false;
+  // Order matters: stop taking calls and let in-flight ones finish (their replies wait for durability), then stop
+  // the entities, then flush and close the store.
+  if (frontend)
+    frontend->shutdown(opts.drain_timeout);
+  if (management)
+    management->stop();
+  if (sys) {
+    for (auto& [name, region] : regions)
+      caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
+    if (gateways)
+      gateways->stop();
+    regions.clear();
+    sys.reset();
+  }
+  if (store)
+    store->close();
+  log::info("stopped");
+}
+
+void node::invoke(const std::string& service_name, command cmd, std::function<void(command_result)> done) {
+  auto i = impl_->regions.find(service_name);
+  if (!impl_->serving.load() || i == impl_->regions.end()) {
+    done(command_result::failure(i == impl_->regions.end() ? status_code::unimplemented : status_code::unavailable,
+                                 "cannot reach " + service_name));
+    return;
+  }
+  impl_->gateways->dispatch(i->second, std::move(cmd), std::move(done));
+}
+
+uint16_t node::port() const {
+  return impl_->port;
+}
+
+uint16_t node::management_port() const {
+  return impl_->management_port;
+}
+
+} // namespace actorstate

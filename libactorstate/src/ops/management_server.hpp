@@ -1,0 +1,35 @@
+// The management endpoint: GET /alive (the process answers), /ready (the node serves clients and its store
+// answers) and /metrics (Prometheus text). Served by libmicrohttpd on its own thread, so probes keep working when
+// the actor system is busy. The callbacks run on that thread and must be thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+struct MHD_Daemon;
+
+namespace actorstate::ops {
+
+class management_server {
+public:
+  management_server(std::function<bool()> ready, std::function<std::string()> metrics);
+  ~management_server();
+  management_server(const management_server&) = delete;
+  management_server& operator=(const management_server&) = delete;
+
+  /// Binds and starts; returns the bound port, or 0 with `error` set.
+  uint16_t start(const std::string& bind, uint16_t port, std::string& error);
+  void stop();
+
+  // Used by the request handler.
+  bool ready() const { return ready_(); }
+  std::string metrics() const { return metrics_(); }
+
+private:
+  std::function<bool()> ready_;
+  std::function<std::string()> metrics_;
+  MHD_Daemon* daemon_ = nullptr;
+};
+
+} // namespace actorstate::ops

@@ -1,0 +1,207 @@
+#include "runtime/entity_actor.hpp"
+
+#include <caf/all.hpp>
+
+#include "ops/log.hpp"
+
+namespace actorstate::runtime {
+
+status_code to_status_code(const persistence::status& st) {
+  switch (st.error_code()) {
+    case persistence::code::ok:
+      return status_code::ok;
+    case persistence::code::invalid_argument:
+      return status_code::internal;
+    case persistence::code::corrupt:
+      return status_code::data_loss;
+    case persistence::code::conflict:
+    case persistence::code::unavailable:
+    case persistence::code::unknown_outcome:
+      return status_code::unavailable;
+  }
+  return status_code::unavailable;
+}
+
+entity_actor::entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id)
+  : caf::event_based_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
+  pid_ = env_->model->persistence_id + "|" + entity_id_;
+  env_->metrics->active.add(1);
+}
+
+entity_actor::~entity_actor() {
+  env_->metrics->active.add(-1);
+}
+
+caf::behavior entity_actor::make_behavior() {
+  // An exception escaping our own code (not a handler's: those are caught in `handle`) must not leave promises
+  // unanswered; on_exit answers them.
+  set_exception_handler([this](caf::scheduled_actor*, std::exception_ptr& ep) -> caf::error {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      log::error("entity actor crashed", {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_},
+                                          {"error", e.what()}});
+    } catch (...) {
+      log::error("entity actor crashed", {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}});
+    }
+    return caf::make_error(caf::sec::runtime_error);
+  });
+  return {
+    [this](command& cmd) { enqueue(cmd); },
+    [this](passivate_atom) {
+      stopping_ = true;
+      maybe_stop();
+    },
+    [](detail::continuation& c) { c.fn(); },
+  };
+}
+
+void entity_actor::on_exit() {
+  auto gone = command_result::failure(status_code::unavailable, "entity stopped before answering");
+  for (auto& w : waiting_)
+    if (w.promise.pending())
+      w.promise.deliver(gone);
+  for (auto& pc : queue_)
+    if (pc.promise.pending())
+      pc.promise.deliver(gone);
+  waiting_.clear();
+  queue_.clear();
+}
+
+void entity_actor::enqueue(command& cmd) {
+  queue_.push_back(pending_command{std::move(cmd), make_response_promise(), clock::now()});
+  if (phase_ == phase::idle) {
+    phase_ = phase::recovering;
+    recovery_started_ = clock::now();
+    recover();
+    return;
+  }
+  process();
+}
+
+void entity_actor::recovered() {
+  env_->metrics->recoveries.inc();
+  env_->metrics->recovery_latency.observe(clock::now() - recovery_started_);
+  phase_ = phase::ready;
+  process();
+}
+
+void entity_actor::recovery_failed(status_code code, const std::string& message) {
+  env_->metrics->recovery_failures.inc();
+  log::warn("entity recovery failed", {{"entity_type", env_->model->service_name},
+                                       {"entity_id", entity_id_},
+                                       {"error", message}});
+  reset();
+  phase_ = phase::idle;
+  // Nothing was processed, so every queued command fails; the next one retries recovery.
+  auto queued = std::move(queue_);
+  queue_.clear();
+  for (auto& pc : queued)
+    deliver(pc.promise, command_result::failure(code, message), pc.arrived);
+  maybe_stop();
+}
+
+void entity_actor::process() {
+  while (phase_ == phase::ready && !queue_.empty() && outstanding_ < env_->max_pipeline) {
+    auto pc = std::move(queue_.front());
+    queue_.pop_front();
+    env_->metrics->commands.inc();
+    handle(pc);
+  }
+  maybe_stop();
+}
+
+uint64_t entity_actor::begin_write() {
+  ++outstanding_;
+  return ++issued_;
+}
+
+void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::time_point issued) {
+  --outstanding_;
+  env_->metrics->persist_latency.observe(clock::now() - issued);
+  if (st.ok()) {
+    if (n > durable_)
+      durable_ = n;
+    release_durable();
+  } else if (n > durable_) {
+    env_->metrics->persist_failures.inc();
+    if (phase_ != phase::failed) {
+      log::warn("entity write failed; restarting entity", {{"entity_type", env_->model->service_name},
+                                                           {"entity_id", entity_id_},
+                                                           {"error", st.to_string()}});
+      env_->metrics->restarts.inc();
+      phase_ = phase::failed;
+      reset();
+    }
+    // Every waiting reply depends on this write (or a later one, which the store's fencing rejects as well).
+    auto failed = std::move(waiting_);
+    waiting_.clear();
+    auto code = to_status_code(st);
+    for (auto& w : failed)
+      deliver(w.promise, command_result::failure(code, "could not persist: " + st.message()), w.arrived);
+  }
+  maybe_restart();
+  if (phase_ == phase::ready)
+    process();
+  else
+    maybe_stop();
+}
+
+void entity_actor::respond(pending_command& pc, command_result result) {
+  if (durable_ >= issued_ && waiting_.empty()) {
+    deliver(pc.promise, std::move(result), pc.arrived);
+    return;
+  }
+  waiting_.push_back(waiting_reply{issued_, std::move(pc.promise), std::move(result), pc.arrived});
+}
+
+void entity_actor::fail_and_restart(pending_command& pc, status_code code, const std::string& message) {
+  log::warn("entity handler failed; restarting entity", {{"entity_type", env_->model->service_name},
+                                                         {"entity_id", entity_id_},
+                                                         {"error", message}});
+  env_->metrics->restarts.inc();
+  deliver(pc.promise, command_result::failure(code, message), pc.arrived);
+  phase_ = phase::failed;
+  reset();
+  maybe_restart();
+}
+
+void entity_actor::deliver(caf::response_promise& promise, command_result result, clock::time_point arrived) {
+  if (!result.ok())
+    env_->metrics->command_failures.inc();
+  env_->metrics->command_latency.observe(clock::now() - arrived);
+  if (promise.pending())
+    promise.deliver(std::move(result));
+}
+
+void entity_actor::release_durable() {
+  while (!waiting_.empty() && waiting_.front().needs <= durable_) {
+    auto w = std::move(waiting_.front());
+    waiting_.pop_front();
+    deliver(w.promise, std::move(w.result), w.arrived);
+  }
+}
+
+void entity_actor::maybe_restart() {
+  // A restart waits until every write of the failed incarnation has come back, so recovery reads final state.
+  if (phase_ != phase::failed || outstanding_ > 0)
+    return;
+  issued_ = 0;
+  durable_ = 0;
+  phase_ = phase::idle;
+  if (!queue_.empty()) {
+    phase_ = phase::recovering;
+    recovery_started_ = clock::now();
+    recover();
+  }
+}
+
+void entity_actor::maybe_stop() {
+  if (stopping_ && queue_.empty() && waiting_.empty() && outstanding_ == 0
+      && (phase_ == phase::ready || phase_ == phase::idle)) {
+    env_->metrics->passivations.inc();
+    quit();
+  }
+}
+
+} // namespace actorstate::runtime

@@ -1,0 +1,128 @@
+// The life cycle every stateful entity actor shares: one command at a time in arrival order, recovery before the
+// first command, replies held back until the writes they depend on are durable (pipelining: the next command may
+// run against state that includes writes not yet durable), restart after a failure, and passivation.
+//
+// Writes are numbered per incarnation (`begin_write`). A reply depends on every write issued before it; it leaves
+// when all of those are durable. A failed write fails every reply still waiting (each of them saw the failed
+// write's effects), then the entity drops its state and, once its outstanding writes have returned, recovers from
+// the store before the next command. Single-writer fencing in the store makes writes issued after a failed one
+// fail too, so the stored history never has gaps.
+//
+// Runs entirely inside the actor; persistence callbacks come back through `post`.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+
+#include "actorstate/detail/model.hpp"
+#include "actorstate/messages.hpp"
+#include "actorstate/persistence/store.hpp"
+#include "ops/metrics.hpp"
+
+namespace actorstate::runtime {
+
+/// What every entity instance of one type shares.
+struct entity_env {
+  std::shared_ptr<const detail::model_base> model;
+  std::shared_ptr<persistence::store> store;
+  std::shared_ptr<metrics::entity_metrics> metrics;
+  size_t max_pipeline = 256;  ///< Most writes in flight per entity before it stops taking commands.
+};
+
+status_code to_status_code(const persistence::status& st);
+
+class entity_actor : public caf::event_based_actor {
+public:
+  entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id);
+  ~entity_actor() override;
+
+  caf::behavior make_behavior() override;
+  void on_exit() override;
+  const char* name() const override { return "actorstate.entity"; }
+
+protected:
+  using clock = std::chrono::steady_clock;
+
+  struct pending_command {
+    command cmd;
+    caf::response_promise promise;
+    clock::time_point arrived;
+  };
+
+  /// Starts loading state; must end in exactly one call of `recovered` or `recovery_failed`.
+  virtual void recover() = 0;
+  /// Handles one command synchronously: it ends in `respond` (possibly after `begin_write`s) or `fail_and_restart`.
+  virtual void handle(pending_command& pc) = 0;
+  /// Drops in-memory state (before a re-recovery).
+  virtual void reset() = 0;
+
+  void recovered();
+  void recovery_failed(status_code code, const std::string& message);
+
+  /// Registers a write about to be issued; returns its number for `write_done`.
+  uint64_t begin_write();
+  /// Reports the outcome of write `n`; callbacks must arrive in issue order (the store guarantees it per pid).
+  void write_done(uint64_t n, const persistence::status& st, clock::time_point issued);
+  /// Replies once every write issued so far is durable.
+  void respond(pending_command& pc, command_result result);
+  /// Fails `pc` and restarts the entity (handler threw, state could not be applied).
+  void fail_and_restart(pending_command& pc, status_code code, const std::string& message);
+
+  /// Runs `fn` inside this actor later (from any thread).
+  template <class F>
+  void post_self(F fn);
+
+  const entity_env& env() const { return *env_; }
+  const std::string& entity_id() const { return entity_id_; }
+  /// The persistence id of this instance: "<persistence_id>|<entity_id>".
+  const std::string& pid() const { return pid_; }
+
+private:
+  enum class phase { idle, recovering, ready, failed };
+
+  struct waiting_reply {
+    uint64_t needs;  ///< Write number that must be durable first.
+    caf::response_promise promise;
+    command_result result;
+    clock::time_point arrived;
+  };
+
+  void enqueue(command& cmd);
+  void process();
+  void deliver(caf::response_promise& promise, command_result result, clock::time_point arrived);
+  void release_durable();
+  void maybe_restart();
+  void maybe_stop();
+
+  std::shared_ptr<const entity_env> env_;
+  std::string entity_id_;
+  std::string pid_;
+  phase phase_ = phase::idle;
+  std::deque<pending_command> queue_;
+  std::deque<waiting_reply> waiting_;
+  uint64_t issued_ = 0;
+  uint64_t durable_ = 0;
+  uint64_t outstanding_ = 0;
+  bool stopping_ = false;
+  clock::time_point recovery_started_;
+};
+
+} // namespace actorstate::runtime
+
+#include <caf/actor_cast.hpp>
+
+#include "runtime/post.hpp"
+
+namespace actorstate::runtime {
+
+template <class F>
+void entity_actor::post_self(F fn) {
+  detail::post(caf::actor_cast<caf::actor>(this), std::move(fn));
+}
+
+} // namespace actorstate::runtime

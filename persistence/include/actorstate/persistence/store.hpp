@@ -1,0 +1,183 @@
+// The persistence plugin interface: an event journal, a snapshot store and a value store behind one asynchronous
+// API. Every operation returns immediately; its callback runs later on a thread owned by the plugin (never on the
+// caller's thread, so a caller may hold locks or be a CAF actor). Callbacks must be short and must not block: the
+// runtime only posts a message to an actor from them. Callbacks of operations that touch the same persistence id
+// run in the order the operations were issued.
+//
+// Single-writer safety lives here, not in the runtime: an append states the sequence number it expects to follow
+// (`events.front().seq == highest + 1`) and a value write states the version it replaces. A second writer, a stale
+// writer or a gap is rejected with `code::conflict` and writes nothing. A write whose outcome the plugin cannot
+// know (connection cut after sending) reports `code::unknown_outcome`; the caller must re-read before its next
+// write. A plugin may batch writes from many callers into one durable transaction (group commit); a write's
+// callback runs only after the transaction that holds it is durable.
+//
+// Thread safety: all methods may be called from any thread concurrently. `close()` waits for every accepted
+// operation to finish (and its callback to run) and is idempotent; operations issued after it fail with
+// `code::unavailable`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace actorstate::persistence {
+
+/// What went wrong, coarse enough to map onto gRPC status codes.
+enum class code {
+  ok = 0,
+  conflict,         ///< Fencing: sequence number or version mismatch; nothing was written.
+  unavailable,      ///< The store cannot be reached or an I/O error occurred; nothing was written.
+  unknown_outcome,  ///< The write may or may not have committed; re-read before writing again.
+  corrupt,          ///< Stored data cannot be read (checksum, schema or decoding failure).
+  invalid_argument, ///< The request itself is malformed (empty batch, bad range, ...).
+};
+
+const char* to_string(code c);
+
+/// The result of an operation: ok, or a code with a human-readable message.
+class status {
+public:
+  status() = default;
+  status(code c, std::string message) : code_(c), message_(std::move(message)) {}
+
+  static status ok_status() { return {}; }
+  bool ok() const { return code_ == code::ok; }
+  code error_code() const { return code_; }
+  const std::string& message() const { return message_; }
+  std::string to_string() const;
+
+private:
+  code code_ = code::ok;
+  std::string message_;
+};
+
+/// A value or a non-ok status.
+template <class T>
+class result {
+public:
+  result(T value) : value_(std::move(value)) {}
+  result(status error) : status_(std::move(error)) {}
+  bool ok() const { return status_.ok(); }
+  const status& error() const { return status_; }
+  T& value() { return *value_; }
+  const T& value() const { return *value_; }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+
+private:
+  std::optional<T> value_;
+  status status_;
+};
+
+/// One journal entry. `type` names the payload's format (a protobuf type URL for native and Cloudstate entities).
+struct event {
+  int64_t seq = 0;
+  std::string type;
+  std::string payload;
+  std::string metadata;  ///< Opaque to the store; round-trips unchanged.
+
+  friend bool operator==(const event&, const event&) = default;
+};
+
+struct snapshot {
+  int64_t seq = 0;  ///< Sequence number of the last event the snapshot includes.
+  std::string type;
+  std::string payload;
+
+  friend bool operator==(const snapshot&, const snapshot&) = default;
+};
+
+struct stored_value {
+  std::string type;
+  std::string payload;
+  int64_t version = 0;  ///< 1 after the first put, incremented by each put; 0 means "absent".
+
+  friend bool operator==(const stored_value&, const stored_value&) = default;
+};
+
+template <class T>
+using callback = std::function<void(T)>;
+
+/// Append-only event log per persistence id.
+class journal {
+public:
+  virtual ~journal() = default;
+
+  /// Appends `events` atomically (all or none). Their `seq` must be consecutive and the first must be
+  /// highest_seq(pid) + 1, otherwise `code::conflict`. An empty batch is `code::invalid_argument`.
+  virtual void append(std::string pid, std::vector<event> events, callback<status> done) = 0;
+
+  /// Events with from <= seq <= to, ascending, at most `max` of them (0 means none). Deleted events are skipped.
+  virtual void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
+                      callback<result<std::vector<event>>> done) = 0;
+
+  /// The highest sequence number ever appended for `pid` (0 if none); not lowered by deletion.
+  virtual void highest_seq(std::string pid, callback<result<int64_t>> done) = 0;
+
+  /// Deletes events with seq <= to (clamped to the highest sequence number).
+  virtual void delete_up_to(std::string pid, int64_t to, callback<status> done) = 0;
+};
+
+/// Snapshots per persistence id; an optimization, never a dependency.
+class snapshot_store {
+public:
+  virtual ~snapshot_store() = default;
+
+  /// Saves `s`, replacing a snapshot with the same sequence number.
+  virtual void save_snapshot(std::string pid, snapshot s, callback<status> done) = 0;
+
+  /// The snapshot with the highest sequence number, or nullopt if there is none.
+  virtual void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) = 0;
+
+  /// Deletes snapshots with seq <= to.
+  virtual void delete_snapshots(std::string pid, int64_t to, callback<status> done) = 0;
+};
+
+/// One value per key with optimistic versioning.
+class value_store {
+public:
+  virtual ~value_store() = default;
+
+  virtual void get_value(std::string key, callback<result<std::optional<stored_value>>> done) = 0;
+
+  /// Stores `type`/`payload` if the current version equals `expected_version` (0: the key must be absent);
+  /// reports the new version. A mismatch is `code::conflict`.
+  virtual void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
+                         callback<result<int64_t>> done) = 0;
+
+  /// Deletes the key if its version equals `expected_version`; deleting an absent key with expected 0 is ok.
+  virtual void delete_value(std::string key, int64_t expected_version, callback<status> done) = 0;
+};
+
+/// A complete plugin. Obtain one from `open_store`.
+class store : public journal, public snapshot_store, public value_store {
+public:
+  /// Plugin name for logs and metrics ("memory", "sqlite", ...).
+  virtual std::string name() const = 0;
+
+  /// Checks that the store answers (used by readiness probes).
+  virtual void ping(callback<status> done) = 0;
+
+  /// Finishes every accepted operation, makes it durable, then releases resources. Blocks; idempotent.
+  virtual void close() = 0;
+};
+
+/// Options shared by the plugins; each ignores what does not apply to it.
+struct store_options {
+  /// SQLite `synchronous` pragma: "FULL" (default; every commit is fsynced), "NORMAL" or "OFF".
+  std::string sqlite_synchronous = "FULL";
+  /// Upper bound of operations folded into one group-commit transaction.
+  size_t max_batch = 1024;
+  /// SQLite VFS name; tests register a fault-injecting VFS and name it here. Empty: the default VFS.
+  std::string sqlite_vfs;
+};
+
+/// Opens a store from a URI: "memory", "sqlite:PATH". Reports `code::invalid_argument` for an unknown scheme and
+/// `code::corrupt` for a file that is not a usable database (the message names the file).
+result<std::shared_ptr<store>> open_store(const std::string& uri, const store_options& options = {});
+
+} // namespace actorstate::persistence

@@ -1,0 +1,911 @@
+#include "sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <iterator>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "checks.hpp"
+
+namespace actorstate::persistence::detail {
+
+namespace {
+
+const std::string plugin_name = "sqlite";
+
+constexpr int busy_timeout_ms = 5000;
+
+// -- SQLite handles ---------------------------------------------------------------------------------------------------
+
+struct db_closer {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+
+struct stmt_finalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+
+using db_ptr = std::unique_ptr<sqlite3, db_closer>;
+using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
+
+code code_of(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+      return code::conflict;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return code::corrupt;
+    default:
+      // FULL, IOERR, BUSY, NOMEM, READONLY, ...: the statement did not take effect.
+      return code::unavailable;
+  }
+}
+
+status db_error(sqlite3* db, int rc, const std::string& what) {
+  std::string message = what + ": ";
+  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return {code_of(rc), std::move(message)};
+}
+
+/// A cached statement in use. It is reset on scope exit so that it neither keeps a read transaction open (the reader
+/// would stop seeing new commits) nor points into a caller's buffer bound with SQLITE_STATIC.
+class use {
+public:
+  explicit use(const stmt_ptr& s) : s_(s.get()) {}
+  ~use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+
+  use(const use&) = delete;
+  use& operator=(const use&) = delete;
+
+  use& text(int i, std::string_view v) {
+    return check(sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
+  }
+
+  // An empty std::string still has a non-null data(), so this binds a zero-length blob rather than NULL.
+  use& blob(int i, std::string_view v) { return check(sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_STATIC)); }
+
+  use& int64(int i, int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
+
+  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
+
+  int64_t int64_at(int i) const { return sqlite3_column_int64(s_, i); }
+
+  // Reads TEXT and BLOB alike, byte for byte (NULs included).
+  std::string bytes_at(int i) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(s_, i));
+    auto n = sqlite3_column_bytes(s_, i);
+    return p == nullptr ? std::string{} : std::string(p, static_cast<size_t>(n));
+  }
+
+private:
+  use& check(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+  }
+
+  sqlite3_stmt* s_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+int step_once(const stmt_ptr& s) {
+  use u{s};
+  return u.step();
+}
+
+// -- Schema -----------------------------------------------------------------------------------------------------------
+
+// Version 1. Never edit a released migration; add {2, "..."} below instead and bump sqlite_schema_version.
+constexpr const char* schema_v1 = R"sql(
+CREATE TABLE journal (
+  -- Global append order for future event-stream consumers; AUTOINCREMENT so deletion never lets a value repeat.
+  ordering INTEGER PRIMARY KEY AUTOINCREMENT,
+  persistence_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  metadata BLOB NOT NULL,
+  -- The single-writer fence: two writers can never both store a sequence number.
+  UNIQUE (persistence_id, seq)
+);
+-- Remembers how far a journal was deleted, so that highest_seq is not lowered by deletion.
+CREATE TABLE journal_meta (
+  persistence_id TEXT PRIMARY KEY,
+  deleted_to INTEGER NOT NULL
+);
+CREATE TABLE snapshots (
+  persistence_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  PRIMARY KEY (persistence_id, seq)
+);
+CREATE TABLE kv (
+  key TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  version INTEGER NOT NULL
+);
+)sql";
+
+struct migration {
+  int version;
+  const char* sql;
+};
+
+constexpr migration migrations[] = {
+    {1, schema_v1},
+};
+
+static_assert(std::size(migrations) == sqlite_schema_version, "one migration per schema version");
+
+// -- Connections ------------------------------------------------------------------------------------------------------
+
+/// A connection and its cached statements, used by exactly one thread at a time.
+struct connection {
+  // Declared first so that it is destroyed last, after every statement is finalized.
+  db_ptr db;
+  stmt_ptr begin, commit, rollback, savepoint, release, rollback_to;
+  stmt_ptr highest, insert_event, delete_events, mark_deleted, replay;
+  stmt_ptr save_snapshot, load_snapshot, delete_snapshots;
+  stmt_ptr get_value, value_version, insert_value, update_value, delete_value;
+  stmt_ptr ping;
+};
+
+struct statement_def {
+  stmt_ptr connection::*member;
+  const char* sql;
+};
+
+// ?1 is always the persistence id or key.
+constexpr statement_def statements[] = {
+    {&connection::begin, "BEGIN IMMEDIATE"},
+    {&connection::commit, "COMMIT"},
+    {&connection::rollback, "ROLLBACK"},
+    {&connection::savepoint, "SAVEPOINT op"},
+    {&connection::release, "RELEASE op"},
+    {&connection::rollback_to, "ROLLBACK TO op"},
+    // One statement, hence one consistent read even on the reader connection.
+    {&connection::highest,
+     "SELECT max(coalesce((SELECT max(seq) FROM journal WHERE persistence_id = ?1), 0),"
+     " coalesce((SELECT deleted_to FROM journal_meta WHERE persistence_id = ?1), 0))"},
+    {&connection::insert_event,
+     "INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES (?1, ?2, ?3, ?4, ?5)"},
+    {&connection::delete_events, "DELETE FROM journal WHERE persistence_id = ?1 AND seq <= ?2"},
+    {&connection::mark_deleted,
+     "INSERT INTO journal_meta (persistence_id, deleted_to) VALUES (?1, ?2) ON CONFLICT (persistence_id)"
+     " DO UPDATE SET deleted_to = max(deleted_to, excluded.deleted_to)"},
+    {&connection::replay,
+     "SELECT seq, type, payload, metadata FROM journal WHERE persistence_id = ?1 AND seq >= ?2 AND seq <= ?3"
+     " ORDER BY seq LIMIT ?4"},
+    {&connection::save_snapshot,
+     "INSERT INTO snapshots (persistence_id, seq, type, payload) VALUES (?1, ?2, ?3, ?4)"
+     " ON CONFLICT (persistence_id, seq) DO UPDATE SET type = excluded.type, payload = excluded.payload"},
+    {&connection::load_snapshot,
+     "SELECT seq, type, payload FROM snapshots WHERE persistence_id = ?1 ORDER BY seq DESC LIMIT 1"},
+    {&connection::delete_snapshots, "DELETE FROM snapshots WHERE persistence_id = ?1 AND seq <= ?2"},
+    {&connection::get_value, "SELECT type, payload, version FROM kv WHERE key = ?1"},
+    {&connection::value_version, "SELECT version FROM kv WHERE key = ?1"},
+    {&connection::insert_value, "INSERT INTO kv (key, type, payload, version) VALUES (?1, ?2, ?3, ?4)"},
+    {&connection::update_value, "UPDATE kv SET type = ?2, payload = ?3, version = ?4 WHERE key = ?1"},
+    {&connection::delete_value, "DELETE FROM kv WHERE key = ?1"},
+    {&connection::ping, "PRAGMA user_version"},
+};
+
+// Runs a statement once (open-time only) and collects the first column of every row.
+int query(sqlite3* db, const std::string& sql, std::vector<std::string>* rows = nullptr) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
+  stmt_ptr s{raw};
+  if (rc != SQLITE_OK) return rc;
+  while ((rc = sqlite3_step(raw)) == SQLITE_ROW)
+    if (rows != nullptr) {
+      auto* text = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+      rows->emplace_back(text == nullptr ? "" : text);
+    }
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+result<int64_t> query_int(sqlite3* db, const std::string& sql, const std::string& where) {
+  std::vector<std::string> rows;
+  if (int rc = query(db, sql, &rows); rc != SQLITE_OK) return db_error(db, rc, where + ": " + sql);
+  return rows.empty() ? int64_t{0} : std::stoll(rows.front());
+}
+
+// Refuses files that belong to someone else or to a newer actorstate. Runs once before touching the file (so a foreign
+// file is not switched to WAL) and again inside the migration transaction (another process may have migrated).
+result<int64_t> check_identity(sqlite3* db, const std::string& where) {
+  auto version = query_int(db, "PRAGMA user_version", where);
+  if (!version.ok()) return version;
+  auto app = query_int(db, "PRAGMA application_id", where);
+  if (!app.ok()) return app;
+  if (version.value() > sqlite_schema_version)
+    return status{code::corrupt, where + ": schema version " + std::to_string(version.value()) +
+                                     " is newer than this build supports (" + std::to_string(sqlite_schema_version) +
+                                     "); use a newer actorstate"};
+  if (version.value() == 0) {
+    auto objects = query_int(db, "SELECT count(*) FROM sqlite_master", where);
+    if (!objects.ok()) return objects;
+    if (objects.value() != 0)
+      return status{code::corrupt, where + ": not an actorstate database (it has tables but no schema version)"};
+  } else if (app.value() != sqlite_application_id) {
+    return status{code::corrupt,
+                  where + ": not an actorstate database (application_id " + std::to_string(app.value()) + ")"};
+  }
+  return version;
+}
+
+status migrate(sqlite3* db, const std::string& where) {
+  if (int rc = query(db, "BEGIN IMMEDIATE"); rc != SQLITE_OK)
+    return db_error(db, rc, where + ": begin schema migration");
+  auto fail = [&](status st) {
+    query(db, "ROLLBACK");
+    return st;
+  };
+  auto version = check_identity(db, where);
+  if (!version.ok()) return fail(version.error());
+  for (const auto& m : migrations) {
+    if (m.version <= version.value()) continue;
+    if (int rc = sqlite3_exec(db, m.sql, nullptr, nullptr, nullptr); rc != SQLITE_OK)
+      return fail(db_error(db, rc, where + ": migrate to schema version " + std::to_string(m.version)));
+    auto set = "PRAGMA user_version = " + std::to_string(m.version) +
+               "; PRAGMA application_id = " + std::to_string(sqlite_application_id);
+    if (int rc = sqlite3_exec(db, set.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK)
+      return fail(db_error(db, rc, where + ": record schema version " + std::to_string(m.version)));
+  }
+  if (int rc = query(db, "COMMIT"); rc != SQLITE_OK) return fail(db_error(db, rc, where + ": commit schema migration"));
+  return {};
+}
+
+// Turns SQLite's open-time failures into the codes open_store promises: a file that is not a database is corrupt.
+status open_error(sqlite3* db, int rc, const std::string& where, const std::string& what) {
+  auto st = db_error(db, rc, where + ": " + what);
+  if (st.error_code() == code::conflict) return {code::unavailable, st.message()};
+  return st;
+}
+
+result<std::unique_ptr<connection>> open_connection(const std::string& path, const std::string& where,
+                                                    const std::string& synchronous, const store_options& options,
+                                                    bool writer) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, flags, options.sqlite_vfs.empty() ? nullptr : options.sqlite_vfs.c_str());
+  // SQLite allocates a handle even when opening fails; it must be closed either way.
+  auto c = std::make_unique<connection>();
+  c->db.reset(raw);
+  if (rc != SQLITE_OK) return open_error(raw, rc, where, "cannot open");
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, busy_timeout_ms);
+  if (writer) {
+    // The first statement reads the header: this is where a file that is not a database fails.
+    if (auto version = check_identity(raw, where); !version.ok()) return version.error();
+    std::vector<std::string> rows;
+    if (rc = query(raw, "PRAGMA quick_check", &rows); rc != SQLITE_OK) return open_error(raw, rc, where, "quick_check");
+    if (rows.empty() || rows.front() != "ok")
+      return status{code::corrupt,
+                    where + ": quick_check failed: " + (rows.empty() ? std::string{"no result"} : rows.front())};
+    rows.clear();
+    if (rc = query(raw, "PRAGMA journal_mode = WAL", &rows); rc != SQLITE_OK)
+      return open_error(raw, rc, where, "enable WAL");
+    // The reader relies on WAL to read while the writer commits; a VFS without shared memory cannot do WAL.
+    if (rows.empty() || rows.front() != "wal")
+      return status{code::unavailable, where + ": cannot enable WAL journal mode"};
+    if (auto st = migrate(raw, where); !st.ok()) return st;
+  }
+  // cache_size is negative: KiB, i.e. 64 MiB.
+  auto pragmas = "PRAGMA synchronous = " + synchronous + "; PRAGMA cache_size = -65536;" +
+                 (writer ? "" : " PRAGMA query_only = 1;");
+  if (rc = sqlite3_exec(raw, pragmas.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK)
+    return open_error(raw, rc, where, "configure connection");
+  for (const auto& def : statements) {
+    sqlite3_stmt* s = nullptr;
+    rc = sqlite3_prepare_v3(raw, def.sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    ((*c).*def.member).reset(s);
+    if (rc != SQLITE_OK) return open_error(raw, rc, where, std::string{"prepare '"} + def.sql + "'");
+  }
+  return c;
+}
+
+// -- Operations -------------------------------------------------------------------------------------------------------
+
+result<int64_t> read_highest(connection& c, const std::string& pid) {
+  use s{c.highest};
+  s.text(1, pid);
+  if (int rc = s.step(); rc != SQLITE_ROW) return db_error(c.db.get(), rc, "read highest seq of '" + pid + "'");
+  return s.int64_at(0);
+}
+
+status append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
+  if (auto st = check_batch(pid, events); !st.ok()) return st;
+  auto highest = read_highest(c, pid);
+  if (!highest.ok()) return highest.error();
+  if (auto st = check_next(pid, events, highest.value()); !st.ok()) return st;
+  for (const auto& e : events) {
+    use s{c.insert_event};
+    s.text(1, pid).int64(2, e.seq).text(3, e.type).blob(4, e.payload).blob(5, e.metadata);
+    if (int rc = s.step(); rc != SQLITE_DONE)
+      return db_error(c.db.get(), rc, "append to '" + pid + "' at seq " + std::to_string(e.seq));
+  }
+  return {};
+}
+
+result<std::vector<event>> replay_events(connection& c, const std::string& pid, int64_t from, int64_t to,
+                                         uint64_t max) {
+  std::vector<event> out;
+  if (max == 0 || from > to) return out;
+  auto limit = static_cast<int64_t>(std::min<uint64_t>(max, std::numeric_limits<int64_t>::max()));
+  use s{c.replay};
+  s.text(1, pid).int64(2, from).int64(3, to).int64(4, limit);
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.push_back(event{s.int64_at(0), s.bytes_at(1), s.bytes_at(2), s.bytes_at(3)});
+  if (rc != SQLITE_DONE) return db_error(c.db.get(), rc, "replay '" + pid + "'");
+  return out;
+}
+
+status delete_events(connection& c, const std::string& pid, int64_t to) {
+  auto highest = read_highest(c, pid);
+  if (!highest.ok()) return highest.error();
+  auto upto = std::min(to, highest.value());
+  if (upto <= 0) return {};
+  {
+    use s{c.delete_events};
+    s.text(1, pid).int64(2, upto);
+    if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete events of '" + pid + "'");
+  }
+  use s{c.mark_deleted};
+  s.text(1, pid).int64(2, upto);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete events of '" + pid + "'");
+  return {};
+}
+
+status save_snapshot_row(connection& c, const std::string& pid, const snapshot& snap) {
+  use s{c.save_snapshot};
+  s.text(1, pid).int64(2, snap.seq).text(3, snap.type).blob(4, snap.payload);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "save snapshot of '" + pid + "'");
+  return {};
+}
+
+result<std::optional<snapshot>> load_snapshot_row(connection& c, const std::string& pid) {
+  use s{c.load_snapshot};
+  s.text(1, pid);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<snapshot>{};
+  if (rc != SQLITE_ROW) return db_error(c.db.get(), rc, "load snapshot of '" + pid + "'");
+  return std::optional<snapshot>{snapshot{s.int64_at(0), s.bytes_at(1), s.bytes_at(2)}};
+}
+
+status delete_snapshot_rows(connection& c, const std::string& pid, int64_t to) {
+  use s{c.delete_snapshots};
+  s.text(1, pid).int64(2, to);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete snapshots of '" + pid + "'");
+  return {};
+}
+
+result<std::optional<stored_value>> get_value_row(connection& c, const std::string& key) {
+  use s{c.get_value};
+  s.text(1, key);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<stored_value>{};
+  if (rc != SQLITE_ROW) return db_error(c.db.get(), rc, "get value '" + key + "'");
+  return std::optional<stored_value>{stored_value{s.bytes_at(0), s.bytes_at(1), s.int64_at(2)}};
+}
+
+result<int64_t> read_version(connection& c, const std::string& key) {
+  use s{c.value_version};
+  s.text(1, key);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return int64_t{0};
+  if (rc != SQLITE_ROW) return db_error(c.db.get(), rc, "read version of '" + key + "'");
+  return s.int64_at(0);
+}
+
+result<int64_t> put_value_row(connection& c, const std::string& key, const std::string& type,
+                              const std::string& payload, int64_t expected) {
+  auto current = read_version(c, key);
+  if (!current.ok()) return current;
+  if (auto st = check_version("put", key, expected, current.value()); !st.ok()) return st;
+  auto next = current.value() + 1;
+  use s{current.value() == 0 ? c.insert_value : c.update_value};
+  s.text(1, key).text(2, type).blob(3, payload).int64(4, next);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "put value '" + key + "'");
+  return next;
+}
+
+status delete_value_row(connection& c, const std::string& key, int64_t expected) {
+  auto current = read_version(c, key);
+  if (!current.ok()) return current.error();
+  if (auto st = check_version("delete", key, expected, current.value()); !st.ok()) return st;
+  if (current.value() == 0) return {};
+  use s{c.delete_value};
+  s.text(1, key);
+  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete value '" + key + "'");
+  return {};
+}
+
+status ping_db(connection& c) {
+  use s{c.ping};
+  if (int rc = s.step(); rc != SQLITE_ROW) return db_error(c.db.get(), rc, "ping");
+  return {};
+}
+
+// A rejected request leaves the transaction usable; anything else (I/O, full disk, corruption) dooms it.
+bool is_rejection(code c) {
+  return c == code::conflict || c == code::invalid_argument;
+}
+
+// -- Queued operations ------------------------------------------------------------------------------------------------
+
+class op {
+public:
+  op(std::string key, bool write) : key_(std::move(key)), write_(write) {}
+  virtual ~op() = default;
+
+  /// Runs the operation and keeps its outcome; returns the outcome's status.
+  virtual status execute(connection& c) = 0;
+
+  /// Replaces the outcome (the transaction holding the operation did not commit, or the store is closed).
+  virtual void fail(status st) = 0;
+
+  /// Invokes the callback with the outcome and destroys the callback.
+  virtual void complete() = 0;
+
+  const std::string& key() const { return key_; }
+  bool write() const { return write_; }
+
+  /// Refused after close(): completes without running and without being counted.
+  bool rejected = false;
+
+private:
+  std::string key_;
+  bool write_;
+};
+
+inline status status_of(const status& st) {
+  return st;
+}
+
+template <class T>
+status status_of(const result<T>& r) {
+  return r.error();
+}
+
+template <class R, class F>
+class basic_op final : public op {
+public:
+  basic_op(std::string key, bool write, F body, callback<R> done)
+      : op(std::move(key), write), body_(std::move(body)), done_(std::move(done)) {}
+
+  status execute(connection& c) override {
+    outcome_.emplace(body_(c));
+    return status_of(*outcome_);
+  }
+
+  void fail(status st) override { outcome_.emplace(std::move(st)); }
+
+  void complete() override {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done) done(std::move(*outcome_));
+  }
+
+private:
+  F body_;
+  callback<R> done_;
+  std::optional<R> outcome_;
+};
+
+// -- The engine -------------------------------------------------------------------------------------------------------
+
+/// Owns the connections, queues and threads. Each thread co-owns it, so a callback may drop the last reference to the
+/// store: the threads then finish the accepted work and the last one out destroys the core.
+class sqlite_core : public std::enable_shared_from_this<sqlite_core> {
+public:
+  sqlite_core(size_t max_batch, std::unique_ptr<connection> writer, std::unique_ptr<connection> reader)
+      : max_batch_(std::max<size_t>(max_batch, 1)), writer_db_(std::move(writer)), reader_db_(std::move(reader)) {}
+
+  void start() {
+    auto self = shared_from_this();
+    writer_ = std::thread([self] { self->writer_loop(); });
+    reader_ = std::thread([self] { self->reader_loop(); });
+    writer_id_ = writer_.get_id();
+    reader_id_ = reader_.get_id();
+  }
+
+  void submit(std::unique_ptr<op> o) {
+    std::lock_guard guard{mtx_};
+    if (closed_) {
+      // Still answered on a store thread, never on the caller's.
+      o->fail(closed_status(plugin_name));
+      o->rejected = true;
+      read_q_.push_back(std::move(o));
+      read_cv_.notify_one();
+      return;
+    }
+    ++accepted_;
+    // Per key, consecutive writes (or consecutive reads) may be in flight together: each thread keeps FIFO order. A
+    // switch between reading and writing waits until the previous run has completed, which keeps callbacks in issue
+    // order and lets a read see every write issued before it.
+    auto& ks = keys_[o->key()];
+    if (ks.in_flight == 0 || (ks.waiting.empty() && ks.writing == o->write())) {
+      ks.writing = o->write();
+      ++ks.in_flight;
+      dispatch(std::move(o));
+    } else {
+      ks.waiting.push_back(std::move(o));
+    }
+  }
+
+  void close() {
+    std::unique_lock lock{mtx_};
+    closed_ = true;
+    // A callback cannot wait for the thread it runs on; the connections then close with the core.
+    if (on_own_thread()) return;
+    idle_cv_.wait(lock, [&] { return accepted_ == 0; });
+    // Nothing is accepted any more, so no thread touches the connections again.
+    auto reader = std::move(reader_db_);
+    auto writer = std::move(writer_db_);
+    lock.unlock();
+    reader.reset();
+    // Closed last: the last connection checkpoints the WAL into the database file.
+    writer.reset();
+  }
+
+  void shutdown() {
+    close();
+    {
+      std::lock_guard guard{mtx_};
+      stop_ = true;
+    }
+    write_cv_.notify_all();
+    read_cv_.notify_all();
+    if (on_own_thread()) {
+      writer_.detach();
+      reader_.detach();
+    } else {
+      writer_.join();
+      reader_.join();
+    }
+  }
+
+private:
+  struct key_state {
+    size_t in_flight = 0;
+    bool writing = false;
+    std::deque<std::unique_ptr<op>> waiting;
+  };
+
+  bool on_own_thread() const {
+    auto self = std::this_thread::get_id();
+    return self == writer_id_ || self == reader_id_;
+  }
+
+  // Threads exit only once every accepted operation is done: a finishing write may still dispatch a waiting read.
+  bool drained() const { return stop_ && accepted_ == 0; }
+
+  // Requires mtx_.
+  void dispatch(std::unique_ptr<op> o) {
+    if (o->write()) {
+      write_q_.push_back(std::move(o));
+      write_cv_.notify_one();
+    } else {
+      read_q_.push_back(std::move(o));
+      read_cv_.notify_one();
+    }
+  }
+
+  // Called after the callbacks of `ops` ran.
+  void finish(std::vector<std::unique_ptr<op>>& ops) {
+    std::lock_guard guard{mtx_};
+    for (auto& o : ops) {
+      auto i = keys_.find(o->key());
+      auto& ks = i->second;
+      if (--ks.in_flight == 0) {
+        if (ks.waiting.empty()) {
+          keys_.erase(i);
+        } else {
+          ks.writing = ks.waiting.front()->write();
+          while (!ks.waiting.empty() && ks.waiting.front()->write() == ks.writing) {
+            ++ks.in_flight;
+            dispatch(std::move(ks.waiting.front()));
+            ks.waiting.pop_front();
+          }
+        }
+      }
+      --accepted_;
+    }
+    if (accepted_ == 0) {
+      idle_cv_.notify_all();
+      if (stop_) {
+        write_cv_.notify_all();
+        read_cv_.notify_all();
+      }
+    }
+  }
+
+  void writer_loop() {
+    std::vector<std::unique_ptr<op>> batch;
+    for (;;) {
+      {
+        std::unique_lock lock{mtx_};
+        write_cv_.wait(lock, [&] { return !write_q_.empty() || drained(); });
+        if (write_q_.empty()) return;
+        while (!write_q_.empty() && batch.size() < max_batch_) {
+          batch.push_back(std::move(write_q_.front()));
+          write_q_.pop_front();
+        }
+      }
+      run_batch(batch);
+      // Only now, after COMMIT returned (or failed), may anyone learn the outcome.
+      for (auto& o : batch) o->complete();
+      finish(batch);
+      batch.clear();
+    }
+  }
+
+  void reader_loop() {
+    for (;;) {
+      std::unique_ptr<op> o;
+      {
+        std::unique_lock lock{mtx_};
+        read_cv_.wait(lock, [&] { return !read_q_.empty() || drained(); });
+        if (read_q_.empty()) return;
+        o = std::move(read_q_.front());
+        read_q_.pop_front();
+      }
+      if (o->rejected) {
+        o->complete();
+        continue;
+      }
+      o->execute(*reader_db_);
+      o->complete();
+      std::vector<std::unique_ptr<op>> done;
+      done.push_back(std::move(o));
+      finish(done);
+    }
+  }
+
+  // Group commit: one transaction for the whole batch, one savepoint per operation. A storage error dooms the
+  // transaction; its operations then report `unavailable` and the rest of the batch continues in a new one.
+  void run_batch(std::vector<std::unique_ptr<op>>& batch) {
+    auto& c = *writer_db_;
+    auto* db = c.db.get();
+    size_t i = 0;
+    while (i < batch.size()) {
+      auto first = i;
+      if (int rc = step_once(c.begin); rc != SQLITE_DONE) {
+        auto st = db_error(db, rc, "begin transaction");
+        for (; i < batch.size(); ++i) batch[i]->fail(st);
+        return;
+      }
+      bool doomed = false;
+      for (; i < batch.size() && !doomed; ++i) {
+        if (auto st = run_in_savepoint(c, *batch[i]); !st.ok()) {
+          if (sqlite3_get_autocommit(db) == 0) step_once(c.rollback);
+          status rolled_back{code::unavailable,
+                             "rolled back with a failed write in the same transaction: " + st.message()};
+          for (auto j = first; j < i; ++j) batch[j]->fail(rolled_back);
+          doomed = true;
+        }
+      }
+      if (doomed) continue;
+      if (int rc = step_once(c.commit); rc != SQLITE_DONE) {
+        // An I/O error during COMMIT may strike after the commit frame reached the WAL (e.g. a failed fsync): WAL
+        // recovery would then apply it on the next open. SQLite cannot tell us, so the caller must re-read. Any other
+        // failure (full disk, busy) means the transaction did not commit.
+        auto st = db_error(db, rc, "commit");
+        if ((rc & 0xff) == SQLITE_IOERR) st = status{code::unknown_outcome, st.message()};
+        if (sqlite3_get_autocommit(db) == 0) step_once(c.rollback);
+        for (auto j = first; j < i; ++j) batch[j]->fail(st);
+      }
+    }
+  }
+
+  // Returns non-ok only for a storage failure; a rejected operation is rolled back alone and counts as handled.
+  static status run_in_savepoint(connection& c, op& o) {
+    auto* db = c.db.get();
+    auto storage_error = [&](int rc, const char* what) {
+      auto st = db_error(db, rc, what);
+      if (is_rejection(st.error_code())) st = status{code::unavailable, st.message()};
+      o.fail(st);
+      return st;
+    };
+    if (int rc = step_once(c.savepoint); rc != SQLITE_DONE) return storage_error(rc, "savepoint");
+    auto st = o.execute(c);
+    if (!st.ok() && !is_rejection(st.error_code())) return st;
+    if (!st.ok()) {
+      if (int rc = step_once(c.rollback_to); rc != SQLITE_DONE) return storage_error(rc, "rollback to savepoint");
+    }
+    if (int rc = step_once(c.release); rc != SQLITE_DONE) return storage_error(rc, "release savepoint");
+    return {};
+  }
+
+  const size_t max_batch_;
+  // Writer before reader: members are destroyed in reverse, and the writer must close last.
+  std::unique_ptr<connection> writer_db_;
+  std::unique_ptr<connection> reader_db_;
+
+  std::mutex mtx_;
+  std::condition_variable write_cv_;
+  std::condition_variable read_cv_;
+  std::condition_variable idle_cv_;
+  std::deque<std::unique_ptr<op>> write_q_;
+  std::deque<std::unique_ptr<op>> read_q_;
+  std::unordered_map<std::string, key_state> keys_;
+  size_t accepted_ = 0;
+  bool closed_ = false;
+  bool stop_ = false;
+
+  std::thread writer_;
+  std::thread reader_;
+  std::thread::id writer_id_;
+  std::thread::id reader_id_;
+};
+
+// -- The plugin -------------------------------------------------------------------------------------------------------
+
+// Journal and snapshots of one persistence id share a sequencing key; values have their own namespace.
+std::string pid_key(const std::string& pid) {
+  return "p:" + pid;
+}
+
+std::string value_key(const std::string& key) {
+  return "v:" + key;
+}
+
+class sqlite_store final : public store {
+public:
+  explicit sqlite_store(std::shared_ptr<sqlite_core> core) : core_(std::move(core)) {}
+
+  ~sqlite_store() override { core_->shutdown(); }
+
+  std::string name() const override { return plugin_name; }
+
+  void append(std::string pid, std::vector<event> events, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true,
+        [pid = std::move(pid), events = std::move(events)](connection& c) { return append_events(c, pid, events); },
+        std::move(done));
+  }
+
+  void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
+              callback<result<std::vector<event>>> done) override {
+    auto key = pid_key(pid);
+    submit<result<std::vector<event>>>(
+        std::move(key), false,
+        [pid = std::move(pid), from, to, max](connection& c) { return replay_events(c, pid, from, to, max); },
+        std::move(done));
+  }
+
+  void highest_seq(std::string pid, callback<result<int64_t>> done) override {
+    auto key = pid_key(pid);
+    submit<result<int64_t>>(
+        std::move(key), false, [pid = std::move(pid)](connection& c) { return read_highest(c, pid); }, std::move(done));
+  }
+
+  void delete_up_to(std::string pid, int64_t to, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_events(c, pid, to); },
+        std::move(done));
+  }
+
+  void save_snapshot(std::string pid, snapshot s, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true,
+        [pid = std::move(pid), s = std::move(s)](connection& c) { return save_snapshot_row(c, pid, s); },
+        std::move(done));
+  }
+
+  void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) override {
+    auto key = pid_key(pid);
+    submit<result<std::optional<snapshot>>>(
+        std::move(key), false, [pid = std::move(pid)](connection& c) { return load_snapshot_row(c, pid); },
+        std::move(done));
+  }
+
+  void delete_snapshots(std::string pid, int64_t to, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_snapshot_rows(c, pid, to); },
+        std::move(done));
+  }
+
+  void get_value(std::string key, callback<result<std::optional<stored_value>>> done) override {
+    auto seq_key = value_key(key);
+    submit<result<std::optional<stored_value>>>(
+        std::move(seq_key), false, [key = std::move(key)](connection& c) { return get_value_row(c, key); },
+        std::move(done));
+  }
+
+  void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
+                 callback<result<int64_t>> done) override {
+    auto seq_key = value_key(key);
+    submit<result<int64_t>>(
+        std::move(seq_key), true,
+        [key = std::move(key), type = std::move(type), payload = std::move(payload), expected_version](connection& c) {
+          return put_value_row(c, key, type, payload, expected_version);
+        },
+        std::move(done));
+  }
+
+  void delete_value(std::string key, int64_t expected_version, callback<status> done) override {
+    auto seq_key = value_key(key);
+    submit<status>(
+        std::move(seq_key), true,
+        [key = std::move(key), expected_version](connection& c) { return delete_value_row(c, key, expected_version); },
+        std::move(done));
+  }
+
+  void ping(callback<status> done) override {
+    // Pings share one key among themselves only; they are ordered with no persistence id.
+    submit<status>(
+        std::string{}, false, [](connection& c) { return ping_db(c); }, std::move(done));
+  }
+
+  void close() override { core_->close(); }
+
+private:
+  template <class R, class F>
+  void submit(std::string key, bool write, F body, callback<R> done) {
+    core_->submit(std::make_unique<basic_op<R, F>>(std::move(key), write, std::move(body), std::move(done)));
+  }
+
+  std::shared_ptr<sqlite_core> core_;
+};
+
+std::optional<std::string> normalize_synchronous(const std::string& value) {
+  std::string upper;
+  for (char ch : value) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (upper.empty()) return "FULL";
+  if (upper == "OFF" || upper == "NORMAL" || upper == "FULL" || upper == "EXTRA") return upper;
+  return std::nullopt;
+}
+
+}  // namespace
+
+result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const store_options& options) {
+  auto where = "sqlite store '" + path + "'";
+  // Two connections must reach the same file, which rules out in-memory and URI names.
+  if (path.empty() || path == ":memory:" || path.starts_with("file:"))
+    return status{code::invalid_argument, where + ": expected a file path"};
+  auto synchronous = normalize_synchronous(options.sqlite_synchronous);
+  if (!synchronous)
+    return status{code::invalid_argument, where + ": sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not '" +
+                                              options.sqlite_synchronous + "'"};
+  if (!options.sqlite_vfs.empty() && sqlite3_vfs_find(options.sqlite_vfs.c_str()) == nullptr)
+    return status{code::invalid_argument, where + ": no SQLite VFS named '" + options.sqlite_vfs + "'"};
+  if (auto parent = std::filesystem::path{path}.parent_path(); !parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec)
+      return status{code::unavailable, where + ": cannot create directory '" + parent.string() + "': " + ec.message()};
+  }
+  auto writer = open_connection(path, where, *synchronous, options, true);
+  if (!writer.ok()) return writer.error();
+  auto reader = open_connection(path, where, *synchronous, options, false);
+  if (!reader.ok()) return reader.error();
+  auto core = std::make_shared<sqlite_core>(options.max_batch, std::move(writer.value()), std::move(reader.value()));
+  core->start();
+  return std::shared_ptr<store>{std::make_shared<sqlite_store>(std::move(core))};
+}
+
+}  // namespace actorstate::persistence::detail

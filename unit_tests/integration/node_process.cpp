@@ -1,0 +1,325 @@
+#include "node_process.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace actorstate::it {
+
+namespace {
+
+std::string errno_text(const char* what, int err) {
+  return std::string{what} + ": " + std::strerror(err);
+}
+
+// Variables the node reads as flag defaults; a developer's shell must not be able to change what a test runs.
+bool node_setting(std::string_view entry) {
+  for (std::string_view prefix : {"ACTORSTATE_", "HTTP_PORT=", "MANAGEMENT_PORT=", "LOG_LEVEL="})
+    if (entry.substr(0, prefix.size()) == prefix) return true;
+  return false;
+}
+
+class spawn_actions {
+public:
+  spawn_actions() { posix_spawn_file_actions_init(&actions_); }
+  ~spawn_actions() { posix_spawn_file_actions_destroy(&actions_); }
+  spawn_actions(const spawn_actions&) = delete;
+  spawn_actions& operator=(const spawn_actions&) = delete;
+  posix_spawn_file_actions_t* get() { return &actions_; }
+
+private:
+  posix_spawn_file_actions_t actions_;
+};
+
+class spawn_attributes {
+public:
+  spawn_attributes() { posix_spawnattr_init(&attr_); }
+  ~spawn_attributes() { posix_spawnattr_destroy(&attr_); }
+  spawn_attributes(const spawn_attributes&) = delete;
+  spawn_attributes& operator=(const spawn_attributes&) = delete;
+  posix_spawnattr_t* get() { return &attr_; }
+
+private:
+  posix_spawnattr_t attr_;
+};
+
+std::optional<uint16_t> parse_port(std::string_view text) {
+  unsigned value = 0;
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9' && digits < 6)
+    value = value * 10 + static_cast<unsigned>(text[digits++] - '0');
+  if (digits == 0 || value == 0 || value > 65535) return std::nullopt;
+  return static_cast<uint16_t>(value);
+}
+
+// The port in the node's `listening on management <host>:<port>` log line (the host may be IPv6, so the port is
+// whatever follows the last colon of the address token).
+std::optional<uint16_t> logged_management_port(const std::string& log) {
+  static constexpr std::string_view marker = "listening on management ";
+  auto at = log.find(marker);
+  if (at == std::string::npos) return std::nullopt;
+  auto begin = at + marker.size();
+  auto end = log.find_first_of("\" \n", begin);
+  if (end == std::string::npos) return std::nullopt;  // the line is still being written
+  auto address = std::string_view{log}.substr(begin, end - begin);
+  auto colon = address.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  return parse_port(address.substr(colon + 1));
+}
+
+}  // namespace
+
+temp_dir::temp_dir(const std::string& tag) {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = std::string{base != nullptr && *base != '\0' ? base : "/tmp"} + "/" + tag + "-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error(errno_text("mkdtemp", errno));
+  path_ = templ;
+}
+
+temp_dir::~temp_dir() {
+  const char* keep = std::getenv("ACTORSTATE_IT_KEEP");
+  if (keep != nullptr && std::string_view{keep} == "1") return;
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout_path, const fs::path& stderr_path) {
+  spawn_actions actions;
+  posix_spawn_file_actions_addopen(actions.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  auto redirect = [&](int fd, const fs::path& path) {
+    if (path.empty())
+      posix_spawn_file_actions_addopen(actions.get(), fd, "/dev/null", O_WRONLY, 0);
+    else
+      posix_spawn_file_actions_addopen(actions.get(), fd, path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  };
+  redirect(STDOUT_FILENO, stdout_path);
+  redirect(STDERR_FILENO, stderr_path);
+
+  // gRPC and doctest may have changed dispositions or masks in this process; the child must see plain defaults,
+  // or SIGTERM could be ignored and the drain test would test nothing.
+  spawn_attributes attr;
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
+  sigset_t empty_mask;
+  sigemptyset(&empty_mask);
+  posix_spawnattr_setsigdefault(attr.get(), &defaults);
+  posix_spawnattr_setsigmask(attr.get(), &empty_mask);
+  posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (!node_setting(*e)) env.push_back(*e);
+  env.push_back(nullptr);
+
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv.at(0).c_str(), actions.get(), attr.get(), args.data(), env.data());
+  if (rc != 0) throw std::runtime_error(errno_text(("posix_spawn " + argv[0]).c_str(), rc));
+  return pid;
+}
+
+std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto interval = 1ms;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      continue;  // stopped/continued: keep waiting for the real exit
+    }
+    if (r < 0 && errno != EINTR) throw std::runtime_error(errno_text("waitpid", errno));
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(interval);
+    interval = std::min<std::chrono::milliseconds>(interval * 2, 20ms);
+  }
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+  http_response response;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return response;
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string raw;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (;;) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;  // EOF ends an HTTP/1.0 answer; an error or timeout leaves what we have
+        raw.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  // "HTTP/1.x NNN reason\r\n...\r\n\r\nbody"
+  if (raw.size() < 12 || raw.compare(0, 5, "HTTP/") != 0) return response;
+  auto space = raw.find(' ');
+  if (space == std::string::npos) return response;
+  response.status = std::atoi(raw.c_str() + space + 1);
+  auto body = raw.find("\r\n\r\n");
+  if (body != std::string::npos) response.body = raw.substr(body + 4);
+  return response;
+}
+
+std::optional<double> metric_value(const std::string& text, const std::string& sample) {
+  std::istringstream in{text};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > sample.size() && line.compare(0, sample.size(), sample) == 0 && line[sample.size()] == ' ')
+      return std::strtod(line.c_str() + sample.size() + 1, nullptr);
+  }
+  return std::nullopt;
+}
+
+node_process::node_process(fs::path binary, fs::path work_dir, std::vector<std::string> extra_args)
+    : binary_(std::move(binary)),
+      work_dir_(std::move(work_dir)),
+      data_dir_(work_dir_ / "data"),
+      port_file_(work_dir_ / "port"),
+      extra_args_(std::move(extra_args)) {
+  fs::create_directories(data_dir_);
+}
+
+node_process::~node_process() {
+  if (running()) kill();
+}
+
+void node_process::spawn() {
+  if (running()) throw std::runtime_error("node_process::spawn: already running as pid " + std::to_string(pid_));
+  // A stale port file from the previous run would make start() talk to a dead port.
+  std::error_code ignored;
+  fs::remove(port_file_, ignored);
+  port_ = 0;
+  management_port_ = 0;
+  log_path_ = work_dir_ / ("node-" + std::to_string(++starts_) + ".log");
+  std::vector<std::string> argv{
+      binary_.string(),    "--bind", "127.0.0.1",  "--port",          "0", "--port-file", port_file_.string(),
+      "--management-port", "0",      "--data-dir", data_dir_.string()};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = spawn_process(argv, {}, log_path_);
+}
+
+void node_process::start(std::chrono::milliseconds timeout) {
+  spawn();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto fail = [&](const std::string& why) -> void {
+    if (running()) kill();
+    throw std::runtime_error("node " + binary_.string() + " did not start: " + why + "\n--- " + log_path_.string() +
+                             " (tail) ---\n" + log_tail());
+  };
+  auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  };
+  std::optional<int> exited;
+  bool listening = wait_until(
+      [&] {
+        if ((exited = wait_for_exit(pid_, 0ms))) return true;
+        if (!fs::exists(port_file_)) return false;
+        auto port = parse_port(read_file(port_file_));
+        auto management = logged_management_port(log());
+        if (!port || !management) return false;
+        port_ = *port;
+        management_port_ = *management;
+        return true;
+      },
+      left());
+  if (exited) {
+    pid_ = -1;
+    fail("exited with code " + std::to_string(*exited));
+  }
+  if (!listening) fail("no port file / management log line within " + std::to_string(timeout.count()) + " ms");
+  // The port file is written just before the node flags itself as serving; /ready is the authoritative signal.
+  bool ready =
+      wait_until([&] { return http_get(management_port_, "/ready", 1s).status == 200; }, std::max(left(), 0ms));
+  if (!ready) fail("/ready did not answer 200 within " + std::to_string(timeout.count()) + " ms");
+}
+
+void node_process::kill() {
+  if (!running()) return;
+  ::kill(pid_, SIGKILL);
+  // SIGKILL cannot be caught; only a process stuck in the kernel would outlast this.
+  auto code = wait_for_exit(pid_, 10s);
+  if (!code) throw std::runtime_error("pid " + std::to_string(pid_) + " survived SIGKILL for 10 s");
+  pid_ = -1;
+}
+
+std::optional<int> node_process::terminate(std::chrono::milliseconds timeout) {
+  if (!running()) return std::nullopt;
+  ::kill(pid_, SIGTERM);
+  auto code = wait_exit(timeout);
+  if (!code) kill();
+  return code;
+}
+
+std::optional<int> node_process::wait_exit(std::chrono::milliseconds timeout) {
+  if (!running()) return std::nullopt;
+  auto code = wait_for_exit(pid_, timeout);
+  if (code) pid_ = -1;
+  return code;
+}
+
+void node_process::restart(std::chrono::milliseconds timeout) {
+  kill();
+  start(timeout);
+}
+
+std::string node_process::target() const {
+  return "127.0.0.1:" + std::to_string(port_);
+}
+
+std::string node_process::log() const {
+  return log_path_.empty() ? std::string{} : read_file(log_path_);
+}
+
+std::string node_process::log_tail(size_t bytes) const {
+  auto text = log();
+  return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
+}
+
+}  // namespace actorstate::it

@@ -1,0 +1,116 @@
+// Test-side control of real actorstate processes. `node_process` starts a node binary with posix_spawn (the test
+// process runs gRPC threads, so fork-without-exec is off limits), on free ports only (`--port 0`,
+// `--management-port 0`), with stderr captured in a log file per start and a data directory that outlives restarts.
+// `start()` returns once the port file exists, the management port was logged and /ready answers 200, or fails the
+// test with the log attached; every wait in this file is bounded and polls instead of sleeping a fixed time.
+// `spawn_process()`/`wait_for_exit()` run any other program (the CLI client, a node expected to refuse to start).
+// A `node_process` or `temp_dir` going out of scope SIGKILLs the process and removes its files, so a failed REQUIRE
+// never leaks processes; set ACTORSTATE_IT_KEEP=1 to keep the temp directories for a post-mortem.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace actorstate::it {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// A fresh directory under $TMPDIR (or /tmp), created with mkdtemp; removed recursively on destruction.
+class temp_dir {
+public:
+  explicit temp_dir(const std::string& tag = "actorstate-it");
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const fs::path& path() const { return path_; }
+
+private:
+  fs::path path_;
+};
+
+// Starts `argv[0]` with `argv[1..]`; stdout and stderr go to the given files (appended; empty path: /dev/null).
+// The child gets default signal dispositions, an empty signal mask and an environment without the node's
+// ACTORSTATE_*/HTTP_PORT/MANAGEMENT_PORT/LOG_LEVEL variables, so the caller's shell cannot change the flags.
+// Throws std::runtime_error when posix_spawn fails.
+pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout_path, const fs::path& stderr_path);
+
+// Reaps `pid` if it exits within `timeout`: the exit code, or 128 + signal number for a signalled process.
+// nullopt when it is still running at the deadline (it is left running).
+std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds timeout);
+
+// Polls `done` every `interval` until it returns true or `timeout` passes; returns its last answer.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval = 10ms);
+
+std::string read_file(const fs::path& path);
+
+struct http_response {
+  int status = 0;  // 0: no answer (connection refused, timeout, garbage)
+  std::string body;
+};
+
+// A plain HTTP/1.0 GET to 127.0.0.1:port, so the answer is delimited by the connection closing; never blocks
+// longer than `timeout` per socket operation.
+http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout = 2s);
+
+// The value of the Prometheus sample `name{labels}` in `text` (labels written exactly as the node renders them),
+// or nullopt when there is no such line.
+std::optional<double> metric_value(const std::string& text, const std::string& sample);
+
+class node_process {
+public:
+  // `work_dir` holds the data directory (work_dir/data), the port file and one log per start (node-<n>.log).
+  node_process(fs::path binary, fs::path work_dir, std::vector<std::string> extra_args = {});
+  ~node_process();
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  // Spawns the node and waits (bounded) until it is serving; throws std::runtime_error carrying the log's tail if
+  // it exits or does not get ready in time.
+  void start(std::chrono::milliseconds timeout = 20s);
+  // Only spawns; for a node that is expected not to start (pair with wait_exit()).
+  void spawn();
+  // SIGKILL and reap: the crash the durability tests are about.
+  void kill();
+  // SIGTERM and wait up to `timeout` for the exit; returns the exit code, or nullopt (after a SIGKILL) when the
+  // node did not stop in time.
+  std::optional<int> terminate(std::chrono::milliseconds timeout = 15s);
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  // kill() if needed, then start() again on the same data directory.
+  void restart(std::chrono::milliseconds timeout = 20s);
+
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  uint16_t port() const { return port_; }
+  uint16_t management_port() const { return management_port_; }
+  // host:port for a gRPC channel.
+  std::string target() const;
+  const fs::path& data_dir() const { return data_dir_; }
+  const fs::path& log_path() const { return log_path_; }
+  // The current start's log; log_tail() keeps the last `bytes` for failure messages.
+  std::string log() const;
+  std::string log_tail(size_t bytes = 4000) const;
+
+private:
+  fs::path binary_;
+  fs::path work_dir_;
+  fs::path data_dir_;
+  fs::path port_file_;
+  fs::path log_path_;
+  std::vector<std::string> extra_args_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+  uint16_t port_ = 0;
+  uint16_t management_port_ = 0;
+};
+
+}  // namespace actorstate::it

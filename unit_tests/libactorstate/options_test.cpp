@@ -1,0 +1,89 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <CLI/CLI.hpp>
+
+#include "actorstate/node.hpp"
+#include "ops/units.hpp"
+
+using namespace actorstate;
+
+namespace {
+
+struct parsed {
+  node_options opts;
+  bool ok = true;
+};
+
+parsed parse(std::vector<std::string> args) {
+  parsed p;
+  CLI::App app{"test"};
+  node_flags flags{app, p.opts};
+  std::vector<char*> argv;
+  static std::string prog = "node";
+  argv.push_back(prog.data());
+  for (auto& a : args)
+    argv.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+    flags.apply(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::Error&) {
+    p.ok = false;
+  }
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("options.defaults") {
+  auto p = parse({});
+  REQUIRE(p.ok);
+  CHECK(p.opts.port == 9000);
+  CHECK(p.opts.management_port == 9099);
+  CHECK(p.opts.store_uri() == "sqlite:./actorstate-data/actorstate.db");
+  CHECK(p.opts.passivation_timeout == std::chrono::seconds{30});
+}
+
+TEST_CASE("options.both_flag_spellings") {
+  auto p = parse({"--port", "1234", "--data-dir=/tmp/x", "--passivation-timeout", "100ms"});
+  REQUIRE(p.ok);
+  CHECK(p.opts.port == 1234);
+  CHECK(p.opts.store_uri() == "sqlite:/tmp/x/actorstate.db");
+  CHECK(p.opts.passivation_timeout == std::chrono::milliseconds{100});
+}
+
+TEST_CASE("options.flag_beats_environment_beats_config_file") {
+  auto dir = std::filesystem::temp_directory_path() / ("actorstate-opts-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto file = dir / "node.toml";
+  std::ofstream{file} << "port = 1111\nmanagement-port = 2222\nshards = 7\n";
+  ::setenv("HTTP_PORT", "3333", 1);
+  ::setenv("MANAGEMENT_PORT", "4444", 1);
+  auto p = parse({"--config", file.string(), "--port", "5555"});
+  ::unsetenv("HTTP_PORT");
+  ::unsetenv("MANAGEMENT_PORT");
+  std::filesystem::remove_all(dir);
+  REQUIRE(p.ok);
+  CHECK(p.opts.port == 5555);             // flag
+  CHECK(p.opts.management_port == 4444);  // environment over file
+  CHECK(p.opts.shards == 7);              // file over default
+}
+
+TEST_CASE("options.bad_values_are_rejected") {
+  CHECK_FALSE(parse({"--passivation-timeout", "soon"}).ok);
+  CHECK_FALSE(parse({"--port", "http"}).ok);
+  CHECK_FALSE(parse({"--sqlite-synchronous", "SOMETIMES"}).ok);
+  CHECK_FALSE(parse({"--max-message-size", "big"}).ok);
+}
+
+TEST_CASE("options.units") {
+  CHECK(ops::parse_duration("2m") == std::chrono::minutes{2});
+  CHECK(ops::parse_duration("1.5s") == std::chrono::milliseconds{1500});
+  CHECK_FALSE(ops::parse_duration("fast"));
+  CHECK(ops::parse_size("12MiB") == 12u * 1024 * 1024);
+  CHECK(ops::parse_size("4096") == 4096u);
+  CHECK_FALSE(ops::parse_size("lots"));
+}

@@ -1,0 +1,68 @@
+#include <doctest/doctest.h>
+
+#include "test_entities.hpp"
+
+using namespace actorstate;
+using namespace actorstate::testing;
+
+TEST_CASE("region.shard_hash_is_stable") {
+  // FNV-1a: these values must never change, or entities would move between shards across versions.
+  CHECK(runtime::shard_of("", 100) == 14695981039346656037ull % 100);
+  CHECK(runtime::shard_of("alice", 100) == runtime::shard_of(std::string{"alice"}, 100));
+  CHECK(runtime::shard_of("a", 1000) == 12638187200555641996ull % 1000);
+  CHECK(runtime::shard_of("anything", 1) == 0);
+}
+
+TEST_CASE("region.one_instance_per_entity_id") {
+  harness h;
+  auto region = h.region(text_log().model());
+  std::vector<std::future<command_result>> results;
+  for (int i = 0; i < 50; ++i) {
+    AppendText a;
+    a.set_id("same");
+    a.set_text("x");
+    results.push_back(h.call_async(region, make_command("same", "Append", a)));
+  }
+  for (auto& r : results)
+    CHECK(r.get().ok());
+  CHECK(h.active(region) == 1);
+  GetText g;
+  g.set_id("same");
+  TextReply reply;
+  REQUIRE(reply.ParseFromString(h.call(region, make_command("same", "Get", g)).payload));
+  CHECK(reply.value() == std::string(50, 'x'));
+}
+
+TEST_CASE("region.lru_cap_passivates_least_recently_used") {
+  harness h;
+  auto region = h.region(text_log().model(), std::chrono::seconds{30}, 2);
+  for (auto id : {"e1", "e2", "e3", "e4"}) {
+    AppendText a;
+    a.set_id(id);
+    a.set_text(id);
+    REQUIRE(h.call(region, make_command(id, "Append", a)).ok());
+  }
+  CHECK(eventually([&] { return h.active(region) <= 2; }));
+  CHECK(h.metrics->passivations.value() >= 2);
+  // Passivated entities come back with their state.
+  GetText g;
+  g.set_id("e1");
+  TextReply reply;
+  REQUIRE(reply.ParseFromString(h.call(region, make_command("e1", "Get", g)).payload));
+  CHECK(reply.value() == "e1");
+}
+
+TEST_CASE("region.shutdown_finishes_entities") {
+  harness h;
+  auto region = h.region(text_log().model());
+  AppendText a;
+  a.set_id("z");
+  a.set_text("z");
+  REQUIRE(h.call(region, make_command("z", "Append", a)).ok());
+  caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
+  caf::scoped_actor self{*h.sys};
+  self->monitor(region);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(std::chrono::seconds{10}) >> [] {});
+  CHECK(down);
+}

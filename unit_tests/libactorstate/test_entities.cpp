@@ -1,0 +1,148 @@
+#include "test_entities.hpp"
+
+#include <future>
+#include <stdexcept>
+
+#include "actorstate/persistence/store.hpp"
+
+namespace actorstate::testing {
+
+event_sourced_entity<TextState> text_log(int64_t snapshot_every) {
+  event_sourced_entity<TextState> e{"actorstate.testing.TextLog", "text-log"};
+  e.snapshot_every(snapshot_every)
+    .on_command<AppendText, TextReply>(
+      "Append", [](const TextState& state, const AppendText& cmd, event_context& ctx) -> outcome<TextReply> {
+        if (cmd.throw_in_handler())
+          throw std::runtime_error("boom");
+        if (cmd.fail())
+          return failure{"refused " + cmd.text()};
+        TextAppended ev;
+        ev.set_text(cmd.text());
+        std::string expected = state.value();
+        for (int i = 0; i < std::max(1, cmd.times()); ++i) {
+          ctx.emit(ev);
+          expected += cmd.text();
+        }
+        TextReply reply;
+        reply.set_value(expected);
+        return reply;
+      })
+    .on_command<GetText, TextReply>("Get", [](const TextState& state, const GetText&, event_context&) {
+      TextReply reply;
+      reply.set_value(state.value());
+      return reply;
+    })
+    .on_event<TextAppended>([](TextState& state, const TextAppended& ev) { state.set_value(state.value() + ev.text()); });
+  return e;
+}
+
+value_entity<NumberState> number_register() {
+  value_entity<NumberState> e{"actorstate.testing.Register", "register"};
+  e.on_command<SetNumber, NumberState>("Set",
+                                       [](const NumberState&, const SetNumber& cmd, value_context& ctx) {
+                                         NumberState next;
+                                         if (cmd.remove()) {
+                                           ctx.delete_state();
+                                           return next;
+                                         }
+                                         next.set_value(cmd.value());
+                                         next.set_present(true);
+                                         ctx.update_state(next);
+                                         return next;
+                                       })
+    .on_command<GetText, NumberState>("Read", [](const NumberState& state, const GetText&, value_context& ctx) {
+      NumberState out = state;
+      out.set_present(ctx.has_state());
+      return out;
+    });
+  return e;
+}
+
+action echo() {
+  action a{"actorstate.testing.Echo"};
+  a.on_call<Shout, Shout>("Say", [](const Shout& in, action_context&) -> outcome<Shout> {
+    if (in.text().empty())
+      return failure{"nothing to say"};
+    Shout out;
+    out.set_text(in.text() + "!");
+    return out;
+  });
+  return a;
+}
+
+harness::harness() {
+  store = std::make_shared<persistence::faulty_store>(persistence::open_store("memory").value());
+  metrics = std::make_shared<metrics::entity_metrics>();
+  cfg.set("scheduler.max-threads", 2);
+  cfg.add_message_types<caf::id_block::actorstate>();
+  sys = std::make_unique<caf::actor_system>(cfg);
+}
+
+harness::~harness() {
+  for (auto& r : regions)
+    caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+  sys.reset();
+  store->close();
+}
+
+caf::actor harness::region(std::shared_ptr<detail::model_base> model, std::chrono::milliseconds passivation,
+                           size_t max_active) {
+  auto env = std::make_shared<runtime::entity_env>();
+  env->model = std::move(model);
+  env->store = store;
+  env->metrics = metrics;
+  runtime::region_config rc;
+  rc.env = env;
+  rc.shards = 16;
+  rc.passivation_timeout = passivation;
+  rc.max_active = max_active;
+  auto r = runtime::spawn_region(*sys, rc);
+  regions.push_back(r);
+  return r;
+}
+
+std::future<command_result> harness::call_async(const caf::actor& region, command cmd) {
+  auto promise = std::make_shared<std::promise<command_result>>();
+  auto result = promise->get_future();
+  sys->spawn([promise, region, cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
+    self->request(region, std::chrono::seconds{10}, std::move(cmd))
+      .then([promise](command_result& r) { promise->set_value(std::move(r)); },
+            [promise](caf::error& err) { promise->set_value(to_command_result(err)); });
+  });
+  return result;
+}
+
+std::vector<std::future<command_result>> harness::call_in_order(const caf::actor& region,
+                                                                std::vector<command> cmds) {
+  std::vector<std::shared_ptr<std::promise<command_result>>> promises;
+  std::vector<std::future<command_result>> results;
+  for (size_t i = 0; i < cmds.size(); ++i) {
+    promises.push_back(std::make_shared<std::promise<command_result>>());
+    results.push_back(promises.back()->get_future());
+  }
+  sys->spawn([promises, region, cmds = std::move(cmds)](caf::event_based_actor* self) mutable {
+    for (size_t i = 0; i < cmds.size(); ++i) {
+      auto p = promises[i];
+      self->request(region, std::chrono::seconds{10}, std::move(cmds[i]))
+        .then([p](command_result& r) { p->set_value(std::move(r)); },
+              [p](caf::error& err) { p->set_value(to_command_result(err)); });
+    }
+  });
+  return results;
+}
+
+command_result harness::call(const caf::actor& region, command cmd) {
+  auto f = call_async(region, std::move(cmd));
+  if (f.wait_for(std::chrono::seconds{15}) != std::future_status::ready)
+    return command_result::failure(status_code::deadline_exceeded, "test timed out");
+  return f.get();
+}
+
+uint64_t harness::active(const caf::actor& region) {
+  caf::scoped_actor self{*sys};
+  uint64_t n = 0;
+  self->request(region, std::chrono::seconds{10}, stats_atom_v).receive([&](uint64_t x) { n = x; }, [](caf::error&) {});
+  return n;
+}
+
+} // namespace actorstate::testing

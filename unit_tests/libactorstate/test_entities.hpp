@@ -1,0 +1,70 @@
+// Entity types for the runtime tests and a harness that runs shard regions on a real actor system over a
+// fault-injecting memory store, answering commands synchronously for the test thread.
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <thread>
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "actorstate/entity.hpp"
+#include "actorstate/persistence/fault_injection.hpp"
+#include "ops/metrics.hpp"
+#include "runtime/shard_region.hpp"
+#include "testing/test_entities.pb.h"
+
+namespace actorstate::testing {
+
+event_sourced_entity<TextState> text_log(int64_t snapshot_every = 0);
+value_entity<NumberState> number_register();
+action echo();
+
+/// Serializes a request.
+template <class Message>
+command make_command(const std::string& id, const std::string& method, const Message& msg) {
+  return command{id, method, msg.SerializeAsString()};
+}
+
+class harness {
+public:
+  harness();
+  ~harness();
+
+  /// Spawns a region for `model` with the given settings (after resolving the model's service descriptor).
+  caf::actor region(std::shared_ptr<detail::model_base> model, std::chrono::milliseconds passivation = std::chrono::seconds{30},
+                    size_t max_active = 1000);
+
+  /// Sends `cmd` and waits (up to 10 s) for the result.
+  command_result call(const caf::actor& region, command cmd);
+
+  /// Sends without waiting; the result arrives in the returned future.
+  std::future<command_result> call_async(const caf::actor& region, command cmd);
+
+  /// Sends all commands from one actor, so they reach the region (and the entity) in this order.
+  std::vector<std::future<command_result>> call_in_order(const caf::actor& region, std::vector<command> cmds);
+
+  uint64_t active(const caf::actor& region);
+
+  std::shared_ptr<persistence::faulty_store> store;
+  std::shared_ptr<metrics::entity_metrics> metrics;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::vector<caf::actor> regions;
+};
+
+/// Waits up to `limit` for `pred` to hold.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds{10}) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return pred();
+}
+
+} // namespace actorstate::testing

@@ -1,0 +1,52 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "actorstate/persistence/fault_injection.hpp"
+
+#include "conformance.hpp"
+
+namespace actorstate::persistence::testing {
+
+namespace {
+
+std::shared_ptr<store> open_or_fail(const std::string& uri) {
+  auto s = open_store(uri);
+  REQUIRE_MESSAGE(s.ok(), s.error().to_string());
+  return s.value();
+}
+
+class memory_env final : public plugin_env {
+public:
+  std::shared_ptr<store> open() override { return open_or_fail("memory"); }
+};
+
+class sqlite_env : public plugin_env {
+public:
+  // A missing parent directory: open_store must create it.
+  std::shared_ptr<store> open() override { return open_or_fail("sqlite:" + dir_.file("data/store.db")); }
+
+private:
+  temp_dir dir_;
+};
+
+class faulty_sqlite_env final : public sqlite_env {
+public:
+  // Without faults armed, the decorator must be invisible.
+  std::shared_ptr<store> open() override { return std::make_shared<faulty_store>(sqlite_env::open()); }
+};
+
+}  // namespace
+
+std::unique_ptr<plugin_env> make_memory_env() {
+  return std::make_unique<memory_env>();
+}
+
+std::unique_ptr<plugin_env> make_sqlite_env() {
+  return std::make_unique<sqlite_env>();
+}
+
+std::unique_ptr<plugin_env> make_faulty_sqlite_env() {
+  return std::make_unique<faulty_sqlite_env>();
+}
+
+}  // namespace actorstate::persistence::testing

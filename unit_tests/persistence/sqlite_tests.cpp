@@ -1,0 +1,307 @@
+// SQLite-specific behaviour: file validation, schema versioning, pragmas, group commit and storage faults.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fault_vfs.hpp"
+#include "test_support.hpp"
+
+using namespace actorstate::persistence;
+using namespace actorstate::persistence::testing;
+
+namespace {
+
+std::shared_ptr<store> open_sqlite(const std::string& path, const store_options& options = {}) {
+  auto s = open_store("sqlite:" + path, options);
+  REQUIRE_MESSAGE(s.ok(), s.error().to_string());
+  return s.value();
+}
+
+// A plain SQLite connection for looking at or tampering with a store's file from outside.
+class raw_db {
+public:
+  explicit raw_db(const std::string& path) {
+    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~raw_db() { sqlite3_close(db_); }
+
+  raw_db(const raw_db&) = delete;
+  raw_db& operator=(const raw_db&) = delete;
+
+  int try_exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+
+  void exec(const std::string& sql) {
+    int rc = try_exec(sql);
+    REQUIRE_MESSAGE(rc == SQLITE_OK, sql << ": " << sqlite3_errmsg(db_));
+  }
+
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != nullptr)
+      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return out;
+  }
+
+private:
+  sqlite3* db_ = nullptr;
+};
+
+void write_new_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+void overwrite_at(const std::string& path, std::streamoff offset, const std::string& bytes) {
+  std::fstream out{path, std::ios::binary | std::ios::in | std::ios::out};
+  out.seekp(offset);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+std::string random_bytes(size_t n) {
+  std::mt19937 gen{42};
+  std::string out(n, '\0');
+  for (auto& ch : out) ch = static_cast<char>(gen() & 0xff);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite.creates_parent_directories") {
+  temp_dir dir;
+  auto path = dir.file("a/b/c/store.db");
+  sync_store s{open_sqlite(path)};
+  REQUIRE_OK(s.append("p", evs(1, 2)));
+  CHECK(std::filesystem::exists(path));
+}
+
+TEST_CASE("sqlite.random_bytes_file_is_corrupt") {
+  temp_dir dir;
+  auto path = dir.file("garbage.db");
+  write_new_file(path, random_bytes(4096));
+  auto s = open_store("sqlite:" + path);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().error_code() == code::corrupt);
+  CHECK_MESSAGE(s.error().message().find(path) != std::string::npos, s.error().message());
+}
+
+TEST_CASE("sqlite.damaged_page_is_corrupt") {
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  {
+    sync_store s{open_sqlite(path)};
+    for (int64_t seq = 1; seq <= 200; seq += 10) {
+      std::vector<event> batch;
+      for (int64_t i = seq; i < seq + 10; ++i)
+        batch.push_back(ev(i, std::string(900, static_cast<char>('a' + i % 26))));
+      REQUIRE_OK(s.append("p", std::move(batch)));
+    }
+  }  // closing checkpoints the WAL into the database file
+  auto size = std::filesystem::file_size(path);
+  REQUIRE(size > 16 * 4096);
+  // Smash the b-tree page header of a page in the middle of the journal table.
+  overwrite_at(path, static_cast<std::streamoff>((size / 4096 / 2) * 4096), std::string(64, '\xff'));
+  auto s = open_store("sqlite:" + path);
+  REQUIRE_FALSE(s.ok());
+  CHECK_MESSAGE(s.error().error_code() == code::corrupt, s.error().to_string());
+  CHECK_MESSAGE(s.error().message().find(path) != std::string::npos, s.error().message());
+}
+
+TEST_CASE("sqlite.schema_is_versioned_and_in_wal_mode") {
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  {
+    sync_store s{open_sqlite(path)};
+    REQUIRE_OK(s.append("p", evs(1, 1)));
+  }
+  raw_db db{path};
+  CHECK(db.text("PRAGMA user_version") == "1");
+  CHECK(db.text("PRAGMA application_id") == std::to_string(0x41435354));
+  CHECK(db.text("PRAGMA journal_mode") == "wal");
+  for (const char* table : {"journal", "journal_meta", "snapshots", "kv"})
+    CHECK_MESSAGE(db.text(std::string{"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '"} + table +
+                          "'") == "1",
+                  table);
+  // The fence is a uniqueness constraint, not only a check in code.
+  CHECK(db.try_exec(
+            "INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES ('p', 1, 't', x'', x'')") ==
+        SQLITE_CONSTRAINT);
+}
+
+TEST_CASE("sqlite.reopening_current_schema_keeps_data") {
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  for (int round = 1; round <= 3; ++round) {
+    sync_store s{open_sqlite(path)};
+    REQUIRE_OK(s.append("p", {ev(round)}));
+  }
+  sync_store s{open_sqlite(path)};
+  CHECK(value_of(s.replay("p")) == evs(1, 3));
+}
+
+TEST_CASE("sqlite.newer_schema_version_is_refused") {
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  {
+    sync_store s{open_sqlite(path)};
+    REQUIRE_OK(s.append("p", evs(1, 1)));
+  }
+  raw_db{path}.exec("PRAGMA user_version = 99");
+  auto s = open_store("sqlite:" + path);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().error_code() == code::corrupt);
+  CHECK_MESSAGE(s.error().message().find("schema version 99 is newer") != std::string::npos, s.error().message());
+  CHECK(s.error().message().find(path) != std::string::npos);
+}
+
+TEST_CASE("sqlite.foreign_database_is_refused") {
+  temp_dir dir;
+  auto path = dir.file("other.db");
+  raw_db{path}.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY)");
+  auto s = open_store("sqlite:" + path);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().error_code() == code::corrupt);
+  CHECK_MESSAGE(s.error().message().find("not an actorstate database") != std::string::npos, s.error().message());
+  // Left as it was: still in rollback-journal mode.
+  CHECK(raw_db{path}.text("PRAGMA journal_mode") == "delete");
+}
+
+TEST_CASE("sqlite.invalid_options_and_uris") {
+  temp_dir dir;
+  store_options bad_sync;
+  bad_sync.sqlite_synchronous = "SOMETIMES";
+  CHECK(open_store("sqlite:" + dir.file("a.db"), bad_sync).error().error_code() == code::invalid_argument);
+  store_options bad_vfs;
+  bad_vfs.sqlite_vfs = "no-such-vfs";
+  CHECK(open_store("sqlite:" + dir.file("b.db"), bad_vfs).error().error_code() == code::invalid_argument);
+  CHECK(open_store("sqlite:").error().error_code() == code::invalid_argument);
+  CHECK(open_store("sqlite::memory:").error().error_code() == code::invalid_argument);
+  CHECK(open_store("postgres://localhost/db").error().error_code() == code::invalid_argument);
+  store_options lower_case;
+  lower_case.sqlite_synchronous = "normal";
+  CHECK(open_store("sqlite:" + dir.file("c.db"), lower_case).ok());
+}
+
+TEST_CASE("sqlite.synchronous_option_controls_fsync") {
+  auto& vfs = fault_vfs();
+  temp_dir dir;
+  auto commit_syncs = [&](const char* synchronous, const std::string& file) {
+    store_options options;
+    options.sqlite_vfs = fault_vfs_name;
+    options.sqlite_synchronous = synchronous;
+    sync_store s{open_sqlite(dir.file(file), options)};
+    vfs.reset();
+    for (int64_t seq = 1; seq <= 5; ++seq) REQUIRE_OK(s.append("p", {ev(seq)}));
+    return vfs.syncs.load();
+  };
+  CHECK(commit_syncs("OFF", "off.db") == 0);
+  CHECK(commit_syncs("FULL", "full.db") >= 5);
+}
+
+TEST_CASE("sqlite.group_commit_rejects_only_the_bad_write") {
+  auto& vfs = fault_vfs();
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  store_options options;
+  options.sqlite_vfs = fault_vfs_name;
+  sync_store s{open_sqlite(path, options)};
+  REQUIRE_OK(s.append("seeded", evs(1, 3)));
+  REQUIRE_OK(s.append("read-only", evs(1, 2)));
+  raw_db blocker{path};
+  // Hold the database's write lock so that the store's writer stalls and the following writes pile up.
+  blocker.exec("BEGIN IMMEDIATE");
+  constexpr int n = 50;
+  std::vector<waiter<status>> good(n);
+  waiter<status> bad;
+  waiter<result<int64_t>> stale_value;
+  for (int i = 0; i < n; ++i) {
+    s->append("pid-" + std::to_string(i), evs(1, 2), good[i].cb());
+    if (i == n / 2) {
+      s->append("seeded", {ev(2)}, bad.cb());
+      s->put_value("k", "t", "v", 7, stale_value.cb());
+    }
+  }
+  // Reads have their own connection and thread: a stalled writer does not delay them (unless they are queued behind
+  // a write to the same persistence id).
+  CHECK(value_of(s.replay("read-only")) == evs(1, 2));
+  CHECK_FALSE(good.back().ready());
+  vfs.reset();
+  blocker.exec("COMMIT");
+  for (auto& w : good) CHECK_OK(w.get());
+  CHECK_CODE(bad.get(), code::conflict);
+  CHECK_CODE(stale_value.get(), code::conflict);
+  // 52 writes, yet only a few commits (each FULL commit syncs the WAL once).
+  CHECK(vfs.syncs.load() <= 3);
+  for (int i = 0; i < n; ++i) CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
+  CHECK(value_of(s.replay("seeded")) == evs(1, 3));
+}
+
+TEST_CASE("sqlite.disk_full_is_unavailable_and_recovers") {
+  auto& vfs = fault_vfs();
+  vfs.reset();
+  temp_dir dir;
+  store_options options;
+  options.sqlite_vfs = fault_vfs_name;
+  sync_store s{open_sqlite(dir.file("store.db"), options)};
+  REQUIRE_OK(s.append("p", evs(1, 2)));
+  vfs.write_error = SQLITE_FULL;
+  CHECK_CODE(s.append("p", {ev(3)}), code::unavailable);
+  CHECK_CODE(s.put_value("k", "t", "v", 0), code::unavailable);
+  vfs.write_error = 0;
+  // Nothing was written, and the store works again once the disk has room.
+  CHECK(value_of(s.highest("p")) == 2);
+  REQUIRE_OK(s.append("p", {ev(3)}));
+  CHECK(value_of(s.put_value("k", "t", "v", 0)) == 1);
+  CHECK(value_of(s.replay("p")) == evs(1, 3));
+}
+
+TEST_CASE("sqlite.failed_fsync_on_commit_is_unknown_outcome") {
+  auto& vfs = fault_vfs();
+  vfs.reset();
+  temp_dir dir;
+  store_options options;
+  options.sqlite_vfs = fault_vfs_name;
+  sync_store s{open_sqlite(dir.file("store.db"), options)};
+  REQUIRE_OK(s.append("p", evs(1, 2)));
+  vfs.sync_error = SQLITE_IOERR_FSYNC;
+  CHECK_CODE(s.append("p", {ev(3)}), code::unknown_outcome);
+  vfs.sync_error = 0;
+  // The caller re-reads before writing again; whatever it finds, the store keeps working.
+  auto highest = value_of(s.highest("p"));
+  CHECK((highest == 2 || highest == 3));
+  REQUIRE_OK(s.append("p", {ev(highest + 1)}));
+  CHECK(value_of(s.highest("p")) == highest + 1);
+}
+
+TEST_CASE("sqlite.released_in_own_callback") {
+  temp_dir dir;
+  auto s = open_sqlite(dir.file("store.db"));
+  std::weak_ptr<store> weak = s;
+  auto dropped = std::make_shared<std::promise<void>>();
+  auto ran = std::make_shared<std::promise<void>>();
+  auto dropped_future = dropped->get_future().share();
+  // The callback owns the last reference once the test lets go; it is destroyed on the store's own thread.
+  s->append("p", {ev(1)}, [keep = s, dropped_future, ran](status) {
+    dropped_future.wait_for(timeout);
+    ran->set_value();
+  });
+  s.reset();
+  dropped->set_value();
+  REQUIRE(ran->get_future().wait_for(timeout) == std::future_status::ready);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!weak.expired() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  CHECK(weak.expired());
+}
