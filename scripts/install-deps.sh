@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages actorstate needs to build, test and run. Idempotent: does nothing when every
 # package is present. Needs root (uses sudo when available otherwise).
+#   scripts/install-deps.sh            # everything to build and test
+#   scripts/install-deps.sh --runtime  # only the shared libraries the binaries load (the container image)
 set -euo pipefail
+
+# Checked against the binaries by scripts/check-runtime-deps.sh in CI.
+runtime_packages=(libcaf-core0.17 libgrpc++1.51 libprotobuf32 libsqlite3-0 libmicrohttpd12)
 
 packages=(
   g++ cmake ninja-build ccache lld pkg-config git curl
   libcaf-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libsqlite3-dev doctest-dev libcli11-dev libmicrohttpd-dev
 )
+
+if [ "${1:-}" = "--runtime" ]; then
+  packages=("${runtime_packages[@]}")
+elif [ "${1:-}" = "--print-runtime" ]; then
+  echo "${runtime_packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do

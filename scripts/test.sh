@@ -6,9 +6,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh" "$root/build"
+"$root/scripts/check-runtime-deps.sh" "$root/build/samples/shopping-cart/shopping-cart"
 ctest --test-dir "$root/build" -j2 --output-on-failure --timeout 600
 
-"$root/scripts/build.sh" "$root/build-asan" -DACTORSTATE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+"$root/scripts/build.sh" "$root/build-asan" -DACTORSTATE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$root/scripts/ubsan.supp"
 ctest --test-dir "$root/build-asan" -j2 -L "unit|conformance" --output-on-failure --timeout 600

@@ -91,6 +91,7 @@ void cart_load::run(int index) {
       failed_.fetch_add(1);
       std::lock_guard<std::mutex> guard{mtx_};
       ++failure_codes_[status.error_code()];
+      failed_products_[user].emplace_back(product, status.error_code());
       if (first_failure_.empty()) first_failure_ = std::to_string(status.error_code()) + " " + status.error_message();
       break;
     }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -60,6 +61,8 @@ public:
   const std::vector<std::string>& users() const { return users_; }
   // The first non-OK status text seen, for the report.
   std::string first_failure() const;
+  // user -> (product, status code) of every failed call, whose outcome is unknown; valid after stop().
+  const std::map<std::string, std::vector<std::pair<std::string, int>>>& failed() const { return failed_products_; }
   // Failed calls per gRPC status code, e.g. "UNAVAILABLE(14)x4".
   std::string failure_codes() const;
 
@@ -77,6 +80,7 @@ private:
   std::map<std::string, std::vector<std::string>> acked_;
   std::string first_failure_;
   std::map<int, size_t> failure_codes_;
+  std::map<std::string, std::vector<std::pair<std::string, int>>> failed_products_;
   std::vector<std::thread> threads_;
 };
 

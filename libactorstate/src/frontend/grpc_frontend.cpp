@@ -37,6 +37,10 @@ bool dump(const grpc::ByteBuffer& buf, std::string& out) {
 class unary_call : public grpc::ServerGenericBidiReactor {
 public:
   unary_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx) : fe_(fe), ctx_(ctx) {
+    if (!fe_.begin_call()) {
+      Finish(grpc::Status{grpc::StatusCode::UNAVAILABLE, "the node is shutting down"});
+      return;
+    }
     route_ = fe_.find(ctx_->method());
     if (route_ == nullptr) {
       Finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "unknown service or method " + ctx_->method()});
@@ -78,7 +82,10 @@ public:
 
   void OnWriteDone(bool) override {}
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    fe_.end_call();
+    delete this;
+  }
 
 private:
   void complete(command_result r) {
@@ -154,10 +161,31 @@ uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, std::strin
   return static_cast<uint16_t>(selected);
 }
 
+bool grpc_frontend::begin_call() {
+  // Count first, then check: a call that saw "not draining" is always waited for by shutdown.
+  in_flight_.fetch_add(1);
+  return !draining_.load();
+}
+
+void grpc_frontend::end_call() {
+  if (in_flight_.fetch_sub(1) == 1) {
+    std::lock_guard<std::mutex> guard{drain_mtx_};
+    drained_.notify_all();
+  }
+}
+
 void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
   if (!server_)
     return;
-  server_->Shutdown(std::chrono::system_clock::now() + drain);
+  // gRPC's own Shutdown(deadline) also waits for idle client connections until the deadline, and cancels calls
+  // (CANCELLED) instead of refusing them; draining ourselves answers late calls UNAVAILABLE (safe to retry) and
+  // returns as soon as the last in-flight call is done.
+  draining_ = true;
+  {
+    std::unique_lock<std::mutex> lock{drain_mtx_};
+    drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
+  }
+  server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
   server_.reset();
 }

@@ -8,7 +8,10 @@
 // streaming methods (not supported for entities yet) → UNIMPLEMENTED; over the size limit → RESOURCE_EXHAUSTED.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -50,11 +53,16 @@ public:
   /// Binds and starts serving; returns the bound port (0 on failure, with `error` set).
   uint16_t start(const std::string& bind, uint16_t port, std::string& error);
 
-  /// Stops accepting calls and waits up to `drain` for in-flight calls to complete.
+  /// Answers new calls with UNAVAILABLE, waits up to `drain` for in-flight calls to complete, then stops the
+  /// server (cancelling what is still running after `drain`).
   void shutdown(std::chrono::milliseconds drain);
 
   const route* find(const std::string& path) const;
   runtime::gateway_pool& gateways() { return gateways_; }
+
+  /// Called by every call when it starts and ends; `begin_call` returns false once draining started.
+  bool begin_call();
+  void end_call();
 
 private:
   class service;
@@ -63,6 +71,10 @@ private:
   std::unordered_map<std::string, route> routes_;
   std::unique_ptr<service> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> in_flight_{0};
+  std::mutex drain_mtx_;
+  std::condition_variable drained_;
 };
 
 } // namespace actorstate::frontend

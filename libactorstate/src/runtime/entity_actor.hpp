@@ -73,9 +73,18 @@ protected:
   /// Fails `pc` and restarts the entity (handler threw, state could not be applied).
   void fail_and_restart(pending_command& pc, status_code code, const std::string& message);
 
-  /// Runs `fn` inside this actor later (from any thread).
+  /// A store callback that runs `fn(value)` inside this actor (the store calls back on its own threads).
+  template <class T, class F>
+  persistence::callback<T> in_actor(F fn);
+
+  /// A store callback for write `n` that reports its outcome through `write_done`.
+  template <class T>
+  persistence::callback<T> write_callback(uint64_t n);
+
+  /// Runs the user's command handler. Returns false if it threw (the command has then failed and the entity
+  /// restarts), or if the output needs no write (the command has then been answered).
   template <class F>
-  void post_self(F fn);
+  bool run_handler(pending_command& pc, F&& handler, detail::handler_output& out);
 
   const entity_env& env() const { return *env_; }
   const std::string& entity_id() const { return entity_id_; }
@@ -120,9 +129,44 @@ private:
 
 namespace actorstate::runtime {
 
+template <class T, class F>
+persistence::callback<T> entity_actor::in_actor(F fn) {
+  return [self = caf::actor_cast<caf::actor>(this), fn = std::move(fn)](T value) mutable {
+    detail::post(self, [fn = std::move(fn), value = std::move(value)]() mutable { fn(std::move(value)); });
+  };
+}
+
+namespace detail_status {
+inline const persistence::status& of(const persistence::status& st) {
+  return st;
+}
+template <class T>
+const persistence::status& of(const persistence::result<T>& res) {
+  return res.error();
+}
+} // namespace detail_status
+
+template <class T>
+persistence::callback<T> entity_actor::write_callback(uint64_t n) {
+  return in_actor<T>([this, n, issued = clock::now()](T outcome) { write_done(n, detail_status::of(outcome), issued); });
+}
+
 template <class F>
-void entity_actor::post_self(F fn) {
-  detail::post(caf::actor_cast<caf::actor>(this), std::move(fn));
+bool entity_actor::run_handler(pending_command& pc, F&& handler, detail::handler_output& out) {
+  try {
+    out = handler();
+  } catch (const std::exception& e) {
+    fail_and_restart(pc, status_code::internal, std::string{"command handler threw: "} + e.what());
+    return false;
+  } catch (...) {
+    fail_and_restart(pc, status_code::internal, "command handler threw");
+    return false;
+  }
+  if (out.code != status_code::ok) {
+    respond(pc, command_result::failure(out.code, std::move(out.message)));
+    return false;
+  }
+  return true;
 }
 
 } // namespace actorstate::runtime

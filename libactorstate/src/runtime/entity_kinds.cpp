@@ -28,9 +28,8 @@ public:
 protected:
   void recover() override {
     reset();
-    env().store->load_snapshot(pid(), [this, self = caf::actor_cast<caf::actor>(this)](auto res) {
-      detail::post(self, [this, res = std::move(res)]() mutable { on_snapshot(std::move(res)); });
-    });
+    using loaded = persistence::result<std::optional<persistence::snapshot>>;
+    env().store->load_snapshot(pid(), in_actor<loaded>([this](loaded res) { on_snapshot(std::move(res)); }));
   }
 
   void reset() override {
@@ -41,18 +40,10 @@ protected:
 
   void handle(pending_command& pc) override {
     detail::handler_output out;
-    try {
-      out = model_.handle(*state_, entity_id(), pc.cmd.method, pc.cmd.payload);
-    } catch (const std::exception& e) {
-      fail_and_restart(pc, status_code::internal, std::string{"command handler threw: "} + e.what());
+    if (!run_handler(pc, [&] { return model_.handle(*state_, entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
       return;
-    } catch (...) {
-      fail_and_restart(pc, status_code::internal, "command handler threw");
-      return;
-    }
-    if (out.code != status_code::ok || out.events.empty()) {
-      respond(pc, out.code == status_code::ok ? command_result::success(std::move(out.reply))
-                                              : command_result::failure(out.code, std::move(out.message)));
+    if (out.events.empty()) {
+      respond(pc, command_result::success(std::move(out.reply)));
       return;
     }
     // Apply first: an event the entity cannot apply is never persisted.
@@ -81,10 +72,10 @@ protected:
       pending_snapshots_[n] = persistence::snapshot{seq_, type_url(state_->GetDescriptor()),
                                                     state_->SerializeAsString()};
     env().metrics->persisted_events.inc(events.size());
-    auto issued = clock::now();
-    env().store->append(pid(), std::move(events), [this, n, issued, self = caf::actor_cast<caf::actor>(this)](auto st) {
-      detail::post(self, [this, n, issued, st = std::move(st)] { on_appended(n, st, issued); });
-    });
+    env().store->append(pid(), std::move(events),
+                        in_actor<persistence::status>([this, n, issued = clock::now()](persistence::status st) {
+                          on_appended(n, st, issued);
+                        }));
     respond(pc, command_result::success(std::move(out.reply)));
   }
 
@@ -109,10 +100,9 @@ private:
   }
 
   void replay_from(int64_t from) {
+    using replayed = persistence::result<std::vector<persistence::event>>;
     env().store->replay(pid(), from, std::numeric_limits<int64_t>::max(), replay_page,
-                        [this, self = caf::actor_cast<caf::actor>(this)](auto res) {
-                          detail::post(self, [this, res = std::move(res)]() mutable { on_events(std::move(res)); });
-                        });
+                        in_actor<replayed>([this](replayed res) { on_events(std::move(res)); }));
   }
 
   void on_events(persistence::result<std::vector<persistence::event>> res) {
@@ -178,9 +168,8 @@ public:
 protected:
   void recover() override {
     reset();
-    env().store->get_value(pid(), [this, self = caf::actor_cast<caf::actor>(this)](auto res) {
-      detail::post(self, [this, res = std::move(res)]() mutable { on_loaded(std::move(res)); });
-    });
+    using loaded = persistence::result<std::optional<persistence::stored_value>>;
+    env().store->get_value(pid(), in_actor<loaded>([this](loaded res) { on_loaded(std::move(res)); }));
   }
 
   void reset() override {
@@ -190,28 +179,16 @@ protected:
 
   void handle(pending_command& pc) override {
     detail::handler_output out;
-    try {
-      out = model_.handle(state_.get(), entity_id(), pc.cmd.method, pc.cmd.payload);
-    } catch (const std::exception& e) {
-      fail_and_restart(pc, status_code::internal, std::string{"command handler threw: "} + e.what());
+    if (!run_handler(pc, [&] { return model_.handle(state_.get(), entity_id(), pc.cmd.method, pc.cmd.payload); },
+                     out))
       return;
-    } catch (...) {
-      fail_and_restart(pc, status_code::internal, "command handler threw");
+    if (!out.new_value && !out.delete_value) {
+      respond(pc, command_result::success(std::move(out.reply)));
       return;
     }
-    if (out.code != status_code::ok || (!out.new_value && !out.delete_value)) {
-      respond(pc, out.code == status_code::ok ? command_result::success(std::move(out.reply))
-                                              : command_result::failure(out.code, std::move(out.message)));
-      return;
-    }
-    auto n = begin_write();
-    auto issued = clock::now();
-    auto self = caf::actor_cast<caf::actor>(this);
     env().metrics->persisted_events.inc();
     if (out.delete_value) {
-      env().store->delete_value(pid(), version_, [this, n, issued, self](persistence::status st) {
-        detail::post(self, [this, n, issued, st = std::move(st)] { write_done(n, st, issued); });
-      });
+      env().store->delete_value(pid(), version_, write_callback<persistence::status>(begin_write()));
       state_.reset();
       version_ = 0;
     } else {
@@ -221,9 +198,7 @@ protected:
         return;
       }
       env().store->put_value(pid(), std::move(out.new_value->type), std::move(out.new_value->payload), version_,
-                             [this, n, issued, self](persistence::result<int64_t> res) {
-                               detail::post(self, [this, n, issued, st = res.error()] { write_done(n, st, issued); });
-                             });
+                             write_callback<persistence::result<int64_t>>(begin_write()));
       state_ = std::move(next);
       ++version_;
     }
