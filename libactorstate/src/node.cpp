@@ -10,9 +10,9 @@
 #include <mutex>
 #include <thread>
 
-#include <caf/all.hpp>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+#include <caf/all.hpp>
 
 #include "actorstate/entity.hpp"
 #include "actorstate/persistence/store.hpp"
@@ -77,9 +77,9 @@ bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std:
       return false;
     }
     if (method->input_type() != sig.input || method->output_type() != sig.output) {
-      error = "method " + method->full_name() + " takes " + method->input_type()->full_name() + " and returns "
-              + method->output_type()->full_name() + ", but its handler was registered for "
-              + sig.input->full_name() + " -> " + sig.output->full_name();
+      error = "method " + method->full_name() + " takes " + method->input_type()->full_name() + " and returns " +
+              method->output_type()->full_name() + ", but its handler was registered for " + sig.input->full_name() +
+              " -> " + sig.output->full_name();
       return false;
     }
   }
@@ -92,8 +92,7 @@ bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std:
 }
 
 bool node::impl::ready() {
-  if (!serving.load())
-    return false;
+  if (!serving.load()) return false;
   auto promise = std::make_shared<std::promise<bool>>();
   auto answer = promise->get_future();
   store->ping([promise](persistence::status st) { promise->set_value(st.ok()); });
@@ -139,24 +138,21 @@ bool write_port_file(const std::string& path, uint16_t port) {
   {
     std::ofstream out{tmp, std::ios::trunc};
     out << port << "\n";
-    if (!out)
-      return false;
+    if (!out) return false;
   }
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-} // namespace
+}  // namespace
 
 int node::start() {
   auto& s = *impl_;
-  if (s.started)
-    return 0;
+  if (s.started) return 0;
   s.started = true;
   // Signals are taken by run()'s sigtimedwait, so every thread created from here on must have them blocked.
   block_signals();
   log::level lvl;
-  if (log::parse_level(s.opts.log_level, lvl))
-    log::set_level(lvl);
+  if (log::parse_level(s.opts.log_level, lvl)) log::set_level(lvl);
 
   persistence::store_options store_opts;
   store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
@@ -170,8 +166,7 @@ int node::start() {
   log::info("store opened", {{"store", uri}, {"plugin", s.store->name()}});
 
   auto threads = s.opts.scheduler_threads;
-  if (threads == 0)
-    threads = std::max<size_t>(2, std::thread::hardware_concurrency());
+  if (threads == 0) threads = std::max<size_t>(2, std::thread::hardware_concurrency());
   s.caf_cfg = std::make_unique<caf::actor_system_config>();
   // Without the sleep-poll phase a hand-off between actors costs tens of microseconds less (caf-remoting.md).
   s.caf_cfg->set("scheduler.max-threads", threads);
@@ -220,8 +215,8 @@ int node::start() {
     return 2;
   }
   log::info("listening on grpc " + s.opts.bind + ":" + std::to_string(s.port));
-  s.management = std::make_unique<ops::management_server>([&s] { return s.ready(); },
-                                                          [&s] { return s.metrics.render(); });
+  s.management =
+      std::make_unique<ops::management_server>([&s] { return s.ready(); }, [&s] { return s.metrics.render(); });
   s.management_port = s.management->start(s.opts.bind, s.opts.management_port, error);
   if (s.management_port == 0) {
     log::error("cannot start the management endpoint", {{"error", error}});
@@ -249,8 +244,7 @@ int node::run() {
   for (;;) {
     {
       std::lock_guard<std::mutex> guard{impl_->mtx};
-      if (impl_->stop_requested)
-        break;
+      if (impl_->stop_requested) break;
     }
     int sig = sigtimedwait(&set, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
@@ -269,26 +263,20 @@ void node::stop() {
 }
 
 void node::impl::shutdown() {
-  if (stopped || !started)
-    return;
+  if (stopped || !started) return;
   stopped = true;
   serving = false;
   // Order matters: stop taking calls and let in-flight ones finish (their replies wait for durability), then stop
   // the entities, then flush and close the store.
-  if (frontend)
-    frontend->shutdown(opts.drain_timeout);
-  if (management)
-    management->stop();
+  if (frontend) frontend->shutdown(opts.drain_timeout);
+  if (management) management->stop();
   if (sys) {
-    for (auto& [name, region] : regions)
-      caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
-    if (gateways)
-      gateways->stop();
+    for (auto& [name, region] : regions) caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
+    if (gateways) gateways->stop();
     regions.clear();
     sys.reset();
   }
-  if (store)
-    store->close();
+  if (store) store->close();
   log::info("stopped");
 }
 
@@ -310,4 +298,4 @@ uint16_t node::management_port() const {
   return impl_->management_port;
 }
 
-} // namespace actorstate
+}  // namespace actorstate

@@ -12,8 +12,7 @@
 namespace actorstate {
 
 std::string node_options::store_uri() const {
-  if (!store.empty())
-    return store;
+  if (!store.empty()) return store;
   return "sqlite:" + data_dir + "/actorstate.db";
 }
 
@@ -24,14 +23,13 @@ bool on_command_line(const CLI::Option* opt, int argc, char** argv) {
     std::string flag = "--" + name;
     for (int i = 1; i < argc; ++i) {
       std::string_view arg{argv[i]};
-      if (arg == flag || (arg.size() > flag.size() && arg.substr(0, flag.size() + 1) == flag + "="))
-        return true;
+      if (arg == flag || (arg.size() > flag.size() && arg.substr(0, flag.size() + 1) == flag + "=")) return true;
     }
   }
   return false;
 }
 
-} // namespace
+}  // namespace
 
 node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
   auto flag = [&](const std::string& name, auto& target, const std::string& help, const char* env) {
@@ -44,13 +42,12 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
   flag("--bind", o.bind, "Address to listen on", "ACTORSTATE_BIND");
   flag("--management-port", o.management_port, "Port of /alive, /ready and /metrics; 0 picks a free one",
        "MANAGEMENT_PORT");
-  flag("--port-file", o.port_file, "Write the client-facing port to this file once listening",
-       "ACTORSTATE_PORT_FILE");
+  flag("--port-file", o.port_file, "Write the client-facing port to this file once listening", "ACTORSTATE_PORT_FILE");
   flag("--data-dir", o.data_dir, "Directory of the embedded SQLite store", "ACTORSTATE_DATA_DIR");
   flag("--store", o.store, "memory | sqlite:PATH (default sqlite:<data-dir>/actorstate.db)", "ACTORSTATE_STORE");
   flag("--sqlite-synchronous", o.sqlite_synchronous, "SQLite synchronous pragma: FULL, NORMAL or OFF",
        "ACTORSTATE_SQLITE_SYNCHRONOUS")
-    ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
+      ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
   flag("--passivation-timeout", passivation_timeout_, "Idle time before an entity is passivated",
        "ACTORSTATE_PASSIVATION_TIMEOUT");
   flag("--max-active-entities", o.max_active_entities,
@@ -60,10 +57,9 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
        "ACTORSTATE_COMMAND_TIMEOUT");
   flag("--drain-timeout", drain_timeout_, "Longest wait for in-flight commands at shutdown",
        "ACTORSTATE_DRAIN_TIMEOUT");
-  flag("--max-message-size", max_message_size_, "Largest request or reply (e.g. 12MiB)",
-       "ACTORSTATE_MAX_MESSAGE_SIZE");
+  flag("--max-message-size", max_message_size_, "Largest request or reply (e.g. 12MiB)", "ACTORSTATE_MAX_MESSAGE_SIZE");
   flag("--log-level", o.log_level, "debug, info, warn or error", "LOG_LEVEL")
-    ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   flag("--scheduler-threads", o.scheduler_threads, "Actor scheduler threads (0: one per core, at least 2)",
        "ACTORSTATE_SCHEDULER_THREADS");
 }
@@ -71,16 +67,14 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
 void node_flags::apply(int argc, char** argv) {
   for (auto& [option, env] : env_) {
     const char* value = std::getenv(env.c_str());
-    if (value == nullptr || on_command_line(option, argc, argv))
-      continue;
+    if (value == nullptr || on_command_line(option, argc, argv)) continue;
     option->clear();
     option->add_result(std::string{value});
     option->run_callback();
   }
   auto duration = [](const std::string& name, const std::string& text) {
     auto d = ops::parse_duration(text);
-    if (!d)
-      throw CLI::ValidationError(name, "not a duration (use e.g. 100ms, 30s, 2m): " + text);
+    if (!d) throw CLI::ValidationError(name, "not a duration (use e.g. 100ms, 30s, 2m): " + text);
     return *d;
   };
   opts_.passivation_timeout = duration("--passivation-timeout", passivation_timeout_);
@@ -105,4 +99,4 @@ node_options parse_node_options(int argc, char** argv, const std::string& descri
   return opts;
 }
 
-} // namespace actorstate
+}  // namespace actorstate

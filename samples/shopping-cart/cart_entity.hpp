@@ -11,4 +11,4 @@ namespace shopping_cart {
 
 actorstate::event_sourced_entity<com::example::shoppingcart::persistence::Cart> make_entity();
 
-} // namespace shopping_cart
+}  // namespace shopping_cart

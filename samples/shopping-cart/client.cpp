@@ -6,8 +6,8 @@
 // exits with 1.
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
 
 #include "shoppingcart/shoppingcart.grpc.pb.h"
 
@@ -16,13 +16,12 @@ namespace api = com::example::shoppingcart;
 namespace {
 
 int report(const grpc::Status& status) {
-  if (status.ok())
-    return 0;
+  if (status.ok()) return 0;
   std::cerr << "error: " << status.error_code() << " " << status.error_message() << "\n";
   return 1;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"shopping cart client"};
@@ -54,8 +53,7 @@ int main(int argc, char** argv) {
     req.set_quantity(quantity);
     google::protobuf::Empty rep;
     auto status = stub->AddItem(&ctx, req, &rep);
-    if (status.ok())
-      std::cout << "ok\n";
+    if (status.ok()) std::cout << "ok\n";
     return report(status);
   }
   if (remove->parsed()) {
@@ -64,8 +62,7 @@ int main(int argc, char** argv) {
     req.set_product_id(product);
     google::protobuf::Empty rep;
     auto status = stub->RemoveItem(&ctx, req, &rep);
-    if (status.ok())
-      std::cout << "ok\n";
+    if (status.ok()) std::cout << "ok\n";
     return report(status);
   }
   api::GetShoppingCart req;
@@ -73,8 +70,7 @@ int main(int argc, char** argv) {
   api::Cart cart;
   auto status = stub->GetCart(&ctx, req, &cart);
   if (status.ok()) {
-    if (cart.items().empty())
-      std::cout << "(empty cart)\n";
+    if (cart.items().empty()) std::cout << "(empty cart)\n";
     for (const auto& item : cart.items())
       std::cout << item.product_id() << " " << item.name() << " " << item.quantity() << "\n";
   }

@@ -16,7 +16,6 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   actorstate::node node{opts};
-  if (!node.add(shopping_cart::make_entity()))
-    return 2;
+  if (!node.add(shopping_cart::make_entity())) return 2;
   return node.run();
 }

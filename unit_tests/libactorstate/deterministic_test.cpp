@@ -23,8 +23,7 @@ public:
               persistence::callback<persistence::status> done) override {
     pending_.push_back([this, pid, events = std::move(events), done = std::move(done)]() mutable {
       auto& log = journal_[pid];
-      for (auto& e : events)
-        log.push_back(std::move(e));
+      for (auto& e : events) log.push_back(std::move(e));
       done({});
     });
   }
@@ -33,15 +32,13 @@ public:
     pending_.push_back([this, pid, from, to, max, done = std::move(done)] {
       std::vector<persistence::event> out;
       for (auto& e : journal_[pid])
-        if (e.seq >= from && e.seq <= to && out.size() < max)
-          out.push_back(e);
+        if (e.seq >= from && e.seq <= to && out.size() < max) out.push_back(e);
       done(std::move(out));
     });
   }
   void highest_seq(std::string pid, persistence::callback<persistence::result<int64_t>> done) override {
-    pending_.push_back([this, pid, done = std::move(done)] {
-      done(journal_[pid].empty() ? int64_t{0} : journal_[pid].back().seq);
-    });
+    pending_.push_back(
+        [this, pid, done = std::move(done)] { done(journal_[pid].empty() ? int64_t{0} : journal_[pid].back().seq); });
   }
   void delete_up_to(std::string, int64_t, persistence::callback<persistence::status> done) override {
     pending_.push_back([done = std::move(done)] { done({}); });
@@ -126,8 +123,8 @@ struct deterministic_fixture {
     auto result = std::make_shared<std::optional<command_result>>();
     sys->spawn([this, result, cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
       self->request(region, caf::infinite, std::move(cmd))
-        .then([result](command_result& r) { *result = std::move(r); },
-              [result](caf::error& e) { *result = to_command_result(e); });
+          .then([result](command_result& r) { *result = std::move(r); },
+                [result](caf::error& e) { *result = to_command_result(e); });
     });
     return result;
   }
@@ -156,7 +153,7 @@ command append_cmd(const std::string& id, const std::string& text) {
   return make_command(id, "Append", a);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.reply_waits_for_the_store") {
   spawn_region(std::chrono::seconds{30});

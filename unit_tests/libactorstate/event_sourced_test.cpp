@@ -44,7 +44,7 @@ T wait(std::function<void(persistence::callback<T>)> op) {
   return f.get();
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("event_sourced.commands_apply_events_in_order") {
   harness h;
@@ -62,8 +62,7 @@ TEST_CASE("event_sourced.commands_apply_events_in_order") {
 TEST_CASE("event_sourced.recovers_state_after_passivation") {
   harness h;
   auto region = h.region(text_log().model(), std::chrono::milliseconds{50});
-  for (auto t : {"a", "b", "c"})
-    h.call(region, make_command("r", "Append", append("r", t)));
+  for (auto t : {"a", "b", "c"}) h.call(region, make_command("r", "Append", append("r", t)));
   CHECK(eventually([&] { return h.active(region) == 0; }));
   CHECK(h.metrics->passivations.value() >= 1);
   CHECK(get(h, region, "r") == "abc");
@@ -73,11 +72,10 @@ TEST_CASE("event_sourced.recovers_state_after_passivation") {
 TEST_CASE("event_sourced.snapshot_every_n_events_and_recovery_from_it") {
   harness h;
   auto region = h.region(text_log(2).model(), std::chrono::milliseconds{50});
-  for (auto t : {"1", "2", "3", "4", "5"})
-    h.call(region, make_command("s", "Append", append("s", t)));
+  for (auto t : {"1", "2", "3", "4", "5"}) h.call(region, make_command("s", "Append", append("s", t)));
   CHECK(eventually([&] {
     auto snap = wait<persistence::result<std::optional<persistence::snapshot>>>(
-      [&](auto cb) { inner(h)->load_snapshot("text-log|s", cb); });
+        [&](auto cb) { inner(h)->load_snapshot("text-log|s", cb); });
     return snap.ok() && snap.value() && snap.value()->seq == 4;
   }));
   CHECK(eventually([&] { return h.active(region) == 0; }));
@@ -87,8 +85,7 @@ TEST_CASE("event_sourced.snapshot_every_n_events_and_recovery_from_it") {
 TEST_CASE("event_sourced.unreadable_snapshot_falls_back_to_full_replay") {
   harness h;
   auto region = h.region(text_log(1).model(), std::chrono::milliseconds{50});
-  for (auto t : {"p", "q", "r"})
-    h.call(region, make_command("c", "Append", append("c", t)));
+  for (auto t : {"p", "q", "r"}) h.call(region, make_command("c", "Append", append("c", t)));
   CHECK(eventually([&] { return h.active(region) == 0; }));
   h.store->corrupt_snapshots(true);
   CHECK(get(h, region, "c") == "pqr");
@@ -147,8 +144,8 @@ TEST_CASE("event_sourced.failed_write_fails_dependent_commands_and_restarts") {
   h.call(region, make_command("w", "Append", append("w", "a")));
   h.store->hold_writes();
   h.store->fail_writes(persistence::code::unavailable, 1);
-  auto rs = h.call_in_order(region, {make_command("w", "Append", append("w", "b")),
-                                     make_command("w", "Append", append("w", "c"))});
+  auto rs = h.call_in_order(
+      region, {make_command("w", "Append", append("w", "b")), make_command("w", "Append", append("w", "c"))});
   auto& r1 = rs[0];
   auto& r2 = rs[1];
   CHECK(eventually([&] { return h.store->held_writes() >= 1; }));

@@ -25,8 +25,7 @@ parsed parse(std::vector<std::string> args) {
   std::vector<char*> argv;
   static std::string prog = "node";
   argv.push_back(prog.data());
-  for (auto& a : args)
-    argv.push_back(a.data());
+  for (auto& a : args) argv.push_back(a.data());
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
     flags.apply(static_cast<int>(argv.size()), argv.data());
@@ -36,7 +35,7 @@ parsed parse(std::vector<std::string> args) {
   return p;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("options.defaults") {
   auto p = parse({});

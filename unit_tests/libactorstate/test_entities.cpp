@@ -10,59 +10,57 @@ namespace actorstate::testing {
 event_sourced_entity<TextState> text_log(int64_t snapshot_every) {
   event_sourced_entity<TextState> e{"actorstate.testing.TextLog", "text-log"};
   e.snapshot_every(snapshot_every)
-    .on_command<AppendText, TextReply>(
-      "Append", [](const TextState& state, const AppendText& cmd, event_context& ctx) -> outcome<TextReply> {
-        if (cmd.throw_in_handler())
-          throw std::runtime_error("boom");
-        if (cmd.fail())
-          return failure{"refused " + cmd.text()};
-        TextAppended ev;
-        ev.set_text(cmd.text());
-        std::string expected = state.value();
-        for (int i = 0; i < std::max(1, cmd.times()); ++i) {
-          ctx.emit(ev);
-          expected += cmd.text();
-        }
-        TextReply reply;
-        reply.set_value(expected);
-        return reply;
-      })
-    .on_command<GetText, TextReply>("Get", [](const TextState& state, const GetText&, event_context&) {
-      TextReply reply;
-      reply.set_value(state.value());
-      return reply;
-    })
-    .on_event<TextAppended>([](TextState& state, const TextAppended& ev) { state.set_value(state.value() + ev.text()); });
+      .on_command<AppendText, TextReply>(
+          "Append",
+          [](const TextState& state, const AppendText& cmd, event_context& ctx) -> outcome<TextReply> {
+            if (cmd.throw_in_handler()) throw std::runtime_error("boom");
+            if (cmd.fail()) return failure{"refused " + cmd.text()};
+            TextAppended ev;
+            ev.set_text(cmd.text());
+            std::string expected = state.value();
+            for (int i = 0; i < std::max(1, cmd.times()); ++i) {
+              ctx.emit(ev);
+              expected += cmd.text();
+            }
+            TextReply reply;
+            reply.set_value(expected);
+            return reply;
+          })
+      .on_command<GetText, TextReply>("Get",
+                                      [](const TextState& state, const GetText&, event_context&) {
+                                        TextReply reply;
+                                        reply.set_value(state.value());
+                                        return reply;
+                                      })
+      .on_event<TextAppended>(
+          [](TextState& state, const TextAppended& ev) { state.set_value(state.value() + ev.text()); });
   return e;
 }
 
 value_entity<NumberState> number_register() {
   value_entity<NumberState> e{"actorstate.testing.Register", "register"};
-  e.on_command<SetNumber, NumberState>("Set",
-                                       [](const NumberState&, const SetNumber& cmd, value_context& ctx) {
-                                         NumberState next;
-                                         if (cmd.remove()) {
-                                           ctx.delete_state();
-                                           return next;
-                                         }
-                                         next.set_value(cmd.value());
-                                         next.set_present(true);
-                                         ctx.update_state(next);
-                                         return next;
-                                       })
-    .on_command<GetText, NumberState>("Read", [](const NumberState& state, const GetText&, value_context& ctx) {
-      NumberState out = state;
-      out.set_present(ctx.has_state());
-      return out;
-    });
+  e.on_command<SetNumber, NumberState>("Set", [](const NumberState&, const SetNumber& cmd, value_context& ctx) {
+     NumberState next;
+     if (cmd.remove()) {
+       ctx.delete_state();
+       return next;
+     }
+     next.set_value(cmd.value());
+     next.set_present(true);
+     ctx.update_state(next);
+     return next;
+   }).on_command<GetText, NumberState>("Read", [](const NumberState& state, const GetText&, value_context& ctx) {
+    NumberState out = state;
+    out.set_present(ctx.has_state());
+    return out;
+  });
   return e;
 }
 
 action echo() {
   action a{"actorstate.testing.Echo"};
   a.on_call<Shout, Shout>("Say", [](const Shout& in, action_context&) -> outcome<Shout> {
-    if (in.text().empty())
-      return failure{"nothing to say"};
+    if (in.text().empty()) return failure{"nothing to say"};
     Shout out;
     out.set_text(in.text() + "!");
     return out;
@@ -79,8 +77,7 @@ harness::harness() {
 }
 
 harness::~harness() {
-  for (auto& r : regions)
-    caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+  for (auto& r : regions) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
   sys.reset();
   store->close();
 }
@@ -106,14 +103,13 @@ std::future<command_result> harness::call_async(const caf::actor& region, comman
   auto result = promise->get_future();
   sys->spawn([promise, region, cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
     self->request(region, std::chrono::seconds{10}, std::move(cmd))
-      .then([promise](command_result& r) { promise->set_value(std::move(r)); },
-            [promise](caf::error& err) { promise->set_value(to_command_result(err)); });
+        .then([promise](command_result& r) { promise->set_value(std::move(r)); },
+              [promise](caf::error& err) { promise->set_value(to_command_result(err)); });
   });
   return result;
 }
 
-std::vector<std::future<command_result>> harness::call_in_order(const caf::actor& region,
-                                                                std::vector<command> cmds) {
+std::vector<std::future<command_result>> harness::call_in_order(const caf::actor& region, std::vector<command> cmds) {
   std::vector<std::shared_ptr<std::promise<command_result>>> promises;
   std::vector<std::future<command_result>> results;
   for (size_t i = 0; i < cmds.size(); ++i) {
@@ -124,8 +120,8 @@ std::vector<std::future<command_result>> harness::call_in_order(const caf::actor
     for (size_t i = 0; i < cmds.size(); ++i) {
       auto p = promises[i];
       self->request(region, std::chrono::seconds{10}, std::move(cmds[i]))
-        .then([p](command_result& r) { p->set_value(std::move(r)); },
-              [p](caf::error& err) { p->set_value(to_command_result(err)); });
+          .then([p](command_result& r) { p->set_value(std::move(r)); },
+                [p](caf::error& err) { p->set_value(to_command_result(err)); });
     }
   });
   return results;
@@ -145,4 +141,4 @@ uint64_t harness::active(const caf::actor& region) {
   return n;
 }
 
-} // namespace actorstate::testing
+}  // namespace actorstate::testing

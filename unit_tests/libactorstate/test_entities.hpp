@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <future>
-#include <thread>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <caf/all.hpp>
 
@@ -34,8 +34,8 @@ public:
   ~harness();
 
   /// Spawns a region for `model` with the given settings (after resolving the model's service descriptor).
-  caf::actor region(std::shared_ptr<detail::model_base> model, std::chrono::milliseconds passivation = std::chrono::seconds{30},
-                    size_t max_active = 1000);
+  caf::actor region(std::shared_ptr<detail::model_base> model,
+                    std::chrono::milliseconds passivation = std::chrono::seconds{30}, size_t max_active = 1000);
 
   /// Sends `cmd` and waits (up to 10 s) for the result.
   command_result call(const caf::actor& region, command cmd);
@@ -60,11 +60,10 @@ template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds{10}) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (pred())
-      return true;
+    if (pred()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
   }
   return pred();
 }
 
-} // namespace actorstate::testing
+}  // namespace actorstate::testing

@@ -28,7 +28,7 @@ command read(const std::string& id) {
   return make_command(id, "Read", g);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("value.update_read_delete_and_recover") {
   harness h;

@@ -114,8 +114,7 @@ namespace detail {
 
 template <class Request>
 bool parse_request(Request& request, const std::string& payload, handler_output& out) {
-  if (request.ParseFromString(payload))
-    return true;
+  if (request.ParseFromString(payload)) return true;
   out.code = status_code::invalid_argument;
   out.message = "request does not parse as " + Request::descriptor()->full_name();
   return false;
@@ -138,7 +137,7 @@ inline handler_output unknown_method(const std::string& method) {
   return out;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// An event-sourced entity type whose state (and snapshot) is the protobuf message `State`.
 template <class State>
@@ -148,9 +147,9 @@ public:
   using event_handler = std::function<bool(State&, const std::string&)>;
 
   event_sourced_entity(std::string service_name, std::string persistence_id)
-    : model_(std::make_shared<detail::event_sourced_model>()),
-      commands_(std::make_shared<std::map<std::string, command_handler>>()),
-      events_(std::make_shared<std::map<std::string, event_handler>>()) {
+      : model_(std::make_shared<detail::event_sourced_model>()),
+        commands_(std::make_shared<std::map<std::string, command_handler>>()),
+        events_(std::make_shared<std::map<std::string, event_handler>>()) {
     model_->service_name = std::move(service_name);
     model_->persistence_id = std::move(persistence_id);
     model_->make_state = [] { return std::make_unique<State>(); };
@@ -160,8 +159,7 @@ public:
       return i == cmds->end() ? detail::unknown_method(method)
                               : i->second(static_cast<const State&>(state), id, payload);
     };
-    model_->apply = [evs = events_](google::protobuf::Message& state, const detail::any_bytes& ev,
-                                    std::string& error) {
+    model_->apply = [evs = events_](google::protobuf::Message& state, const detail::any_bytes& ev, std::string& error) {
       auto i = evs->find(ev.type);
       if (i == evs->end()) {
         error = "no event handler for " + ev.type;
@@ -195,13 +193,11 @@ public:
                                                     const std::string& payload) {
       detail::handler_output out;
       Request request;
-      if (!detail::parse_request(request, payload, out))
-        return out;
+      if (!detail::parse_request(request, payload, out)) return out;
       event_context ctx{id};
       outcome<Reply> result = f(state, request, ctx);
       detail::set_reply(result, out);
-      if (!result.failed())
-        out.events = std::move(ctx.events());
+      if (!result.failed()) out.events = std::move(ctx.events());
       return out;
     };
     return *this;
@@ -212,8 +208,7 @@ public:
   event_sourced_entity& on_event(F handler) {
     (*events_)[type_url(Event::descriptor())] = [f = std::move(handler)](State& state, const std::string& payload) {
       Event event;
-      if (!event.ParseFromString(payload))
-        return false;
+      if (!event.ParseFromString(payload)) return false;
       f(state, event);
       return true;
     };
@@ -232,12 +227,11 @@ private:
 template <class State>
 class value_entity {
 public:
-  using command_handler
-    = std::function<detail::handler_output(const State*, const std::string&, const std::string&)>;
+  using command_handler = std::function<detail::handler_output(const State*, const std::string&, const std::string&)>;
 
   value_entity(std::string service_name, std::string persistence_id)
-    : model_(std::make_shared<detail::value_model>()),
-      commands_(std::make_shared<std::map<std::string, command_handler>>()) {
+      : model_(std::make_shared<detail::value_model>()),
+        commands_(std::make_shared<std::map<std::string, command_handler>>()) {
     model_->service_name = std::move(service_name);
     model_->persistence_id = std::move(persistence_id);
     model_->make_state = [] { return std::make_unique<State>(); };
@@ -263,8 +257,7 @@ public:
                                                     const std::string& payload) {
       detail::handler_output out;
       Request request;
-      if (!detail::parse_request(request, payload, out))
-        return out;
+      if (!detail::parse_request(request, payload, out)) return out;
       value_context ctx{id, state != nullptr};
       outcome<Reply> result = state != nullptr ? f(*state, request, ctx) : f(State::default_instance(), request, ctx);
       detail::set_reply(result, out);
@@ -290,8 +283,8 @@ public:
   using call_handler = std::function<detail::handler_output(const std::string&)>;
 
   explicit action(std::string service_name)
-    : model_(std::make_shared<detail::action_model>()),
-      calls_(std::make_shared<std::map<std::string, call_handler>>()) {
+      : model_(std::make_shared<detail::action_model>()),
+        calls_(std::make_shared<std::map<std::string, call_handler>>()) {
     model_->service_name = std::move(service_name);
     model_->handle = [calls = calls_](const std::string& method, const std::string& payload) {
       auto i = calls->find(method);
@@ -306,8 +299,7 @@ public:
     (*calls_)[method] = [f = std::move(handler)](const std::string& payload) {
       detail::handler_output out;
       Request request;
-      if (!detail::parse_request(request, payload, out))
-        return out;
+      if (!detail::parse_request(request, payload, out)) return out;
       action_context ctx;
       outcome<Reply> result = f(request, ctx);
       detail::set_reply(result, out);
@@ -323,4 +315,4 @@ private:
   std::shared_ptr<std::map<std::string, call_handler>> calls_;
 };
 
-} // namespace actorstate
+}  // namespace actorstate

@@ -49,12 +49,12 @@ typename Inspector::result_type inspect(Inspector& f, command_result& x) {
 /// Maps a CAF transport error (timeout, dead actor, ...) to the status a client sees.
 command_result to_command_result(const caf::error& err);
 
-} // namespace actorstate
+}  // namespace actorstate
 
 CAF_BEGIN_TYPE_ID_BLOCK(actorstate, caf::first_custom_type_id)
-  CAF_ADD_TYPE_ID(actorstate, (actorstate::command))
-  CAF_ADD_TYPE_ID(actorstate, (actorstate::command_result))
-  CAF_ADD_ATOM(actorstate, actorstate, passivate_atom, "passivate")
-  CAF_ADD_ATOM(actorstate, actorstate, tick_atom, "tick")
-  CAF_ADD_ATOM(actorstate, actorstate, stats_atom, "stats")
+CAF_ADD_TYPE_ID(actorstate, (actorstate::command))
+CAF_ADD_TYPE_ID(actorstate, (actorstate::command_result))
+CAF_ADD_ATOM(actorstate, actorstate, passivate_atom, "passivate")
+CAF_ADD_ATOM(actorstate, actorstate, tick_atom, "tick")
+CAF_ADD_ATOM(actorstate, actorstate, stats_atom, "stats")
 CAF_END_TYPE_ID_BLOCK(actorstate)

@@ -21,7 +21,7 @@
 namespace CLI {
 class App;
 class Option;
-} // namespace CLI
+}  // namespace CLI
 
 namespace actorstate {
 
@@ -106,4 +106,4 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-} // namespace actorstate
+}  // namespace actorstate

@@ -29,4 +29,4 @@ enum class status_code : int32_t {
 
 std::string_view to_string(status_code code);
 
-} // namespace actorstate
+}  // namespace actorstate

@@ -18,20 +18,18 @@ bool unknown_flag(const google::protobuf::FieldOptions& options, int number) {
   const auto& unknown = options.GetReflection()->GetUnknownFields(options);
   for (int i = 0; i < unknown.field_count(); ++i) {
     const auto& f = unknown.field(i);
-    if (f.number() == number && f.type() == google::protobuf::UnknownField::TYPE_VARINT)
-      return f.varint() != 0;
+    if (f.number() == number && f.type() == google::protobuf::UnknownField::TYPE_VARINT) return f.varint() != 0;
   }
   return false;
 }
 
 bool is_key(const google::protobuf::FieldDescriptor* field) {
   const auto& options = field->options();
-  if (options.GetExtension(cloudstate::entity_key) || options.GetExtension(cloudstate::legacy_entity_key))
-    return true;
+  if (options.GetExtension(cloudstate::entity_key) || options.GetExtension(cloudstate::legacy_entity_key)) return true;
   return unknown_flag(options, 1080) || unknown_flag(options, 50002);
 }
 
-} // namespace
+}  // namespace
 
 bool key_fields(const google::protobuf::Descriptor* input, std::vector<const google::protobuf::FieldDescriptor*>& out,
                 std::string& error) {
@@ -39,8 +37,7 @@ bool key_fields(const google::protobuf::Descriptor* input, std::vector<const goo
   out.clear();
   for (int i = 0; i < input->field_count(); ++i) {
     auto* field = input->field(i);
-    if (!is_key(field))
-      continue;
+    if (!is_key(field)) continue;
     bool supported = false;
     switch (field->cpp_type()) {
       case fd::CPPTYPE_STRING:
@@ -55,9 +52,9 @@ bool key_fields(const google::protobuf::Descriptor* input, std::vector<const goo
         break;
     }
     if (!supported) {
-      error = "entity key field " + field->full_name() + " has unsupported type "
-              + (field->is_repeated() ? std::string{"repeated "} : std::string{}) + field->type_name()
-              + " (use string, an integer type or bool)";
+      error = "entity key field " + field->full_name() + " has unsupported type " +
+              (field->is_repeated() ? std::string{"repeated "} : std::string{}) + field->type_name() +
+              " (use string, an integer type or bool)";
       return false;
     }
     out.push_back(field);
@@ -72,8 +69,7 @@ std::string extract_key(const google::protobuf::Message& msg,
   const auto* refl = msg.GetReflection();
   std::string key;
   for (size_t i = 0; i < fields.size(); ++i) {
-    if (i > 0)
-      key += '-';
+    if (i > 0) key += '-';
     auto* f = fields[i];
     switch (f->cpp_type()) {
       case fd::CPPTYPE_STRING:
@@ -101,4 +97,4 @@ std::string extract_key(const google::protobuf::Message& msg,
   return key;
 }
 
-} // namespace actorstate::frontend
+}  // namespace actorstate::frontend

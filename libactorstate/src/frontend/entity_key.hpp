@@ -12,7 +12,7 @@ namespace google::protobuf {
 class Descriptor;
 class FieldDescriptor;
 class Message;
-} // namespace google::protobuf
+}  // namespace google::protobuf
 
 namespace actorstate::frontend {
 
@@ -25,4 +25,4 @@ bool key_fields(const google::protobuf::Descriptor* input, std::vector<const goo
 std::string extract_key(const google::protobuf::Message& msg,
                         const std::vector<const google::protobuf::FieldDescriptor*>& fields);
 
-} // namespace actorstate::frontend
+}  // namespace actorstate::frontend

@@ -23,12 +23,10 @@ grpc::Status to_grpc(const command_result& r) {
 
 bool dump(const grpc::ByteBuffer& buf, std::string& out) {
   std::vector<grpc::Slice> slices;
-  if (!buf.Dump(&slices).ok())
-    return false;
+  if (!buf.Dump(&slices).ok()) return false;
   out.clear();
   out.reserve(buf.Length());
-  for (auto& s : slices)
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return true;
 }
 
@@ -105,7 +103,7 @@ private:
   grpc::ByteBuffer reply_;
 };
 
-} // namespace
+}  // namespace
 
 class grpc_frontend::service : public grpc::CallbackGenericService {
 public:
@@ -119,18 +117,16 @@ private:
 };
 
 grpc_frontend::grpc_frontend(runtime::gateway_pool& gateways, size_t max_message_size)
-  : gateways_(gateways), max_message_size_(max_message_size) {
-}
+    : gateways_(gateways), max_message_size_(max_message_size) {}
 
 grpc_frontend::~grpc_frontend() = default;
 
 bool grpc_frontend::add_route(const std::string& path, route r, std::string& error) {
   if (r.keyed) {
-    if (!key_fields(r.descriptor->input_type(), r.key_fields, error))
-      return false;
+    if (!key_fields(r.descriptor->input_type(), r.key_fields, error)) return false;
     if (r.key_fields.empty()) {
-      error = "method " + r.descriptor->full_name() + ": input type " + r.descriptor->input_type()->full_name()
-              + " has no field marked (cloudstate.entity_key) = true";
+      error = "method " + r.descriptor->full_name() + ": input type " + r.descriptor->input_type()->full_name() +
+              " has no field marked (cloudstate.entity_key) = true";
       return false;
     }
   }
@@ -175,8 +171,7 @@ void grpc_frontend::end_call() {
 }
 
 void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
-  if (!server_)
-    return;
+  if (!server_) return;
   // gRPC's own Shutdown(deadline) also waits for idle client connections until the deadline, and cancels calls
   // (CANCELLED) instead of refusing them; draining ourselves answers late calls UNAVAILABLE (safe to retry) and
   // returns as soon as the last in-flight call is done.
@@ -190,4 +185,4 @@ void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
   server_.reset();
 }
 
-} // namespace actorstate::frontend
+}  // namespace actorstate::frontend

@@ -11,8 +11,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,11 +25,11 @@ namespace google::protobuf {
 class FieldDescriptor;
 class Message;
 class MethodDescriptor;
-} // namespace google::protobuf
+}  // namespace google::protobuf
 
 namespace grpc {
 class Server;
-} // namespace grpc
+}  // namespace grpc
 
 namespace actorstate::frontend {
 
@@ -77,4 +77,4 @@ private:
   std::condition_variable drained_;
 };
 
-} // namespace actorstate::frontend
+}  // namespace actorstate::frontend

@@ -34,8 +34,7 @@ void append_value(std::string& out, std::string_view value) {
   }
   out += '"';
   for (char c : value) {
-    if (c == '"' || c == '\\')
-      out += '\\';
+    if (c == '"' || c == '\\') out += '\\';
     if (c == '\n') {
       out += "\\n";
       continue;
@@ -45,7 +44,7 @@ void append_value(std::string& out, std::string_view value) {
   out += '"';
 }
 
-} // namespace
+}  // namespace
 
 bool parse_level(std::string_view text, level& out) {
   for (auto lvl : {level::debug, level::info, level::warn, level::error}) {
@@ -66,8 +65,7 @@ bool enabled(level lvl) {
 }
 
 void write(level lvl, std::string_view message, std::initializer_list<field> fields) {
-  if (!enabled(lvl))
-    return;
+  if (!enabled(lvl)) return;
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
   auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
@@ -94,7 +92,7 @@ void write(level lvl, std::string_view message, std::initializer_list<field> fie
   }
   line += '\n';
   auto rc = ::write(STDERR_FILENO, line.data(), line.size());
-  (void) rc;
+  (void)rc;
 }
 
-} // namespace actorstate::log
+}  // namespace actorstate::log

@@ -21,8 +21,7 @@ using field = std::pair<std::string_view, std::string>;
 void write(level lvl, std::string_view message, std::initializer_list<field> fields = {});
 
 inline void debug(std::string_view message, std::initializer_list<field> fields = {}) {
-  if (enabled(level::debug))
-    write(level::debug, message, fields);
+  if (enabled(level::debug)) write(level::debug, message, fields);
 }
 inline void info(std::string_view message, std::initializer_list<field> fields = {}) {
   write(level::info, message, fields);
@@ -34,4 +33,4 @@ inline void error(std::string_view message, std::initializer_list<field> fields 
   write(level::error, message, fields);
 }
 
-} // namespace actorstate::log
+}  // namespace actorstate::log

@@ -26,21 +26,18 @@ MHD_Result handle(void* cls, MHD_Connection* conn, const char* url, const char* 
   if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0)
     return respond(conn, 405, "method not allowed\n", "text/plain");
   std::string path{url};
-  if (path == "/alive")
-    return respond(conn, 200, "alive\n", "text/plain");
+  if (path == "/alive") return respond(conn, 200, "alive\n", "text/plain");
   if (path == "/ready")
     return self->ready() ? respond(conn, 200, "ready\n", "text/plain")
                          : respond(conn, 503, "not ready\n", "text/plain");
-  if (path == "/metrics")
-    return respond(conn, 200, self->metrics(), "text/plain; version=0.0.4");
+  if (path == "/metrics") return respond(conn, 200, self->metrics(), "text/plain; version=0.0.4");
   return respond(conn, 404, "not found\n", "text/plain");
 }
 
-} // namespace
+}  // namespace
 
 management_server::management_server(std::function<bool()> ready, std::function<std::string()> metrics)
-  : ready_(std::move(ready)), metrics_(std::move(metrics)) {
-}
+    : ready_(std::move(ready)), metrics_(std::move(metrics)) {}
 
 management_server::~management_server() {
   stop();
@@ -54,9 +51,9 @@ uint16_t management_server::start(const std::string& bind, uint16_t port, std::s
     error = "management endpoint: cannot parse bind address " + bind;
     return 0;
   }
-  daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, nullptr, nullptr, &handle,
-                             this, MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
-                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+  daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, nullptr, nullptr, &handle, this,
+                             MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_CONNECTION_TIMEOUT,
+                             30u, MHD_OPTION_END);
   if (daemon_ == nullptr) {
     error = "management endpoint: cannot listen on " + bind + ":" + std::to_string(port);
     return 0;
@@ -72,4 +69,4 @@ void management_server::stop() {
   }
 }
 
-} // namespace actorstate::ops
+}  // namespace actorstate::ops

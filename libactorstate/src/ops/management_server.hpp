@@ -32,4 +32,4 @@ private:
   MHD_Daemon* daemon_ = nullptr;
 };
 
-} // namespace actorstate::ops
+}  // namespace actorstate::ops

@@ -5,13 +5,12 @@
 namespace actorstate::metrics {
 
 const std::vector<double>& histogram::bounds() {
-  static const std::vector<double> b{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                     0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+  static const std::vector<double> b{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
   return b;
 }
 
-histogram::histogram() : buckets_(bounds().size()) {
-}
+histogram::histogram() : buckets_(bounds().size()) {}
 
 void histogram::observe(std::chrono::nanoseconds d) {
   double secs = static_cast<double>(d.count()) / 1e9;
@@ -45,8 +44,7 @@ void histogram::render(std::string& out, const std::string& name, const std::str
 std::shared_ptr<entity_metrics> registry::entity(const std::string& type) {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& e : entities_)
-    if (e->entity_type == type)
-      return e;
+    if (e->entity_type == type) return e;
   auto e = std::make_shared<entity_metrics>();
   e->entity_type = type;
   entities_.push_back(e);
@@ -68,11 +66,10 @@ void hist_family(std::string& out, const std::vector<std::shared_ptr<entity_metr
                  const char* help, histogram entity_metrics::*member) {
   out += std::string{"# HELP "} + name + " " + help + "\n";
   out += std::string{"# TYPE "} + name + " histogram\n";
-  for (auto& e : all)
-    ((*e).*member).render(out, name, "entity_type=\"" + e->entity_type + "\"");
+  for (auto& e : all) ((*e).*member).render(out, name, "entity_type=\"" + e->entity_type + "\"");
 }
 
-} // namespace
+}  // namespace
 
 std::string registry::render() const {
   std::vector<std::shared_ptr<entity_metrics>> all;
@@ -108,4 +105,4 @@ std::string registry::render() const {
   return out;
 }
 
-} // namespace actorstate::metrics
+}  // namespace actorstate::metrics

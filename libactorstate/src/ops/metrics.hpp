@@ -48,10 +48,10 @@ private:
 /// Per entity type: what /metrics reports about commands, persistence, recovery and passivation.
 struct entity_metrics {
   std::string entity_type;
-  counter commands;          ///< Commands handled (any outcome).
-  counter command_failures;  ///< User failures (UNKNOWN) and system errors.
-  histogram command_latency; ///< Arrival at the entity until the reply left.
-  counter persisted_events;  ///< Events or values written.
+  counter commands;           ///< Commands handled (any outcome).
+  counter command_failures;   ///< User failures (UNKNOWN) and system errors.
+  histogram command_latency;  ///< Arrival at the entity until the reply left.
+  counter persisted_events;   ///< Events or values written.
   counter persist_failures;
   histogram persist_latency;
   counter recoveries;
@@ -72,4 +72,4 @@ private:
   std::vector<std::shared_ptr<entity_metrics>> entities_;
 };
 
-} // namespace actorstate::metrics
+}  // namespace actorstate::metrics

@@ -9,10 +9,8 @@ namespace {
 
 bool split_number(std::string_view text, double& number, std::string_view& unit) {
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-    ++i;
-  if (i == 0)
-    return false;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return false;
   try {
     number = std::stod(std::string{text.substr(0, i)});
   } catch (...) {
@@ -22,13 +20,12 @@ bool split_number(std::string_view text, double& number, std::string_view& unit)
   return true;
 }
 
-} // namespace
+}  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   double n = 0;
   std::string_view unit;
-  if (!split_number(text, n, unit))
-    return std::nullopt;
+  if (!split_number(text, n, unit)) return std::nullopt;
   double ms = 0;
   if (unit == "ms")
     ms = n;
@@ -48,8 +45,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 std::optional<size_t> parse_size(std::string_view text) {
   double n = 0;
   std::string_view unit;
-  if (!split_number(text, n, unit))
-    return std::nullopt;
+  if (!split_number(text, n, unit)) return std::nullopt;
   double mult = 1;
   if (unit.empty() || unit == "B")
     mult = 1;
@@ -68,4 +64,4 @@ std::optional<size_t> parse_size(std::string_view text) {
   return static_cast<size_t>(n * mult);
 }
 
-} // namespace actorstate::ops
+}  // namespace actorstate::ops

@@ -11,4 +11,4 @@ namespace actorstate::ops {
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 std::optional<size_t> parse_size(std::string_view text);
 
-} // namespace actorstate::ops
+}  // namespace actorstate::ops

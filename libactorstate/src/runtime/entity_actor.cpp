@@ -23,7 +23,7 @@ status_code to_status_code(const persistence::status& st) {
 }
 
 entity_actor::entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id)
-  : caf::event_based_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
+    : caf::event_based_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
   pid_ = env_->model->persistence_id + "|" + entity_id_;
   env_->metrics->active.add(1);
 }
@@ -39,31 +39,29 @@ caf::behavior entity_actor::make_behavior() {
     try {
       std::rethrow_exception(ep);
     } catch (const std::exception& e) {
-      log::error("entity actor crashed", {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_},
-                                          {"error", e.what()}});
+      log::error("entity actor crashed",
+                 {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", e.what()}});
     } catch (...) {
       log::error("entity actor crashed", {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}});
     }
     return caf::make_error(caf::sec::runtime_error);
   });
   return {
-    [this](command& cmd) { enqueue(cmd); },
-    [this](passivate_atom) {
-      stopping_ = true;
-      maybe_stop();
-    },
-    [](detail::continuation& c) { c.fn(); },
+      [this](command& cmd) { enqueue(cmd); },
+      [this](passivate_atom) {
+        stopping_ = true;
+        maybe_stop();
+      },
+      [](detail::continuation& c) { c.fn(); },
   };
 }
 
 void entity_actor::on_exit() {
   auto gone = command_result::failure(status_code::unavailable, "entity stopped before answering");
   for (auto& w : waiting_)
-    if (w.promise.pending())
-      w.promise.deliver(gone);
+    if (w.promise.pending()) w.promise.deliver(gone);
   for (auto& pc : queue_)
-    if (pc.promise.pending())
-      pc.promise.deliver(gone);
+    if (pc.promise.pending()) pc.promise.deliver(gone);
   waiting_.clear();
   queue_.clear();
 }
@@ -88,16 +86,14 @@ void entity_actor::recovered() {
 
 void entity_actor::recovery_failed(status_code code, const std::string& message) {
   env_->metrics->recovery_failures.inc();
-  log::warn("entity recovery failed", {{"entity_type", env_->model->service_name},
-                                       {"entity_id", entity_id_},
-                                       {"error", message}});
+  log::warn("entity recovery failed",
+            {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", message}});
   reset();
   phase_ = phase::idle;
   // Nothing was processed, so every queued command fails; the next one retries recovery.
   auto queued = std::move(queue_);
   queue_.clear();
-  for (auto& pc : queued)
-    deliver(pc.promise, command_result::failure(code, message), pc.arrived);
+  for (auto& pc : queued) deliver(pc.promise, command_result::failure(code, message), pc.arrived);
   maybe_stop();
 }
 
@@ -120,15 +116,13 @@ void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::
   --outstanding_;
   env_->metrics->persist_latency.observe(clock::now() - issued);
   if (st.ok()) {
-    if (n > durable_)
-      durable_ = n;
+    if (n > durable_) durable_ = n;
     release_durable();
   } else if (n > durable_) {
     env_->metrics->persist_failures.inc();
     if (phase_ != phase::failed) {
-      log::warn("entity write failed; restarting entity", {{"entity_type", env_->model->service_name},
-                                                           {"entity_id", entity_id_},
-                                                           {"error", st.to_string()}});
+      log::warn("entity write failed; restarting entity",
+                {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", st.to_string()}});
       env_->metrics->restarts.inc();
       phase_ = phase::failed;
       reset();
@@ -156,9 +150,8 @@ void entity_actor::respond(pending_command& pc, command_result result) {
 }
 
 void entity_actor::fail_and_restart(pending_command& pc, status_code code, const std::string& message) {
-  log::warn("entity handler failed; restarting entity", {{"entity_type", env_->model->service_name},
-                                                         {"entity_id", entity_id_},
-                                                         {"error", message}});
+  log::warn("entity handler failed; restarting entity",
+            {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", message}});
   env_->metrics->restarts.inc();
   deliver(pc.promise, command_result::failure(code, message), pc.arrived);
   phase_ = phase::failed;
@@ -167,11 +160,9 @@ void entity_actor::fail_and_restart(pending_command& pc, status_code code, const
 }
 
 void entity_actor::deliver(caf::response_promise& promise, command_result result, clock::time_point arrived) {
-  if (!result.ok())
-    env_->metrics->command_failures.inc();
+  if (!result.ok()) env_->metrics->command_failures.inc();
   env_->metrics->command_latency.observe(clock::now() - arrived);
-  if (promise.pending())
-    promise.deliver(std::move(result));
+  if (promise.pending()) promise.deliver(std::move(result));
 }
 
 void entity_actor::release_durable() {
@@ -184,8 +175,7 @@ void entity_actor::release_durable() {
 
 void entity_actor::maybe_restart() {
   // A restart waits until every write of the failed incarnation has come back, so recovery reads final state.
-  if (phase_ != phase::failed || outstanding_ > 0)
-    return;
+  if (phase_ != phase::failed || outstanding_ > 0) return;
   issued_ = 0;
   durable_ = 0;
   phase_ = phase::idle;
@@ -197,11 +187,11 @@ void entity_actor::maybe_restart() {
 }
 
 void entity_actor::maybe_stop() {
-  if (stopping_ && queue_.empty() && waiting_.empty() && outstanding_ == 0
-      && (phase_ == phase::ready || phase_ == phase::idle)) {
+  if (stopping_ && queue_.empty() && waiting_.empty() && outstanding_ == 0 &&
+      (phase_ == phase::ready || phase_ == phase::idle)) {
     env_->metrics->passivations.inc();
     quit();
   }
 }
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

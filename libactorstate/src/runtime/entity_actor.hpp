@@ -121,7 +121,7 @@ private:
   clock::time_point recovery_started_;
 };
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime
 
 #include <caf/actor_cast.hpp>
 
@@ -144,11 +144,12 @@ template <class T>
 const persistence::status& of(const persistence::result<T>& res) {
   return res.error();
 }
-} // namespace detail_status
+}  // namespace detail_status
 
 template <class T>
 persistence::callback<T> entity_actor::write_callback(uint64_t n) {
-  return in_actor<T>([this, n, issued = clock::now()](T outcome) { write_done(n, detail_status::of(outcome), issued); });
+  return in_actor<T>(
+      [this, n, issued = clock::now()](T outcome) { write_done(n, detail_status::of(outcome), issued); });
 }
 
 template <class F>
@@ -169,4 +170,4 @@ bool entity_actor::run_handler(pending_command& pc, F&& handler, detail::handler
   return true;
 }
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

@@ -5,8 +5,8 @@
 #include <limits>
 #include <map>
 
-#include <caf/all.hpp>
 #include <google/protobuf/message.h>
+#include <caf/all.hpp>
 
 #include "actorstate/entity.hpp"
 #include "ops/log.hpp"
@@ -21,9 +21,8 @@ constexpr uint64_t replay_page = 10000;
 class event_sourced_actor : public entity_actor {
 public:
   event_sourced_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string id)
-    : entity_actor(cfg, std::move(env), std::move(id)),
-      model_(static_cast<const detail::event_sourced_model&>(*this->env().model)) {
-  }
+      : entity_actor(cfg, std::move(env), std::move(id)),
+        model_(static_cast<const detail::event_sourced_model&>(*this->env().model)) {}
 
 protected:
   void recover() override {
@@ -40,7 +39,8 @@ protected:
 
   void handle(pending_command& pc) override {
     detail::handler_output out;
-    if (!run_handler(pc, [&] { return model_.handle(*state_, entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
+    if (!run_handler(
+            pc, [&] { return model_.handle(*state_, entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
       return;
     if (out.events.empty()) {
       respond(pc, command_result::success(std::move(out.reply)));
@@ -62,20 +62,19 @@ protected:
         fail_and_restart(pc, status_code::internal, error);
         return;
       }
-      events.push_back(persistence::event{first + static_cast<int64_t>(events.size()), std::move(ev.type),
-                                          std::move(ev.payload), {}});
+      events.push_back(persistence::event{
+          first + static_cast<int64_t>(events.size()), std::move(ev.type), std::move(ev.payload), {}});
     }
     auto before = seq_;
     seq_ += static_cast<int64_t>(events.size());
     auto n = begin_write();
     if (model_.snapshot_every > 0 && seq_ / model_.snapshot_every > before / model_.snapshot_every)
-      pending_snapshots_[n] = persistence::snapshot{seq_, type_url(state_->GetDescriptor()),
-                                                    state_->SerializeAsString()};
+      pending_snapshots_[n] =
+          persistence::snapshot{seq_, type_url(state_->GetDescriptor()), state_->SerializeAsString()};
     env().metrics->persisted_events.inc(events.size());
     env().store->append(pid(), std::move(events),
-                        in_actor<persistence::status>([this, n, issued = clock::now()](persistence::status st) {
-                          on_appended(n, st, issued);
-                        }));
+                        in_actor<persistence::status>(
+                            [this, n, issued = clock::now()](persistence::status st) { on_appended(n, st, issued); }));
     respond(pc, command_result::success(std::move(out.reply)));
   }
 
@@ -135,8 +134,7 @@ private:
   void on_appended(uint64_t n, const persistence::status& st, clock::time_point issued) {
     auto snap = pending_snapshots_.find(n);
     if (snap != pending_snapshots_.end()) {
-      if (st.ok())
-        save_snapshot(std::move(snap->second));
+      if (st.ok()) save_snapshot(std::move(snap->second));
       pending_snapshots_.erase(snap);
     }
     write_done(n, st, issued);
@@ -147,8 +145,8 @@ private:
     env().store->save_snapshot(pid(), std::move(snap), [p = pid(), seq](persistence::status st) {
       // A lost snapshot only costs replay time; recovery never depends on it.
       if (!st.ok())
-        log::warn("snapshot not saved", {{"persistence_id", p}, {"seq", std::to_string(seq)},
-                                         {"error", st.to_string()}});
+        log::warn("snapshot not saved",
+                  {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", st.to_string()}});
     });
   }
 
@@ -161,9 +159,8 @@ private:
 class value_actor : public entity_actor {
 public:
   value_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string id)
-    : entity_actor(cfg, std::move(env), std::move(id)),
-      model_(static_cast<const detail::value_model&>(*this->env().model)) {
-  }
+      : entity_actor(cfg, std::move(env), std::move(id)),
+        model_(static_cast<const detail::value_model&>(*this->env().model)) {}
 
 protected:
   void recover() override {
@@ -179,8 +176,8 @@ protected:
 
   void handle(pending_command& pc) override {
     detail::handler_output out;
-    if (!run_handler(pc, [&] { return model_.handle(state_.get(), entity_id(), pc.cmd.method, pc.cmd.payload); },
-                     out))
+    if (!run_handler(
+            pc, [&] { return model_.handle(state_.get(), entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
       return;
     if (!out.new_value && !out.delete_value) {
       respond(pc, command_result::success(std::move(out.reply)));
@@ -230,7 +227,7 @@ private:
   int64_t version_ = 0;
 };
 
-} // namespace
+}  // namespace
 
 caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_env> env, const std::string& id) {
   switch (env->model->kind) {
@@ -247,12 +244,11 @@ caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_e
 command_result run_action(const detail::action_model& model, const command& cmd) {
   try {
     auto out = model.handle(cmd.method, cmd.payload);
-    if (out.code != status_code::ok)
-      return command_result::failure(out.code, std::move(out.message));
+    if (out.code != status_code::ok) return command_result::failure(out.code, std::move(out.message));
     return command_result::success(std::move(out.reply));
   } catch (const std::exception& e) {
     return command_result::failure(status_code::internal, std::string{"action handler threw: "} + e.what());
   }
 }
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

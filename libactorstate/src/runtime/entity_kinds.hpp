@@ -17,4 +17,4 @@ caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_e
 /// Runs one action call and answers it (actions are stateless, so any worker may run any call).
 command_result run_action(const detail::action_model& model, const command& cmd);
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

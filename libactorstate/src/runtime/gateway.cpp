@@ -12,9 +12,9 @@ struct dispatch_msg {
   std::function<void(command_result)> done;
 };
 
-} // namespace
+}  // namespace
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::runtime::dispatch_msg)
 
@@ -24,20 +24,19 @@ namespace {
 
 caf::behavior gateway(caf::event_based_actor* self, std::chrono::milliseconds timeout) {
   return {
-    [self, timeout](dispatch_msg& d) {
-      auto done = std::move(d.done);
-      self->request(d.region, timeout, std::move(d.cmd))
-        .then([done](command_result& r) { done(std::move(r)); },
-              [done](caf::error& err) { done(to_command_result(err)); });
-    },
+      [self, timeout](dispatch_msg& d) {
+        auto done = std::move(d.done);
+        self->request(d.region, timeout, std::move(d.cmd))
+            .then([done](command_result& r) { done(std::move(r)); },
+                  [done](caf::error& err) { done(to_command_result(err)); });
+      },
   };
 }
 
-} // namespace
+}  // namespace
 
 gateway_pool::gateway_pool(caf::actor_system& sys, size_t size, std::chrono::milliseconds timeout) {
-  for (size_t i = 0; i < std::max<size_t>(1, size); ++i)
-    gateways_.push_back(sys.spawn(gateway, timeout));
+  for (size_t i = 0; i < std::max<size_t>(1, size); ++i) gateways_.push_back(sys.spawn(gateway, timeout));
 }
 
 void gateway_pool::dispatch(const caf::actor& region, command cmd, std::function<void(command_result)> done) {
@@ -46,8 +45,7 @@ void gateway_pool::dispatch(const caf::actor& region, command cmd, std::function
 }
 
 void gateway_pool::stop() {
-  for (auto& gw : gateways_)
-    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  for (auto& gw : gateways_) caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
 }
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

@@ -31,4 +31,4 @@ private:
   std::atomic<size_t> next_{0};
 };
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

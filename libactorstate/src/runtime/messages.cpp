@@ -66,6 +66,6 @@ std::string_view to_string(entity_kind kind) {
   return "unknown";
 }
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace actorstate
+}  // namespace actorstate

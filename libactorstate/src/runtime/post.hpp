@@ -21,6 +21,6 @@ void post(const caf::actor& target, F fn) {
   caf::anon_send(target, continuation{std::move(fn)});
 }
 
-} // namespace actorstate::detail
+}  // namespace actorstate::detail
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::detail::continuation)

@@ -43,10 +43,9 @@ struct shard_owner {
 class region_actor : public caf::event_based_actor {
 public:
   region_actor(caf::actor_config& cfg, region_config rc)
-    : caf::event_based_actor(cfg), cfg_(std::move(rc)), shards_(cfg_.shards == 0 ? 1 : cfg_.shards) {
+      : caf::event_based_actor(cfg), cfg_(std::move(rc)), shards_(cfg_.shards == 0 ? 1 : cfg_.shards) {
     auto configured = cfg_.env->model->settings.passivation_timeout;
-    if (configured.count() > 0)
-      cfg_.passivation_timeout = configured;
+    if (configured.count() > 0) cfg_.passivation_timeout = configured;
   }
 
   const char* name() const override { return "actorstate.region"; }
@@ -57,19 +56,18 @@ public:
     if (cfg_.env->model->kind == detail::entity_kind::action) {
       auto model = std::static_pointer_cast<const detail::action_model>(cfg_.env->model);
       for (size_t i = 0; i < std::max<size_t>(1, cfg_.action_workers); ++i)
-        workers_.push_back(spawn<caf::linked>([model]() -> caf::behavior {
-          return {[model](command& cmd) { return run_action(*model, cmd); }};
-        }));
+        workers_.push_back(spawn<caf::linked>(
+            [model]() -> caf::behavior { return {[model](command& cmd) { return run_action(*model, cmd); }}; }));
     } else {
       schedule_tick();
     }
     return {
-      [this](command& cmd) { route(cmd); },
-      [this](tick_atom) {
-        passivate_idle();
-        schedule_tick();
-      },
-      [this](stats_atom) { return static_cast<uint64_t>(instances_.size()); },
+        [this](command& cmd) { route(cmd); },
+        [this](tick_atom) {
+          passivate_idle();
+          schedule_tick();
+        },
+        [this](stats_atom) { return static_cast<uint64_t>(instances_.size()); },
     };
   }
 
@@ -119,8 +117,7 @@ private:
   }
 
   void passivate(instance& inst) {
-    if (inst.stopping)
-      return;
+    if (inst.stopping) return;
     inst.stopping = true;
     lru_.erase(inst.lru_pos);
     inst.lru_pos = lru_.end();
@@ -138,33 +135,29 @@ private:
     auto deadline = clock().now() - cfg_.passivation_timeout;
     while (!lru_.empty()) {
       auto& oldest = instances_.at(lru_.front());
-      if (oldest.last_used > deadline)
-        break;
+      if (oldest.last_used > deadline) break;
       passivate(oldest);
     }
   }
 
   void schedule_tick() {
-    auto interval = std::clamp(cfg_.passivation_timeout / 4, std::chrono::milliseconds{10},
-                               std::chrono::milliseconds{1000});
+    auto interval =
+        std::clamp(cfg_.passivation_timeout / 4, std::chrono::milliseconds{10}, std::chrono::milliseconds{1000});
     delayed_send(this, interval, tick_atom_v);
   }
 
   void on_down(const caf::down_msg& dm) {
     auto a = by_addr_.find(dm.source);
-    if (a == by_addr_.end())
-      return;
+    if (a == by_addr_.end()) return;
     auto id = std::move(a->second);
     by_addr_.erase(a);
     auto i = instances_.find(id);
-    if (i == instances_.end())
-      return;
+    if (i == instances_.end()) return;
     if (dm.reason && dm.reason != caf::exit_reason::normal)
       log::warn("entity actor terminated abnormally",
                 {{"entity_type", cfg_.env->model->service_name}, {"entity_id", id}, {"reason", to_string(dm.reason)}});
     auto buffered = std::move(i->second.buffered);
-    if (i->second.lru_pos != lru_.end())
-      lru_.erase(i->second.lru_pos);
+    if (i->second.lru_pos != lru_.end()) lru_.erase(i->second.lru_pos);
     instances_.erase(i);
     if (!buffered.empty()) {
       if (shutting_down_) {
@@ -172,25 +165,19 @@ private:
           b.promise.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
       } else {
         auto j = activate(id, clock().now());
-        for (auto& b : buffered)
-          b.promise.delegate(j->second.handle, std::move(b.cmd));
+        for (auto& b : buffered) b.promise.delegate(j->second.handle, std::move(b.cmd));
       }
     }
-    if (shutting_down_ && instances_.empty())
-      quit(exit_reason_);
+    if (shutting_down_ && instances_.empty()) quit(exit_reason_);
   }
 
   void on_exit_requested(const caf::exit_msg& em) {
-    if (shutting_down_)
-      return;
+    if (shutting_down_) return;
     shutting_down_ = true;
     exit_reason_ = em.reason;
-    for (auto& w : workers_)
-      send_exit(w, em.reason);
-    for (auto& [id, inst] : instances_)
-      passivate(inst);
-    if (instances_.empty())
-      quit(em.reason);
+    for (auto& w : workers_) send_exit(w, em.reason);
+    for (auto& [id, inst] : instances_) passivate(inst);
+    if (instances_.empty()) quit(em.reason);
   }
 
   region_config cfg_;
@@ -204,10 +191,10 @@ private:
   caf::error exit_reason_;
 };
 
-} // namespace
+}  // namespace
 
 caf::actor spawn_region(caf::actor_system& sys, region_config cfg) {
   return sys.spawn<region_actor>(std::move(cfg));
 }
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

@@ -36,4 +36,4 @@ uint32_t shard_of(std::string_view entity_id, uint32_t shards);
 
 caf::actor spawn_region(caf::actor_system& sys, region_config cfg);
 
-} // namespace actorstate::runtime
+}  // namespace actorstate::runtime

@@ -18,7 +18,7 @@ namespace google::protobuf {
 class Descriptor;
 class Message;
 class ServiceDescriptor;
-} // namespace google::protobuf
+}  // namespace google::protobuf
 
 namespace actorstate::detail {
 
@@ -76,7 +76,7 @@ struct event_sourced_model : model_base {
   /// Runs the handler of `method` against `state`; `events` in the output are not yet applied.
   std::function<handler_output(const google::protobuf::Message& state, const std::string& entity_id,
                                const std::string& method, const std::string& payload)>
-    handle;
+      handle;
   /// Applies one event; returns false with `error` set if the event cannot be applied (unknown type, bad bytes).
   std::function<bool(google::protobuf::Message& state, const any_bytes& event, std::string& error)> apply;
 };
@@ -87,7 +87,7 @@ struct value_model : model_base {
   std::function<std::unique_ptr<google::protobuf::Message>()> make_state;
   std::function<handler_output(const google::protobuf::Message* state, const std::string& entity_id,
                                const std::string& method, const std::string& payload)>
-    handle;
+      handle;
 };
 
 /// Stateless action.
@@ -96,4 +96,4 @@ struct action_model : model_base {
   std::function<handler_output(const std::string& method, const std::string& payload)> handle;
 };
 
-} // namespace actorstate::detail
+}  // namespace actorstate::detail

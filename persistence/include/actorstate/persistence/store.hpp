@@ -29,11 +29,11 @@ namespace actorstate::persistence {
 /// What went wrong, coarse enough to map onto gRPC status codes.
 enum class code {
   ok = 0,
-  conflict,         ///< Fencing: sequence number or version mismatch; nothing was written.
-  unavailable,      ///< The store cannot be reached or an I/O error occurred; nothing was written.
-  unknown_outcome,  ///< The write may or may not have committed; re-read before writing again.
-  corrupt,          ///< Stored data cannot be read (checksum, schema or decoding failure).
-  invalid_argument, ///< The request itself is malformed (empty batch, bad range, ...).
+  conflict,          ///< Fencing: sequence number or version mismatch; nothing was written.
+  unavailable,       ///< The store cannot be reached or an I/O error occurred; nothing was written.
+  unknown_outcome,   ///< The write may or may not have committed; re-read before writing again.
+  corrupt,           ///< Stored data cannot be read (checksum, schema or decoding failure).
+  invalid_argument,  ///< The request itself is malformed (empty batch, bad range, ...).
 };
 
 const char* to_string(code c);
@@ -180,4 +180,4 @@ struct store_options {
 /// `code::corrupt` for a file that is not a usable database (the message names the file).
 result<std::shared_ptr<store>> open_store(const std::string& uri, const store_options& options = {});
 
-} // namespace actorstate::persistence
+}  // namespace actorstate::persistence
