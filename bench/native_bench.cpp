@@ -40,7 +40,8 @@ scenario_result run(actorstate::node& node, size_t clients, size_t entities, std
     std::vector<double> lat;
   };
   std::vector<std::unique_ptr<client>> cs;
-  for (size_t i = 0; i < clients; ++i) cs.push_back(std::make_unique<client>(client{i}));
+  for (size_t i = 0; i < clients; ++i)
+    cs.push_back(std::make_unique<client>(client{i}));
   std::function<void(client*)> next = [&](client* c) {
     if (stop.load()) {
       std::lock_guard<std::mutex> guard{mtx};
@@ -59,17 +60,20 @@ scenario_result run(actorstate::node& node, size_t clients, size_t entities, std
     node.invoke("com.example.shoppingcart.ShoppingCart", {user, "AddItem", item.SerializeAsString()},
                 [&, c, start](actorstate::command_result r) {
                   c->lat.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
-                  if (!r.ok()) ++errors;
+                  if (!r.ok())
+                    ++errors;
                   ++done;
                   next(c);
                 });
   };
   auto t0 = clock_type::now();
-  for (auto& c : cs) next(c.get());
+  for (auto& c : cs)
+    next(c.get());
   std::this_thread::sleep_for(duration);
   stop = true;
   auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
-  while (finished.load() < clients) std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  while (finished.load() < clients)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
   std::sort(latencies.begin(), latencies.end());
   scenario_result r;
   r.rate = static_cast<double>(done.load()) / elapsed;
@@ -100,7 +104,8 @@ int main(int argc, char** argv) {
   opts.log_level = "warn";
   actorstate::node node{opts};
   node.add(shopping_cart::make_entity());
-  if (node.start() != 0) return 2;
+  if (node.start() != 0)
+    return 2;
   std::printf("| scenario | clients | commands/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
   for (size_t entities : {size_t{1000}, size_t{1}})
     for (size_t clients : {size_t{1}, size_t{32}, size_t{256}}) {

@@ -3,12 +3,13 @@
 #   target_link_libraries(app PRIVATE actorstate::core)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS actorstate_core actorstate_persistence actorstate_options_proto
+install(TARGETS actorstate_core actorstate_persistence actorstate_options_proto actorstate_protocol_proto
+  actorstate_user_function
   EXPORT actorstateTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY libactorstate/include/ persistence/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY libactorstate/include/ persistence/include/ proxy/user_function/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${CMAKE_BINARY_DIR}/proto/gen/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.pb.h")
 install(DIRECTORY proto/ DESTINATION ${CMAKE_INSTALL_DATADIR}/actorstate/proto FILES_MATCHING PATTERN "*.proto")
 install(EXPORT actorstateTargets NAMESPACE actorstate:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/actorstate)

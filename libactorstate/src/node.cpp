@@ -41,10 +41,12 @@ struct node::impl {
   std::unique_ptr<frontend::grpc_frontend> frontend;
   std::unique_ptr<ops::management_server> management;
   std::atomic<bool> serving{false};
-  bool started = false;
+  bool opened = false;
+  bool served = false;
   bool stopped = false;
   uint16_t port = 0;
   uint16_t management_port = 0;
+  size_t threads = 0;
   std::mutex mtx;
   std::condition_variable cv;
   bool stop_requested = false;
@@ -55,8 +57,9 @@ struct node::impl {
 };
 
 bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std::string& error) {
-  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-  model->service = pool->FindServiceByName(model->service_name);
+  // Models of user functions arrive with their service resolved in a pool built at run time.
+  if (model->service == nullptr)
+    model->service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(model->service_name);
   if (model->service == nullptr) {
     error = "service " + model->service_name + " is not among the linked protobuf descriptors";
     return false;
@@ -92,7 +95,8 @@ bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std:
 }
 
 bool node::impl::ready() {
-  if (!serving.load()) return false;
+  if (!serving.load())
+    return false;
   auto promise = std::make_shared<std::promise<bool>>();
   auto answer = promise->get_future();
   store->ping([promise](persistence::status st) { promise->set_value(st.ok()); });
@@ -110,7 +114,7 @@ node::~node() {
 
 bool node::add_model(std::shared_ptr<detail::model_base> model) {
   std::string error;
-  if (impl_->started) {
+  if (impl_->served) {
     log::error("entity types must be added before the node starts", {{"service", model->service_name}});
     return false;
   }
@@ -138,7 +142,8 @@ bool write_port_file(const std::string& path, uint16_t port) {
   {
     std::ofstream out{tmp, std::ios::trunc};
     out << port << "\n";
-    if (!out) return false;
+    if (!out)
+      return false;
   }
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
@@ -146,13 +151,21 @@ bool write_port_file(const std::string& path, uint16_t port) {
 }  // namespace
 
 int node::start() {
+  if (auto rc = open(); rc != 0)
+    return rc;
+  return serve();
+}
+
+int node::open() {
   auto& s = *impl_;
-  if (s.started) return 0;
-  s.started = true;
+  if (s.opened)
+    return 0;
+  s.opened = true;
   // Signals are taken by run()'s sigtimedwait, so every thread created from here on must have them blocked.
   block_signals();
   log::level lvl;
-  if (log::parse_level(s.opts.log_level, lvl)) log::set_level(lvl);
+  if (log::parse_level(s.opts.log_level, lvl))
+    log::set_level(lvl);
 
   persistence::store_options store_opts;
   store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
@@ -165,8 +178,10 @@ int node::start() {
   s.store = std::move(opened.value());
   log::info("store opened", {{"store", uri}, {"plugin", s.store->name()}});
 
-  auto threads = s.opts.scheduler_threads;
-  if (threads == 0) threads = std::max<size_t>(2, std::thread::hardware_concurrency());
+  s.threads = s.opts.scheduler_threads;
+  if (s.threads == 0)
+    s.threads = std::max<size_t>(2, std::thread::hardware_concurrency());
+  auto threads = s.threads;
   s.caf_cfg = std::make_unique<caf::actor_system_config>();
   // Without the sleep-poll phase a hand-off between actors costs tens of microseconds less (caf-remoting.md).
   s.caf_cfg->set("scheduler.max-threads", threads);
@@ -176,6 +191,29 @@ int node::start() {
   s.sys = std::make_unique<caf::actor_system>(*s.caf_cfg);
   s.gateways = std::make_unique<runtime::gateway_pool>(*s.sys, threads, s.opts.command_timeout);
   s.frontend = std::make_unique<frontend::grpc_frontend>(*s.gateways, s.opts.max_message_size);
+
+  std::string error;
+  s.management =
+      std::make_unique<ops::management_server>([&s] { return s.ready(); }, [&s] { return s.metrics.render(); });
+  s.management_port = s.management->start(s.opts.bind, s.opts.management_port, error);
+  if (s.management_port == 0) {
+    log::error("cannot start the management endpoint", {{"error", error}});
+    return 2;
+  }
+  log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
+  return 0;
+}
+
+int node::serve() {
+  auto& s = *impl_;
+  if (s.served)
+    return 0;
+  if (!s.opened) {
+    if (auto rc = open(); rc != 0)
+      return rc;
+  }
+  s.served = true;
+  auto threads = s.threads;
 
   for (auto& model : s.models) {
     auto env = std::make_shared<runtime::entity_env>();
@@ -195,7 +233,9 @@ int node::start() {
       r.region = region;
       r.method = name;
       r.descriptor = model->service->FindMethodByName(name);
-      r.input_prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(sig.input);
+      auto* factory = model->message_factory != nullptr ? model->message_factory
+                                                        : google::protobuf::MessageFactory::generated_factory();
+      r.input_prototype = factory->GetPrototype(sig.input);
       r.keyed = model->kind != detail::entity_kind::action;
       std::string error;
       if (!s.frontend->add_route("/" + model->service_name + "/" + name, std::move(r), error)) {
@@ -215,14 +255,6 @@ int node::start() {
     return 2;
   }
   log::info("listening on grpc " + s.opts.bind + ":" + std::to_string(s.port));
-  s.management =
-      std::make_unique<ops::management_server>([&s] { return s.ready(); }, [&s] { return s.metrics.render(); });
-  s.management_port = s.management->start(s.opts.bind, s.opts.management_port, error);
-  if (s.management_port == 0) {
-    log::error("cannot start the management endpoint", {{"error", error}});
-    return 2;
-  }
-  log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
   if (!s.opts.port_file.empty() && !write_port_file(s.opts.port_file, s.port)) {
     log::error("cannot write the port file", {{"path", s.opts.port_file}});
     return 2;
@@ -236,24 +268,31 @@ int node::run() {
     impl_->shutdown();
     return rc;
   }
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  timespec tick{0, 100 * 1000 * 1000};
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> guard{impl_->mtx};
-      if (impl_->stop_requested) break;
-    }
-    int sig = sigtimedwait(&set, nullptr, &tick);
-    if (sig == SIGINT || sig == SIGTERM) {
-      log::info("signal received; shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-      break;
-    }
+  // stop() wakes the wait at once; a signal is noticed within one tick.
+  while (!stopping()) {
+    std::unique_lock<std::mutex> lock{impl_->mtx};
+    impl_->cv.wait_for(lock, std::chrono::milliseconds{50}, [this] { return impl_->stop_requested; });
   }
   impl_->shutdown();
   return 0;
+}
+
+bool node::stopping() {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  if (!impl_->stop_requested && impl_->opened) {
+    // Signals stay blocked (and pending) in every thread after open(); take one if it arrived.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    timespec zero{0, 0};
+    int sig = sigtimedwait(&set, nullptr, &zero);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log::info("signal received; shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+      impl_->stop_requested = true;
+    }
+  }
+  return impl_->stop_requested;
 }
 
 void node::stop() {
@@ -263,20 +302,26 @@ void node::stop() {
 }
 
 void node::impl::shutdown() {
-  if (stopped || !started) return;
+  if (stopped || !opened)
+    return;
   stopped = true;
   serving = false;
   // Order matters: stop taking calls and let in-flight ones finish (their replies wait for durability), then stop
   // the entities, then flush and close the store.
-  if (frontend) frontend->shutdown(opts.drain_timeout);
-  if (management) management->stop();
+  if (frontend)
+    frontend->shutdown(opts.drain_timeout);
+  if (management)
+    management->stop();
   if (sys) {
-    for (auto& [name, region] : regions) caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
-    if (gateways) gateways->stop();
+    for (auto& [name, region] : regions)
+      caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
+    if (gateways)
+      gateways->stop();
     regions.clear();
     sys.reset();
   }
-  if (store) store->close();
+  if (store)
+    store->close();
   log::info("stopped");
 }
 

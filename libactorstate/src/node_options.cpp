@@ -12,7 +12,8 @@
 namespace actorstate {
 
 std::string node_options::store_uri() const {
-  if (!store.empty()) return store;
+  if (!store.empty())
+    return store;
   return "sqlite:" + data_dir + "/actorstate.db";
 }
 
@@ -23,7 +24,8 @@ bool on_command_line(const CLI::Option* opt, int argc, char** argv) {
     std::string flag = "--" + name;
     for (int i = 1; i < argc; ++i) {
       std::string_view arg{argv[i]};
-      if (arg == flag || (arg.size() > flag.size() && arg.substr(0, flag.size() + 1) == flag + "=")) return true;
+      if (arg == flag || (arg.size() > flag.size() && arg.substr(0, flag.size() + 1) == flag + "="))
+        return true;
     }
   }
   return false;
@@ -67,14 +69,16 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
 void node_flags::apply(int argc, char** argv) {
   for (auto& [option, env] : env_) {
     const char* value = std::getenv(env.c_str());
-    if (value == nullptr || on_command_line(option, argc, argv)) continue;
+    if (value == nullptr || on_command_line(option, argc, argv))
+      continue;
     option->clear();
     option->add_result(std::string{value});
     option->run_callback();
   }
   auto duration = [](const std::string& name, const std::string& text) {
     auto d = ops::parse_duration(text);
-    if (!d) throw CLI::ValidationError(name, "not a duration (use e.g. 100ms, 30s, 2m): " + text);
+    if (!d)
+      throw CLI::ValidationError(name, "not a duration (use e.g. 100ms, 30s, 2m): " + text);
     return *d;
   };
   opts_.passivation_timeout = duration("--passivation-timeout", passivation_timeout_);

@@ -3,7 +3,8 @@
 namespace actorstate::persistence::detail {
 
 status check_batch(const std::string& pid, const std::vector<event>& events) {
-  if (events.empty()) return {code::invalid_argument, "append to '" + pid + "': empty batch"};
+  if (events.empty())
+    return {code::invalid_argument, "append to '" + pid + "': empty batch"};
   for (size_t i = 1; i < events.size(); ++i) {
     auto want = events.front().seq + static_cast<int64_t>(i);
     if (events[i].seq != want)

@@ -23,8 +23,10 @@ struct fault {
 
   // Consumes one use of the fault, if it is armed.
   std::optional<code> take() {
-    if (c == code::ok || remaining == 0) return std::nullopt;
-    if (remaining > 0) --remaining;
+    if (c == code::ok || remaining == 0)
+      return std::nullopt;
+    if (remaining > 0)
+      --remaining;
     return c;
   }
 };
@@ -74,7 +76,8 @@ struct faulty_store::state {
   void complete(const std::string& key, uint64_t ticket, bool write, std::function<void()> deliver) {
     std::lock_guard guard{mtx};
     bool hold = write && holding;
-    if (hold) ++held;
+    if (hold)
+      ++held;
     auto i = keys.find(key);
     i->second.done.emplace(ticket, pending{std::move(deliver), hold});
     flush(i);
@@ -88,7 +91,8 @@ struct faulty_store::state {
       ko.done.erase(ko.done.begin());
       ++ko.next_delivery;
     }
-    if (ko.done.empty() && ko.next_delivery == ko.next_ticket) keys.erase(i);
+    if (ko.done.empty() && ko.next_delivery == ko.next_ticket)
+      keys.erase(i);
   }
 
   void release() {
@@ -97,10 +101,12 @@ struct faulty_store::state {
     held = 0;
     std::vector<std::string> names;
     for (auto& [key, ko] : keys) {
-      for (auto& [ticket, p] : ko.done) p.held = false;
+      for (auto& [ticket, p] : ko.done)
+        p.held = false;
       names.push_back(key);
     }
-    for (const auto& key : names) flush(keys.find(key));
+    for (const auto& key : names)
+      flush(keys.find(key));
   }
 };
 
@@ -131,7 +137,8 @@ void faulty_store::clear_faults() {
 void faulty_store::hold_writes() {
   std::lock_guard guard{state_->mtx};
   // close() must be able to finish every accepted operation.
-  if (!state_->closed) state_->holding = true;
+  if (!state_->closed)
+    state_->holding = true;
 }
 
 void faulty_store::release_writes() {
@@ -168,13 +175,15 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
   }
   if (injected) {
     state_->complete(key, ticket, false, [done = std::move(done), st = std::move(*injected)] {
-      if (done) done(R(st));
+      if (done)
+        done(R(st));
     });
     return;
   }
   forward([st = state_, key, ticket, write, done = std::move(done)](R outcome) mutable {
     st->complete(key, ticket, write, [done = std::move(done), outcome = std::move(outcome)]() mutable {
-      if (done) done(std::move(outcome));
+      if (done)
+        done(std::move(outcome));
     });
   });
 }
@@ -218,7 +227,8 @@ void faulty_store::load_snapshot(std::string pid, callback<result<std::optional<
     done = [done = std::move(done)](result_type r) {
       if (r.ok() && r.value())
         r.value()->payload = std::string(std::max<size_t>(r.value()->payload.size(), 16), '\xff');
-      if (done) done(std::move(r));
+      if (done)
+        done(std::move(r));
     };
   }
   route<result_type>(pid_key(pid), false, std::move(done),

@@ -39,9 +39,11 @@ public:
 
   void append(std::string pid, std::vector<event> events, callback<status> done) override {
     submit<status>(std::move(done), [pid = std::move(pid), events = std::move(events)](data& d) mutable -> status {
-      if (auto st = check_batch(pid, events); !st.ok()) return st;
+      if (auto st = check_batch(pid, events); !st.ok())
+        return st;
       auto& j = d.journals[pid];
-      if (auto st = check_next(pid, events, j.highest); !st.ok()) return st;
+      if (auto st = check_next(pid, events, j.highest); !st.ok())
+        return st;
       j.highest = events.back().seq;
       for (auto& e : events) {
         auto seq = e.seq;
@@ -57,10 +59,12 @@ public:
     submit<result_type>(std::move(done), [pid = std::move(pid), from, to, max](data& d) -> result_type {
       std::vector<event> out;
       auto j = d.journals.find(pid);
-      if (j == d.journals.end() || max == 0 || from > to) return out;
+      if (j == d.journals.end() || max == 0 || from > to)
+        return out;
       for (auto i = j->second.events.lower_bound(from); i != j->second.events.end() && i->first <= to; ++i) {
         out.push_back(i->second);
-        if (out.size() == max) break;
+        if (out.size() == max)
+          break;
       }
       return out;
     });
@@ -96,7 +100,8 @@ public:
     using result_type = result<std::optional<snapshot>>;
     submit<result_type>(std::move(done), [pid = std::move(pid)](data& d) -> result_type {
       auto i = d.snapshots.find(pid);
-      if (i == d.snapshots.end() || i->second.empty()) return std::optional<snapshot>{};
+      if (i == d.snapshots.end() || i->second.empty())
+        return std::optional<snapshot>{};
       return std::optional<snapshot>{i->second.rbegin()->second};
     });
   }
@@ -106,7 +111,8 @@ public:
       auto i = d.snapshots.find(pid);
       if (i != d.snapshots.end()) {
         i->second.erase(i->second.begin(), i->second.upper_bound(to));
-        if (i->second.empty()) d.snapshots.erase(i);
+        if (i->second.empty())
+          d.snapshots.erase(i);
       }
       return {};
     });
@@ -116,7 +122,8 @@ public:
     using result_type = result<std::optional<stored_value>>;
     submit<result_type>(std::move(done), [key = std::move(key)](data& d) -> result_type {
       auto i = d.values.find(key);
-      if (i == d.values.end()) return std::optional<stored_value>{};
+      if (i == d.values.end())
+        return std::optional<stored_value>{};
       return std::optional<stored_value>{i->second};
     });
   }
@@ -129,7 +136,8 @@ public:
          expected_version](data& d) mutable -> result<int64_t> {
           auto i = d.values.find(key);
           int64_t current = i == d.values.end() ? 0 : i->second.version;
-          if (auto st = check_version("put", key, expected_version, current); !st.ok()) return st;
+          if (auto st = check_version("put", key, expected_version, current); !st.ok())
+            return st;
           d.values.insert_or_assign(key, stored_value{std::move(type), std::move(payload), current + 1});
           return current + 1;
         });
@@ -139,8 +147,10 @@ public:
     submit<status>(std::move(done), [key = std::move(key), expected_version](data& d) -> status {
       auto i = d.values.find(key);
       int64_t current = i == d.values.end() ? 0 : i->second.version;
-      if (auto st = check_version("delete", key, expected_version, current); !st.ok()) return st;
-      if (i != d.values.end()) d.values.erase(i);
+      if (auto st = check_version("delete", key, expected_version, current); !st.ok())
+        return st;
+      if (i != d.values.end())
+        d.values.erase(i);
       return {};
     });
   }
@@ -165,7 +175,8 @@ private:
     std::lock_guard guard{closed_mtx_};
     if (closed_) {
       worker_.post([done = std::move(done)] {
-        if (done) done(R(closed_status("memory")));
+        if (done)
+          done(R(closed_status("memory")));
       });
       return;
     }
@@ -174,7 +185,8 @@ private:
         std::lock_guard data_guard{d->mtx};
         return R(op(*d));
       }();
-      if (done) done(std::move(outcome));
+      if (done)
+        done(std::move(outcome));
     });
   }
 

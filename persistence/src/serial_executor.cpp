@@ -31,7 +31,8 @@ void serial_executor::post(std::function<void()> task) {
 }
 
 void serial_executor::drain() {
-  if (on_worker_thread()) return;
+  if (on_worker_thread())
+    return;
   std::unique_lock lock{state_->mtx};
   auto target = state_->posted;
   state_->done_cv.wait(lock, [&] { return state_->done >= target; });
@@ -43,7 +44,8 @@ void serial_executor::run(const std::shared_ptr<state>& st) {
     {
       std::unique_lock lock{st->mtx};
       st->work_cv.wait(lock, [&] { return st->stop || !st->tasks.empty(); });
-      if (st->tasks.empty()) return;
+      if (st->tasks.empty())
+        return;
       task = std::move(st->tasks.front());
       st->tasks.pop_front();
     }

@@ -95,7 +95,8 @@ public:
 
 private:
   use& check(int rc) {
-    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    if (bind_rc_ == SQLITE_OK)
+      bind_rc_ = rc;
     return *this;
   }
 
@@ -212,7 +213,8 @@ int query(sqlite3* db, const std::string& sql, std::vector<std::string>* rows = 
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
   stmt_ptr s{raw};
-  if (rc != SQLITE_OK) return rc;
+  if (rc != SQLITE_OK)
+    return rc;
   while ((rc = sqlite3_step(raw)) == SQLITE_ROW)
     if (rows != nullptr) {
       auto* text = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
@@ -223,7 +225,8 @@ int query(sqlite3* db, const std::string& sql, std::vector<std::string>* rows = 
 
 result<int64_t> query_int(sqlite3* db, const std::string& sql, const std::string& where) {
   std::vector<std::string> rows;
-  if (int rc = query(db, sql, &rows); rc != SQLITE_OK) return db_error(db, rc, where + ": " + sql);
+  if (int rc = query(db, sql, &rows); rc != SQLITE_OK)
+    return db_error(db, rc, where + ": " + sql);
   return rows.empty() ? int64_t{0} : std::stoll(rows.front());
 }
 
@@ -231,16 +234,19 @@ result<int64_t> query_int(sqlite3* db, const std::string& sql, const std::string
 // file is not switched to WAL) and again inside the migration transaction (another process may have migrated).
 result<int64_t> check_identity(sqlite3* db, const std::string& where) {
   auto version = query_int(db, "PRAGMA user_version", where);
-  if (!version.ok()) return version;
+  if (!version.ok())
+    return version;
   auto app = query_int(db, "PRAGMA application_id", where);
-  if (!app.ok()) return app;
+  if (!app.ok())
+    return app;
   if (version.value() > sqlite_schema_version)
     return status{code::corrupt, where + ": schema version " + std::to_string(version.value()) +
                                      " is newer than this build supports (" + std::to_string(sqlite_schema_version) +
                                      "); use a newer actorstate"};
   if (version.value() == 0) {
     auto objects = query_int(db, "SELECT count(*) FROM sqlite_master", where);
-    if (!objects.ok()) return objects;
+    if (!objects.ok())
+      return objects;
     if (objects.value() != 0)
       return status{code::corrupt, where + ": not an actorstate database (it has tables but no schema version)"};
   } else if (app.value() != sqlite_application_id) {
@@ -258,9 +264,11 @@ status migrate(sqlite3* db, const std::string& where) {
     return st;
   };
   auto version = check_identity(db, where);
-  if (!version.ok()) return fail(version.error());
+  if (!version.ok())
+    return fail(version.error());
   for (const auto& m : migrations) {
-    if (m.version <= version.value()) continue;
+    if (m.version <= version.value())
+      continue;
     if (int rc = sqlite3_exec(db, m.sql, nullptr, nullptr, nullptr); rc != SQLITE_OK)
       return fail(db_error(db, rc, where + ": migrate to schema version " + std::to_string(m.version)));
     auto set = "PRAGMA user_version = " + std::to_string(m.version) +
@@ -268,14 +276,16 @@ status migrate(sqlite3* db, const std::string& where) {
     if (int rc = sqlite3_exec(db, set.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK)
       return fail(db_error(db, rc, where + ": record schema version " + std::to_string(m.version)));
   }
-  if (int rc = query(db, "COMMIT"); rc != SQLITE_OK) return fail(db_error(db, rc, where + ": commit schema migration"));
+  if (int rc = query(db, "COMMIT"); rc != SQLITE_OK)
+    return fail(db_error(db, rc, where + ": commit schema migration"));
   return {};
 }
 
 // Turns SQLite's open-time failures into the codes open_store promises: a file that is not a database is corrupt.
 status open_error(sqlite3* db, int rc, const std::string& where, const std::string& what) {
   auto st = db_error(db, rc, where + ": " + what);
-  if (st.error_code() == code::conflict) return {code::unavailable, st.message()};
+  if (st.error_code() == code::conflict)
+    return {code::unavailable, st.message()};
   return st;
 }
 
@@ -289,14 +299,17 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
   // SQLite allocates a handle even when opening fails; it must be closed either way.
   auto c = std::make_unique<connection>();
   c->db.reset(raw);
-  if (rc != SQLITE_OK) return open_error(raw, rc, where, "cannot open");
+  if (rc != SQLITE_OK)
+    return open_error(raw, rc, where, "cannot open");
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, busy_timeout_ms);
   if (writer) {
     // The first statement reads the header: this is where a file that is not a database fails.
-    if (auto version = check_identity(raw, where); !version.ok()) return version.error();
+    if (auto version = check_identity(raw, where); !version.ok())
+      return version.error();
     std::vector<std::string> rows;
-    if (rc = query(raw, "PRAGMA quick_check", &rows); rc != SQLITE_OK) return open_error(raw, rc, where, "quick_check");
+    if (rc = query(raw, "PRAGMA quick_check", &rows); rc != SQLITE_OK)
+      return open_error(raw, rc, where, "quick_check");
     if (rows.empty() || rows.front() != "ok")
       return status{code::corrupt,
                     where + ": quick_check failed: " + (rows.empty() ? std::string{"no result"} : rows.front())};
@@ -306,7 +319,8 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
     // The reader relies on WAL to read while the writer commits; a VFS without shared memory cannot do WAL.
     if (rows.empty() || rows.front() != "wal")
       return status{code::unavailable, where + ": cannot enable WAL journal mode"};
-    if (auto st = migrate(raw, where); !st.ok()) return st;
+    if (auto st = migrate(raw, where); !st.ok())
+      return st;
   }
   // cache_size is negative: KiB, i.e. 64 MiB.
   auto pragmas = "PRAGMA synchronous = " + synchronous + "; PRAGMA cache_size = -65536;" +
@@ -317,7 +331,8 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
     sqlite3_stmt* s = nullptr;
     rc = sqlite3_prepare_v3(raw, def.sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
     ((*c).*def.member).reset(s);
-    if (rc != SQLITE_OK) return open_error(raw, rc, where, std::string{"prepare '"} + def.sql + "'");
+    if (rc != SQLITE_OK)
+      return open_error(raw, rc, where, std::string{"prepare '"} + def.sql + "'");
   }
   return c;
 }
@@ -327,15 +342,19 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
 result<int64_t> read_highest(connection& c, const std::string& pid) {
   use s{c.highest};
   s.text(1, pid);
-  if (int rc = s.step(); rc != SQLITE_ROW) return db_error(c.db.get(), rc, "read highest seq of '" + pid + "'");
+  if (int rc = s.step(); rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "read highest seq of '" + pid + "'");
   return s.int64_at(0);
 }
 
 status append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
-  if (auto st = check_batch(pid, events); !st.ok()) return st;
+  if (auto st = check_batch(pid, events); !st.ok())
+    return st;
   auto highest = read_highest(c, pid);
-  if (!highest.ok()) return highest.error();
-  if (auto st = check_next(pid, events, highest.value()); !st.ok()) return st;
+  if (!highest.ok())
+    return highest.error();
+  if (auto st = check_next(pid, events, highest.value()); !st.ok())
+    return st;
   for (const auto& e : events) {
     use s{c.insert_event};
     s.text(1, pid).int64(2, e.seq).text(3, e.type).blob(4, e.payload).blob(5, e.metadata);
@@ -348,37 +367,44 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
 result<std::vector<event>> replay_events(connection& c, const std::string& pid, int64_t from, int64_t to,
                                          uint64_t max) {
   std::vector<event> out;
-  if (max == 0 || from > to) return out;
+  if (max == 0 || from > to)
+    return out;
   auto limit = static_cast<int64_t>(std::min<uint64_t>(max, std::numeric_limits<int64_t>::max()));
   use s{c.replay};
   s.text(1, pid).int64(2, from).int64(3, to).int64(4, limit);
   int rc;
   while ((rc = s.step()) == SQLITE_ROW)
     out.push_back(event{s.int64_at(0), s.bytes_at(1), s.bytes_at(2), s.bytes_at(3)});
-  if (rc != SQLITE_DONE) return db_error(c.db.get(), rc, "replay '" + pid + "'");
+  if (rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "replay '" + pid + "'");
   return out;
 }
 
 status delete_events(connection& c, const std::string& pid, int64_t to) {
   auto highest = read_highest(c, pid);
-  if (!highest.ok()) return highest.error();
+  if (!highest.ok())
+    return highest.error();
   auto upto = std::min(to, highest.value());
-  if (upto <= 0) return {};
+  if (upto <= 0)
+    return {};
   {
     use s{c.delete_events};
     s.text(1, pid).int64(2, upto);
-    if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete events of '" + pid + "'");
+    if (int rc = s.step(); rc != SQLITE_DONE)
+      return db_error(c.db.get(), rc, "delete events of '" + pid + "'");
   }
   use s{c.mark_deleted};
   s.text(1, pid).int64(2, upto);
-  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete events of '" + pid + "'");
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "delete events of '" + pid + "'");
   return {};
 }
 
 status save_snapshot_row(connection& c, const std::string& pid, const snapshot& snap) {
   use s{c.save_snapshot};
   s.text(1, pid).int64(2, snap.seq).text(3, snap.type).blob(4, snap.payload);
-  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "save snapshot of '" + pid + "'");
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "save snapshot of '" + pid + "'");
   return {};
 }
 
@@ -386,15 +412,18 @@ result<std::optional<snapshot>> load_snapshot_row(connection& c, const std::stri
   use s{c.load_snapshot};
   s.text(1, pid);
   int rc = s.step();
-  if (rc == SQLITE_DONE) return std::optional<snapshot>{};
-  if (rc != SQLITE_ROW) return db_error(c.db.get(), rc, "load snapshot of '" + pid + "'");
+  if (rc == SQLITE_DONE)
+    return std::optional<snapshot>{};
+  if (rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "load snapshot of '" + pid + "'");
   return std::optional<snapshot>{snapshot{s.int64_at(0), s.bytes_at(1), s.bytes_at(2)}};
 }
 
 status delete_snapshot_rows(connection& c, const std::string& pid, int64_t to) {
   use s{c.delete_snapshots};
   s.text(1, pid).int64(2, to);
-  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete snapshots of '" + pid + "'");
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "delete snapshots of '" + pid + "'");
   return {};
 }
 
@@ -402,8 +431,10 @@ result<std::optional<stored_value>> get_value_row(connection& c, const std::stri
   use s{c.get_value};
   s.text(1, key);
   int rc = s.step();
-  if (rc == SQLITE_DONE) return std::optional<stored_value>{};
-  if (rc != SQLITE_ROW) return db_error(c.db.get(), rc, "get value '" + key + "'");
+  if (rc == SQLITE_DONE)
+    return std::optional<stored_value>{};
+  if (rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "get value '" + key + "'");
   return std::optional<stored_value>{stored_value{s.bytes_at(0), s.bytes_at(1), s.int64_at(2)}};
 }
 
@@ -411,37 +442,47 @@ result<int64_t> read_version(connection& c, const std::string& key) {
   use s{c.value_version};
   s.text(1, key);
   int rc = s.step();
-  if (rc == SQLITE_DONE) return int64_t{0};
-  if (rc != SQLITE_ROW) return db_error(c.db.get(), rc, "read version of '" + key + "'");
+  if (rc == SQLITE_DONE)
+    return int64_t{0};
+  if (rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "read version of '" + key + "'");
   return s.int64_at(0);
 }
 
 result<int64_t> put_value_row(connection& c, const std::string& key, const std::string& type,
                               const std::string& payload, int64_t expected) {
   auto current = read_version(c, key);
-  if (!current.ok()) return current;
-  if (auto st = check_version("put", key, expected, current.value()); !st.ok()) return st;
+  if (!current.ok())
+    return current;
+  if (auto st = check_version("put", key, expected, current.value()); !st.ok())
+    return st;
   auto next = current.value() + 1;
   use s{current.value() == 0 ? c.insert_value : c.update_value};
   s.text(1, key).text(2, type).blob(3, payload).int64(4, next);
-  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "put value '" + key + "'");
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "put value '" + key + "'");
   return next;
 }
 
 status delete_value_row(connection& c, const std::string& key, int64_t expected) {
   auto current = read_version(c, key);
-  if (!current.ok()) return current.error();
-  if (auto st = check_version("delete", key, expected, current.value()); !st.ok()) return st;
-  if (current.value() == 0) return {};
+  if (!current.ok())
+    return current.error();
+  if (auto st = check_version("delete", key, expected, current.value()); !st.ok())
+    return st;
+  if (current.value() == 0)
+    return {};
   use s{c.delete_value};
   s.text(1, key);
-  if (int rc = s.step(); rc != SQLITE_DONE) return db_error(c.db.get(), rc, "delete value '" + key + "'");
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "delete value '" + key + "'");
   return {};
 }
 
 status ping_db(connection& c) {
   use s{c.ping};
-  if (int rc = s.step(); rc != SQLITE_ROW) return db_error(c.db.get(), rc, "ping");
+  if (int rc = s.step(); rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "ping");
   return {};
 }
 
@@ -502,7 +543,8 @@ public:
   void complete() override {
     auto done = std::move(done_);
     done_ = nullptr;
-    if (done) done(std::move(*outcome_));
+    if (done)
+      done(std::move(*outcome_));
   }
 
 private:
@@ -556,7 +598,8 @@ public:
     std::unique_lock lock{mtx_};
     closed_ = true;
     // A callback cannot wait for the thread it runs on; the connections then close with the core.
-    if (on_own_thread()) return;
+    if (on_own_thread())
+      return;
     idle_cv_.wait(lock, [&] { return accepted_ == 0; });
     // Nothing is accepted any more, so no thread touches the connections again.
     auto reader = std::move(reader_db_);
@@ -645,7 +688,8 @@ private:
       {
         std::unique_lock lock{mtx_};
         write_cv_.wait(lock, [&] { return !write_q_.empty() || drained(); });
-        if (write_q_.empty()) return;
+        if (write_q_.empty())
+          return;
         while (!write_q_.empty() && batch.size() < max_batch_) {
           batch.push_back(std::move(write_q_.front()));
           write_q_.pop_front();
@@ -653,7 +697,8 @@ private:
       }
       run_batch(batch);
       // Only now, after COMMIT returned (or failed), may anyone learn the outcome.
-      for (auto& o : batch) o->complete();
+      for (auto& o : batch)
+        o->complete();
       finish(batch);
       batch.clear();
     }
@@ -665,7 +710,8 @@ private:
       {
         std::unique_lock lock{mtx_};
         read_cv_.wait(lock, [&] { return !read_q_.empty() || drained(); });
-        if (read_q_.empty()) return;
+        if (read_q_.empty())
+          return;
         o = std::move(read_q_.front());
         read_q_.pop_front();
       }
@@ -691,28 +737,35 @@ private:
       auto first = i;
       if (int rc = step_once(c.begin); rc != SQLITE_DONE) {
         auto st = db_error(db, rc, "begin transaction");
-        for (; i < batch.size(); ++i) batch[i]->fail(st);
+        for (; i < batch.size(); ++i)
+          batch[i]->fail(st);
         return;
       }
       bool doomed = false;
       for (; i < batch.size() && !doomed; ++i) {
         if (auto st = run_in_savepoint(c, *batch[i]); !st.ok()) {
-          if (sqlite3_get_autocommit(db) == 0) step_once(c.rollback);
+          if (sqlite3_get_autocommit(db) == 0)
+            step_once(c.rollback);
           status rolled_back{code::unavailable,
                              "rolled back with a failed write in the same transaction: " + st.message()};
-          for (auto j = first; j < i; ++j) batch[j]->fail(rolled_back);
+          for (auto j = first; j < i; ++j)
+            batch[j]->fail(rolled_back);
           doomed = true;
         }
       }
-      if (doomed) continue;
+      if (doomed)
+        continue;
       if (int rc = step_once(c.commit); rc != SQLITE_DONE) {
         // An I/O error during COMMIT may strike after the commit frame reached the WAL (e.g. a failed fsync): WAL
         // recovery would then apply it on the next open. SQLite cannot tell us, so the caller must re-read. Any other
         // failure (full disk, busy) means the transaction did not commit.
         auto st = db_error(db, rc, "commit");
-        if ((rc & 0xff) == SQLITE_IOERR) st = status{code::unknown_outcome, st.message()};
-        if (sqlite3_get_autocommit(db) == 0) step_once(c.rollback);
-        for (auto j = first; j < i; ++j) batch[j]->fail(st);
+        if ((rc & 0xff) == SQLITE_IOERR)
+          st = status{code::unknown_outcome, st.message()};
+        if (sqlite3_get_autocommit(db) == 0)
+          step_once(c.rollback);
+        for (auto j = first; j < i; ++j)
+          batch[j]->fail(st);
       }
     }
   }
@@ -722,17 +775,22 @@ private:
     auto* db = c.db.get();
     auto storage_error = [&](int rc, const char* what) {
       auto st = db_error(db, rc, what);
-      if (is_rejection(st.error_code())) st = status{code::unavailable, st.message()};
+      if (is_rejection(st.error_code()))
+        st = status{code::unavailable, st.message()};
       o.fail(st);
       return st;
     };
-    if (int rc = step_once(c.savepoint); rc != SQLITE_DONE) return storage_error(rc, "savepoint");
+    if (int rc = step_once(c.savepoint); rc != SQLITE_DONE)
+      return storage_error(rc, "savepoint");
     auto st = o.execute(c);
-    if (!st.ok() && !is_rejection(st.error_code())) return st;
+    if (!st.ok() && !is_rejection(st.error_code()))
+      return st;
     if (!st.ok()) {
-      if (int rc = step_once(c.rollback_to); rc != SQLITE_DONE) return storage_error(rc, "rollback to savepoint");
+      if (int rc = step_once(c.rollback_to); rc != SQLITE_DONE)
+        return storage_error(rc, "rollback to savepoint");
     }
-    if (int rc = step_once(c.release); rc != SQLITE_DONE) return storage_error(rc, "release savepoint");
+    if (int rc = step_once(c.release); rc != SQLITE_DONE)
+      return storage_error(rc, "release savepoint");
     return {};
   }
 
@@ -874,9 +932,12 @@ private:
 
 std::optional<std::string> normalize_synchronous(const std::string& value) {
   std::string upper;
-  for (char ch : value) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  if (upper.empty()) return "FULL";
-  if (upper == "OFF" || upper == "NORMAL" || upper == "FULL" || upper == "EXTRA") return upper;
+  for (char ch : value)
+    upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (upper.empty())
+    return "FULL";
+  if (upper == "OFF" || upper == "NORMAL" || upper == "FULL" || upper == "EXTRA")
+    return upper;
   return std::nullopt;
 }
 
@@ -900,9 +961,11 @@ result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const 
       return status{code::unavailable, where + ": cannot create directory '" + parent.string() + "': " + ec.message()};
   }
   auto writer = open_connection(path, where, *synchronous, options, true);
-  if (!writer.ok()) return writer.error();
+  if (!writer.ok())
+    return writer.error();
   auto reader = open_connection(path, where, *synchronous, options, false);
-  if (!reader.ok()) return reader.error();
+  if (!reader.ok())
+    return reader.error();
   auto core = std::make_shared<sqlite_core>(options.max_batch, std::move(writer.value()), std::move(reader.value()));
   core->start();
   return std::shared_ptr<store>{std::make_shared<sqlite_store>(std::move(core))};

@@ -14,13 +14,15 @@ namespace {
 
 domain::LineItem* find_item(domain::Cart& cart, const std::string& product_id) {
   for (auto& item : *cart.mutable_items())
-    if (item.productid() == product_id) return &item;
+    if (item.productid() == product_id)
+      return &item;
   return nullptr;
 }
 
 bool contains(const domain::Cart& cart, const std::string& product_id) {
   for (const auto& item : cart.items())
-    if (item.productid() == product_id) return true;
+    if (item.productid() == product_id)
+      return true;
   return false;
 }
 

@@ -16,7 +16,8 @@ namespace api = com::example::shoppingcart;
 namespace {
 
 int report(const grpc::Status& status) {
-  if (status.ok()) return 0;
+  if (status.ok())
+    return 0;
   std::cerr << "error: " << status.error_code() << " " << status.error_message() << "\n";
   return 1;
 }
@@ -53,7 +54,8 @@ int main(int argc, char** argv) {
     req.set_quantity(quantity);
     google::protobuf::Empty rep;
     auto status = stub->AddItem(&ctx, req, &rep);
-    if (status.ok()) std::cout << "ok\n";
+    if (status.ok())
+      std::cout << "ok\n";
     return report(status);
   }
   if (remove->parsed()) {
@@ -62,7 +64,8 @@ int main(int argc, char** argv) {
     req.set_product_id(product);
     google::protobuf::Empty rep;
     auto status = stub->RemoveItem(&ctx, req, &rep);
-    if (status.ok()) std::cout << "ok\n";
+    if (status.ok())
+      std::cout << "ok\n";
     return report(status);
   }
   api::GetShoppingCart req;
@@ -70,7 +73,8 @@ int main(int argc, char** argv) {
   api::Cart cart;
   auto status = stub->GetCart(&ctx, req, &cart);
   if (status.ok()) {
-    if (cart.items().empty()) std::cout << "(empty cart)\n";
+    if (cart.items().empty())
+      std::cout << "(empty cart)\n";
     for (const auto& item : cart.items())
       std::cout << item.product_id() << " " << item.name() << " " << item.quantity() << "\n";
   }

@@ -62,7 +62,8 @@ grpc::Status get_cart(cart_api::ShoppingCart::Stub& stub, const std::string& use
 std::string describe(const cart_api::Cart& cart) {
   std::string out;
   for (const auto& item : cart.items()) {
-    if (!out.empty()) out += "; ";
+    if (!out.empty())
+      out += "; ";
     out += item.product_id() + " " + item.name() + " " + std::to_string(item.quantity());
   }
   return out;
@@ -73,7 +74,8 @@ cart_load::cart_load(const std::string& target, std::vector<std::string> users, 
       users_(std::move(users)),
       tag_(std::move(tag)) {
   running_ = threads;
-  for (int t = 0; t < threads; ++t) threads_.emplace_back([this, t] { run(t); });
+  for (int t = 0; t < threads; ++t)
+    threads_.emplace_back([this, t] { run(t); });
 }
 
 cart_load::~cart_load() {
@@ -92,7 +94,8 @@ void cart_load::run(int index) {
       std::lock_guard<std::mutex> guard{mtx_};
       ++failure_codes_[status.error_code()];
       failed_products_[user].emplace_back(product, status.error_code());
-      if (first_failure_.empty()) first_failure_ = std::to_string(status.error_code()) + " " + status.error_message();
+      if (first_failure_.empty())
+        first_failure_ = std::to_string(status.error_code()) + " " + status.error_message();
       break;
     }
     {
@@ -112,7 +115,8 @@ bool cart_load::wait_for_acks(size_t count, std::chrono::milliseconds timeout) {
 void cart_load::stop() {
   stop_ = true;
   for (auto& t : threads_)
-    if (t.joinable()) t.join();
+    if (t.joinable())
+      t.join();
 }
 
 size_t cart_load::acknowledged_count() const {
@@ -137,7 +141,8 @@ durability_report check_durability(cart_api::ShoppingCart::Stub& stub,
                                    const std::vector<std::string>& users) {
   durability_report report;
   auto note = [&](std::string problem) {
-    if (report.problems.size() < 10) report.problems.push_back(std::move(problem));
+    if (report.problems.size() < 10)
+      report.problems.push_back(std::move(problem));
   };
   for (const auto& user : users) {
     cart_api::Cart cart;
@@ -158,7 +163,8 @@ durability_report check_durability(cart_api::ShoppingCart::Stub& stub,
       }
     }
     std::set<std::string> expected;
-    if (auto i = acked.find(user); i != acked.end()) expected.insert(i->second.begin(), i->second.end());
+    if (auto i = acked.find(user); i != acked.end())
+      expected.insert(i->second.begin(), i->second.end());
     report.acknowledged += expected.size();
     for (const auto& product : expected)
       if (!seen.count(product)) {
@@ -166,7 +172,8 @@ durability_report check_durability(cart_api::ShoppingCart::Stub& stub,
         note(user + ": acknowledged " + product + " is missing");
       }
     for (const auto& [product, times] : seen)
-      if (!expected.count(product)) ++report.unacknowledged;
+      if (!expected.count(product))
+        ++report.unacknowledged;
   }
   return report;
 }

@@ -17,7 +17,8 @@ namespace {
 
 unsigned long env_number(const char* name, unsigned long fallback) {
   const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
+  if (text == nullptr || *text == '\0')
+    return fallback;
   return std::strtoul(text, nullptr, 10);
 }
 
@@ -67,7 +68,8 @@ TEST_CASE("shopping_cart.kill9_keeps_acknowledged_changes") {
                                << report.unacknowledged << " elapsed=" << elapsed.count() << "ms");
     {
       std::string problems;
-      for (const auto& p : report.problems) problems += "\n  " + p;
+      for (const auto& p : report.problems)
+        problems += "\n  " + p;
       INFO("iteration " << i << problems << "\nkilled run's log tail:\n"
                         << killed_log << "\nrestarted node's log tail:\n"
                         << node.log_tail());

@@ -30,7 +30,8 @@ std::string errno_text(const char* what, int err) {
 // Variables the node reads as flag defaults; a developer's shell must not be able to change what a test runs.
 bool node_setting(std::string_view entry) {
   for (std::string_view prefix : {"ACTORSTATE_", "HTTP_PORT=", "MANAGEMENT_PORT=", "LOG_LEVEL="})
-    if (entry.substr(0, prefix.size()) == prefix) return true;
+    if (entry.substr(0, prefix.size()) == prefix)
+      return true;
   return false;
 }
 
@@ -63,7 +64,8 @@ std::optional<uint16_t> parse_port(std::string_view text) {
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9' && digits < 6)
     value = value * 10 + static_cast<unsigned>(text[digits++] - '0');
-  if (digits == 0 || value == 0 || value > 65535) return std::nullopt;
+  if (digits == 0 || value == 0 || value > 65535)
+    return std::nullopt;
   return static_cast<uint16_t>(value);
 }
 
@@ -72,13 +74,16 @@ std::optional<uint16_t> parse_port(std::string_view text) {
 std::optional<uint16_t> logged_management_port(const std::string& log) {
   static constexpr std::string_view marker = "listening on management ";
   auto at = log.find(marker);
-  if (at == std::string::npos) return std::nullopt;
+  if (at == std::string::npos)
+    return std::nullopt;
   auto begin = at + marker.size();
   auto end = log.find_first_of("\" \n", begin);
-  if (end == std::string::npos) return std::nullopt;  // the line is still being written
+  if (end == std::string::npos)
+    return std::nullopt;  // the line is still being written
   auto address = std::string_view{log}.substr(begin, end - begin);
   auto colon = address.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
+  if (colon == std::string_view::npos)
+    return std::nullopt;
   return parse_port(address.substr(colon + 1));
 }
 
@@ -87,13 +92,15 @@ std::optional<uint16_t> logged_management_port(const std::string& log) {
 temp_dir::temp_dir(const std::string& tag) {
   const char* base = std::getenv("TMPDIR");
   std::string templ = std::string{base != nullptr && *base != '\0' ? base : "/tmp"} + "/" + tag + "-XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error(errno_text("mkdtemp", errno));
+  if (::mkdtemp(templ.data()) == nullptr)
+    throw std::runtime_error(errno_text("mkdtemp", errno));
   path_ = templ;
 }
 
 temp_dir::~temp_dir() {
   const char* keep = std::getenv("ACTORSTATE_IT_KEEP");
-  if (keep != nullptr && std::string_view{keep} == "1") return;
+  if (keep != nullptr && std::string_view{keep} == "1")
+    return;
   std::error_code ignored;
   fs::remove_all(path_, ignored);
 }
@@ -115,7 +122,8 @@ pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout
   spawn_attributes attr;
   sigset_t defaults;
   sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
+  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2})
+    sigaddset(&defaults, sig);
   sigset_t empty_mask;
   sigemptyset(&empty_mask);
   posix_spawnattr_setsigdefault(attr.get(), &defaults);
@@ -123,16 +131,19 @@ pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout
   posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
   std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<char*> env;
   for (char** e = environ; *e != nullptr; ++e)
-    if (!node_setting(*e)) env.push_back(*e);
+    if (!node_setting(*e))
+      env.push_back(*e);
   env.push_back(nullptr);
 
   pid_t pid = -1;
   int rc = posix_spawn(&pid, argv.at(0).c_str(), actions.get(), attr.get(), args.data(), env.data());
-  if (rc != 0) throw std::runtime_error(errno_text(("posix_spawn " + argv[0]).c_str(), rc));
+  if (rc != 0)
+    throw std::runtime_error(errno_text(("posix_spawn " + argv[0]).c_str(), rc));
   return pid;
 }
 
@@ -143,12 +154,16 @@ std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
     int status = 0;
     pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) {
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+      if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
       continue;  // stopped/continued: keep waiting for the real exit
     }
-    if (r < 0 && errno != EINTR) throw std::runtime_error(errno_text("waitpid", errno));
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (r < 0 && errno != EINTR)
+      throw std::runtime_error(errno_text("waitpid", errno));
+    if (std::chrono::steady_clock::now() >= deadline)
+      return std::nullopt;
     std::this_thread::sleep_for(interval);
     interval = std::min<std::chrono::milliseconds>(interval * 2, 20ms);
   }
@@ -158,8 +173,10 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
                 std::chrono::milliseconds interval) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return done();
+    if (done())
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return done();
     std::this_thread::sleep_for(interval);
   }
 }
@@ -174,7 +191,8 @@ std::string read_file(const fs::path& path) {
 http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
   http_response response;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return response;
+  if (fd < 0)
+    return response;
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
@@ -191,19 +209,23 @@ http_response http_get(uint16_t port, const std::string& path, std::chrono::mill
       char buf[4096];
       for (;;) {
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;  // EOF ends an HTTP/1.0 answer; an error or timeout leaves what we have
+        if (n <= 0)
+          break;  // EOF ends an HTTP/1.0 answer; an error or timeout leaves what we have
         raw.append(buf, static_cast<size_t>(n));
       }
     }
   }
   ::close(fd);
   // "HTTP/1.x NNN reason\r\n...\r\n\r\nbody"
-  if (raw.size() < 12 || raw.compare(0, 5, "HTTP/") != 0) return response;
+  if (raw.size() < 12 || raw.compare(0, 5, "HTTP/") != 0)
+    return response;
   auto space = raw.find(' ');
-  if (space == std::string::npos) return response;
+  if (space == std::string::npos)
+    return response;
   response.status = std::atoi(raw.c_str() + space + 1);
   auto body = raw.find("\r\n\r\n");
-  if (body != std::string::npos) response.body = raw.substr(body + 4);
+  if (body != std::string::npos)
+    response.body = raw.substr(body + 4);
   return response;
 }
 
@@ -235,7 +257,8 @@ node_process::~node_process() {
 }
 
 void node_process::spawn() {
-  if (running()) throw std::runtime_error("node_process::spawn: already running as pid " + std::to_string(pid_));
+  if (running())
+    throw std::runtime_error("node_process::spawn: already running as pid " + std::to_string(pid_));
   // A stale port file from the previous run would make start() talk to a dead port.
   std::error_code ignored;
   fs::remove(port_file_, ignored);
@@ -253,7 +276,8 @@ void node_process::start(std::chrono::milliseconds timeout) {
   spawn();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto fail = [&](const std::string& why) -> void {
-    if (running()) kill();
+    if (running())
+      kill();
     throw std::runtime_error("node " + binary_.string() + " did not start: " + why + "\n--- " + log_path_.string() +
                              " (tail) ---\n" + log_tail());
   };
@@ -263,11 +287,14 @@ void node_process::start(std::chrono::milliseconds timeout) {
   std::optional<int> exited;
   bool listening = wait_until(
       [&] {
-        if ((exited = wait_for_exit(pid_, 0ms))) return true;
-        if (!fs::exists(port_file_)) return false;
+        if ((exited = wait_for_exit(pid_, 0ms)))
+          return true;
+        if (!fs::exists(port_file_))
+          return false;
         auto port = parse_port(read_file(port_file_));
         auto management = logged_management_port(log());
-        if (!port || !management) return false;
+        if (!port || !management)
+          return false;
         port_ = *port;
         management_port_ = *management;
         return true;
@@ -277,34 +304,42 @@ void node_process::start(std::chrono::milliseconds timeout) {
     pid_ = -1;
     fail("exited with code " + std::to_string(*exited));
   }
-  if (!listening) fail("no port file / management log line within " + std::to_string(timeout.count()) + " ms");
+  if (!listening)
+    fail("no port file / management log line within " + std::to_string(timeout.count()) + " ms");
   // The port file is written just before the node flags itself as serving; /ready is the authoritative signal.
   bool ready =
       wait_until([&] { return http_get(management_port_, "/ready", 1s).status == 200; }, std::max(left(), 0ms));
-  if (!ready) fail("/ready did not answer 200 within " + std::to_string(timeout.count()) + " ms");
+  if (!ready)
+    fail("/ready did not answer 200 within " + std::to_string(timeout.count()) + " ms");
 }
 
 void node_process::kill() {
-  if (!running()) return;
+  if (!running())
+    return;
   ::kill(pid_, SIGKILL);
   // SIGKILL cannot be caught; only a process stuck in the kernel would outlast this.
   auto code = wait_for_exit(pid_, 10s);
-  if (!code) throw std::runtime_error("pid " + std::to_string(pid_) + " survived SIGKILL for 10 s");
+  if (!code)
+    throw std::runtime_error("pid " + std::to_string(pid_) + " survived SIGKILL for 10 s");
   pid_ = -1;
 }
 
 std::optional<int> node_process::terminate(std::chrono::milliseconds timeout) {
-  if (!running()) return std::nullopt;
+  if (!running())
+    return std::nullopt;
   ::kill(pid_, SIGTERM);
   auto code = wait_exit(timeout);
-  if (!code) kill();
+  if (!code)
+    kill();
   return code;
 }
 
 std::optional<int> node_process::wait_exit(std::chrono::milliseconds timeout) {
-  if (!running()) return std::nullopt;
+  if (!running())
+    return std::nullopt;
   auto code = wait_for_exit(pid_, timeout);
-  if (code) pid_ = -1;
+  if (code)
+    pid_ = -1;
   return code;
 }
 

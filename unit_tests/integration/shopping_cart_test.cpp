@@ -26,7 +26,8 @@ std::string status_text(const grpc::Status& status) {
 std::string cart_text(api::ShoppingCart::Stub& stub, const std::string& user) {
   api::Cart cart;
   auto status = it::get_cart(stub, user, cart);
-  if (!status.ok()) return "GetCart failed: " + status_text(status);
+  if (!status.ok())
+    return "GetCart failed: " + status_text(status);
   return it::describe(cart);
 }
 
@@ -179,17 +180,20 @@ TEST_CASE("shopping_cart.sigterm_drains") {
   std::string applied_failures;
   for (const auto& [user, failures] : load.failed()) {
     api::Cart cart;
-    if (!it::get_cart(*stub, user, cart).ok()) continue;
+    if (!it::get_cart(*stub, user, cart).ok())
+      continue;
     for (const auto& [product, status] : failures)
       for (const auto& item : cart.items())
-        if (item.product_id() == product) applied_failures += " " + product + "(code " + std::to_string(status) + ")";
+        if (item.product_id() == product)
+          applied_failures += " " + product + "(code " + std::to_string(status) + ")";
   }
   MESSAGE("sigterm_drains: failed calls that were applied anyway:" << (applied_failures.empty() ? " none"
                                                                                                 : applied_failures));
   INFO("restart log tail:\n" << node.log_tail());
   INFO("problems: " << [&] {
     std::string all;
-    for (auto& p : report.problems) all += "\n  " + p;
+    for (auto& p : report.problems)
+      all += "\n  " + p;
     return all;
   }());
   CHECK(report.read_ok);
@@ -244,7 +248,8 @@ TEST_CASE("shopping_cart.corrupt_database_refused") {
   {
     std::mt19937 rng{12345};
     std::string junk(8192, '\0');
-    for (auto& c : junk) c = static_cast<char>(rng() & 0xff);
+    for (auto& c : junk)
+      c = static_cast<char>(rng() & 0xff);
     std::ofstream out{db, std::ios::binary};
     out << junk;
   }

@@ -23,7 +23,8 @@ public:
               persistence::callback<persistence::status> done) override {
     pending_.push_back([this, pid, events = std::move(events), done = std::move(done)]() mutable {
       auto& log = journal_[pid];
-      for (auto& e : events) log.push_back(std::move(e));
+      for (auto& e : events)
+        log.push_back(std::move(e));
       done({});
     });
   }
@@ -32,7 +33,8 @@ public:
     pending_.push_back([this, pid, from, to, max, done = std::move(done)] {
       std::vector<persistence::event> out;
       for (auto& e : journal_[pid])
-        if (e.seq >= from && e.seq <= to && out.size() < max) out.push_back(e);
+        if (e.seq >= from && e.seq <= to && out.size() < max)
+          out.push_back(e);
       done(std::move(out));
     });
   }

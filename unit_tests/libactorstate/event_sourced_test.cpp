@@ -62,7 +62,8 @@ TEST_CASE("event_sourced.commands_apply_events_in_order") {
 TEST_CASE("event_sourced.recovers_state_after_passivation") {
   harness h;
   auto region = h.region(text_log().model(), std::chrono::milliseconds{50});
-  for (auto t : {"a", "b", "c"}) h.call(region, make_command("r", "Append", append("r", t)));
+  for (auto t : {"a", "b", "c"})
+    h.call(region, make_command("r", "Append", append("r", t)));
   CHECK(eventually([&] { return h.active(region) == 0; }));
   CHECK(h.metrics->passivations.value() >= 1);
   CHECK(get(h, region, "r") == "abc");
@@ -72,7 +73,8 @@ TEST_CASE("event_sourced.recovers_state_after_passivation") {
 TEST_CASE("event_sourced.snapshot_every_n_events_and_recovery_from_it") {
   harness h;
   auto region = h.region(text_log(2).model(), std::chrono::milliseconds{50});
-  for (auto t : {"1", "2", "3", "4", "5"}) h.call(region, make_command("s", "Append", append("s", t)));
+  for (auto t : {"1", "2", "3", "4", "5"})
+    h.call(region, make_command("s", "Append", append("s", t)));
   CHECK(eventually([&] {
     auto snap = wait<persistence::result<std::optional<persistence::snapshot>>>(
         [&](auto cb) { inner(h)->load_snapshot("text-log|s", cb); });
@@ -85,7 +87,8 @@ TEST_CASE("event_sourced.snapshot_every_n_events_and_recovery_from_it") {
 TEST_CASE("event_sourced.unreadable_snapshot_falls_back_to_full_replay") {
   harness h;
   auto region = h.region(text_log(1).model(), std::chrono::milliseconds{50});
-  for (auto t : {"p", "q", "r"}) h.call(region, make_command("c", "Append", append("c", t)));
+  for (auto t : {"p", "q", "r"})
+    h.call(region, make_command("c", "Append", append("c", t)));
   CHECK(eventually([&] { return h.active(region) == 0; }));
   h.store->corrupt_snapshots(true);
   CHECK(get(h, region, "c") == "pqr");

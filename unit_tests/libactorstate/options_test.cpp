@@ -25,7 +25,8 @@ parsed parse(std::vector<std::string> args) {
   std::vector<char*> argv;
   static std::string prog = "node";
   argv.push_back(prog.data());
-  for (auto& a : args) argv.push_back(a.data());
+  for (auto& a : args)
+    argv.push_back(a.data());
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
     flags.apply(static_cast<int>(argv.size()), argv.data());

@@ -23,7 +23,8 @@ TEST_CASE("region.one_instance_per_entity_id") {
     a.set_text("x");
     results.push_back(h.call_async(region, make_command("same", "Append", a)));
   }
-  for (auto& r : results) CHECK(r.get().ok());
+  for (auto& r : results)
+    CHECK(r.get().ok());
   CHECK(h.active(region) == 1);
   GetText g;
   g.set_id("same");

@@ -13,8 +13,10 @@ event_sourced_entity<TextState> text_log(int64_t snapshot_every) {
       .on_command<AppendText, TextReply>(
           "Append",
           [](const TextState& state, const AppendText& cmd, event_context& ctx) -> outcome<TextReply> {
-            if (cmd.throw_in_handler()) throw std::runtime_error("boom");
-            if (cmd.fail()) return failure{"refused " + cmd.text()};
+            if (cmd.throw_in_handler())
+              throw std::runtime_error("boom");
+            if (cmd.fail())
+              return failure{"refused " + cmd.text()};
             TextAppended ev;
             ev.set_text(cmd.text());
             std::string expected = state.value();
@@ -60,7 +62,8 @@ value_entity<NumberState> number_register() {
 action echo() {
   action a{"actorstate.testing.Echo"};
   a.on_call<Shout, Shout>("Say", [](const Shout& in, action_context&) -> outcome<Shout> {
-    if (in.text().empty()) return failure{"nothing to say"};
+    if (in.text().empty())
+      return failure{"nothing to say"};
     Shout out;
     out.set_text(in.text() + "!");
     return out;
@@ -77,7 +80,8 @@ harness::harness() {
 }
 
 harness::~harness() {
-  for (auto& r : regions) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+  for (auto& r : regions)
+    caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
   sys.reset();
   store->close();
 }

@@ -60,7 +60,8 @@ template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds{10}) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
+    if (pred())
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
   }
   return pred();

@@ -118,10 +118,13 @@ CONFORMANCE_TEST(journal, rejected_append_among_concurrent_appends) {
           f.s->append("p", {ev(3)}, bad.cb());  // "p" is at 5: a stale writer
       }
     });
-  for (auto& t : issuers) t.join();
-  for (auto& w : good) CHECK_OK(w.get());
+  for (auto& t : issuers)
+    t.join();
+  for (auto& w : good)
+    CHECK_OK(w.get());
   CHECK_CODE(bad.get(), code::conflict);
-  for (int n = 0; n < threads * per_thread; ++n) CHECK(value_of(f.s.highest("pid-" + std::to_string(n))) == 2);
+  for (int n = 0; n < threads * per_thread; ++n)
+    CHECK(value_of(f.s.highest("pid-" + std::to_string(n))) == 2);
   CHECK(value_of(f.s.replay("p")) == evs(1, 5));
 }
 
@@ -139,7 +142,8 @@ CONFORMANCE_TEST(journal, multi_event_append_is_all_or_nothing) {
 
 CONFORMANCE_TEST(journal, binary_fields_round_trip) {
   std::string all_bytes;
-  for (int b = 0; b < 256; ++b) all_bytes += static_cast<char>(b);
+  for (int b = 0; b < 256; ++b)
+    all_bytes += static_cast<char>(b);
   std::string pid = "pid with spaces/\xc3\xbc/\x01";
   std::vector<event> events{
       {1, "type.googleapis.com/acme.Event", all_bytes, std::string{"\0meta\0", 6}},

@@ -12,7 +12,8 @@ using namespace actorstate::persistence::testing;
 namespace {
 
 snapshot snap(int64_t seq, std::string payload = {}) {
-  if (payload.empty()) payload = "state-at-" + std::to_string(seq);
+  if (payload.empty())
+    payload = "state-at-" + std::to_string(seq);
   return snapshot{seq, "test.state", std::move(payload)};
 }
 
@@ -49,7 +50,8 @@ CONFORMANCE_TEST(snapshot, same_seq_replaces) {
 }
 
 CONFORMANCE_TEST(snapshot, delete_up_to) {
-  for (int64_t seq : {1, 3, 5}) REQUIRE_OK(f.s.save_snapshot("p", snap(seq)));
+  for (int64_t seq : {1, 3, 5})
+    REQUIRE_OK(f.s.save_snapshot("p", snap(seq)));
   REQUIRE_OK(f.s.delete_snapshots("p", 3));
   CHECK(loaded_seq(f, "p") == 5);
   REQUIRE_OK(f.s.save_snapshot("p", snap(2)));
@@ -130,7 +132,8 @@ CONFORMANCE_TEST(store, callbacks_per_pid_in_issue_order) {
     return [&, n, ok_expected](const status& st) {
       std::lock_guard guard{mtx};
       order.push_back(n);
-      if (st.ok() != ok_expected) failures.push_back(std::to_string(n) + ": " + st.to_string());
+      if (st.ok() != ok_expected)
+        failures.push_back(std::to_string(n) + ": " + st.to_string());
     };
   };
   // Reads and writes of one persistence id interleaved, with another id's traffic in between. Each read checks that it
@@ -164,7 +167,8 @@ CONFORMANCE_TEST(store, callbacks_per_pid_in_issue_order) {
   CHECK(all_done.get());
   std::lock_guard guard{mtx};
   CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  for (const auto& failure : failures) FAIL_CHECK(failure);
+  for (const auto& failure : failures)
+    FAIL_CHECK(failure);
 }
 
 CONFORMANCE_TEST(store, value_callbacks_in_issue_order) {
@@ -208,7 +212,8 @@ CONFORMANCE_TEST(store, callbacks_never_on_caller_thread) {
 CONFORMANCE_TEST(store, close_waits_for_accepted_operations) {
   constexpr int n = 200;
   std::vector<waiter<status>> appends(n);
-  for (int i = 0; i < n; ++i) f.s->append("p", {ev(i + 1)}, appends[i].cb());
+  for (int i = 0; i < n; ++i)
+    f.s->append("p", {ev(i + 1)}, appends[i].cb());
   waiter<result<std::vector<event>>> replay;
   f.s->replay("p", 1, max_seq, no_limit, replay.cb());
   f.s->close();

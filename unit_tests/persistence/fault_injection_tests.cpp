@@ -39,7 +39,8 @@ template <class Predicate>
 bool eventually(Predicate p) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!p()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   }
   return true;
@@ -62,7 +63,8 @@ TEST_CASE("faulty.fail_writes_counted") {
 TEST_CASE("faulty.fail_writes_until_cleared") {
   faulty_fixture f;
   f.faulty->fail_writes(code::unknown_outcome);
-  for (int i = 0; i < 5; ++i) CHECK_CODE(f.s.append("p", {ev(1)}), code::unknown_outcome);
+  for (int i = 0; i < 5; ++i)
+    CHECK_CODE(f.s.append("p", {ev(1)}), code::unknown_outcome);
   CHECK_CODE(f.s.save_snapshot("p", snapshot{1, "t", "s"}), code::unknown_outcome);
   CHECK_CODE(f.s.delete_up_to("p", 1), code::unknown_outcome);
   CHECK_CODE(f.s.delete_snapshots("p", 1), code::unknown_outcome);
@@ -188,7 +190,8 @@ void release_in_own_callback(bool decorated) {
   auto inner = open_store("memory");
   REQUIRE(inner.ok());
   std::shared_ptr<store> s = std::move(inner.value());
-  if (decorated) s = std::make_shared<faulty_store>(s);
+  if (decorated)
+    s = std::make_shared<faulty_store>(s);
   std::weak_ptr<store> weak = s;
   auto dropped = std::make_shared<std::promise<void>>();
   auto ran = std::make_shared<std::promise<void>>();

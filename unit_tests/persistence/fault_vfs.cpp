@@ -32,7 +32,8 @@ int x_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
 }
 
 int x_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
-  if (int rc = controls.write_error.load(); rc != 0) return rc;
+  if (int rc = controls.write_error.load(); rc != 0)
+    return rc;
   return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
 }
 
@@ -42,7 +43,8 @@ int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
 
 int x_sync(sqlite3_file* f, int flags) {
   ++controls.syncs;
-  if (int rc = controls.sync_error.load(); rc != 0) return rc;
+  if (int rc = controls.sync_error.load(); rc != 0)
+    return rc;
   return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 
@@ -135,14 +137,16 @@ fault_vfs_controls& fault_vfs() {
   static std::once_flag once;
   std::call_once(once, [] {
     base_vfs = sqlite3_vfs_find(nullptr);
-    if (base_vfs == nullptr || base_vfs->iVersion < 3) throw std::runtime_error("no suitable default SQLite VFS");
+    if (base_vfs == nullptr || base_vfs->iVersion < 3)
+      throw std::runtime_error("no suitable default SQLite VFS");
     // Everything but xOpen goes straight to the base VFS (pAppData included).
     wrapper_vfs = *base_vfs;
     wrapper_vfs.zName = fault_vfs_name;
     wrapper_vfs.szOsFile = static_cast<int>(sizeof(fault_file)) + base_vfs->szOsFile;
     wrapper_vfs.pNext = nullptr;
     wrapper_vfs.xOpen = x_open;
-    if (sqlite3_vfs_register(&wrapper_vfs, 0) != SQLITE_OK) throw std::runtime_error("cannot register the fault VFS");
+    if (sqlite3_vfs_register(&wrapper_vfs, 0) != SQLITE_OK)
+      throw std::runtime_error("cannot register the fault VFS");
   });
   return controls;
 }

@@ -73,7 +73,8 @@ void overwrite_at(const std::string& path, std::streamoff offset, const std::str
 std::string random_bytes(size_t n) {
   std::mt19937 gen{42};
   std::string out(n, '\0');
-  for (auto& ch : out) ch = static_cast<char>(gen() & 0xff);
+  for (auto& ch : out)
+    ch = static_cast<char>(gen() & 0xff);
   return out;
 }
 
@@ -203,7 +204,8 @@ TEST_CASE("sqlite.synchronous_option_controls_fsync") {
     options.sqlite_synchronous = synchronous;
     sync_store s{open_sqlite(dir.file(file), options)};
     vfs.reset();
-    for (int64_t seq = 1; seq <= 5; ++seq) REQUIRE_OK(s.append("p", {ev(seq)}));
+    for (int64_t seq = 1; seq <= 5; ++seq)
+      REQUIRE_OK(s.append("p", {ev(seq)}));
     return vfs.syncs.load();
   };
   CHECK(commit_syncs("OFF", "off.db") == 0);
@@ -239,12 +241,14 @@ TEST_CASE("sqlite.group_commit_rejects_only_the_bad_write") {
   CHECK_FALSE(good.back().ready());
   vfs.reset();
   blocker.exec("COMMIT");
-  for (auto& w : good) CHECK_OK(w.get());
+  for (auto& w : good)
+    CHECK_OK(w.get());
   CHECK_CODE(bad.get(), code::conflict);
   CHECK_CODE(stale_value.get(), code::conflict);
   // 52 writes, yet only a few commits (each FULL commit syncs the WAL once).
   CHECK(vfs.syncs.load() <= 3);
-  for (int i = 0; i < n; ++i) CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
+  for (int i = 0; i < n; ++i)
+    CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
   CHECK(value_of(s.replay("seeded")) == evs(1, 3));
 }
 

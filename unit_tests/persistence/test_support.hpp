@@ -89,7 +89,8 @@ public:
         std::string{base != nullptr && *base != '\0' ? base : "/tmp"} + "/actorstate-persistence-XXXXXX";
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
-    if (::mkdtemp(buffer.data()) == nullptr) FAIL("mkdtemp failed for " << pattern);
+    if (::mkdtemp(buffer.data()) == nullptr)
+      FAIL("mkdtemp failed for " << pattern);
     path_ = buffer.data();
   }
 
@@ -122,7 +123,8 @@ public:
   bool ready() const { return future_.wait_for(std::chrono::seconds{0}) == std::future_status::ready; }
 
   T get() {
-    if (future_.wait_for(timeout) != std::future_status::ready) FAIL("timed out waiting for a store callback");
+    if (future_.wait_for(timeout) != std::future_status::ready)
+      FAIL("timed out waiting for a store callback");
     return future_.get();
   }
 
@@ -132,20 +134,23 @@ private:
 };
 
 inline event ev(int64_t seq, std::string payload = {}) {
-  if (payload.empty()) payload = "payload-" + std::to_string(seq);
+  if (payload.empty())
+    payload = "payload-" + std::to_string(seq);
   return event{seq, "test.event", std::move(payload), "meta-" + std::to_string(seq)};
 }
 
 /// Events from..to inclusive, as ev() makes them.
 inline std::vector<event> evs(int64_t from, int64_t to) {
   std::vector<event> out;
-  for (auto seq = from; seq <= to; ++seq) out.push_back(ev(seq));
+  for (auto seq = from; seq <= to; ++seq)
+    out.push_back(ev(seq));
   return out;
 }
 
 inline std::vector<int64_t> seqs(const std::vector<event>& events) {
   std::vector<int64_t> out;
-  for (const auto& e : events) out.push_back(e.seq);
+  for (const auto& e : events)
+    out.push_back(e.seq);
   return out;
 }
 
@@ -157,7 +162,8 @@ class sync_store {
 public:
   explicit sync_store(std::shared_ptr<store> s) : s_(std::move(s)) {}
   ~sync_store() {
-    if (s_) s_->close();
+    if (s_)
+      s_->close();
   }
 
   sync_store(const sync_store&) = delete;
@@ -168,7 +174,8 @@ public:
 
   /// Closes the current store and continues with `s`.
   void reset(std::shared_ptr<store> s) {
-    if (s_) s_->close();
+    if (s_)
+      s_->close();
     s_ = std::move(s);
   }
 

@@ -114,7 +114,8 @@ namespace detail {
 
 template <class Request>
 bool parse_request(Request& request, const std::string& payload, handler_output& out) {
-  if (request.ParseFromString(payload)) return true;
+  if (request.ParseFromString(payload))
+    return true;
   out.code = status_code::invalid_argument;
   out.message = "request does not parse as " + Request::descriptor()->full_name();
   return false;
@@ -193,11 +194,13 @@ public:
                                                     const std::string& payload) {
       detail::handler_output out;
       Request request;
-      if (!detail::parse_request(request, payload, out)) return out;
+      if (!detail::parse_request(request, payload, out))
+        return out;
       event_context ctx{id};
       outcome<Reply> result = f(state, request, ctx);
       detail::set_reply(result, out);
-      if (!result.failed()) out.events = std::move(ctx.events());
+      if (!result.failed())
+        out.events = std::move(ctx.events());
       return out;
     };
     return *this;
@@ -208,7 +211,8 @@ public:
   event_sourced_entity& on_event(F handler) {
     (*events_)[type_url(Event::descriptor())] = [f = std::move(handler)](State& state, const std::string& payload) {
       Event event;
-      if (!event.ParseFromString(payload)) return false;
+      if (!event.ParseFromString(payload))
+        return false;
       f(state, event);
       return true;
     };
@@ -257,7 +261,8 @@ public:
                                                     const std::string& payload) {
       detail::handler_output out;
       Request request;
-      if (!detail::parse_request(request, payload, out)) return out;
+      if (!detail::parse_request(request, payload, out))
+        return out;
       value_context ctx{id, state != nullptr};
       outcome<Reply> result = state != nullptr ? f(*state, request, ctx) : f(State::default_instance(), request, ctx);
       detail::set_reply(result, out);
@@ -299,7 +304,8 @@ public:
     (*calls_)[method] = [f = std::move(handler)](const std::string& payload) {
       detail::handler_output out;
       Request request;
-      if (!detail::parse_request(request, payload, out)) return out;
+      if (!detail::parse_request(request, payload, out))
+        return out;
       action_context ctx;
       outcome<Reply> result = f(request, ctx);
       detail::set_reply(result, out);

@@ -82,9 +82,17 @@ public:
   }
   bool add_model(std::shared_ptr<detail::model_base> model);
 
-  /// Opens the store, starts the actor system, the gRPC frontend and the management endpoint. Returns a non-zero
-  /// exit code (and logs why) if any of them cannot start.
+  /// Opens the store, starts the actor system, the gRPC frontend and the management endpoint (`open` + `serve`).
+  /// Returns a non-zero exit code (and logs why) if any of them cannot start.
   int start();
+
+  /// The first half of `start`: the management endpoint (not ready yet), the store and the actor system. Entity
+  /// types may still be added afterwards, e.g. once a user function has told which it has.
+  int open();
+  /// The second half: spawns the regions of all added entity types and opens the client-facing port.
+  int serve();
+  /// Whether `stop()` was requested or a signal arrived (for callers that wait for something before `serve`).
+  bool stopping();
 
   /// Blocks until SIGTERM/SIGINT or `stop()`, then shuts down cleanly. Calls `start()` first if needed.
   int run();

@@ -18,14 +18,16 @@ bool unknown_flag(const google::protobuf::FieldOptions& options, int number) {
   const auto& unknown = options.GetReflection()->GetUnknownFields(options);
   for (int i = 0; i < unknown.field_count(); ++i) {
     const auto& f = unknown.field(i);
-    if (f.number() == number && f.type() == google::protobuf::UnknownField::TYPE_VARINT) return f.varint() != 0;
+    if (f.number() == number && f.type() == google::protobuf::UnknownField::TYPE_VARINT)
+      return f.varint() != 0;
   }
   return false;
 }
 
 bool is_key(const google::protobuf::FieldDescriptor* field) {
   const auto& options = field->options();
-  if (options.GetExtension(cloudstate::entity_key) || options.GetExtension(cloudstate::legacy_entity_key)) return true;
+  if (options.GetExtension(cloudstate::entity_key) || options.GetExtension(cloudstate::legacy_entity_key))
+    return true;
   return unknown_flag(options, 1080) || unknown_flag(options, 50002);
 }
 
@@ -37,7 +39,8 @@ bool key_fields(const google::protobuf::Descriptor* input, std::vector<const goo
   out.clear();
   for (int i = 0; i < input->field_count(); ++i) {
     auto* field = input->field(i);
-    if (!is_key(field)) continue;
+    if (!is_key(field))
+      continue;
     bool supported = false;
     switch (field->cpp_type()) {
       case fd::CPPTYPE_STRING:
@@ -69,7 +72,8 @@ std::string extract_key(const google::protobuf::Message& msg,
   const auto* refl = msg.GetReflection();
   std::string key;
   for (size_t i = 0; i < fields.size(); ++i) {
-    if (i > 0) key += '-';
+    if (i > 0)
+      key += '-';
     auto* f = fields[i];
     switch (f->cpp_type()) {
       case fd::CPPTYPE_STRING:

@@ -3,6 +3,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
+#include <grpc/grpc.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
@@ -23,10 +24,12 @@ grpc::Status to_grpc(const command_result& r) {
 
 bool dump(const grpc::ByteBuffer& buf, std::string& out) {
   std::vector<grpc::Slice> slices;
-  if (!buf.Dump(&slices).ok()) return false;
+  if (!buf.Dump(&slices).ok())
+    return false;
   out.clear();
   out.reserve(buf.Length());
-  for (auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (auto& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return true;
 }
 
@@ -123,7 +126,8 @@ grpc_frontend::~grpc_frontend() = default;
 
 bool grpc_frontend::add_route(const std::string& path, route r, std::string& error) {
   if (r.keyed) {
-    if (!key_fields(r.descriptor->input_type(), r.key_fields, error)) return false;
+    if (!key_fields(r.descriptor->input_type(), r.key_fields, error))
+      return false;
     if (r.key_fields.empty()) {
       error = "method " + r.descriptor->full_name() + ": input type " + r.descriptor->input_type()->full_name() +
               " has no field marked (cloudstate.entity_key) = true";
@@ -145,6 +149,8 @@ uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, std::strin
   int selected = 0;
   auto addr = (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
   builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &selected);
+  // Without this a second node would start "successfully" on a port another process already serves.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_size_));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_size_));
   builder.RegisterCallbackGenericService(service_.get());
@@ -171,7 +177,8 @@ void grpc_frontend::end_call() {
 }
 
 void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
-  if (!server_) return;
+  if (!server_)
+    return;
   // gRPC's own Shutdown(deadline) also waits for idle client connections until the deadline, and cancels calls
   // (CANCELLED) instead of refusing them; draining ourselves answers late calls UNAVAILABLE (safe to retry) and
   // returns as soon as the last in-flight call is done.

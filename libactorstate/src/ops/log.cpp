@@ -34,7 +34,8 @@ void append_value(std::string& out, std::string_view value) {
   }
   out += '"';
   for (char c : value) {
-    if (c == '"' || c == '\\') out += '\\';
+    if (c == '"' || c == '\\')
+      out += '\\';
     if (c == '\n') {
       out += "\\n";
       continue;
@@ -65,7 +66,8 @@ bool enabled(level lvl) {
 }
 
 void write(level lvl, std::string_view message, std::initializer_list<field> fields) {
-  if (!enabled(lvl)) return;
+  if (!enabled(lvl))
+    return;
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
   auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;

@@ -21,7 +21,8 @@ using field = std::pair<std::string_view, std::string>;
 void write(level lvl, std::string_view message, std::initializer_list<field> fields = {});
 
 inline void debug(std::string_view message, std::initializer_list<field> fields = {}) {
-  if (enabled(level::debug)) write(level::debug, message, fields);
+  if (enabled(level::debug))
+    write(level::debug, message, fields);
 }
 inline void info(std::string_view message, std::initializer_list<field> fields = {}) {
   write(level::info, message, fields);

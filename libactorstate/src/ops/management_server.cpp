@@ -26,11 +26,13 @@ MHD_Result handle(void* cls, MHD_Connection* conn, const char* url, const char* 
   if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0)
     return respond(conn, 405, "method not allowed\n", "text/plain");
   std::string path{url};
-  if (path == "/alive") return respond(conn, 200, "alive\n", "text/plain");
+  if (path == "/alive")
+    return respond(conn, 200, "alive\n", "text/plain");
   if (path == "/ready")
     return self->ready() ? respond(conn, 200, "ready\n", "text/plain")
                          : respond(conn, 503, "not ready\n", "text/plain");
-  if (path == "/metrics") return respond(conn, 200, self->metrics(), "text/plain; version=0.0.4");
+  if (path == "/metrics")
+    return respond(conn, 200, self->metrics(), "text/plain; version=0.0.4");
   return respond(conn, 404, "not found\n", "text/plain");
 }
 

@@ -44,7 +44,8 @@ void histogram::render(std::string& out, const std::string& name, const std::str
 std::shared_ptr<entity_metrics> registry::entity(const std::string& type) {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& e : entities_)
-    if (e->entity_type == type) return e;
+    if (e->entity_type == type)
+      return e;
   auto e = std::make_shared<entity_metrics>();
   e->entity_type = type;
   entities_.push_back(e);
@@ -66,7 +67,8 @@ void hist_family(std::string& out, const std::vector<std::shared_ptr<entity_metr
                  const char* help, histogram entity_metrics::*member) {
   out += std::string{"# HELP "} + name + " " + help + "\n";
   out += std::string{"# TYPE "} + name + " histogram\n";
-  for (auto& e : all) ((*e).*member).render(out, name, "entity_type=\"" + e->entity_type + "\"");
+  for (auto& e : all)
+    ((*e).*member).render(out, name, "entity_type=\"" + e->entity_type + "\"");
 }
 
 }  // namespace

@@ -9,8 +9,10 @@ namespace {
 
 bool split_number(std::string_view text, double& number, std::string_view& unit) {
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0) return false;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
+  if (i == 0)
+    return false;
   try {
     number = std::stod(std::string{text.substr(0, i)});
   } catch (...) {
@@ -25,7 +27,8 @@ bool split_number(std::string_view text, double& number, std::string_view& unit)
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   double n = 0;
   std::string_view unit;
-  if (!split_number(text, n, unit)) return std::nullopt;
+  if (!split_number(text, n, unit))
+    return std::nullopt;
   double ms = 0;
   if (unit == "ms")
     ms = n;
@@ -45,7 +48,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 std::optional<size_t> parse_size(std::string_view text) {
   double n = 0;
   std::string_view unit;
-  if (!split_number(text, n, unit)) return std::nullopt;
+  if (!split_number(text, n, unit))
+    return std::nullopt;
   double mult = 1;
   if (unit.empty() || unit == "B")
     mult = 1;

@@ -57,11 +57,17 @@ caf::behavior entity_actor::make_behavior() {
 }
 
 void entity_actor::on_exit() {
+  if (!stopped_) {
+    stopped_ = true;
+    on_stop();
+  }
   auto gone = command_result::failure(status_code::unavailable, "entity stopped before answering");
   for (auto& w : waiting_)
-    if (w.promise.pending()) w.promise.deliver(gone);
+    if (w.promise.pending())
+      w.promise.deliver(gone);
   for (auto& pc : queue_)
-    if (pc.promise.pending()) pc.promise.deliver(gone);
+    if (pc.promise.pending())
+      pc.promise.deliver(gone);
   waiting_.clear();
   queue_.clear();
 }
@@ -93,12 +99,15 @@ void entity_actor::recovery_failed(status_code code, const std::string& message)
   // Nothing was processed, so every queued command fails; the next one retries recovery.
   auto queued = std::move(queue_);
   queue_.clear();
-  for (auto& pc : queued) deliver(pc.promise, command_result::failure(code, message), pc.arrived);
+  for (auto& pc : queued)
+    deliver(pc.promise, command_result::failure(code, message), pc.arrived);
   maybe_stop();
 }
 
 void entity_actor::process() {
-  while (phase_ == phase::ready && !queue_.empty() && outstanding_ < env_->max_pipeline) {
+  // Strict order (pipeline 1) means "no write in flight", so the next command sees only durable state.
+  auto limit = env_->model->strict_order ? 0 : env_->max_pipeline - 1;
+  while (phase_ == phase::ready && !busy_ && !queue_.empty() && outstanding_ <= limit) {
     auto pc = std::move(queue_.front());
     queue_.pop_front();
     env_->metrics->commands.inc();
@@ -116,7 +125,8 @@ void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::
   --outstanding_;
   env_->metrics->persist_latency.observe(clock::now() - issued);
   if (st.ok()) {
-    if (n > durable_) durable_ = n;
+    if (n > durable_)
+      durable_ = n;
     release_durable();
   } else if (n > durable_) {
     env_->metrics->persist_failures.inc();
@@ -152,17 +162,29 @@ void entity_actor::respond(pending_command& pc, command_result result) {
 void entity_actor::fail_and_restart(pending_command& pc, status_code code, const std::string& message) {
   log::warn("entity handler failed; restarting entity",
             {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", message}});
-  env_->metrics->restarts.inc();
   deliver(pc.promise, command_result::failure(code, message), pc.arrived);
+  restart();
+}
+
+void entity_actor::restart() {
+  env_->metrics->restarts.inc();
+  busy_ = false;
   phase_ = phase::failed;
   reset();
   maybe_restart();
 }
 
+void entity_actor::end_async() {
+  busy_ = false;
+  process();
+}
+
 void entity_actor::deliver(caf::response_promise& promise, command_result result, clock::time_point arrived) {
-  if (!result.ok()) env_->metrics->command_failures.inc();
+  if (!result.ok())
+    env_->metrics->command_failures.inc();
   env_->metrics->command_latency.observe(clock::now() - arrived);
-  if (promise.pending()) promise.deliver(std::move(result));
+  if (promise.pending())
+    promise.deliver(std::move(result));
 }
 
 void entity_actor::release_durable() {
@@ -175,7 +197,8 @@ void entity_actor::release_durable() {
 
 void entity_actor::maybe_restart() {
   // A restart waits until every write of the failed incarnation has come back, so recovery reads final state.
-  if (phase_ != phase::failed || outstanding_ > 0) return;
+  if (phase_ != phase::failed || outstanding_ > 0)
+    return;
   issued_ = 0;
   durable_ = 0;
   phase_ = phase::idle;
@@ -187,9 +210,11 @@ void entity_actor::maybe_restart() {
 }
 
 void entity_actor::maybe_stop() {
-  if (stopping_ && queue_.empty() && waiting_.empty() && outstanding_ == 0 &&
+  if (stopping_ && !busy_ && queue_.empty() && waiting_.empty() && outstanding_ == 0 &&
       (phase_ == phase::ready || phase_ == phase::idle)) {
     env_->metrics->passivations.inc();
+    stopped_ = true;
+    on_stop();
     quit();
   }
 }

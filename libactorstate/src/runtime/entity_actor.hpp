@@ -72,6 +72,15 @@ protected:
   void respond(pending_command& pc, command_result result);
   /// Fails `pc` and restarts the entity (handler threw, state could not be applied).
   void fail_and_restart(pending_command& pc, status_code code, const std::string& message);
+  /// Drops state and recovers before the next command, without failing anything (a restart the entity asked for).
+  void restart();
+
+  /// For handlers that answer later: no further command is taken until `end_async`.
+  void begin_async() { busy_ = true; }
+  void end_async();
+
+  /// Called once before the actor stops (passivation, shutdown, crash): release external resources here.
+  virtual void on_stop() {}
 
   /// A store callback that runs `fn(value)` inside this actor (the store calls back on its own threads).
   template <class T, class F>
@@ -118,6 +127,8 @@ private:
   uint64_t durable_ = 0;
   uint64_t outstanding_ = 0;
   bool stopping_ = false;
+  bool busy_ = false;
+  bool stopped_ = false;
   clock::time_point recovery_started_;
 };
 

@@ -134,7 +134,8 @@ private:
   void on_appended(uint64_t n, const persistence::status& st, clock::time_point issued) {
     auto snap = pending_snapshots_.find(n);
     if (snap != pending_snapshots_.end()) {
-      if (st.ok()) save_snapshot(std::move(snap->second));
+      if (st.ok())
+        save_snapshot(std::move(snap->second));
       pending_snapshots_.erase(snap);
     }
     write_done(n, st, issued);
@@ -230,6 +231,8 @@ private:
 }  // namespace
 
 caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_env> env, const std::string& id) {
+  if (env->model->spawn_instance)
+    return env->model->spawn_instance(parent, std::move(env), id);
   switch (env->model->kind) {
     case detail::entity_kind::event_sourced:
       return parent->spawn<event_sourced_actor>(std::move(env), id);
@@ -244,7 +247,8 @@ caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_e
 command_result run_action(const detail::action_model& model, const command& cmd) {
   try {
     auto out = model.handle(cmd.method, cmd.payload);
-    if (out.code != status_code::ok) return command_result::failure(out.code, std::move(out.message));
+    if (out.code != status_code::ok)
+      return command_result::failure(out.code, std::move(out.message));
     return command_result::success(std::move(out.reply));
   } catch (const std::exception& e) {
     return command_result::failure(status_code::internal, std::string{"action handler threw: "} + e.what());

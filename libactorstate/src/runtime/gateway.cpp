@@ -36,7 +36,8 @@ caf::behavior gateway(caf::event_based_actor* self, std::chrono::milliseconds ti
 }  // namespace
 
 gateway_pool::gateway_pool(caf::actor_system& sys, size_t size, std::chrono::milliseconds timeout) {
-  for (size_t i = 0; i < std::max<size_t>(1, size); ++i) gateways_.push_back(sys.spawn(gateway, timeout));
+  for (size_t i = 0; i < std::max<size_t>(1, size); ++i)
+    gateways_.push_back(sys.spawn(gateway, timeout));
 }
 
 void gateway_pool::dispatch(const caf::actor& region, command cmd, std::function<void(command_result)> done) {
@@ -45,7 +46,8 @@ void gateway_pool::dispatch(const caf::actor& region, command cmd, std::function
 }
 
 void gateway_pool::stop() {
-  for (auto& gw : gateways_) caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  for (auto& gw : gateways_)
+    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace actorstate::runtime

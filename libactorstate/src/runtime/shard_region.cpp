@@ -8,6 +8,7 @@
 
 #include "ops/log.hpp"
 #include "runtime/entity_kinds.hpp"
+#include "runtime/post.hpp"
 
 namespace actorstate::runtime {
 
@@ -21,6 +22,24 @@ uint32_t shard_of(std::string_view entity_id, uint32_t shards) {
 }
 
 namespace {
+
+/// Runs action calls; an asynchronous handler answers through a continuation posted back to the worker.
+caf::behavior action_worker(caf::event_based_actor* self, std::shared_ptr<const detail::action_model> model) {
+  return {
+      [self, model](command& cmd) {
+        auto rp = self->make_response_promise();
+        if (!model->handle_async) {
+          rp.deliver(run_action(*model, cmd));
+          return;
+        }
+        auto me = caf::actor_cast<caf::actor>(self);
+        model->handle_async(std::move(cmd), [me, rp](command_result r) mutable {
+          detail::post(me, [rp, r = std::move(r)]() mutable { rp.deliver(std::move(r)); });
+        });
+      },
+      [](detail::continuation& c) { c.fn(); },
+  };
+}
 
 struct buffered_command {
   command cmd;
@@ -45,7 +64,8 @@ public:
   region_actor(caf::actor_config& cfg, region_config rc)
       : caf::event_based_actor(cfg), cfg_(std::move(rc)), shards_(cfg_.shards == 0 ? 1 : cfg_.shards) {
     auto configured = cfg_.env->model->settings.passivation_timeout;
-    if (configured.count() > 0) cfg_.passivation_timeout = configured;
+    if (configured.count() > 0)
+      cfg_.passivation_timeout = configured;
   }
 
   const char* name() const override { return "actorstate.region"; }
@@ -56,8 +76,7 @@ public:
     if (cfg_.env->model->kind == detail::entity_kind::action) {
       auto model = std::static_pointer_cast<const detail::action_model>(cfg_.env->model);
       for (size_t i = 0; i < std::max<size_t>(1, cfg_.action_workers); ++i)
-        workers_.push_back(spawn<caf::linked>(
-            [model]() -> caf::behavior { return {[model](command& cmd) { return run_action(*model, cmd); }}; }));
+        workers_.push_back(spawn<caf::linked>(action_worker, model));
     } else {
       schedule_tick();
     }
@@ -117,7 +136,8 @@ private:
   }
 
   void passivate(instance& inst) {
-    if (inst.stopping) return;
+    if (inst.stopping)
+      return;
     inst.stopping = true;
     lru_.erase(inst.lru_pos);
     inst.lru_pos = lru_.end();
@@ -135,7 +155,8 @@ private:
     auto deadline = clock().now() - cfg_.passivation_timeout;
     while (!lru_.empty()) {
       auto& oldest = instances_.at(lru_.front());
-      if (oldest.last_used > deadline) break;
+      if (oldest.last_used > deadline)
+        break;
       passivate(oldest);
     }
   }
@@ -148,16 +169,19 @@ private:
 
   void on_down(const caf::down_msg& dm) {
     auto a = by_addr_.find(dm.source);
-    if (a == by_addr_.end()) return;
+    if (a == by_addr_.end())
+      return;
     auto id = std::move(a->second);
     by_addr_.erase(a);
     auto i = instances_.find(id);
-    if (i == instances_.end()) return;
+    if (i == instances_.end())
+      return;
     if (dm.reason && dm.reason != caf::exit_reason::normal)
       log::warn("entity actor terminated abnormally",
                 {{"entity_type", cfg_.env->model->service_name}, {"entity_id", id}, {"reason", to_string(dm.reason)}});
     auto buffered = std::move(i->second.buffered);
-    if (i->second.lru_pos != lru_.end()) lru_.erase(i->second.lru_pos);
+    if (i->second.lru_pos != lru_.end())
+      lru_.erase(i->second.lru_pos);
     instances_.erase(i);
     if (!buffered.empty()) {
       if (shutting_down_) {
@@ -165,19 +189,25 @@ private:
           b.promise.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
       } else {
         auto j = activate(id, clock().now());
-        for (auto& b : buffered) b.promise.delegate(j->second.handle, std::move(b.cmd));
+        for (auto& b : buffered)
+          b.promise.delegate(j->second.handle, std::move(b.cmd));
       }
     }
-    if (shutting_down_ && instances_.empty()) quit(exit_reason_);
+    if (shutting_down_ && instances_.empty())
+      quit(exit_reason_);
   }
 
   void on_exit_requested(const caf::exit_msg& em) {
-    if (shutting_down_) return;
+    if (shutting_down_)
+      return;
     shutting_down_ = true;
     exit_reason_ = em.reason;
-    for (auto& w : workers_) send_exit(w, em.reason);
-    for (auto& [id, inst] : instances_) passivate(inst);
-    if (instances_.empty()) quit(em.reason);
+    for (auto& w : workers_)
+      send_exit(w, em.reason);
+    for (auto& [id, inst] : instances_)
+      passivate(inst);
+    if (instances_.empty())
+      quit(em.reason);
   }
 
   region_config cfg_;

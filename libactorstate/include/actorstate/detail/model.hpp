@@ -1,5 +1,5 @@
 // Type-erased entity models: what the runtime's entity actors call. The typed SDK in entity.hpp builds these from
-// user lambdas; the Cloudstate bridge will build others that talk to a user function. Models are immutable after
+// user lambdas; the Cloudstate bridge builds others whose instances talk to a user function. Models are immutable after
 // registration and shared by all instances of an entity type, so every method is const and thread-safe.
 #pragma once
 
@@ -12,13 +12,21 @@
 #include <string_view>
 #include <vector>
 
+#include <caf/fwd.hpp>
+
+#include "actorstate/messages.hpp"
 #include "actorstate/status_code.hpp"
 
 namespace google::protobuf {
 class Descriptor;
 class Message;
+class MessageFactory;
 class ServiceDescriptor;
 }  // namespace google::protobuf
+
+namespace actorstate::runtime {
+struct entity_env;
+}  // namespace actorstate::runtime
 
 namespace actorstate::detail {
 
@@ -53,6 +61,10 @@ struct method_signature {
   const google::protobuf::Descriptor* output = nullptr;
 };
 
+/// Spawns the actor of one entity instance (see runtime/entity_actor.hpp for what such an actor must do).
+using instance_spawner = std::function<caf::actor(
+    caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env, const std::string& entity_id)>;
+
 /// Common part of all models.
 struct model_base {
   entity_kind kind;
@@ -61,6 +73,15 @@ struct model_base {
   entity_settings settings;
   const google::protobuf::ServiceDescriptor* service = nullptr;  ///< Resolved when the node registers the model.
   std::map<std::string, method_signature> methods;               ///< Method name -> registered handler types.
+
+  // Extension points for entity types whose code runs elsewhere (the Cloudstate bridge); native SDK models leave
+  // them empty.
+  /// Makes request prototypes for the frontend; null: the generated factory (compiled-in services).
+  google::protobuf::MessageFactory* message_factory = nullptr;
+  /// Spawns instances; null: the runtime's own actor for `kind`.
+  instance_spawner spawn_instance;
+  /// Entities handle the next command only once the previous one's writes are durable (no pipelining).
+  bool strict_order = false;
 
   explicit model_base(entity_kind k) : kind(k) {}
   virtual ~model_base() = default;
@@ -94,6 +115,8 @@ struct value_model : model_base {
 struct action_model : model_base {
   action_model() : model_base(entity_kind::action) {}
   std::function<handler_output(const std::string& method, const std::string& payload)> handle;
+  /// Asynchronous alternative to `handle`: must call `done` exactly once, from any thread.
+  std::function<void(command cmd, std::function<void(command_result)> done)> handle_async;
 };
 
 }  // namespace actorstate::detail

@@ -1,0 +1,93 @@
+// Helpers shared by the entity streams and actions: a bidi reactor that alternates strictly between one read and
+// at most one write (the proxy sends an entity one command at a time and expects exactly one reply per command,
+// in order), Any construction, and running user code so that an exception becomes an error text.
+#pragma once
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#include <google/protobuf/any.pb.h>
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "actorstate/detail/model.hpp"
+
+namespace actorstate::uf {
+
+/// Runs `f`; returns false with `error` set if it throws. SDK handlers throw only on bugs, never for expected
+/// failures, so an exception means the entity's local state can no longer be trusted.
+template <class F>
+bool run_guarded(F&& f, std::string& error) {
+  try {
+    f();
+    return true;
+  } catch (const std::exception& e) {
+    error = e.what();
+  } catch (...) {
+    error = "unknown exception";
+  }
+  return false;
+}
+
+inline void set_any(google::protobuf::Any& any, std::string type_url, std::string value) {
+  any.set_type_url(std::move(type_url));
+  any.set_value(std::move(value));
+}
+
+/// The reply type of `method` as registered with the model (the service's output type; validated at add).
+inline const google::protobuf::Descriptor* output_type(const detail::model_base& model, const std::string& method) {
+  auto i = model.methods.find(method);
+  if (i != model.methods.end())
+    return i->second.output;
+  const auto* m = model.service != nullptr ? model.service->FindMethodByName(method) : nullptr;
+  return m != nullptr ? m->output_type() : nullptr;
+}
+
+/// A bidi reactor that reads one message, lets the subclass answer it with nothing (`next`), a message (`send`)
+/// or a final message (`send_and_finish`), and only then reads the next one. The proxy half-closing the stream
+/// finishes it with OK. Deletes itself when gRPC is done with it.
+template <class In, class Out>
+class serial_stream : public grpc::ServerBidiReactor<In, Out> {
+public:
+  void OnReadDone(bool ok) final {
+    if (!ok) {
+      this->Finish(grpc::Status::OK);
+      return;
+    }
+    on_message();
+  }
+
+  void OnWriteDone(bool ok) final {
+    if (finishing_)
+      return;
+    if (!ok) {
+      // The proxy went away mid-reply; every RPC must still be finished exactly once.
+      finishing_ = true;
+      this->Finish(grpc::Status{grpc::StatusCode::CANCELLED, "stream closed while replying"});
+      return;
+    }
+    next();
+  }
+
+  void OnDone() final { delete this; }
+
+protected:
+  /// Handles `in_`; must end with exactly one of `next`, `send` or `send_and_finish`.
+  virtual void on_message() = 0;
+
+  void next() { this->StartRead(&in_); }
+  void send() { this->StartWrite(&out_); }
+  void send_and_finish() {
+    finishing_ = true;
+    this->StartWriteAndFinish(&out_, grpc::WriteOptions{}, grpc::Status::OK);
+  }
+
+  In in_;
+  Out out_;
+
+private:
+  bool finishing_ = false;
+};
+
+}  // namespace actorstate::uf
