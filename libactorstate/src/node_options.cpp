@@ -66,8 +66,10 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
        "ACTORSTATE_SCHEDULER_THREADS");
 }
 
-void node_flags::apply(int argc, char** argv) {
-  for (auto& [option, env] : env_) {
+namespace flags {
+
+void apply_environment(const env_list& options, int argc, char** argv) {
+  for (auto& [option, env] : options) {
     const char* value = std::getenv(env.c_str());
     if (value == nullptr || on_command_line(option, argc, argv))
       continue;
@@ -75,12 +77,20 @@ void node_flags::apply(int argc, char** argv) {
     option->add_result(std::string{value});
     option->run_callback();
   }
-  auto duration = [](const std::string& name, const std::string& text) {
-    auto d = ops::parse_duration(text);
-    if (!d)
-      throw CLI::ValidationError(name, "not a duration (use e.g. 100ms, 30s, 2m): " + text);
-    return *d;
-  };
+}
+
+std::chrono::milliseconds duration(const std::string& flag, const std::string& text) {
+  auto d = ops::parse_duration(text);
+  if (!d)
+    throw CLI::ValidationError(flag, "not a duration (use e.g. 100ms, 30s, 2m): " + text);
+  return *d;
+}
+
+}  // namespace flags
+
+void node_flags::apply(int argc, char** argv) {
+  flags::apply_environment(env_, argc, argv);
+  using flags::duration;
   opts_.passivation_timeout = duration("--passivation-timeout", passivation_timeout_);
   opts_.command_timeout = duration("--command-timeout", command_timeout_);
   opts_.drain_timeout = duration("--drain-timeout", drain_timeout_);

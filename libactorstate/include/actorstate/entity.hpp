@@ -15,13 +15,20 @@
 //
 // Handlers run inside the entity's actor, one command at a time per entity instance, and must not block. A command
 // handler sees the current state read-only and decides: a reply (with events to persist, for event-sourced
-// entities, or a new value, for value entities) or a failure, which persists nothing. The runtime applies emitted
-// events through the event handlers and sends the reply only after the events are durable. A handler that throws
-// fails its command and restarts the entity, which then recovers from the store.
+// entities, or a new value, for value entities), a forward (`forward_to`: the caller gets whatever another
+// service's method replies, after this command's writes) or a failure, which persists nothing. Any handler may also
+// ask for side effects (`ctx.side_effect(...)`): calls to other services made after the writes are durable, whose
+// results are ignored; synchronous ones complete before the reply or forward leaves. A failed entity command runs no
+// side effects; a failed action call still runs its own. The runtime applies emitted events through the event
+// handlers and sends the reply only after the events are durable. A handler that throws fails its command and
+// restarts the entity, which then recovers from the store. Forwards and side effects are carried out by the
+// Cloudstate proxy when the entities are served as a user function (user_function.hpp); a native node does not run
+// them yet.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,33 +40,73 @@
 
 namespace actorstate {
 
+/// "type.googleapis.com/<full name>" for a protobuf message type.
+std::string type_url(const google::protobuf::Descriptor* descriptor);
+
 /// A user-level rejection of a command: the client sees status UNKNOWN (HTTP 500) with this description.
 struct failure {
   std::string description;
 };
 
-/// What a command handler returns: a reply or a failure.
+/// Hands a command on to `method` of the served service `service` (fully qualified) with `msg` as its request: the
+/// caller gets whatever that method replies, so it should reply with the type the caller expects.
+struct forward_to {
+  template <class Message>
+  forward_to(std::string service, std::string method_name, const Message& msg)
+      : service_name(std::move(service)),
+        method(std::move(method_name)),
+        payload{type_url(Message::descriptor()), msg.SerializeAsString()} {}
+
+  std::string service_name, method;
+  detail::any_bytes payload;
+};
+
+/// What a command handler returns: a reply, a forward or a failure.
 template <class Reply>
 class outcome {
 public:
   outcome(Reply reply) : reply_(std::move(reply)) {}
   outcome(failure f) : failed_(true), description_(std::move(f.description)) {}
+  outcome(forward_to fwd) : forward_(std::move(fwd)) {}
 
   bool failed() const { return failed_; }
   const std::string& description() const { return description_; }
   const Reply& reply() const { return reply_; }
+  /// Set when the command was forwarded (`reply()` is then meaningless).
+  const std::optional<forward_to>& forward() const { return forward_; }
 
 private:
   Reply reply_;
   bool failed_ = false;
   std::string description_;
+  std::optional<forward_to> forward_;
 };
 
-/// "type.googleapis.com/<full name>" for a protobuf message type.
-std::string type_url(const google::protobuf::Descriptor* descriptor);
+namespace detail {
+
+/// The side-effect part every handler context shares.
+class side_effect_collector {
+public:
+  /// Asks for a call of `method` on the served service `service` (fully qualified) with `msg` as its request, made
+  /// after the command's writes; `synchronous` ones complete before the reply or forward leaves. Results are ignored.
+  template <class Message>
+  void side_effect(std::string service, std::string method, const Message& msg, bool synchronous = false) {
+    side_effects_.push_back({std::move(service),
+                             std::move(method),
+                             {type_url(Message::descriptor()), msg.SerializeAsString()},
+                             synchronous});
+  }
+
+  std::vector<effect_call>& side_effects() { return side_effects_; }
+
+private:
+  std::vector<effect_call> side_effects_;
+};
+
+}  // namespace detail
 
 /// Context of an event-sourced command handler.
-class event_context {
+class event_context : public detail::side_effect_collector {
 public:
   explicit event_context(const std::string& entity_id) : entity_id_(entity_id) {}
 
@@ -79,7 +126,7 @@ private:
 };
 
 /// Context of a value entity's command handler.
-class value_context {
+class value_context : public detail::side_effect_collector {
 public:
   value_context(const std::string& entity_id, bool has_state) : entity_id_(entity_id), has_state_(has_state) {}
 
@@ -108,7 +155,7 @@ private:
 };
 
 /// Context of an action handler (stateless).
-class action_context {};
+class action_context : public detail::side_effect_collector {};
 
 namespace detail {
 
@@ -126,6 +173,8 @@ void set_reply(const outcome<Reply>& result, handler_output& out) {
   if (result.failed()) {
     out.code = status_code::unknown;
     out.message = result.description();
+  } else if (const auto& fwd = result.forward()) {
+    out.forward = effect_call{fwd->service_name, fwd->method, fwd->payload, false};
   } else {
     out.reply = result.reply().SerializeAsString();
   }
@@ -199,8 +248,10 @@ public:
       event_context ctx{id};
       outcome<Reply> result = f(state, request, ctx);
       detail::set_reply(result, out);
-      if (!result.failed())
+      if (!result.failed()) {
         out.events = std::move(ctx.events());
+        out.side_effects = std::move(ctx.side_effects());
+      }
       return out;
     };
     return *this;
@@ -269,6 +320,7 @@ public:
       if (!result.failed()) {
         out.new_value = std::move(ctx.new_value());
         out.delete_value = ctx.deleted();
+        out.side_effects = std::move(ctx.side_effects());
       }
       return out;
     };
@@ -309,6 +361,8 @@ public:
       action_context ctx;
       outcome<Reply> result = f(request, ctx);
       detail::set_reply(result, out);
+      // Unlike an entity's, a failed action's side effects still run (Cloudstate's "failure with side effect").
+      out.side_effects = std::move(ctx.side_effects());
       return out;
     };
     return *this;

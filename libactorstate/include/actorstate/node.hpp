@@ -46,6 +46,16 @@ struct node_options {
   std::string store_uri() const;
 };
 
+/// Helpers for programs that add flags of their own in the same style as `node_flags`.
+namespace flags {
+using env_list = std::vector<std::pair<CLI::Option*, std::string>>;
+/// Sets each option from its environment variable unless the command line gave it, so the environment overrides a
+/// config file but not a flag.
+void apply_environment(const env_list& options, int argc, char** argv);
+/// Parses a duration ("100ms", "30s", "2m"); throws CLI::ValidationError naming `flag`.
+std::chrono::milliseconds duration(const std::string& flag, const std::string& text);
+}  // namespace flags
+
 /// The node's flags on a CLI11 app, for programs that add flags of their own. Construct before `app.parse`, call
 /// `apply` after it. Every flag has an environment variable (shown in --help); `--config FILE` (TOML or INI, keys
 /// are flag names) is registered too. Precedence: flag > environment > config file > default.
@@ -57,12 +67,13 @@ public:
 
 private:
   node_options& opts_;
-  std::vector<std::pair<CLI::Option*, std::string>> env_;
+  flags::env_list env_;
   std::string passivation_timeout_ = "30s";
   std::string command_timeout_ = "60s";
   std::string drain_timeout_ = "10s";
   std::string max_message_size_ = "12MiB";
 };
+
 
 /// Parses argv for a program that only has node flags. Exits the process on --help or a bad flag, with usage.
 node_options parse_node_options(int argc, char** argv, const std::string& description);

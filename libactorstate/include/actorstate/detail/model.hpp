@@ -36,6 +36,14 @@ struct any_bytes {
   std::string payload;
 };
 
+/// A call to another served service and method, made on the handler's behalf once its writes are durable.
+struct effect_call {
+  std::string service_name;  ///< Fully qualified gRPC service name.
+  std::string method;
+  any_bytes payload;         ///< The target method's request.
+  bool synchronous = false;  ///< Side effects only: completes before the reply or forward leaves.
+};
+
 /// What a command handler produced: a reply or a failure, plus (for stateful kinds) what to persist.
 struct handler_output {
   status_code code = status_code::ok;  ///< ok, unknown (user failure), invalid_argument, unimplemented or internal.
@@ -44,6 +52,11 @@ struct handler_output {
   std::vector<any_bytes> events;       ///< Event-sourced: events to persist, in order.
   std::optional<any_bytes> new_value;  ///< Value entity: state to store.
   bool delete_value = false;           ///< Value entity: delete the stored state.
+
+  /// When ok: the caller gets whatever this call replies, instead of `reply`.
+  std::optional<effect_call> forward;
+  /// Calls to make after the writes, in order; entities produce none on failure, actions may.
+  std::vector<effect_call> side_effects;
 };
 
 /// Settings every stateful kind shares; zero/empty means "use the node default".

@@ -1,0 +1,275 @@
+// Discovery: ProxyInfo out, EntitySpec in; descriptors from the spec's FileDescriptorSet (files in any order,
+// duplicates allowed, well-known and Cloudstate option files taken from the linked-in pool when the user function
+// leaves them out); validation as the reference proxy does it; one entity type per spec entity.
+#include <algorithm>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <google/protobuf/descriptor.pb.h>
+#include <grpc/grpc.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "actorstate/bridge.hpp"
+#include "actorstate/node.hpp"
+#include "uf_context.hpp"
+#include "entities.hpp"
+#include "frontend/entity_key.hpp"
+#include "ops/log.hpp"
+
+namespace actorstate::bridge {
+
+namespace {
+
+constexpr const char* event_sourced_type = "cloudstate.eventsourced.EventSourced";
+constexpr const char* value_entity_type = "cloudstate.valueentity.ValueEntity";
+constexpr const char* action_type = "cloudstate.action.ActionProtocol";
+
+std::string version() {
+#ifdef ACTORSTATE_VERSION
+  return ACTORSTATE_VERSION;
+#else
+  return "0";
+#endif
+}
+
+/// Builds the pool from the spec's files; returns an error message or "".
+std::string build_descriptors(uf_context& ctx, const std::string& proto_bytes) {
+  google::protobuf::FileDescriptorSet set;
+  if (!set.ParseFromString(proto_bytes))
+    return "EntitySpec.proto is not a serialized FileDescriptorSet";
+  std::set<std::string> seen;
+  for (const auto& file : set.file()) {
+    if (!seen.insert(file.name()).second)
+      continue;  // Libraries may send a file more than once.
+    if (!ctx.user_files.Add(file))
+      return "cannot add descriptor file " + file.name();
+  }
+  ctx.linked_files = std::make_unique<google::protobuf::DescriptorPoolDatabase>(
+    *google::protobuf::DescriptorPool::generated_pool());
+  ctx.files = std::make_unique<google::protobuf::MergedDescriptorDatabase>(&ctx.user_files, ctx.linked_files.get());
+  ctx.pool = std::make_unique<google::protobuf::DescriptorPool>(ctx.files.get());
+  for (const auto& name : seen)
+    if (ctx.pool->FindFileByName(name) == nullptr)
+      return "descriptor file " + name + " cannot be built (a dependency is missing or it is invalid)";
+  ctx.factory = std::make_unique<google::protobuf::DynamicMessageFactory>(ctx.pool.get());
+  return {};
+}
+
+struct validated {
+  std::vector<std::shared_ptr<detail::model_base>> models;
+  std::string error;
+};
+
+validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::EntitySpec& spec) {
+  validated out;
+  const auto& info = spec.service_info();
+  auto major = info.protocol_major_version();
+  auto minor = info.protocol_minor_version();
+  if (major == 0 && minor == 0) {
+    log::warn("the user function does not state its protocol version (0.0); assuming 0.2",
+              {{"support_library", info.support_library_name() + " " + info.support_library_version()}});
+  } else if (major != 0 || minor != 2) {
+    out.error = "Incompatible protocol version " + std::to_string(major) + "." + std::to_string(minor)
+                + ", only 0.2 is supported";
+    return out;
+  }
+  if (spec.entities().empty()) {
+    out.error = "No entities were reported by the discover call!";
+    return out;
+  }
+  if (auto err = build_descriptors(*ctx, spec.proto()); !err.empty()) {
+    out.error = err;
+    return out;
+  }
+  std::set<std::string> persistence_ids;
+  for (const auto& entity : spec.entities()) {
+    const auto* service = ctx->pool->FindServiceByName(entity.service_name());
+    if (service == nullptr) {
+      out.error = "Service " + entity.service_name() + " not found in descriptors";
+      return out;
+    }
+    std::shared_ptr<detail::model_base> model;
+    const auto& type = entity.entity_type();
+    bool keyed = type == event_sourced_type || type == value_entity_type;
+    if (type == event_sourced_type) {
+      auto m = std::make_shared<detail::event_sourced_model>();
+      m->spawn_instance = event_sourced_spawner(ctx);
+      model = m;
+    } else if (type == value_entity_type) {
+      auto m = std::make_shared<detail::value_model>();
+      m->spawn_instance = value_entity_spawner(ctx);
+      model = m;
+    } else if (type == action_type) {
+      auto m = std::make_shared<detail::action_model>();
+      auto name = entity.service_name();
+      m->handle_async = [ctx, service, name](command cmd, std::function<void(command_result)> done) {
+        call_unary_action(ctx, name, service->FindMethodByName(cmd.method), std::move(cmd), std::move(done));
+      };
+      model = m;
+    } else {
+      out.error = "Service " + entity.service_name() + " has unsupported entity type " + type;
+      return out;
+    }
+    if (keyed) {
+      if (entity.persistence_id().empty()) {
+        out.error = "Entity " + entity.service_name() + " has no persistence id";
+        return out;
+      }
+      if (!persistence_ids.insert(entity.persistence_id()).second) {
+        out.error = "Persistence id " + entity.persistence_id() + " is used by more than one entity";
+        return out;
+      }
+    }
+    model->service_name = entity.service_name();
+    model->persistence_id = entity.persistence_id();
+    model->service = service;
+    model->message_factory = ctx->factory.get();
+    model->strict_order = true;
+    if (entity.passivation_strategy().has_timeout() && entity.passivation_strategy().timeout().timeout() > 0)
+      model->settings.passivation_timeout = std::chrono::milliseconds{entity.passivation_strategy().timeout().timeout()};
+    for (int i = 0; i < service->method_count(); ++i) {
+      const auto* method = service->method(i);
+      bool streaming = method->client_streaming() || method->server_streaming();
+      if (keyed) {
+        if (streaming) {
+          out.error = "Method " + method->full_name() + " is streaming, which " + type + " entities do not support";
+          return out;
+        }
+        std::vector<const google::protobuf::FieldDescriptor*> keys;
+        std::string error;
+        if (!frontend::key_fields(method->input_type(), keys, error)) {
+          out.error = error;
+          return out;
+        }
+        if (keys.empty()) {
+          out.error = "Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in "
+                      + method->input_type()->full_name();
+          return out;
+        }
+      } else if (streaming) {
+        log::warn("streamed action methods are not served yet", {{"method", method->full_name()}});
+        continue;
+      }
+      model->methods[method->name()] = {method->input_type(), method->output_type()};
+    }
+    out.models.push_back(std::move(model));
+  }
+  return out;
+}
+
+/// Sleeps `d` in small steps; false if `stop` became true.
+bool wait(std::chrono::milliseconds d, const std::function<bool()>& stop) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop())
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return !stop();
+}
+
+}  // namespace
+
+std::string type_url_of(const google::protobuf::Descriptor* d) {
+  return "type.googleapis.com/" + d->full_name();
+}
+
+void uf_context::report_error(const std::string& message) const {
+  struct call {
+    grpc::ClientContext client;
+    cloudstate::UserFunctionError request;
+    google::protobuf::Empty response;
+  };
+  auto c = std::make_shared<call>();
+  c->request.set_message(message);
+  c->client.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{5});
+  discovery->async()->reportError(&c->client, &c->request, &c->response, [c](grpc::Status) {});
+}
+
+bridge_flags::bridge_flags(CLI::App& app, bridge_options& o) : opts_(o) {
+  auto flag = [&](const std::string& name, auto& target, const std::string& help, const char* var) {
+    auto* opt = app.add_option(name, target, help + (var ? std::string{" (env "} + var + ")" : ""))
+                  ->capture_default_str();
+    if (var != nullptr)
+      env_.emplace_back(opt, var);
+  };
+  flag("--user-function-host", o.user_function_host, "Host of the user function", "USER_FUNCTION_HOST");
+  flag("--user-function-port", o.user_function_port, "Port of the user function", "USER_FUNCTION_PORT");
+  flag("--discovery-backoff-min", backoff_min_, "First delay before retrying discovery", nullptr);
+  flag("--discovery-backoff-max", backoff_max_, "Longest delay between discovery attempts", nullptr);
+}
+
+void bridge_flags::apply(int argc, char** argv) {
+  flags::apply_environment(env_, argc, argv);
+  opts_.backoff_min = flags::duration("--discovery-backoff-min", backoff_min_);
+  opts_.backoff_max = flags::duration("--discovery-backoff-max", backoff_max_);
+}
+
+bool discover(node& n, const bridge_options& opts, const std::function<bool()>& stop) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(opts.max_message_size));
+  args.SetMaxSendMessageSize(static_cast<int>(opts.max_message_size));
+  // gRPC's default reconnect backoff grows to two minutes; a restarted user function must be reachable again
+  // within about a second, since commands fail fast (UNAVAILABLE) while the channel is down.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto target = opts.user_function_host + ":" + std::to_string(opts.user_function_port);
+  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  std::mt19937 rng{std::random_device{}()};
+  auto backoff = opts.backoff_min;
+  for (;;) {
+    if (stop())
+      return false;
+    auto ctx = std::make_shared<uf_context>();
+    ctx->channel = channel;
+    ctx->discovery = cloudstate::EntityDiscovery::NewStub(channel);
+    ctx->event_sourced = cloudstate::eventsourced::EventSourced::NewStub(channel);
+    ctx->value_entity = cloudstate::valueentity::ValueEntity::NewStub(channel);
+    ctx->action = cloudstate::action::ActionProtocol::NewStub(channel);
+    cloudstate::ProxyInfo info;
+    info.set_protocol_major_version(0);
+    info.set_protocol_minor_version(2);
+    info.set_proxy_name("actorstate-proxy");
+    info.set_proxy_version(version());
+    // CRDT entities are not implemented yet, so they are not offered.
+    for (auto* t : {event_sourced_type, value_entity_type, action_type})
+      info.add_supported_entity_types(t);
+    grpc::ClientContext call;
+    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
+    cloudstate::EntitySpec spec;
+    auto status = ctx->discovery->discover(&call, info, &spec);
+    std::string problem;
+    if (!status.ok()) {
+      problem = "user function at " + target + " did not answer discovery: " + status.error_message();
+      log::warn(problem);
+    } else {
+      auto result = validate(ctx, spec);
+      if (result.error.empty()) {
+        for (auto& model : result.models)
+          if (!n.add_model(model))
+            return false;
+        log::info("discovery succeeded", {{"user_function", target},
+                                          {"service", spec.service_info().service_name()},
+                                          {"support_library", spec.service_info().support_library_name() + " "
+                                                                + spec.service_info().support_library_version()},
+                                          {"entities", std::to_string(result.models.size())}});
+        return true;
+      }
+      log::error("the user function's entity spec is invalid; not serving it",
+                 {{"user_function", target}, {"error", result.error}});
+      ctx->report_error(result.error);
+      backoff = opts.backoff_max;  // A fixed user function must be redeployed; don't hammer it meanwhile.
+    }
+    std::uniform_real_distribution<double> jitter{0.8, 1.2};
+    auto delay = std::chrono::milliseconds{static_cast<int64_t>(static_cast<double>(backoff.count()) * jitter(rng))};
+    if (!wait(delay, stop))
+      return false;
+    backoff = std::min(opts.backoff_max, backoff * 2);
+  }
+}
+
+}  // namespace actorstate::bridge

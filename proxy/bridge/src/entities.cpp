@@ -1,0 +1,467 @@
+// Entity instances whose handlers run in the user function. Each instance owns one protocol stream: recovery
+// opens it and sends `init` (plus, for event-sourced entities, the events after the snapshot); each command is
+// sent with the next per-stream id and answered by exactly one reply, whose events or state are persisted before
+// the client sees the reply. The next command goes out only once those writes are durable (strict order, as the
+// reference proxy does). A broken stream or a protocol violation fails the command in flight and restarts the
+// instance, which reopens the stream (re-init, replay) before its next command.
+#include "entities.hpp"
+
+#include <limits>
+#include <map>
+#include <optional>
+
+#include <caf/all.hpp>
+
+#include "ops/log.hpp"
+#include "runtime/entity_actor.hpp"
+#include "uf_stream.hpp"
+
+namespace actorstate::bridge {
+
+namespace {
+
+constexpr uint64_t replay_page = 10000;
+
+google::protobuf::Any to_any(std::string type, std::string payload) {
+  google::protobuf::Any any;
+  any.set_type_url(std::move(type));
+  any.set_value(std::move(payload));
+  return any;
+}
+
+/// The life cycle both entity kinds share on top of entity_actor: the stream, the command in flight, replies.
+template <class In, class Out>
+class bridged_entity : public runtime::entity_actor {
+public:
+  bridged_entity(caf::actor_config& cfg, std::shared_ptr<const runtime::entity_env> env, std::string id,
+                 std::shared_ptr<const uf_context> ctx)
+    : runtime::entity_actor(cfg, std::move(env), std::move(id)), ctx_(std::move(ctx)) {}
+
+protected:
+  using stream = uf_stream<In, Out>;
+
+  /// Opens a new stream; messages and the end of a stale stream are ignored.
+  template <class StartCall>
+  void open_stream(StartCall start_call) {
+    close_stream();
+    auto generation = ++generation_;
+    auto self = caf::actor_cast<caf::actor>(this);
+    stream_ = stream::open(
+      std::move(start_call),
+      [this, self, generation](Out msg) {
+        detail::post(self, [this, generation, msg = std::move(msg)]() mutable {
+          if (generation == generation_)
+            on_message(std::move(msg));
+        });
+      },
+      [this, self, generation](grpc::Status status) {
+        detail::post(self, [this, generation, status] {
+          if (generation == generation_)
+            on_stream_end(status);
+        });
+      });
+  }
+
+  void close_stream() {
+    ++generation_;
+    if (stream_) {
+      stream_->close();
+      stream_.reset();
+    }
+  }
+
+  void send(In msg) {
+    if (stream_)
+      stream_->write(std::move(msg));
+  }
+
+  /// Sends a command for `pc` and waits for its reply.
+  cloudstate::Command make_command(pending_command& pc) {
+    cloudstate::Command cmd;
+    cmd.set_entity_id(entity_id());
+    cmd.set_id(++command_id_);
+    cmd.set_name(pc.cmd.method);
+    const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
+    cmd.mutable_payload()->set_type_url(type_url_of(method->input_type()));
+    cmd.mutable_payload()->set_value(pc.cmd.payload);
+    in_flight_ = std::move(pc);
+    begin_async();
+    return cmd;
+  }
+
+  void reset() override {
+    close_stream();
+    command_id_ = 0;
+    recovering_ = false;
+    in_flight_.reset();
+  }
+
+  void on_stop() override { close_stream(); }
+
+  virtual void on_message(Out msg) = 0;
+
+  void on_stream_end(const grpc::Status& status) {
+    stream_.reset();
+    auto why = status.ok() ? std::string{"the user function ended the entity's stream"}
+                           : "the user function's stream broke: " + status.error_message();
+    if (recovering_) {
+      recovering_ = false;
+      recovery_failed(status_code::unavailable, why);
+      return;
+    }
+    if (in_flight_) {
+      auto pc = take_in_flight();
+      fail_and_restart(pc, status_code::unavailable, why);
+      return;
+    }
+    // Idle: reopen on the next command.
+    restart();
+  }
+
+  /// The reply (or failure) for the command in flight arrived with `id`; false (after restarting) if it is not the
+  /// one we wait for.
+  bool expect_reply(int64_t id) {
+    if (in_flight_ && id == command_id_)
+      return true;
+    protocol_violation("reply for command " + std::to_string(id) + " while waiting for "
+                       + (in_flight_ ? std::to_string(command_id_) : std::string{"none"}));
+    return false;
+  }
+
+  void protocol_violation(const std::string& what) {
+    auto message = "protocol violation by the user function for " + env().model->service_name + " entity "
+                   + entity_id() + ": " + what;
+    log::error(message);
+    ctx_->report_error(message);
+    if (in_flight_) {
+      auto pc = take_in_flight();
+      fail_and_restart(pc, status_code::internal, "the user function violated the protocol");
+    } else {
+      restart();
+    }
+  }
+
+  /// A `failure` on the stream: the entity crashed in the user function.
+  void on_entity_failure(const cloudstate::Failure& failure) {
+    log::warn("user function reported an entity failure", {{"entity_type", env().model->service_name},
+                                                          {"entity_id", entity_id()},
+                                                          {"description", failure.description()}});
+    if (in_flight_ && failure.command_id() == command_id_) {
+      auto pc = take_in_flight();
+      fail_and_restart(pc, status_code::unknown, "Unexpected entity failure");
+      return;
+    }
+    protocol_violation("stream failure for command " + std::to_string(failure.command_id()));
+  }
+
+  /// Answers the command in flight from a ClientAction; returns false if the entity restarted instead.
+  bool answer(const cloudstate::ClientAction& action) {
+    auto pc = take_in_flight();
+    switch (action.action_case()) {
+      case cloudstate::ClientAction::kFailure:
+        respond(pc, command_result::failure(status_code::unknown, action.failure().description()));
+        if (action.failure().restart()) {
+          restart();
+          return false;
+        }
+        break;
+      case cloudstate::ClientAction::kReply: {
+        const auto& payload = action.reply().payload();
+        const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
+        if (!payload.type_url().empty() && payload.type_url() != type_url_of(method->output_type()))
+          ctx_->report_error("Warning: reply of " + method->full_name() + " has type " + payload.type_url()
+                             + ", expected " + type_url_of(method->output_type()));
+        respond(pc, command_result::success(payload.value()));
+        break;
+      }
+      case cloudstate::ClientAction::kForward:
+        respond(pc, command_result::failure(status_code::unimplemented,
+                                            "forwards from user functions are not supported yet"));
+        break;
+      case cloudstate::ClientAction::ACTION_NOT_SET:
+        respond(pc, command_result::success({}));
+        break;
+    }
+    end_async();
+    return true;
+  }
+
+  pending_command take_in_flight() {
+    auto pc = std::move(*in_flight_);
+    in_flight_.reset();
+    return pc;
+  }
+
+  std::shared_ptr<const uf_context> ctx_;
+  std::shared_ptr<stream> stream_;
+  uint64_t generation_ = 0;
+  int64_t command_id_ = 0;
+  bool recovering_ = false;
+  std::optional<pending_command> in_flight_;
+};
+
+namespace es = cloudstate::eventsourced;
+
+class event_sourced_entity final : public bridged_entity<es::EventSourcedStreamIn, es::EventSourcedStreamOut> {
+public:
+  using bridged_entity::bridged_entity;
+
+  const char* name() const override { return "actorstate.bridge.event_sourced"; }
+
+protected:
+  void recover() override {
+    reset();
+    recovering_ = true;
+    open_stream([ctx = ctx_](grpc::ClientContext* c, auto* r) { ctx->event_sourced->async()->handle(c, r); });
+    using loaded = persistence::result<std::optional<persistence::snapshot>>;
+    env().store->load_snapshot(pid(), in_actor<loaded>([this](loaded res) { on_snapshot(std::move(res)); }));
+  }
+
+  void reset() override {
+    bridged_entity::reset();
+    seq_ = 0;
+    pending_snapshots_.clear();
+  }
+
+  void handle(pending_command& pc) override {
+    es::EventSourcedStreamIn in;
+    *in.mutable_command() = make_command(pc);
+    send(std::move(in));
+  }
+
+  void on_message(es::EventSourcedStreamOut msg) override {
+    if (msg.has_failure()) {
+      on_entity_failure(msg.failure());
+      return;
+    }
+    if (!msg.has_reply()) {
+      protocol_violation("empty message on the event-sourced stream");
+      return;
+    }
+    auto& reply = *msg.mutable_reply();
+    if (!expect_reply(reply.command_id()))
+      return;
+    // Events of a failed command are never persisted; a restart request drops them along with the state.
+    bool failed = reply.client_action().has_failure();
+    if (!failed && reply.events_size() > 0) {
+      std::vector<persistence::event> events;
+      for (auto& ev : *reply.mutable_events())
+        events.push_back({seq_ + 1 + static_cast<int64_t>(events.size()), std::move(*ev.mutable_type_url()),
+                          std::move(*ev.mutable_value()), {}});
+      seq_ += static_cast<int64_t>(events.size());
+      auto n = begin_write();
+      if (reply.has_snapshot())
+        pending_snapshots_[n] = persistence::snapshot{seq_, std::move(*reply.mutable_snapshot()->mutable_type_url()),
+                                                      std::move(*reply.mutable_snapshot()->mutable_value())};
+      env().metrics->persisted_events.inc(events.size());
+      env().store->append(pid(), std::move(events),
+                          in_actor<persistence::status>([this, n, issued = clock::now()](persistence::status st) {
+                            on_appended(n, st, issued);
+                          }));
+    }
+    answer(reply.client_action());
+  }
+
+private:
+  void on_snapshot(persistence::result<std::optional<persistence::snapshot>> res) {
+    if (!res.ok()) {
+      recovering_ = false;
+      recovery_failed(runtime::to_status_code(res.error()), "could not load snapshot: " + res.error().message());
+      return;
+    }
+    es::EventSourcedStreamIn in;
+    auto* init = in.mutable_init();
+    init->set_service_name(env().model->service_name);
+    init->set_entity_id(entity_id());
+    if (res.value()) {
+      auto& snap = *res.value();
+      seq_ = snap.seq;
+      init->mutable_snapshot()->set_snapshot_sequence(snap.seq);
+      *init->mutable_snapshot()->mutable_snapshot() = to_any(std::move(snap.type), std::move(snap.payload));
+    }
+    send(std::move(in));
+    replay_from(seq_ + 1);
+  }
+
+  void replay_from(int64_t from) {
+    using replayed = persistence::result<std::vector<persistence::event>>;
+    env().store->replay(pid(), from, std::numeric_limits<int64_t>::max(), replay_page,
+                        in_actor<replayed>([this](replayed res) { on_events(std::move(res)); }));
+  }
+
+  void on_events(persistence::result<std::vector<persistence::event>> res) {
+    if (!recovering_)
+      return;  // The stream broke meanwhile; recovery already failed.
+    if (!res.ok()) {
+      recovering_ = false;
+      recovery_failed(runtime::to_status_code(res.error()), "could not replay events: " + res.error().message());
+      return;
+    }
+    for (auto& ev : res.value()) {
+      es::EventSourcedStreamIn in;
+      in.mutable_event()->set_sequence(ev.seq);
+      *in.mutable_event()->mutable_payload() = to_any(std::move(ev.type), std::move(ev.payload));
+      seq_ = ev.seq;
+      send(std::move(in));
+    }
+    if (res.value().size() == replay_page) {
+      replay_from(seq_ + 1);
+      return;
+    }
+    recovering_ = false;
+    recovered();
+  }
+
+  void on_appended(uint64_t n, const persistence::status& st, clock::time_point issued) {
+    auto snap = pending_snapshots_.find(n);
+    if (snap != pending_snapshots_.end()) {
+      if (st.ok()) {
+        auto seq = snap->second.seq;
+        env().store->save_snapshot(pid(), std::move(snap->second), [p = pid(), seq](persistence::status s) {
+          if (!s.ok())
+            log::warn("snapshot not saved", {{"persistence_id", p}, {"seq", std::to_string(seq)},
+                                             {"error", s.to_string()}});
+        });
+      }
+      pending_snapshots_.erase(snap);
+    }
+    write_done(n, st, issued);
+  }
+
+  int64_t seq_ = 0;
+  std::map<uint64_t, persistence::snapshot> pending_snapshots_;
+};
+
+namespace ve = cloudstate::valueentity;
+
+class value_entity final : public bridged_entity<ve::ValueEntityStreamIn, ve::ValueEntityStreamOut> {
+public:
+  using bridged_entity::bridged_entity;
+
+  const char* name() const override { return "actorstate.bridge.value_entity"; }
+
+protected:
+  void recover() override {
+    reset();
+    recovering_ = true;
+    open_stream([ctx = ctx_](grpc::ClientContext* c, auto* r) { ctx->value_entity->async()->handle(c, r); });
+    using loaded = persistence::result<std::optional<persistence::stored_value>>;
+    env().store->get_value(pid(), in_actor<loaded>([this](loaded res) { on_loaded(std::move(res)); }));
+  }
+
+  void reset() override {
+    bridged_entity::reset();
+    version_ = 0;
+  }
+
+  void handle(pending_command& pc) override {
+    ve::ValueEntityStreamIn in;
+    *in.mutable_command() = make_command(pc);
+    send(std::move(in));
+  }
+
+  void on_message(ve::ValueEntityStreamOut msg) override {
+    if (msg.has_failure()) {
+      on_entity_failure(msg.failure());
+      return;
+    }
+    if (!msg.has_reply()) {
+      protocol_violation("empty message on the value entity stream");
+      return;
+    }
+    auto& reply = *msg.mutable_reply();
+    if (!expect_reply(reply.command_id()))
+      return;
+    if (!reply.client_action().has_failure() && reply.has_state_action()) {
+      auto& action = *reply.mutable_state_action();
+      env().metrics->persisted_events.inc();
+      if (action.has_update()) {
+        auto& value = *action.mutable_update()->mutable_value();
+        env().store->put_value(pid(), std::move(*value.mutable_type_url()), std::move(*value.mutable_value()),
+                               version_, write_callback<persistence::result<int64_t>>(begin_write()));
+        ++version_;
+      } else if (action.has_delete_()) {
+        env().store->delete_value(pid(), version_, write_callback<persistence::status>(begin_write()));
+        version_ = 0;
+      }
+    }
+    answer(reply.client_action());
+  }
+
+private:
+  void on_loaded(persistence::result<std::optional<persistence::stored_value>> res) {
+    if (!recovering_)
+      return;
+    if (!res.ok()) {
+      recovering_ = false;
+      recovery_failed(runtime::to_status_code(res.error()), "could not load value: " + res.error().message());
+      return;
+    }
+    ve::ValueEntityStreamIn in;
+    auto* init = in.mutable_init();
+    init->set_service_name(env().model->service_name);
+    init->set_entity_id(entity_id());
+    auto* state = init->mutable_state();  // Always present, with the value unset when nothing is stored.
+    if (res.value()) {
+      version_ = res.value()->version;
+      *state->mutable_value() = to_any(std::move(res.value()->type), std::move(res.value()->payload));
+    }
+    send(std::move(in));
+    recovering_ = false;
+    recovered();
+  }
+
+  int64_t version_ = 0;
+};
+
+}  // namespace
+
+detail::instance_spawner event_sourced_spawner(std::shared_ptr<const uf_context> ctx) {
+  return [ctx](caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env, const std::string& id) {
+    return parent->spawn<event_sourced_entity>(std::move(env), id, ctx);
+  };
+}
+
+detail::instance_spawner value_entity_spawner(std::shared_ptr<const uf_context> ctx) {
+  return [ctx](caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env, const std::string& id) {
+    return parent->spawn<value_entity>(std::move(env), id, ctx);
+  };
+}
+
+void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::string& service_name,
+                       const google::protobuf::MethodDescriptor* method, command cmd,
+                       std::function<void(command_result)> done) {
+  struct call {
+    grpc::ClientContext client;
+    cloudstate::action::ActionCommand request;
+    cloudstate::action::ActionResponse response;
+  };
+  auto c = std::make_shared<call>();
+  c->request.set_service_name(service_name);
+  c->request.set_name(method->name());
+  *c->request.mutable_payload() = to_any(type_url_of(method->input_type()), std::move(cmd.payload));
+  ctx->action->async()->handleUnary(
+    &c->client, &c->request, &c->response, [c, done = std::move(done)](grpc::Status status) {
+      if (!status.ok()) {
+        done(command_result::failure(status_code::unavailable, "user function call failed: " + status.error_message()));
+        return;
+      }
+      switch (c->response.response_case()) {
+        case cloudstate::action::ActionResponse::kReply:
+          done(command_result::success(c->response.reply().payload().value()));
+          break;
+        case cloudstate::action::ActionResponse::kFailure:
+          done(command_result::failure(status_code::unknown, c->response.failure().description()));
+          break;
+        case cloudstate::action::ActionResponse::kForward:
+          done(command_result::failure(status_code::unimplemented,
+                                       "forwards from user functions are not supported yet"));
+          break;
+        case cloudstate::action::ActionResponse::RESPONSE_NOT_SET:
+          done(command_result::success({}));
+          break;
+      }
+    });
+}
+
+}  // namespace actorstate::bridge

@@ -1,0 +1,19 @@
+// Spawners of the bridge's entity actors and the asynchronous handler of actions.
+#pragma once
+
+#include <memory>
+
+#include "actorstate/detail/model.hpp"
+#include "uf_context.hpp"
+
+namespace actorstate::bridge {
+
+detail::instance_spawner event_sourced_spawner(std::shared_ptr<const uf_context> ctx);
+detail::instance_spawner value_entity_spawner(std::shared_ptr<const uf_context> ctx);
+
+/// Calls ActionProtocol/handleUnary for one command.
+void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::string& service_name,
+                       const google::protobuf::MethodDescriptor* method, command cmd,
+                       std::function<void(command_result)> done);
+
+}  // namespace actorstate::bridge
