@@ -59,26 +59,12 @@ public:
       Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "no request message"});
       return;
     }
-    command cmd;
-    cmd.method = route_->method;
-    if (!dump(request_, cmd.payload)) {
+    std::string payload;
+    if (!dump(request_, payload)) {
       Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"});
       return;
     }
-    std::unique_ptr<google::protobuf::Message> msg{route_->input_prototype->New()};
-    if (!msg->ParseFromString(cmd.payload)) {
-      Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT,
-                          "request does not parse as " + route_->descriptor->input_type()->full_name()});
-      return;
-    }
-    if (route_->keyed) {
-      cmd.entity_id = extract_key(*msg, route_->key_fields);
-      if (cmd.entity_id.empty()) {
-        Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "the entity key is empty"});
-        return;
-      }
-    }
-    fe_.gateways().dispatch(route_->region, std::move(cmd), [this](command_result r) { complete(std::move(r)); });
+    fe_.call(*route_, std::move(payload), [this](command_result r) { complete(std::move(r)); });
   }
 
   void OnWriteDone(bool) override {}
@@ -136,6 +122,36 @@ bool grpc_frontend::add_route(const std::string& path, route r, std::string& err
   }
   routes_[path] = std::move(r);
   return true;
+}
+
+void grpc_frontend::call(const route& r, std::string payload, std::function<void(command_result)> done) {
+  command cmd;
+  cmd.method = r.method;
+  std::unique_ptr<google::protobuf::Message> msg{r.input_prototype->New()};
+  if (!msg->ParseFromString(payload)) {
+    done(command_result::failure(status_code::invalid_argument,
+                                 "request does not parse as " + r.descriptor->input_type()->full_name()));
+    return;
+  }
+  if (r.keyed) {
+    cmd.entity_id = extract_key(*msg, r.key_fields);
+    if (cmd.entity_id.empty()) {
+      done(command_result::failure(status_code::invalid_argument, "the entity key is empty"));
+      return;
+    }
+  }
+  cmd.payload = std::move(payload);
+  gateways_.dispatch(r.region, std::move(cmd), std::move(done));
+}
+
+void grpc_frontend::call(const std::string& service, const std::string& method, std::string payload,
+                         std::function<void(command_result)> done) {
+  const auto* r = find("/" + service + "/" + method);
+  if (r == nullptr) {
+    done(command_result::failure(status_code::unimplemented, "unknown service or method " + service + "/" + method));
+    return;
+  }
+  call(*r, std::move(payload), std::move(done));
 }
 
 const route* grpc_frontend::find(const std::string& path) const {

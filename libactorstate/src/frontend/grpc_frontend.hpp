@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,6 +59,13 @@ public:
   void shutdown(std::chrono::milliseconds drain);
 
   const route* find(const std::string& path) const;
+
+  /// Routes one call as a client's would go (request parsed, entity key extracted, handed to the region); `done`
+  /// runs on an actor thread. Used for client calls, forwards and side effects alike.
+  void call(const route& r, std::string payload, std::function<void(command_result)> done);
+  /// The same by service and method name; an unknown target answers UNIMPLEMENTED.
+  void call(const std::string& service, const std::string& method, std::string payload,
+            std::function<void(command_result)> done);
   runtime::gateway_pool& gateways() { return gateways_; }
 
   /// Called by every call when it starts and ends; `begin_call` returns false once draining started.

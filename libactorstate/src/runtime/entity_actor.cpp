@@ -152,11 +152,17 @@ void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::
 }
 
 void entity_actor::respond(pending_command& pc, command_result result) {
+  reply_plan plan;
+  plan.result = std::move(result);
+  respond(pc, std::move(plan));
+}
+
+void entity_actor::respond(pending_command& pc, reply_plan plan) {
   if (durable_ >= issued_ && waiting_.empty()) {
-    deliver(pc.promise, std::move(result), pc.arrived);
+    deliver(pc.promise, std::move(plan), pc.arrived);
     return;
   }
-  waiting_.push_back(waiting_reply{issued_, std::move(pc.promise), std::move(result), pc.arrived});
+  waiting_.push_back(waiting_reply{issued_, std::move(pc.promise), std::move(plan), pc.arrived});
 }
 
 void entity_actor::fail_and_restart(pending_command& pc, status_code code, const std::string& message) {
@@ -179,6 +185,32 @@ void entity_actor::end_async() {
   process();
 }
 
+void entity_actor::deliver(caf::response_promise& promise, reply_plan plan, clock::time_point arrived) {
+  if (!plan.has_calls()) {
+    deliver(promise, std::move(plan.result), arrived);
+    return;
+  }
+  ++effects_running_;
+  execute(
+    caf::actor_cast<caf::actor>(this), env_->route, std::move(plan),
+    [this, promise, arrived](command_result r) mutable {
+      --effects_running_;
+      deliver(promise, std::move(r), arrived);
+      maybe_stop();
+    },
+    [this](const detail::effect_call& call, const command_result& error, const char* role) {
+      on_effect_error(call, error, role);
+    });
+}
+
+void entity_actor::on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) {
+  log::warn("forward or side effect failed", {{"target", call.service_name + "/" + call.method},
+                                              {"role", role},
+                                              {"entity_type", env_->model->service_name},
+                                              {"entity_id", entity_id_},
+                                              {"error", error.message}});
+}
+
 void entity_actor::deliver(caf::response_promise& promise, command_result result, clock::time_point arrived) {
   if (!result.ok())
     env_->metrics->command_failures.inc();
@@ -191,7 +223,7 @@ void entity_actor::release_durable() {
   while (!waiting_.empty() && waiting_.front().needs <= durable_) {
     auto w = std::move(waiting_.front());
     waiting_.pop_front();
-    deliver(w.promise, std::move(w.result), w.arrived);
+    deliver(w.promise, std::move(w.plan), w.arrived);
   }
 }
 
@@ -210,7 +242,7 @@ void entity_actor::maybe_restart() {
 }
 
 void entity_actor::maybe_stop() {
-  if (stopping_ && !busy_ && queue_.empty() && waiting_.empty() && outstanding_ == 0 &&
+  if (stopping_ && !busy_ && effects_running_ == 0 && queue_.empty() && waiting_.empty() && outstanding_ == 0 &&
       (phase_ == phase::ready || phase_ == phase::idle)) {
     env_->metrics->passivations.inc();
     stopped_ = true;

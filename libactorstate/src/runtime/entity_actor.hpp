@@ -23,6 +23,7 @@
 #include "actorstate/messages.hpp"
 #include "actorstate/persistence/store.hpp"
 #include "ops/metrics.hpp"
+#include "runtime/effects.hpp"
 
 namespace actorstate::runtime {
 
@@ -31,6 +32,7 @@ struct entity_env {
   std::shared_ptr<const detail::model_base> model;
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<metrics::entity_metrics> metrics;
+  route_fn route;  ///< Where forwards and side effects go (the node's frontend router).
   size_t max_pipeline = 256;  ///< Most writes in flight per entity before it stops taking commands.
 };
 
@@ -70,6 +72,11 @@ protected:
   void write_done(uint64_t n, const persistence::status& st, clock::time_point issued);
   /// Replies once every write issued so far is durable.
   void respond(pending_command& pc, command_result result);
+  /// The same for a reply that comes with forwards or side effects; they run once the writes are durable.
+  void respond(pending_command& pc, reply_plan plan);
+
+  /// A forward or side effect could not be delivered (the command already failed); bridges tell the user function.
+  virtual void on_effect_error(const detail::effect_call& call, const command_result& error, const char* role);
   /// Fails `pc` and restarts the entity (handler threw, state could not be applied).
   void fail_and_restart(pending_command& pc, status_code code, const std::string& message);
   /// Drops state and recovers before the next command, without failing anything (a restart the entity asked for).
@@ -106,13 +113,14 @@ private:
   struct waiting_reply {
     uint64_t needs;  ///< Write number that must be durable first.
     caf::response_promise promise;
-    command_result result;
+    reply_plan plan;
     clock::time_point arrived;
   };
 
   void enqueue(command& cmd);
   void process();
   void deliver(caf::response_promise& promise, command_result result, clock::time_point arrived);
+  void deliver(caf::response_promise& promise, reply_plan plan, clock::time_point arrived);
   void release_durable();
   void maybe_restart();
   void maybe_stop();
@@ -129,6 +137,7 @@ private:
   bool stopping_ = false;
   bool busy_ = false;
   bool stopped_ = false;
+  size_t effects_running_ = 0;
   clock::time_point recovery_started_;
 };
 

@@ -43,7 +43,7 @@ protected:
             pc, [&] { return model_.handle(*state_, entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
       return;
     if (out.events.empty()) {
-      respond(pc, command_result::success(std::move(out.reply)));
+      respond(pc, plan_of(out, false));
       return;
     }
     // Apply first: an event the entity cannot apply is never persisted.
@@ -75,7 +75,7 @@ protected:
     env().store->append(pid(), std::move(events),
                         in_actor<persistence::status>(
                             [this, n, issued = clock::now()](persistence::status st) { on_appended(n, st, issued); }));
-    respond(pc, command_result::success(std::move(out.reply)));
+    respond(pc, plan_of(out, false));
   }
 
 private:
@@ -181,7 +181,7 @@ protected:
             pc, [&] { return model_.handle(state_.get(), entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
       return;
     if (!out.new_value && !out.delete_value) {
-      respond(pc, command_result::success(std::move(out.reply)));
+      respond(pc, plan_of(out, false));
       return;
     }
     env().metrics->persisted_events.inc();
@@ -200,7 +200,7 @@ protected:
       state_ = std::move(next);
       ++version_;
     }
-    respond(pc, command_result::success(std::move(out.reply)));
+    respond(pc, plan_of(out, false));
   }
 
 private:
@@ -244,14 +244,14 @@ caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_e
   return {};
 }
 
-command_result run_action(const detail::action_model& model, const command& cmd) {
+detail::handler_output run_action(const detail::action_model& model, const command& cmd) {
   try {
-    auto out = model.handle(cmd.method, cmd.payload);
-    if (out.code != status_code::ok)
-      return command_result::failure(out.code, std::move(out.message));
-    return command_result::success(std::move(out.reply));
+    return model.handle(cmd.method, cmd.payload);
   } catch (const std::exception& e) {
-    return command_result::failure(status_code::internal, std::string{"action handler threw: "} + e.what());
+    detail::handler_output out;
+    out.code = status_code::internal;
+    out.message = std::string{"action handler threw: "} + e.what();
+    return out;
   }
 }
 

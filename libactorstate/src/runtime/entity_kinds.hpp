@@ -15,6 +15,6 @@ namespace actorstate::runtime {
 caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_env> env, const std::string& id);
 
 /// Runs one action call and answers it (actions are stateless, so any worker may run any call).
-command_result run_action(const detail::action_model& model, const command& cmd);
+detail::handler_output run_action(const detail::action_model& model, const command& cmd);
 
 }  // namespace actorstate::runtime

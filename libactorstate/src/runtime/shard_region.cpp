@@ -24,20 +24,31 @@ uint32_t shard_of(std::string_view entity_id, uint32_t shards) {
 namespace {
 
 /// Runs action calls; an asynchronous handler answers through a continuation posted back to the worker.
-caf::behavior action_worker(caf::event_based_actor* self, std::shared_ptr<const detail::action_model> model) {
+caf::behavior action_worker(caf::event_based_actor* self, std::shared_ptr<const detail::action_model> model,
+                           route_fn route) {
+  // Actions keep their side effects even when they fail (unlike entities).
+  auto finish = [self, route](caf::response_promise rp, detail::handler_output out) {
+    execute(
+      caf::actor_cast<caf::actor>(self), route, plan_of(out, true),
+      [rp](command_result r) mutable { rp.deliver(std::move(r)); },
+      [](const detail::effect_call& call, const command_result& error, const char* role) {
+        log::warn("forward or side effect of an action failed",
+                  {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.message}});
+      });
+  };
   return {
-      [self, model](command& cmd) {
-        auto rp = self->make_response_promise();
-        if (!model->handle_async) {
-          rp.deliver(run_action(*model, cmd));
-          return;
-        }
-        auto me = caf::actor_cast<caf::actor>(self);
-        model->handle_async(std::move(cmd), [me, rp](command_result r) mutable {
-          detail::post(me, [rp, r = std::move(r)]() mutable { rp.deliver(std::move(r)); });
-        });
-      },
-      [](detail::continuation& c) { c.fn(); },
+    [self, model, finish](command& cmd) {
+      auto rp = self->make_response_promise();
+      if (!model->handle_async) {
+        finish(rp, run_action(*model, cmd));
+        return;
+      }
+      auto me = caf::actor_cast<caf::actor>(self);
+      model->handle_async(std::move(cmd), [me, rp, finish](detail::handler_output out) mutable {
+        detail::post(me, [rp, finish, out = std::move(out)]() mutable { finish(rp, std::move(out)); });
+      });
+    },
+    [](detail::continuation& c) { c.fn(); },
   };
 }
 
@@ -76,7 +87,7 @@ public:
     if (cfg_.env->model->kind == detail::entity_kind::action) {
       auto model = std::static_pointer_cast<const detail::action_model>(cfg_.env->model);
       for (size_t i = 0; i < std::max<size_t>(1, cfg_.action_workers); ++i)
-        workers_.push_back(spawn<caf::linked>(action_worker, model));
+        workers_.push_back(spawn<caf::linked>(action_worker, model, cfg_.env->route));
     } else {
       schedule_tick();
     }

@@ -105,7 +105,7 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
     } else if (type == action_type) {
       auto m = std::make_shared<detail::action_model>();
       auto name = entity.service_name();
-      m->handle_async = [ctx, service, name](command cmd, std::function<void(command_result)> done) {
+      m->handle_async = [ctx, service, name](command cmd, std::function<void(detail::handler_output)> done) {
         call_unary_action(ctx, name, service->FindMethodByName(cmd.method), std::move(cmd), std::move(done));
       };
       model = m;

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <type_traits>
 
 #include <caf/all.hpp>
 
@@ -21,6 +22,17 @@ namespace actorstate::bridge {
 namespace {
 
 constexpr uint64_t replay_page = 10000;
+
+template <class Call>
+detail::effect_call effect_of(const Call& call) {
+  detail::effect_call e;
+  e.service_name = call.service_name();
+  e.method = call.command_name();
+  e.payload = {call.payload().type_url(), call.payload().value()};
+  if constexpr (std::is_same_v<Call, cloudstate::SideEffect>)
+    e.synchronous = call.synchronous();
+  return e;
+}
 
 google::protobuf::Any to_any(std::string type, std::string payload) {
   google::protobuf::Any any;
@@ -154,36 +166,44 @@ protected:
     protocol_violation("stream failure for command " + std::to_string(failure.command_id()));
   }
 
-  /// Answers the command in flight from a ClientAction; returns false if the entity restarted instead.
-  bool answer(const cloudstate::ClientAction& action) {
+  /// Answers the command in flight from a ClientAction and its side effects (which run once the writes are
+  /// durable; a failure drops them); returns false if the entity restarted instead.
+  bool answer(const cloudstate::ClientAction& action,
+              const google::protobuf::RepeatedPtrField<cloudstate::SideEffect>& side_effects) {
     auto pc = take_in_flight();
-    switch (action.action_case()) {
-      case cloudstate::ClientAction::kFailure:
-        respond(pc, command_result::failure(status_code::unknown, action.failure().description()));
-        if (action.failure().restart()) {
-          restart();
-          return false;
-        }
-        break;
-      case cloudstate::ClientAction::kReply: {
-        const auto& payload = action.reply().payload();
-        const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
-        if (!payload.type_url().empty() && payload.type_url() != type_url_of(method->output_type()))
-          ctx_->report_error("Warning: reply of " + method->full_name() + " has type " + payload.type_url()
-                             + ", expected " + type_url_of(method->output_type()));
-        respond(pc, command_result::success(payload.value()));
-        break;
+    if (action.has_failure()) {
+      respond(pc, command_result::failure(status_code::unknown, action.failure().description()));
+      if (action.failure().restart()) {
+        restart();
+        return false;
       }
-      case cloudstate::ClientAction::kForward:
-        respond(pc, command_result::failure(status_code::unimplemented,
-                                            "forwards from user functions are not supported yet"));
-        break;
-      case cloudstate::ClientAction::ACTION_NOT_SET:
-        respond(pc, command_result::success({}));
-        break;
+      end_async();
+      return true;
     }
+    runtime::reply_plan plan;
+    if (action.has_forward()) {
+      plan.forward = effect_of(action.forward());
+    } else if (action.has_reply()) {
+      const auto& payload = action.reply().payload();
+      const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
+      if (!payload.type_url().empty() && payload.type_url() != type_url_of(method->output_type()))
+        ctx_->report_error("Warning: reply of " + method->full_name() + " has type " + payload.type_url()
+                           + ", expected " + type_url_of(method->output_type()));
+      plan.result = command_result::success(payload.value());
+    } else {
+      plan.result = command_result::success({});
+    }
+    for (const auto& effect : side_effects)
+      plan.side_effects.push_back(effect_of(effect));
+    respond(pc, std::move(plan));
     end_async();
     return true;
+  }
+
+  void on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) override {
+    runtime::entity_actor::on_effect_error(call, error, role);
+    ctx_->report_error(error.message + " (" + role + " " + env().model->service_name + " entity " + entity_id()
+                       + ", calling " + call.service_name + "/" + call.method + ")");
   }
 
   pending_command take_in_flight() {
@@ -259,7 +279,7 @@ protected:
                             on_appended(n, st, issued);
                           }));
     }
-    answer(reply.client_action());
+    answer(reply.client_action(), reply.side_effects());
   }
 
 private:
@@ -385,7 +405,7 @@ protected:
         version_ = 0;
       }
     }
-    answer(reply.client_action());
+    answer(reply.client_action(), reply.side_effects());
   }
 
 private:
@@ -430,7 +450,7 @@ detail::instance_spawner value_entity_spawner(std::shared_ptr<const uf_context> 
 
 void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::string& service_name,
                        const google::protobuf::MethodDescriptor* method, command cmd,
-                       std::function<void(command_result)> done) {
+                       std::function<void(detail::handler_output)> done) {
   struct call {
     grpc::ClientContext client;
     cloudstate::action::ActionCommand request;
@@ -442,25 +462,25 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
   *c->request.mutable_payload() = to_any(type_url_of(method->input_type()), std::move(cmd.payload));
   ctx->action->async()->handleUnary(
     &c->client, &c->request, &c->response, [c, done = std::move(done)](grpc::Status status) {
+      detail::handler_output out;
       if (!status.ok()) {
-        done(command_result::failure(status_code::unavailable, "user function call failed: " + status.error_message()));
+        out.code = status_code::unavailable;
+        out.message = "user function call failed: " + status.error_message();
+        done(std::move(out));
         return;
       }
-      switch (c->response.response_case()) {
-        case cloudstate::action::ActionResponse::kReply:
-          done(command_result::success(c->response.reply().payload().value()));
-          break;
-        case cloudstate::action::ActionResponse::kFailure:
-          done(command_result::failure(status_code::unknown, c->response.failure().description()));
-          break;
-        case cloudstate::action::ActionResponse::kForward:
-          done(command_result::failure(status_code::unimplemented,
-                                       "forwards from user functions are not supported yet"));
-          break;
-        case cloudstate::action::ActionResponse::RESPONSE_NOT_SET:
-          done(command_result::success({}));
-          break;
+      auto& response = c->response;
+      if (response.has_failure()) {
+        out.code = status_code::unknown;
+        out.message = response.failure().description();
+      } else if (response.has_forward()) {
+        out.forward = effect_of(response.forward());
+      } else if (response.has_reply()) {
+        out.reply = response.reply().payload().value();
       }
+      for (const auto& effect : response.side_effects())
+        out.side_effects.push_back(effect_of(effect));
+      done(std::move(out));
     });
 }
 

@@ -14,6 +14,6 @@ detail::instance_spawner value_entity_spawner(std::shared_ptr<const uf_context> 
 /// Calls ActionProtocol/handleUnary for one command.
 void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::string& service_name,
                        const google::protobuf::MethodDescriptor* method, command cmd,
-                       std::function<void(command_result)> done);
+                       std::function<void(detail::handler_output)> done);
 
 }  // namespace actorstate::bridge

@@ -129,7 +129,7 @@ struct action_model : model_base {
   action_model() : model_base(entity_kind::action) {}
   std::function<handler_output(const std::string& method, const std::string& payload)> handle;
   /// Asynchronous alternative to `handle`: must call `done` exactly once, from any thread.
-  std::function<void(command cmd, std::function<void(command_result)> done)> handle_async;
+  std::function<void(command cmd, std::function<void(handler_output)> done)> handle_async;
 };
 
 }  // namespace actorstate::detail
