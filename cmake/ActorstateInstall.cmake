@@ -3,7 +3,7 @@
 #   target_link_libraries(app PRIVATE actorstate::core)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS actorstate_core actorstate_persistence actorstate_options_proto actorstate_protocol_proto
+install(TARGETS actorstate_core actorstate_persistence actorstate_options_proto actorstate_protocol_proto actorstate_reflection_proto
   actorstate_user_function
   EXPORT actorstateTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

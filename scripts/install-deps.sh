@@ -22,6 +22,10 @@ elif [ "${1:-}" = "--print-runtime" ]; then
 fi
 
 missing=()
+# npm fetches test tools (buf); a machine that already has Node.js from elsewhere keeps it.
+if [ "${1:-}" = "" ] && ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -18,12 +18,12 @@
 // entities, or a new value, for value entities), a forward (`forward_to`: the caller gets whatever another
 // service's method replies, after this command's writes) or a failure, which persists nothing. Any handler may also
 // ask for side effects (`ctx.side_effect(...)`): calls to other services made after the writes are durable, whose
-// results are ignored; synchronous ones complete before the reply or forward leaves. A failed entity command runs no
+// replies are ignored; synchronous ones complete before the reply or forward leaves. A failed entity command runs no
 // side effects; a failed action call still runs its own. The runtime applies emitted events through the event
 // handlers and sends the reply only after the events are durable. A handler that throws fails its command and
-// restarts the entity, which then recovers from the store. Forwards and side effects are carried out by the
-// Cloudstate proxy when the entities are served as a user function (user_function.hpp); a native node does not run
-// them yet.
+// restarts the entity, which then recovers from the store. Forwards and side effects go through the node's router
+// (any served entity or action may be the target), or through the Cloudstate proxy's when the entities are served
+// as a user function (user_function.hpp).
 #pragma once
 
 #include <chrono>
@@ -88,7 +88,7 @@ namespace detail {
 class side_effect_collector {
 public:
   /// Asks for a call of `method` on the served service `service` (fully qualified) with `msg` as its request, made
-  /// after the command's writes; `synchronous` ones complete before the reply or forward leaves. Results are ignored.
+  /// after the command's writes; `synchronous` ones complete before the reply or forward leaves. Replies are ignored.
   template <class Message>
   void side_effect(std::string service, std::string method, const Message& msg, bool synchronous = false) {
     side_effects_.push_back({std::move(service),

@@ -12,6 +12,8 @@
 #include <google/protobuf/message.h>
 
 #include "frontend/entity_key.hpp"
+#include "frontend/reflection.hpp"
+#include "grpc/reflection/v1alpha/reflection.pb.h"
 #include "ops/log.hpp"
 
 namespace actorstate::frontend {
@@ -92,12 +94,53 @@ private:
   grpc::ByteBuffer reply_;
 };
 
+/// A reflection stream: each request is answered from the node's descriptors until the client half-closes.
+class reflection_call : public grpc::ServerGenericBidiReactor {
+public:
+  explicit reflection_call(const reflection& r) : reflection_(r) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    std::string bytes;
+    grpc::reflection::v1alpha::ServerReflectionRequest request;
+    if (!dump(request_, bytes) || !request.ParseFromString(bytes)) {
+      Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "not a ServerReflectionRequest"});
+      return;
+    }
+    grpc::reflection::v1alpha::ServerReflectionResponse response;
+    reflection_.answer(request, response);
+    grpc::Slice slice{response.SerializeAsString()};
+    reply_ = grpc::ByteBuffer{&slice, 1};
+    StartWrite(&reply_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status{grpc::StatusCode::UNKNOWN, "write failed"});
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+private:
+  const reflection& reflection_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer reply_;
+};
+
 }  // namespace
 
 class grpc_frontend::service : public grpc::CallbackGenericService {
 public:
   explicit service(grpc_frontend& fe) : fe_(fe) {}
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    if (ctx->method() == reflection_path && fe_.reflection_service() != nullptr)
+      return new reflection_call(*fe_.reflection_service());
     return new unary_call(fe_, ctx);
   }
 
@@ -160,6 +203,10 @@ const route* grpc_frontend::find(const std::string& path) const {
 }
 
 uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, std::string& error) {
+  std::vector<const google::protobuf::ServiceDescriptor*> services;
+  for (const auto& [path, r] : routes_)
+    services.push_back(r.descriptor->service());
+  reflection_ = std::make_unique<reflection>(services);
   service_ = std::make_unique<service>(*this);
   grpc::ServerBuilder builder;
   int selected = 0;

@@ -34,6 +34,8 @@ class Server;
 
 namespace actorstate::frontend {
 
+class reflection;
+
 struct route {
   caf::actor region;
   std::string method;  ///< Simple method name, as the entity's handlers know it.
@@ -68,6 +70,9 @@ public:
             std::function<void(command_result)> done);
   runtime::gateway_pool& gateways() { return gateways_; }
 
+  /// The reflection service over the served services (after `start`).
+  const reflection* reflection_service() const { return reflection_.get(); }
+
   /// Called by every call when it starts and ends; `begin_call` returns false once draining started.
   bool begin_call();
   void end_call();
@@ -78,6 +83,7 @@ private:
   size_t max_message_size_;
   std::unordered_map<std::string, route> routes_;
   std::unique_ptr<service> service_;
+  std::unique_ptr<reflection> reflection_;
   std::unique_ptr<grpc::Server> server_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
