@@ -15,6 +15,10 @@ const char* shopping_cart_client_binary() {
   return ACTORSTATE_IT_SHOPPING_CART_CLIENT;
 }
 
+const char* proxy_binary() {
+  return ACTORSTATE_IT_PROXY;
+}
+
 namespace {
 
 void set_deadline(grpc::ClientContext& ctx) {

@@ -25,6 +25,7 @@ namespace cart_api = com::example::shoppingcart;
 // Absolute paths baked in by CMake ($<TARGET_FILE:...>).
 const char* shopping_cart_binary();
 const char* shopping_cart_client_binary();
+const char* proxy_binary();
 
 inline constexpr const char* cart_service = "com.example.shoppingcart.ShoppingCart";
 inline constexpr std::chrono::seconds call_deadline{5};

@@ -106,6 +106,11 @@ temp_dir::~temp_dir() {
 }
 
 pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout_path, const fs::path& stderr_path) {
+  return spawn_process(argv, stdout_path, stderr_path, {});
+}
+
+pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout_path, const fs::path& stderr_path,
+                    const std::vector<std::string>& env_changes) {
   spawn_actions actions;
   posix_spawn_file_actions_addopen(actions.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   auto redirect = [&](int fd, const fs::path& path) {
@@ -134,10 +139,20 @@ pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  auto changed = [&](std::string_view entry) {
+    auto name = entry.substr(0, entry.find('='));
+    for (std::string_view change : env_changes)
+      if (change.substr(0, change.find('=')) == name)
+        return true;
+    return false;
+  };
   std::vector<char*> env;
   for (char** e = environ; *e != nullptr; ++e)
-    if (!node_setting(*e))
+    if (!node_setting(*e) && !changed(*e))
       env.push_back(*e);
+  for (const auto& change : env_changes)
+    if (change.find('=') != std::string::npos)
+      env.push_back(const_cast<char*>(change.c_str()));
   env.push_back(nullptr);
 
   pid_t pid = -1;
@@ -186,6 +201,25 @@ std::string read_file(const fs::path& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+uint16_t pick_free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    throw std::runtime_error(errno_text("socket", errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error(errno_text("bind/getsockname", err));
+  }
+  ::close(fd);  // never listened on, so no TIME_WAIT is left behind
+  return ntohs(addr.sin_port);
 }
 
 http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
@@ -274,6 +308,28 @@ void node_process::spawn() {
 
 void node_process::start(std::chrono::milliseconds timeout) {
   spawn();
+  wait_serving(timeout);
+}
+
+uint16_t node_process::wait_for_management_port(std::chrono::milliseconds timeout) {
+  if (!running())
+    return 0;
+  wait_until(
+      [&] {
+        if (auto port = logged_management_port(log())) {
+          management_port_ = *port;
+          return true;
+        }
+        if (!wait_for_exit(pid_, 0ms))
+          return false;
+        pid_ = -1;  // exited (and reaped) without logging it
+        return true;
+      },
+      timeout);
+  return management_port_;
+}
+
+void node_process::wait_serving(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto fail = [&](const std::string& why) -> void {
     if (running())
@@ -357,6 +413,99 @@ std::string node_process::log() const {
 }
 
 std::string node_process::log_tail(size_t bytes) const {
+  auto text = log();
+  return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
+}
+
+user_function_process::user_function_process(fs::path binary, fs::path work_dir, std::vector<std::string> extra_args)
+    : binary_(std::move(binary)),
+      work_dir_(std::move(work_dir)),
+      port_file_(work_dir_ / "uf-port"),
+      extra_args_(std::move(extra_args)) {
+  fs::create_directories(work_dir_);
+}
+
+user_function_process::~user_function_process() {
+  try {
+    kill();
+  } catch (const std::exception&) {
+    // As for node_process: nothing more a destructor can do.
+  }
+}
+
+void user_function_process::start(uint16_t port, std::chrono::milliseconds timeout) {
+  if (running())
+    throw std::runtime_error("user_function_process::start: already running as pid " + std::to_string(pid_));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string why;
+  for (;;) {
+    std::error_code ignored;
+    fs::remove(port_file_, ignored);
+    log_path_ = work_dir_ / ("uf-" + std::to_string(++starts_) + ".log");
+    std::vector<std::string> argv{binary_.string(),     "--user-function", "--port",
+                                  std::to_string(port), "--port-file",     port_file_.string()};
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    // HOST/PORT are the Cloudstate convention the user function reads; only the explicit flags may count here.
+    pid_ = spawn_process(argv, {}, log_path_, {"HOST=127.0.0.1", "PORT"});
+    std::optional<int> exited;
+    std::optional<uint16_t> bound;
+    wait_until(
+        [&] {
+          if ((exited = wait_for_exit(pid_, 0ms)))
+            return true;
+          if (!fs::exists(port_file_) || log().find("listening on user-function ") == std::string::npos)
+            return false;
+          bound = parse_port(read_file(port_file_));
+          return bound.has_value();
+        },
+        std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+                 0ms));
+    if (bound) {
+      port_ = *bound;
+      return;
+    }
+    if (!exited) {
+      kill();
+      why = "no port file / listening log line within " + std::to_string(timeout.count()) + " ms";
+      break;
+    }
+    pid_ = -1;
+    why = "exited with code " + std::to_string(*exited);
+    // A fixed port may still be held for a moment by the process just killed; a free-port start has no excuse.
+    if (port == 0 || std::chrono::steady_clock::now() + 100ms >= deadline)
+      break;
+    std::this_thread::sleep_for(100ms);
+  }
+  throw std::runtime_error("user function " + binary_.string() + " did not start on port " + std::to_string(port) +
+                           ": " + why + "\n--- " + log_path_.string() + " (tail) ---\n" + log_tail());
+}
+
+void user_function_process::kill() {
+  if (!running())
+    return;
+  ::kill(pid_, SIGKILL);
+  if (!wait_for_exit(pid_, 10s))
+    throw std::runtime_error("pid " + std::to_string(pid_) + " survived SIGKILL for 10 s");
+  pid_ = -1;
+}
+
+std::optional<int> user_function_process::terminate(std::chrono::milliseconds timeout) {
+  if (!running())
+    return std::nullopt;
+  ::kill(pid_, SIGTERM);
+  auto code = wait_for_exit(pid_, timeout);
+  if (code)
+    pid_ = -1;
+  else
+    kill();
+  return code;
+}
+
+std::string user_function_process::log() const {
+  return log_path_.empty() ? std::string{} : read_file(log_path_);
+}
+
+std::string user_function_process::log_tail(size_t bytes) const {
   auto text = log();
   return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
 }

@@ -42,6 +42,14 @@ private:
 // ACTORSTATE_*/HTTP_PORT/MANAGEMENT_PORT/LOG_LEVEL variables, so the caller's shell cannot change the flags.
 // Throws std::runtime_error when posix_spawn fails.
 pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout_path, const fs::path& stderr_path);
+// The same with environment changes applied last: "NAME=value" sets NAME (replacing an inherited one), a bare
+// "NAME" removes it.
+pid_t spawn_process(const std::vector<std::string>& argv, const fs::path& stdout_path, const fs::path& stderr_path,
+                    const std::vector<std::string>& env_changes);
+
+// A port that was free a moment ago: bound on 127.0.0.1 with port 0 and closed again. For a process that must be
+// started on a port known in advance (a user function the proxy is already waiting for).
+uint16_t pick_free_port();
 
 // Reaps `pid` if it exits within `timeout`: the exit code, or 128 + signal number for a signalled process.
 // nullopt when it is still running at the deadline (it is left running).
@@ -77,8 +85,13 @@ public:
   // Spawns the node and waits (bounded) until it is serving; throws std::runtime_error carrying the log's tail if
   // it exits or does not get ready in time.
   void start(std::chrono::milliseconds timeout = 20s);
-  // Only spawns; for a node that is expected not to start (pair with wait_exit()).
+  // Only spawns; for a node that is expected not to start (pair with wait_exit()), or to be waited for in steps.
   void spawn();
+  // After spawn(): waits (bounded) for the `listening on management` log line and returns that port (0 when the
+  // node exited or did not log it in time); management_port() answers it from then on.
+  uint16_t wait_for_management_port(std::chrono::milliseconds timeout);
+  // After spawn(): the rest of start() — port file, management port, /ready 200 — or throws like start().
+  void wait_serving(std::chrono::milliseconds timeout = 20s);
   // SIGKILL and reap: the crash the durability tests are about.
   void kill();
   // SIGTERM and wait up to `timeout` for the exit; returns the exit code, or nullopt (after a SIGKILL) when the
@@ -96,6 +109,8 @@ public:
   std::string target() const;
   const fs::path& data_dir() const { return data_dir_; }
   const fs::path& log_path() const { return log_path_; }
+  // Where `--port-file` points; it exists only once the node serves its client port.
+  const fs::path& port_file() const { return port_file_; }
   // The current start's log; log_tail() keeps the last `bytes` for failure messages.
   std::string log() const;
   std::string log_tail(size_t bytes = 4000) const;
@@ -111,6 +126,44 @@ private:
   int starts_ = 0;
   uint16_t port_ = 0;
   uint16_t management_port_ = 0;
+};
+
+// A Cloudstate user function (`<binary> --user-function`, e.g. the shopping cart) for the proxy to connect to. It is
+// stateless, so it has no data directory; the listen host is forced to 127.0.0.1 (HOST) whatever the caller's shell
+// says. start(0) lets it pick a free port; start(port) binds that port (retried while it is briefly still taken),
+// which is how a killed user function comes back where the proxy expects it. Logs go to work_dir/uf-<n>.log.
+class user_function_process {
+public:
+  user_function_process(fs::path binary, fs::path work_dir, std::vector<std::string> extra_args = {});
+  ~user_function_process();
+  user_function_process(const user_function_process&) = delete;
+  user_function_process& operator=(const user_function_process&) = delete;
+
+  // Spawns it and waits (bounded) for the port file and the `listening on user-function` log line; throws
+  // std::runtime_error with the log's tail otherwise.
+  void start(uint16_t port = 0, std::chrono::milliseconds timeout = 20s);
+  // SIGKILL and reap.
+  void kill();
+  // SIGTERM, then SIGKILL after `timeout`; the exit code or nullopt like node_process::terminate().
+  std::optional<int> terminate(std::chrono::milliseconds timeout = 15s);
+
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // The port of the current (or last) start.
+  uint16_t port() const { return port_; }
+  const fs::path& log_path() const { return log_path_; }
+  std::string log() const;
+  std::string log_tail(size_t bytes = 4000) const;
+
+private:
+  fs::path binary_;
+  fs::path work_dir_;
+  fs::path port_file_;
+  fs::path log_path_;
+  std::vector<std::string> extra_args_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+  uint16_t port_ = 0;
 };
 
 }  // namespace actorstate::it

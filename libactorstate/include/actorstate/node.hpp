@@ -74,7 +74,6 @@ private:
   std::string max_message_size_ = "12MiB";
 };
 
-
 /// Parses argv for a program that only has node flags. Exits the process on --help or a bad flag, with usage.
 node_options parse_node_options(int argc, char** argv, const std::string& description);
 

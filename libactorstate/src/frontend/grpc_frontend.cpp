@@ -1,15 +1,18 @@
 #include "frontend/grpc_frontend.hpp"
 
+#include <grpc/grpc.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
-#include <grpc/grpc.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+
+#include <algorithm>
+#include <string_view>
 
 #include "frontend/entity_key.hpp"
 #include "frontend/reflection.hpp"
@@ -66,7 +69,7 @@ public:
       Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"});
       return;
     }
-    fe_.call(*route_, std::move(payload), [this](command_result r) { complete(std::move(r)); });
+    fe_.call(*route_, std::move(payload), request_metadata(), [this](command_result r) { complete(std::move(r)); });
   }
 
   void OnWriteDone(bool) override {}
@@ -77,7 +80,29 @@ public:
   }
 
 private:
+  /// The call's text headers, without HTTP/2 pseudo-headers and gRPC's own.
+  std::vector<metadata_entry> request_metadata() const {
+    std::vector<metadata_entry> out;
+    for (const auto& [key, value] : ctx_->client_metadata()) {
+      std::string_view k{key.data(), key.size()};
+      if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-" || k == "content-type" || k == "te" ||
+          (k.size() > 4 && k.substr(k.size() - 4) == "-bin"))
+        continue;
+      out.push_back({std::string{k}, std::string{value.data(), value.size()}});
+    }
+    return out;
+  }
+
   void complete(command_result r) {
+    for (auto& entry : r.metadata) {
+      std::string key = entry.key;
+      std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+      // gRPC rejects the whole response for one invalid header; drop such entries instead.
+      bool valid = !key.empty() && key[0] != ':' && key.substr(0, 5) != "grpc-" &&
+                   key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") == std::string::npos;
+      if (valid)
+        ctx_->AddInitialMetadata(key, entry.value);
+    }
     if (!r.ok()) {
       Finish(to_grpc(r));
       return;
@@ -167,9 +192,11 @@ bool grpc_frontend::add_route(const std::string& path, route r, std::string& err
   return true;
 }
 
-void grpc_frontend::call(const route& r, std::string payload, std::function<void(command_result)> done) {
+void grpc_frontend::call(const route& r, std::string payload, std::vector<metadata_entry> metadata,
+                         std::function<void(command_result)> done) {
   command cmd;
   cmd.method = r.method;
+  cmd.metadata = std::move(metadata);
   std::unique_ptr<google::protobuf::Message> msg{r.input_prototype->New()};
   if (!msg->ParseFromString(payload)) {
     done(command_result::failure(status_code::invalid_argument,
@@ -194,7 +221,7 @@ void grpc_frontend::call(const std::string& service, const std::string& method, 
     done(command_result::failure(status_code::unimplemented, "unknown service or method " + service + "/" + method));
     return;
   }
-  call(*r, std::move(payload), std::move(done));
+  call(*r, std::move(payload), {}, std::move(done));
 }
 
 const route* grpc_frontend::find(const std::string& path) const {

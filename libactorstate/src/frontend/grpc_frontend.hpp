@@ -64,7 +64,8 @@ public:
 
   /// Routes one call as a client's would go (request parsed, entity key extracted, handed to the region); `done`
   /// runs on an actor thread. Used for client calls, forwards and side effects alike.
-  void call(const route& r, std::string payload, std::function<void(command_result)> done);
+  void call(const route& r, std::string payload, std::vector<metadata_entry> metadata,
+            std::function<void(command_result)> done);
   /// The same by service and method name; an unknown target answers UNIMPLEMENTED.
   void call(const std::string& service, const std::string& method, std::string payload,
             std::function<void(command_result)> done);

@@ -65,15 +65,15 @@ void reflection::answer(const rv::ServerReflectionRequest& request, rv::ServerRe
       break;
     case rv::ServerReflectionRequest::kFileContainingSymbol:
       add_with_dependencies(
-        find_file([&](auto* p) { return p->FindFileContainingSymbol(request.file_containing_symbol()); }), seen,
-        *response.mutable_file_descriptor_response());
+          find_file([&](auto* p) { return p->FindFileContainingSymbol(request.file_containing_symbol()); }), seen,
+          *response.mutable_file_descriptor_response());
       break;
     case rv::ServerReflectionRequest::kFileContainingExtension: {
       const auto& ext = request.file_containing_extension();
       add_with_dependencies(find_file([&](auto* p) -> const FileDescriptor* {
                               const auto* type = p->FindMessageTypeByName(ext.containing_type());
                               const auto* field =
-                                type != nullptr ? p->FindExtensionByNumber(type, ext.extension_number()) : nullptr;
+                                  type != nullptr ? p->FindExtensionByNumber(type, ext.extension_number()) : nullptr;
                               return field != nullptr ? field->file() : nullptr;
                             }),
                             seen, *response.mutable_file_descriptor_response());

@@ -38,8 +38,8 @@ struct run {
         detail::post(me->self, [me, effect, r = std::move(r)] {
           if (undeliverable(r)) {
             me->on_error(effect, r, "side effect of");
-            me->finish(command_result::failure(r.code, "synchronous side effect " + effect.service_name + "/"
-                                                         + effect.method + " failed: " + r.message));
+            me->finish(command_result::failure(r.code, "synchronous side effect " + effect.service_name + "/" +
+                                                           effect.method + " failed: " + r.message));
             return;
           }
           me->step(me);
@@ -75,6 +75,7 @@ reply_plan plan_of(detail::handler_output& out, bool keep_effects_on_failure) {
   reply_plan plan;
   if (out.code == status_code::ok) {
     plan.result = command_result::success(std::move(out.reply));
+    plan.result.metadata = std::move(out.metadata);
     plan.forward = std::move(out.forward);
     plan.side_effects = std::move(out.side_effects);
   } else {

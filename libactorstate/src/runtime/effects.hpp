@@ -38,7 +38,8 @@ reply_plan plan_of(detail::handler_output& out, bool keep_effects_on_failure);
 
 /// Called when a forward or side effect could not be routed or failed in transport; `role` is "forwarded from" or
 /// "side effect of".
-using effect_error_fn = std::function<void(const detail::effect_call& call, const command_result& error, const char* role)>;
+using effect_error_fn =
+    std::function<void(const detail::effect_call& call, const command_result& error, const char* role)>;
 
 void execute(const caf::actor& self, const route_fn& route, reply_plan plan, std::function<void(command_result)> done,
              effect_error_fn on_error);

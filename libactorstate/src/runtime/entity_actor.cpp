@@ -192,15 +192,15 @@ void entity_actor::deliver(caf::response_promise& promise, reply_plan plan, cloc
   }
   ++effects_running_;
   execute(
-    caf::actor_cast<caf::actor>(this), env_->route, std::move(plan),
-    [this, promise, arrived](command_result r) mutable {
-      --effects_running_;
-      deliver(promise, std::move(r), arrived);
-      maybe_stop();
-    },
-    [this](const detail::effect_call& call, const command_result& error, const char* role) {
-      on_effect_error(call, error, role);
-    });
+      caf::actor_cast<caf::actor>(this), env_->route, std::move(plan),
+      [this, promise, arrived](command_result r) mutable {
+        --effects_running_;
+        deliver(promise, std::move(r), arrived);
+        maybe_stop();
+      },
+      [this](const detail::effect_call& call, const command_result& error, const char* role) {
+        on_effect_error(call, error, role);
+      });
 }
 
 void entity_actor::on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) {

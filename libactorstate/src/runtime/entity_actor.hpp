@@ -32,7 +32,7 @@ struct entity_env {
   std::shared_ptr<const detail::model_base> model;
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<metrics::entity_metrics> metrics;
-  route_fn route;  ///< Where forwards and side effects go (the node's frontend router).
+  route_fn route;             ///< Where forwards and side effects go (the node's frontend router).
   size_t max_pipeline = 256;  ///< Most writes in flight per entity before it stops taking commands.
 };
 

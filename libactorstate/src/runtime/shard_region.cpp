@@ -25,30 +25,30 @@ namespace {
 
 /// Runs action calls; an asynchronous handler answers through a continuation posted back to the worker.
 caf::behavior action_worker(caf::event_based_actor* self, std::shared_ptr<const detail::action_model> model,
-                           route_fn route) {
+                            route_fn route) {
   // Actions keep their side effects even when they fail (unlike entities).
   auto finish = [self, route](caf::response_promise rp, detail::handler_output out) {
     execute(
-      caf::actor_cast<caf::actor>(self), route, plan_of(out, true),
-      [rp](command_result r) mutable { rp.deliver(std::move(r)); },
-      [](const detail::effect_call& call, const command_result& error, const char* role) {
-        log::warn("forward or side effect of an action failed",
-                  {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.message}});
-      });
+        caf::actor_cast<caf::actor>(self), route, plan_of(out, true),
+        [rp](command_result r) mutable { rp.deliver(std::move(r)); },
+        [](const detail::effect_call& call, const command_result& error, const char* role) {
+          log::warn("forward or side effect of an action failed",
+                    {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.message}});
+        });
   };
   return {
-    [self, model, finish](command& cmd) {
-      auto rp = self->make_response_promise();
-      if (!model->handle_async) {
-        finish(rp, run_action(*model, cmd));
-        return;
-      }
-      auto me = caf::actor_cast<caf::actor>(self);
-      model->handle_async(std::move(cmd), [me, rp, finish](detail::handler_output out) mutable {
-        detail::post(me, [rp, finish, out = std::move(out)]() mutable { finish(rp, std::move(out)); });
-      });
-    },
-    [](detail::continuation& c) { c.fn(); },
+      [self, model, finish](command& cmd) {
+        auto rp = self->make_response_promise();
+        if (!model->handle_async) {
+          finish(rp, run_action(*model, cmd));
+          return;
+        }
+        auto me = caf::actor_cast<caf::actor>(self);
+        model->handle_async(std::move(cmd), [me, rp, finish](detail::handler_output out) mutable {
+          detail::post(me, [rp, finish, out = std::move(out)]() mutable { finish(rp, std::move(out)); });
+        });
+      },
+      [](detail::continuation& c) { c.fn(); },
   };
 }
 

@@ -2,22 +2,25 @@
 // duplicates allowed, well-known and Cloudstate option files taken from the linked-in pool when the user function
 // leaves them out); validation as the reference proxy does it; one entity type per spec entity.
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <google/protobuf/descriptor.pb.h>
 #include <grpc/grpc.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <CLI/CLI.hpp>
 
 #include "actorstate/bridge.hpp"
 #include "actorstate/node.hpp"
-#include "uf_context.hpp"
 #include "entities.hpp"
 #include "frontend/entity_key.hpp"
 #include "ops/log.hpp"
+#include "uf_context.hpp"
 
 namespace actorstate::bridge {
 
@@ -47,8 +50,8 @@ std::string build_descriptors(uf_context& ctx, const std::string& proto_bytes) {
     if (!ctx.user_files.Add(file))
       return "cannot add descriptor file " + file.name();
   }
-  ctx.linked_files = std::make_unique<google::protobuf::DescriptorPoolDatabase>(
-    *google::protobuf::DescriptorPool::generated_pool());
+  ctx.linked_files =
+      std::make_unique<google::protobuf::DescriptorPoolDatabase>(*google::protobuf::DescriptorPool::generated_pool());
   ctx.files = std::make_unique<google::protobuf::MergedDescriptorDatabase>(&ctx.user_files, ctx.linked_files.get());
   ctx.pool = std::make_unique<google::protobuf::DescriptorPool>(ctx.files.get());
   for (const auto& name : seen)
@@ -72,8 +75,8 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
     log::warn("the user function does not state its protocol version (0.0); assuming 0.2",
               {{"support_library", info.support_library_name() + " " + info.support_library_version()}});
   } else if (major != 0 || minor != 2) {
-    out.error = "Incompatible protocol version " + std::to_string(major) + "." + std::to_string(minor)
-                + ", only 0.2 is supported";
+    out.error = "Incompatible protocol version " + std::to_string(major) + "." + std::to_string(minor) +
+                ", only 0.2 is supported";
     return out;
   }
   if (spec.entities().empty()) {
@@ -129,7 +132,8 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
     model->message_factory = ctx->factory.get();
     model->strict_order = true;
     if (entity.passivation_strategy().has_timeout() && entity.passivation_strategy().timeout().timeout() > 0)
-      model->settings.passivation_timeout = std::chrono::milliseconds{entity.passivation_strategy().timeout().timeout()};
+      model->settings.passivation_timeout =
+          std::chrono::milliseconds{entity.passivation_strategy().timeout().timeout()};
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* method = service->method(i);
       bool streaming = method->client_streaming() || method->server_streaming();
@@ -145,8 +149,8 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
           return out;
         }
         if (keys.empty()) {
-          out.error = "Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in "
-                      + method->input_type()->full_name();
+          out.error = "Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in " +
+                      method->input_type()->full_name();
           return out;
         }
       } else if (streaming) {
@@ -158,6 +162,38 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
     out.models.push_back(std::move(model));
   }
   return out;
+}
+
+/// One discovery call that waits for the channel to connect (up to `wait`, plus time to answer once connected)
+/// rather than failing at once: a failed call leaves nothing waiting on the channel, and gRPC then notices a user
+/// function that came up only on its next poll, seconds later. nullopt if `stop` became true meanwhile.
+std::optional<grpc::Status> call_discover(cloudstate::EntityDiscovery::Stub& stub, const cloudstate::ProxyInfo& info,
+                                          cloudstate::EntitySpec& spec, std::chrono::milliseconds wait,
+                                          const std::function<bool()>& stop) {
+  grpc::ClientContext call;
+  call.set_wait_for_ready(true);
+  call.set_deadline(std::chrono::system_clock::now() + std::max(wait, std::chrono::milliseconds{1000}) +
+                    std::chrono::seconds{10});
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::optional<grpc::Status> result;
+  stub.async()->discover(&call, &info, &spec, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> guard{mtx};
+    result = std::move(s);
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock{mtx};
+  bool cancelled = false;
+  while (!result) {
+    cv.wait_for(lock, std::chrono::milliseconds{20});
+    if (!result && !cancelled && stop()) {
+      call.TryCancel();
+      cancelled = true;
+    }
+  }
+  if (cancelled)
+    return std::nullopt;
+  return result;
 }
 
 /// Sleeps `d` in small steps; false if `stop` became true.
@@ -191,8 +227,8 @@ void uf_context::report_error(const std::string& message) const {
 
 bridge_flags::bridge_flags(CLI::App& app, bridge_options& o) : opts_(o) {
   auto flag = [&](const std::string& name, auto& target, const std::string& help, const char* var) {
-    auto* opt = app.add_option(name, target, help + (var ? std::string{" (env "} + var + ")" : ""))
-                  ->capture_default_str();
+    auto* opt =
+        app.add_option(name, target, help + (var ? std::string{" (env "} + var + ")" : ""))->capture_default_str();
     if (var != nullptr)
       env_.emplace_back(opt, var);
   };
@@ -238,13 +274,14 @@ bool discover(node& n, const bridge_options& opts, const std::function<bool()>& 
     // CRDT entities are not implemented yet, so they are not offered.
     for (auto* t : {event_sourced_type, value_entity_type, action_type})
       info.add_supported_entity_types(t);
-    grpc::ClientContext call;
-    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
     cloudstate::EntitySpec spec;
-    auto status = ctx->discovery->discover(&call, info, &spec);
+    auto status = call_discover(*ctx->discovery, info, spec, backoff, stop);
+    if (!status) {
+      return false;
+    }
     std::string problem;
-    if (!status.ok()) {
-      problem = "user function at " + target + " did not answer discovery: " + status.error_message();
+    if (!status->ok()) {
+      problem = "user function at " + target + " did not answer discovery: " + status->error_message();
       log::warn(problem);
     } else {
       auto result = validate(ctx, spec);
@@ -254,8 +291,8 @@ bool discover(node& n, const bridge_options& opts, const std::function<bool()>& 
             return false;
         log::info("discovery succeeded", {{"user_function", target},
                                           {"service", spec.service_info().service_name()},
-                                          {"support_library", spec.service_info().support_library_name() + " "
-                                                                + spec.service_info().support_library_version()},
+                                          {"support_library", spec.service_info().support_library_name() + " " +
+                                                                  spec.service_info().support_library_version()},
                                           {"entities", std::to_string(result.models.size())}});
         return true;
       }

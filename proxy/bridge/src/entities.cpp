@@ -34,6 +34,15 @@ detail::effect_call effect_of(const Call& call) {
   return e;
 }
 
+/// The text entries of a protocol Metadata (binary values cannot become gRPC text headers).
+std::vector<metadata_entry> metadata_of(const cloudstate::Metadata& m) {
+  std::vector<metadata_entry> out;
+  for (const auto& e : m.entries())
+    if (e.has_string_value())
+      out.push_back({e.key(), e.string_value()});
+  return out;
+}
+
 google::protobuf::Any to_any(std::string type, std::string payload) {
   google::protobuf::Any any;
   any.set_type_url(std::move(type));
@@ -47,7 +56,7 @@ class bridged_entity : public runtime::entity_actor {
 public:
   bridged_entity(caf::actor_config& cfg, std::shared_ptr<const runtime::entity_env> env, std::string id,
                  std::shared_ptr<const uf_context> ctx)
-    : runtime::entity_actor(cfg, std::move(env), std::move(id)), ctx_(std::move(ctx)) {}
+      : runtime::entity_actor(cfg, std::move(env), std::move(id)), ctx_(std::move(ctx)) {}
 
 protected:
   using stream = uf_stream<In, Out>;
@@ -59,19 +68,19 @@ protected:
     auto generation = ++generation_;
     auto self = caf::actor_cast<caf::actor>(this);
     stream_ = stream::open(
-      std::move(start_call),
-      [this, self, generation](Out msg) {
-        detail::post(self, [this, generation, msg = std::move(msg)]() mutable {
-          if (generation == generation_)
-            on_message(std::move(msg));
+        std::move(start_call),
+        [this, self, generation](Out msg) {
+          detail::post(self, [this, generation, msg = std::move(msg)]() mutable {
+            if (generation == generation_)
+              on_message(std::move(msg));
+          });
+        },
+        [this, self, generation](grpc::Status status) {
+          detail::post(self, [this, generation, status] {
+            if (generation == generation_)
+              on_stream_end(status);
+          });
         });
-      },
-      [this, self, generation](grpc::Status status) {
-        detail::post(self, [this, generation, status] {
-          if (generation == generation_)
-            on_stream_end(status);
-        });
-      });
   }
 
   void close_stream() {
@@ -135,14 +144,14 @@ protected:
   bool expect_reply(int64_t id) {
     if (in_flight_ && id == command_id_)
       return true;
-    protocol_violation("reply for command " + std::to_string(id) + " while waiting for "
-                       + (in_flight_ ? std::to_string(command_id_) : std::string{"none"}));
+    protocol_violation("reply for command " + std::to_string(id) + " while waiting for " +
+                       (in_flight_ ? std::to_string(command_id_) : std::string{"none"}));
     return false;
   }
 
   void protocol_violation(const std::string& what) {
-    auto message = "protocol violation by the user function for " + env().model->service_name + " entity "
-                   + entity_id() + ": " + what;
+    auto message = "protocol violation by the user function for " + env().model->service_name + " entity " +
+                   entity_id() + ": " + what;
     log::error(message);
     ctx_->report_error(message);
     if (in_flight_) {
@@ -156,8 +165,8 @@ protected:
   /// A `failure` on the stream: the entity crashed in the user function.
   void on_entity_failure(const cloudstate::Failure& failure) {
     log::warn("user function reported an entity failure", {{"entity_type", env().model->service_name},
-                                                          {"entity_id", entity_id()},
-                                                          {"description", failure.description()}});
+                                                           {"entity_id", entity_id()},
+                                                           {"description", failure.description()}});
     if (in_flight_ && failure.command_id() == command_id_) {
       auto pc = take_in_flight();
       fail_and_restart(pc, status_code::unknown, "Unexpected entity failure");
@@ -187,9 +196,10 @@ protected:
       const auto& payload = action.reply().payload();
       const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
       if (!payload.type_url().empty() && payload.type_url() != type_url_of(method->output_type()))
-        ctx_->report_error("Warning: reply of " + method->full_name() + " has type " + payload.type_url()
-                           + ", expected " + type_url_of(method->output_type()));
+        ctx_->report_error("Warning: reply of " + method->full_name() + " has type " + payload.type_url() +
+                           ", expected " + type_url_of(method->output_type()));
       plan.result = command_result::success(payload.value());
+      plan.result.metadata = metadata_of(action.reply().metadata());
     } else {
       plan.result = command_result::success({});
     }
@@ -202,8 +212,8 @@ protected:
 
   void on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) override {
     runtime::entity_actor::on_effect_error(call, error, role);
-    ctx_->report_error(error.message + " (" + role + " " + env().model->service_name + " entity " + entity_id()
-                       + ", calling " + call.service_name + "/" + call.method + ")");
+    ctx_->report_error(error.message + " (" + role + " " + env().model->service_name + " entity " + entity_id() +
+                       ", calling " + call.service_name + "/" + call.method + ")");
   }
 
   pending_command take_in_flight() {
@@ -266,8 +276,10 @@ protected:
     if (!failed && reply.events_size() > 0) {
       std::vector<persistence::event> events;
       for (auto& ev : *reply.mutable_events())
-        events.push_back({seq_ + 1 + static_cast<int64_t>(events.size()), std::move(*ev.mutable_type_url()),
-                          std::move(*ev.mutable_value()), {}});
+        events.push_back({seq_ + 1 + static_cast<int64_t>(events.size()),
+                          std::move(*ev.mutable_type_url()),
+                          std::move(*ev.mutable_value()),
+                          {}});
       seq_ += static_cast<int64_t>(events.size());
       auto n = begin_write();
       if (reply.has_snapshot())
@@ -339,8 +351,8 @@ private:
         auto seq = snap->second.seq;
         env().store->save_snapshot(pid(), std::move(snap->second), [p = pid(), seq](persistence::status s) {
           if (!s.ok())
-            log::warn("snapshot not saved", {{"persistence_id", p}, {"seq", std::to_string(seq)},
-                                             {"error", s.to_string()}});
+            log::warn("snapshot not saved",
+                      {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", s.to_string()}});
         });
       }
       pending_snapshots_.erase(snap);
@@ -397,8 +409,8 @@ protected:
       env().metrics->persisted_events.inc();
       if (action.has_update()) {
         auto& value = *action.mutable_update()->mutable_value();
-        env().store->put_value(pid(), std::move(*value.mutable_type_url()), std::move(*value.mutable_value()),
-                               version_, write_callback<persistence::result<int64_t>>(begin_write()));
+        env().store->put_value(pid(), std::move(*value.mutable_type_url()), std::move(*value.mutable_value()), version_,
+                               write_callback<persistence::result<int64_t>>(begin_write()));
         ++version_;
       } else if (action.has_delete_()) {
         env().store->delete_value(pid(), version_, write_callback<persistence::status>(begin_write()));
@@ -460,28 +472,34 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
   c->request.set_service_name(service_name);
   c->request.set_name(method->name());
   *c->request.mutable_payload() = to_any(type_url_of(method->input_type()), std::move(cmd.payload));
-  ctx->action->async()->handleUnary(
-    &c->client, &c->request, &c->response, [c, done = std::move(done)](grpc::Status status) {
-      detail::handler_output out;
-      if (!status.ok()) {
-        out.code = status_code::unavailable;
-        out.message = "user function call failed: " + status.error_message();
-        done(std::move(out));
-        return;
-      }
-      auto& response = c->response;
-      if (response.has_failure()) {
-        out.code = status_code::unknown;
-        out.message = response.failure().description();
-      } else if (response.has_forward()) {
-        out.forward = effect_of(response.forward());
-      } else if (response.has_reply()) {
-        out.reply = response.reply().payload().value();
-      }
-      for (const auto& effect : response.side_effects())
-        out.side_effects.push_back(effect_of(effect));
-      done(std::move(out));
-    });
+  for (auto& entry : cmd.metadata) {
+    auto* e = c->request.mutable_metadata()->add_entries();
+    e->set_key(std::move(entry.key));
+    e->set_string_value(std::move(entry.value));
+  }
+  ctx->action->async()->handleUnary(&c->client, &c->request, &c->response,
+                                    [c, done = std::move(done)](grpc::Status status) {
+                                      detail::handler_output out;
+                                      if (!status.ok()) {
+                                        out.code = status_code::unavailable;
+                                        out.message = "user function call failed: " + status.error_message();
+                                        done(std::move(out));
+                                        return;
+                                      }
+                                      auto& response = c->response;
+                                      if (response.has_failure()) {
+                                        out.code = status_code::unknown;
+                                        out.message = response.failure().description();
+                                      } else if (response.has_forward()) {
+                                        out.forward = effect_of(response.forward());
+                                      } else if (response.has_reply()) {
+                                        out.reply = response.reply().payload().value();
+                                        out.metadata = metadata_of(response.reply().metadata());
+                                      }
+                                      for (const auto& effect : response.side_effects())
+                                        out.side_effects.push_back(effect_of(effect));
+                                      done(std::move(out));
+                                    });
 }
 
 }  // namespace actorstate::bridge

@@ -85,8 +85,7 @@ public:
   }
 
 private:
-  uf_stream(read_handler on_read, done_handler on_done)
-    : on_read_(std::move(on_read)), on_done_(std::move(on_done)) {}
+  uf_stream(read_handler on_read, done_handler on_done) : on_read_(std::move(on_read)), on_done_(std::move(on_done)) {}
 
   // Requires mtx_.
   void start_next_write() {

@@ -1,6 +1,8 @@
-// Actions: `handleUnary` runs the SDK handler on the calling gRPC thread. The SDK has unary actions only, so the
-// three streamed rpcs (which a proxy uses only for streaming methods) answer with a failure instead of leaving the
-// proxy waiting; streamed-in and bidi calls first read the command that names the method, for the log.
+// Actions: `handleUnary` runs the SDK handler on the calling gRPC thread and answers with its reply, forward or
+// failure plus its side effects, which a failure keeps (Cloudstate's action "failure with side effect"; entities
+// drop them). The SDK has unary actions only, so the three streamed rpcs (which a proxy uses only for streaming
+// methods) answer with a failure instead of leaving the proxy waiting; streamed-in and bidi calls first read the
+// command that names the method, for the log.
 #include "actorstate/entity.hpp"
 #include "ops/log.hpp"
 #include "services.hpp"
@@ -91,12 +93,17 @@ grpc::ServerUnaryReactor* action_service::handleUnary(grpc::CallbackServerContex
   if (!run_guarded([&] { result = model.handle(cmd->name(), cmd->payload().value()); }, error)) {
     log::error("action handler threw", {{"service", model.service_name}, {"command", cmd->name()}, {"error", error}});
     set_failure(*response, "action handler threw: " + error);
-  } else if (result.code != status_code::ok) {
-    set_failure(*response, std::move(result.message));
   } else {
-    const auto* output = output_type(model, cmd->name());
-    set_any(*response->mutable_reply()->mutable_payload(), output != nullptr ? type_url(output) : std::string{},
-            std::move(result.reply));
+    if (result.code != status_code::ok) {
+      set_failure(*response, std::move(result.message));
+    } else if (result.forward) {
+      set_forward(*response->mutable_forward(), std::move(*result.forward));
+    } else {
+      const auto* output = output_type(model, cmd->name());
+      set_any(*response->mutable_reply()->mutable_payload(), output != nullptr ? type_url(output) : std::string{},
+              std::move(result.reply));
+    }
+    add_side_effects(*response->mutable_side_effects(), result.side_effects);
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;

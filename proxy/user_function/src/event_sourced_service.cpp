@@ -1,6 +1,8 @@
 // One reactor per `EventSourced/handle` stream, i.e. per entity instance the proxy activated. Recovery comes from
 // the proxy (init with an optional snapshot, then the journal's events); afterwards the entity applies its own
-// events as it emits them, because the proxy never replays them on a live stream. Protocol violations end the
+// events as it emits them, because the proxy never replays them on a live stream. A reply carries either the
+// handler's reply or its forward, with its side effects; a user failure carries neither events nor side effects
+// (Cloudstate: failures do not allow side effects), so the local state stays as it was. Protocol violations end the
 // stream with a stream-level `failure`; a handler or event handler that throws, or an emitted event that cannot
 // be applied, leaves the local state untrustworthy, so its command fails with `restart = true`, which makes the
 // proxy re-create the entity from the journal.
@@ -107,7 +109,7 @@ private:
       return;
     }
     if (result.code != status_code::ok) {
-      // A user failure (unknown) or a bad request/unknown method: either way nothing is emitted.
+      // A user failure (unknown) or a bad request/unknown method: either way nothing is emitted or called.
       auto* failure = reply->mutable_client_action()->mutable_failure();
       failure->set_command_id(cmd.id());
       failure->set_description(std::move(result.message));
@@ -123,9 +125,14 @@ private:
       set_any(*reply->add_events(), std::move(ev.type), std::move(ev.payload));
     }
     sequence_ += static_cast<int64_t>(result.events.size());
-    const auto* output = output_type(*model_, cmd.name());
-    set_any(*reply->mutable_client_action()->mutable_reply()->mutable_payload(),
-            output != nullptr ? type_url(output) : std::string{}, std::move(result.reply));
+    if (result.forward) {
+      set_forward(*reply->mutable_client_action()->mutable_forward(), std::move(*result.forward));
+    } else {
+      const auto* output = output_type(*model_, cmd.name());
+      set_any(*reply->mutable_client_action()->mutable_reply()->mutable_payload(),
+              output != nullptr ? type_url(output) : std::string{}, std::move(result.reply));
+    }
+    add_side_effects(*reply->mutable_side_effects(), result.side_effects);
     auto every = model_->snapshot_every;
     if (every > 0 && sequence_ / every > before / every)
       set_any(*reply->mutable_snapshot(), type_url(state_->GetDescriptor()), state_->SerializeAsString());
@@ -150,6 +157,7 @@ private:
                 {"error", description}});
     reply.clear_events();
     reply.clear_snapshot();
+    reply.clear_side_effects();
     auto* failure = reply.mutable_client_action()->mutable_failure();
     failure->set_command_id(cmd.id());
     failure->set_description(std::move(description));

@@ -1,17 +1,21 @@
 // Helpers shared by the entity streams and actions: a bidi reactor that alternates strictly between one read and
 // at most one write (the proxy sends an entity one command at a time and expects exactly one reply per command,
-// in order), Any construction, and running user code so that an exception becomes an error text.
+// in order), Any, Forward and SideEffect construction, and running user code so that an exception becomes an
+// error text.
 #pragma once
 
 #include <exception>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <google/protobuf/any.pb.h>
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/repeated_ptr_field.h>
 #include <grpcpp/support/server_callback.h>
 
 #include "actorstate/detail/model.hpp"
+#include "cloudstate/entity.pb.h"
 
 namespace actorstate::uf {
 
@@ -33,6 +37,25 @@ bool run_guarded(F&& f, std::string& error) {
 inline void set_any(google::protobuf::Any& any, std::string type_url, std::string value) {
   any.set_type_url(std::move(type_url));
   any.set_value(std::move(value));
+}
+
+/// The protocol's Forward for a handler's forward; the proxy invokes it and answers the caller with its reply.
+inline void set_forward(cloudstate::Forward& forward, detail::effect_call call) {
+  forward.set_service_name(std::move(call.service_name));
+  forward.set_command_name(std::move(call.method));
+  set_any(*forward.mutable_payload(), std::move(call.payload.type), std::move(call.payload.payload));
+}
+
+/// Appends the handler's side effects, in the order it asked for them.
+inline void add_side_effects(google::protobuf::RepeatedPtrField<cloudstate::SideEffect>& out,
+                             std::vector<detail::effect_call>& calls) {
+  for (auto& call : calls) {
+    auto* effect = out.Add();
+    effect->set_service_name(std::move(call.service_name));
+    effect->set_command_name(std::move(call.method));
+    set_any(*effect->mutable_payload(), std::move(call.payload.type), std::move(call.payload.payload));
+    effect->set_synchronous(call.synchronous);
+  }
 }
 
 /// The reply type of `method` as registered with the model (the service's output type; validated at add).

@@ -1,6 +1,8 @@
 // One reactor per `ValueEntity/handle` stream. The proxy loads the stored value and sends it at init (the state
 // message is always there; an unset value means nothing is stored); each reply says whether to update or delete
-// the stored value, and the local copy follows it so the next command sees what the proxy will have stored.
+// the stored value, and the local copy follows it so the next command sees what the proxy will have stored. A reply
+// carries the handler's reply or its forward, with its side effects; a failure carries no state action and no side
+// effects.
 #include <google/protobuf/message.h>
 
 #include "actorstate/entity.hpp"
@@ -97,9 +99,14 @@ private:
       set_any(*reply->mutable_state_action()->mutable_update()->mutable_value(), std::move(result.new_value->type),
               std::move(result.new_value->payload));
     }
-    const auto* output = output_type(*model_, cmd.name());
-    set_any(*reply->mutable_client_action()->mutable_reply()->mutable_payload(),
-            output != nullptr ? type_url(output) : std::string{}, std::move(result.reply));
+    if (result.forward) {
+      set_forward(*reply->mutable_client_action()->mutable_forward(), std::move(*result.forward));
+    } else {
+      const auto* output = output_type(*model_, cmd.name());
+      set_any(*reply->mutable_client_action()->mutable_reply()->mutable_payload(),
+              output != nullptr ? type_url(output) : std::string{}, std::move(result.reply));
+    }
+    add_side_effects(*reply->mutable_side_effects(), result.side_effects);
     send();
   }
 
@@ -126,6 +133,7 @@ private:
                       bool restart = false) {
     reply.clear_state_action();
     reply.clear_client_action();
+    reply.clear_side_effects();
     auto* failure = reply.mutable_client_action()->mutable_failure();
     failure->set_command_id(cmd.id());
     failure->set_description(std::move(description));

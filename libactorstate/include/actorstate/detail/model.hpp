@@ -57,6 +57,8 @@ struct handler_output {
   std::optional<effect_call> forward;
   /// Calls to make after the writes, in order; entities produce none on failure, actions may.
   std::vector<effect_call> side_effects;
+  /// Headers for the client's response (user functions may set them on a reply).
+  std::vector<metadata_entry> metadata;
 };
 
 /// Settings every stateful kind shares; zero/empty means "use the node default".
