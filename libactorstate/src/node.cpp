@@ -1,4 +1,5 @@
 #include "actorstate/node.hpp"
+#include "ops/process.hpp"
 
 #include <signal.h>
 
@@ -126,30 +127,6 @@ bool node::add_model(std::shared_ptr<detail::model_base> model) {
   return true;
 }
 
-namespace {
-
-void block_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
-
-bool write_port_file(const std::string& path, uint16_t port) {
-  auto tmp = path + ".tmp";
-  {
-    std::ofstream out{tmp, std::ios::trunc};
-    out << port << "\n";
-    if (!out)
-      return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-}  // namespace
-
 int node::start() {
   if (auto rc = open(); rc != 0)
     return rc;
@@ -162,7 +139,7 @@ int node::open() {
     return 0;
   s.opened = true;
   // Signals are taken by run()'s sigtimedwait, so every thread created from here on must have them blocked.
-  block_signals();
+  ops::block_termination_signals();
   log::level lvl;
   if (log::parse_level(s.opts.log_level, lvl))
     log::set_level(lvl);
@@ -259,7 +236,7 @@ int node::serve() {
     return 2;
   }
   log::info("listening on grpc " + s.opts.bind + ":" + std::to_string(s.port));
-  if (!s.opts.port_file.empty() && !write_port_file(s.opts.port_file, s.port)) {
+  if (!s.opts.port_file.empty() && !ops::write_port_file(s.opts.port_file, s.port)) {
     log::error("cannot write the port file", {{"path", s.opts.port_file}});
     return 2;
   }

@@ -1,7 +1,10 @@
 #include "cart_client.hpp"
 
+#include <future>
 #include <set>
 #include <sstream>
+
+#include <grpcpp/generic/generic_stub.h>
 
 #include "node_process.hpp"
 
@@ -180,6 +183,37 @@ durability_report check_durability(cart_api::ShoppingCart::Stub& stub,
         ++report.unacknowledged;
   }
   return report;
+}
+
+std::string status_text(const grpc::Status& status) {
+  return std::to_string(status.error_code()) + " " + status.error_message();
+}
+
+std::string cart_text(cart_api::ShoppingCart::Stub& stub, const std::string& user) {
+  cart_api::Cart cart;
+  auto status = get_cart(stub, user, cart);
+  if (!status.ok())
+    return "GetCart failed: " + status_text(status);
+  return describe(cart);
+}
+
+// A unary call with raw request bytes: lets the test send what a generated stub never would.
+grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& bytes) {
+  grpc::GenericStub stub{channel};
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + call_deadline);
+  grpc::Slice slice{bytes.data(), bytes.size()};
+  grpc::ByteBuffer request{&slice, 1};
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions{}, &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  return done.get_future().get();  // bounded by the call deadline
+}
+
+std::string metric_sample(const char* family) {
+  return std::string{family} + "{entity_type=\"" + cart_service + "\"}";
 }
 
 }  // namespace actorstate::it

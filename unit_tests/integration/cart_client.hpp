@@ -100,4 +100,14 @@ durability_report check_durability(cart_api::ShoppingCart::Stub& stub,
                                    const std::map<std::string, std::vector<std::string>>& acked,
                                    const std::vector<std::string>& users);
 
+// "<code> <message>" for assertions and logs.
+std::string status_text(const grpc::Status& status);
+// The cart of `user` as text (see describe), or why GetCart failed.
+std::string cart_text(cart_api::ShoppingCart::Stub& stub, const std::string& user);
+// A unary call with raw request bytes: lets a test send what a generated stub never would.
+grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& bytes);
+// The Prometheus sample name of `family` for the cart's entity type.
+std::string metric_sample(const char* family);
+
 }  // namespace actorstate::it

@@ -16,38 +16,12 @@ namespace api = it::cart_api;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+using it::cart_text;
+using it::metric_sample;
+using it::raw_call;
+using it::status_text;
+
 namespace {
-
-std::string status_text(const grpc::Status& status) {
-  return std::to_string(status.error_code()) + " " + status.error_message();
-}
-
-std::string cart_text(api::ShoppingCart::Stub& stub, const std::string& user) {
-  api::Cart cart;
-  auto status = it::get_cart(stub, user, cart);
-  if (!status.ok())
-    return "GetCart failed: " + status_text(status);
-  return it::describe(cart);
-}
-
-// A unary call with raw request bytes: lets the test send what a generated stub never would.
-grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                      const std::string& bytes) {
-  grpc::GenericStub stub{channel};
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + it::call_deadline);
-  grpc::Slice slice{bytes.data(), bytes.size()};
-  grpc::ByteBuffer request{&slice, 1};
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, method, grpc::StubOptions{}, &request, &response,
-                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
-  return done.get_future().get();  // bounded by the call deadline
-}
-
-std::string metric_sample(const char* family) {
-  return std::string{family} + "{entity_type=\"" + it::cart_service + "\"}";
-}
 
 // The proxy's flags for a user function on 127.0.0.1:`port`, then `more`.
 std::vector<std::string> proxy_args(uint16_t port, std::vector<std::string> more = {}) {

@@ -3,6 +3,7 @@
 // gRPC's own deadline: the proxy keeps one stream open per active entity, and those get `drain_timeout` to carry
 // their last commands before gRPC cancels them.
 #include "actorstate/user_function.hpp"
+#include "ops/process.hpp"
 
 #include <signal.h>
 
@@ -55,26 +56,6 @@ bool complete(const detail::model_base& model) {
       break;
   }
   return static_cast<bool>(static_cast<const detail::action_model&>(model).handle);
-}
-
-void block_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
-
-bool write_port_file(const std::string& path, uint16_t port) {
-  auto tmp = path + ".tmp";
-  {
-    std::ofstream out{tmp, std::ios::trunc};
-    out << port << "\n";
-    if (!out)
-      return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 std::string listen_address(const std::string& host, uint16_t port) {
@@ -192,7 +173,7 @@ int user_function_server::start() {
   s.started = true;
   s.start_rc = 2;
   // run() takes the signals with sigtimedwait, so every thread created from here on (gRPC's) must block them.
-  block_signals();
+  ops::block_termination_signals();
   if (!s.opts.log_level.empty()) {
     log::level lvl;
     if (!log::parse_level(s.opts.log_level, lvl)) {
@@ -236,7 +217,7 @@ int user_function_server::start() {
   }
   s.port = static_cast<uint16_t>(selected);
   log::info("listening on user-function " + s.opts.host + ":" + std::to_string(selected));
-  if (!s.opts.port_file.empty() && !write_port_file(s.opts.port_file, s.port)) {
+  if (!s.opts.port_file.empty() && !ops::write_port_file(s.opts.port_file, s.port)) {
     log::error("cannot write the port file", {{"path", s.opts.port_file}});
     return 2;
   }
