@@ -12,6 +12,9 @@
 #include <google/protobuf/message.h>
 
 #include <algorithm>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <string_view>
 
 #include "frontend/entity_key.hpp"
@@ -53,6 +56,7 @@ public:
       return;
     }
     if (route_->descriptor->client_streaming() || route_->descriptor->server_streaming()) {
+      // Only actions stream; the route was checked when it was added.
       Finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "streaming calls are not supported for " + ctx_->method()});
       return;
     }
@@ -119,6 +123,114 @@ private:
   grpc::ByteBuffer reply_;
 };
 
+/// A streamed action call: client messages go to the action's stream, its elements come back as they arrive and
+/// its end finishes the call. The stream reports from other threads, so what it reports goes through `shared`,
+/// which outlives the reactor and drops reports once the call is done.
+class streamed_call : public grpc::ServerGenericBidiReactor {
+public:
+  streamed_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx, const route& r) : fe_(fe) {
+    shared_ = std::make_shared<shared_state>();
+    shared_->call = this;
+    std::vector<metadata_entry> metadata;
+    for (const auto& [key, value] : ctx->client_metadata()) {
+      std::string_view k{key.data(), key.size()};
+      if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-" || k == "content-type" || k == "te" ||
+          (k.size() > 4 && k.substr(k.size() - 4) == "-bin"))
+        continue;
+      metadata.push_back({std::string{k}, std::string{value.data(), value.size()}});
+    }
+    detail::action_stream_sink sink;
+    sink.element = [s = shared_](std::string payload) { s->push(std::move(payload)); };
+    sink.end = [s = shared_](command_result end) { s->end(std::move(end)); };
+    stream_ = r.open_stream(r.method, std::move(metadata), std::move(sink),
+                            [&fe](const std::string& service, const std::string& method, std::string payload,
+                                  std::function<void(command_result)> done) {
+                              fe.call(service, method, std::move(payload), std::move(done));
+                            });
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      stream_->half_close();
+      return;
+    }
+    std::string payload;
+    if (!dump(request_, payload)) {
+      stream_->cancel();
+      shared_->end(command_result::failure(status_code::invalid_argument, "unreadable request"));
+      return;
+    }
+    stream_->send(std::move(payload));
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> guard{shared_->mtx};
+    shared_->writing = false;
+    if (!ok)
+      return;
+    shared_->outgoing.pop_front();
+    shared_->pump();
+  }
+
+  void OnCancel() override { stream_->cancel(); }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> guard{shared_->mtx};
+      shared_->call = nullptr;
+    }
+    fe_.end_call();
+    delete this;
+  }
+
+private:
+  struct shared_state {
+    std::mutex mtx;
+    streamed_call* call = nullptr;  // null once the call is done
+    std::deque<grpc::ByteBuffer> outgoing;
+    bool writing = false;
+    std::optional<command_result> ending;
+    bool finished = false;
+
+    void push(std::string payload) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (call == nullptr || ending)
+        return;
+      grpc::Slice slice{payload};
+      outgoing.emplace_back(&slice, 1);
+      pump();
+    }
+    void end(command_result r) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (call == nullptr || ending)
+        return;
+      ending = std::move(r);
+      pump();
+    }
+    // Requires mtx: one write at a time, then Finish once everything queued before the end is written.
+    void pump() {
+      if (call == nullptr || writing || finished)
+        return;
+      if (!outgoing.empty()) {
+        writing = true;
+        call->StartWrite(&outgoing.front());
+        return;
+      }
+      if (ending) {
+        finished = true;
+        call->Finish(ending->ok() ? grpc::Status::OK : to_grpc(*ending));
+      }
+    }
+  };
+
+  grpc_frontend& fe_;
+  std::shared_ptr<shared_state> shared_;
+  std::shared_ptr<detail::action_stream> stream_;
+  grpc::ByteBuffer request_;
+};
+
 /// A reflection stream: each request is answered from the node's descriptors until the client half-closes.
 class reflection_call : public grpc::ServerGenericBidiReactor {
 public:
@@ -166,6 +278,12 @@ public:
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
     if (ctx->method() == reflection_path && fe_.reflection_service() != nullptr)
       return new reflection_call(*fe_.reflection_service());
+    const auto* r = fe_.find(ctx->method());
+    if (r != nullptr && r->open_stream) {
+      if (fe_.begin_call())
+        return new streamed_call(fe_, ctx, *r);
+      fe_.end_call();  // Draining: unary_call answers UNAVAILABLE and counts itself.
+    }
     return new unary_call(fe_, ctx);
   }
 

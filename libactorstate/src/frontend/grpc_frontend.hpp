@@ -20,6 +20,7 @@
 
 #include <caf/actor.hpp>
 
+#include "actorstate/detail/model.hpp"
 #include "runtime/gateway.hpp"
 
 namespace google::protobuf {
@@ -43,6 +44,10 @@ struct route {
   const google::protobuf::Message* input_prototype = nullptr;
   std::vector<const google::protobuf::FieldDescriptor*> key_fields;
   bool keyed = true;  ///< false for actions: no entity key.
+  /// Streamed methods: opens the call (set for actions that stream); unary methods leave it empty.
+  std::function<std::shared_ptr<detail::action_stream>(const std::string& method, std::vector<metadata_entry> metadata,
+                                                       detail::action_stream_sink sink, detail::call_router route)>
+      open_stream;
 };
 
 class grpc_frontend {

@@ -109,7 +109,13 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
       auto m = std::make_shared<detail::action_model>();
       auto name = entity.service_name();
       m->handle_async = [ctx, service, name](command cmd, std::function<void(detail::handler_output)> done) {
-        call_unary_action(ctx, name, service->FindMethodByName(cmd.method), std::move(cmd), std::move(done));
+        const auto* method = service->FindMethodByName(cmd.method);  // before cmd is moved from
+        call_unary_action(ctx, name, method, std::move(cmd), std::move(done));
+      };
+      m->open_stream = [ctx, service, name](const std::string& method, std::vector<metadata_entry> metadata,
+                                            detail::action_stream_sink sink, detail::call_router route) {
+        return open_action_stream(ctx, name, service->FindMethodByName(method), std::move(metadata), std::move(sink),
+                                  std::move(route));
       };
       model = m;
     } else {
@@ -153,9 +159,6 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
                       method->input_type()->full_name();
           return out;
         }
-      } else if (streaming) {
-        log::warn("streamed action methods are not served yet", {{"method", method->full_name()}});
-        continue;
       }
       model->methods[method->name()] = {method->input_type(), method->output_type()};
     }

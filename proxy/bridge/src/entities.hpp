@@ -16,4 +16,11 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
                        const google::protobuf::MethodDescriptor* method, command cmd,
                        std::function<void(detail::handler_output)> done);
 
+/// Opens one streamed action call (see action_streams.cpp).
+std::shared_ptr<detail::action_stream> open_action_stream(const std::shared_ptr<const uf_context>& ctx,
+                                                          const std::string& service_name,
+                                                          const google::protobuf::MethodDescriptor* method,
+                                                          std::vector<metadata_entry> metadata,
+                                                          detail::action_stream_sink sink, detail::call_router route);
+
 }  // namespace actorstate::bridge

@@ -126,12 +126,35 @@ struct value_model : model_base {
       handle;
 };
 
+/// One streamed action call (client-, server- or bidi-streaming method) in progress. Thread-safe.
+class action_stream {
+public:
+  virtual ~action_stream() = default;
+  virtual void send(std::string payload) = 0;  ///< One message from the client.
+  virtual void half_close() = 0;               ///< The client sent its last message.
+  virtual void cancel() = 0;                   ///< The client went away.
+};
+
+/// Where a streamed action call reports back, from any thread: zero or more elements, then exactly one end.
+struct action_stream_sink {
+  std::function<void(std::string payload)> element;
+  std::function<void(command_result end)> end;  ///< ok, or the status that fails the call.
+};
+
+/// Routes a call like a client's (for forwards and side effects inside streams).
+using call_router = std::function<void(const std::string& service, const std::string& method, std::string payload,
+                                       std::function<void(command_result)> done)>;
+
 /// Stateless action.
 struct action_model : model_base {
   action_model() : model_base(entity_kind::action) {}
   std::function<handler_output(const std::string& method, const std::string& payload)> handle;
   /// Asynchronous alternative to `handle`: must call `done` exactly once, from any thread.
   std::function<void(command cmd, std::function<void(handler_output)> done)> handle_async;
+  /// Opens a streamed call of `method`; empty when the action has no streamed methods.
+  std::function<std::shared_ptr<action_stream>(const std::string& method, std::vector<metadata_entry> metadata,
+                                               action_stream_sink sink, call_router route)>
+      open_stream;
 };
 
 }  // namespace actorstate::detail

@@ -1,0 +1,236 @@
+// Streamed actions through the bridge: an in-process fake user function (sync gRPC services) serves a streaming
+// action, an in-process node discovers it through actorstate::bridge, and a client calls the node.
+#include <doctest/doctest.h>
+
+#include <set>
+#include <thread>
+
+#include <google/protobuf/descriptor.pb.h>
+#include <grpcpp/grpcpp.h>
+
+#include "actorstate/bridge.hpp"
+#include "actorstate/node.hpp"
+#include "cloudstate/action.grpc.pb.h"
+#include "cloudstate/entity.grpc.pb.h"
+#include "streamtest/stream_test.grpc.pb.h"
+
+namespace {
+
+namespace st = actorstate::streamtest;
+namespace ca = cloudstate::action;
+
+void add_file(const google::protobuf::FileDescriptor* f, std::set<std::string>& seen,
+              google::protobuf::FileDescriptorSet& set) {
+  if (!seen.insert(f->name()).second)
+    return;
+  for (int i = 0; i < f->dependency_count(); ++i)
+    add_file(f->dependency(i), seen, set);
+  f->CopyTo(set.add_file());
+}
+
+ca::ActionResponse reply(const std::string& text) {
+  st::Chunk c;
+  c.set_text(text);
+  ca::ActionResponse r;
+  r.mutable_reply()->mutable_payload()->set_type_url("type.googleapis.com/actorstate.streamtest.Chunk");
+  r.mutable_reply()->mutable_payload()->set_value(c.SerializeAsString());
+  return r;
+}
+
+std::string text_of(const ca::ActionCommand& cmd) {
+  st::Chunk c;
+  c.ParseFromString(cmd.payload().value());
+  return c.text();
+}
+
+class fake_discovery final : public cloudstate::EntityDiscovery::Service {
+  grpc::Status discover(grpc::ServerContext*, const cloudstate::ProxyInfo*, cloudstate::EntitySpec* spec) override {
+    google::protobuf::FileDescriptorSet set;
+    std::set<std::string> seen;
+    add_file(st::Chunk::descriptor()->file(), seen, set);
+    spec->set_proto(set.SerializeAsString());
+    auto* e = spec->add_entities();
+    e->set_entity_type("cloudstate.action.ActionProtocol");
+    e->set_service_name("actorstate.streamtest.Streamer");
+    spec->mutable_service_info()->set_protocol_major_version(0);
+    spec->mutable_service_info()->set_protocol_minor_version(2);
+    return grpc::Status::OK;
+  }
+  grpc::Status reportError(grpc::ServerContext*, const cloudstate::UserFunctionError*,
+                           google::protobuf::Empty*) override {
+    return grpc::Status::OK;
+  }
+};
+
+class fake_actions final : public ca::ActionProtocol::Service {
+public:
+  std::string first_name;  // what the first command of a streamed-in call named
+
+  grpc::Status handleStreamedIn(grpc::ServerContext*, grpc::ServerReader<ca::ActionCommand>* reader,
+                                ca::ActionResponse* response) override {
+    ca::ActionCommand cmd;
+    std::string all;
+    bool first = true;
+    while (reader->Read(&cmd)) {
+      if (first) {
+        first_name = cmd.service_name() + "/" + cmd.name() + (cmd.has_payload() ? "+payload" : "");
+        first = false;
+        continue;
+      }
+      all += text_of(cmd);
+    }
+    *response = reply(all);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status handleStreamedOut(grpc::ServerContext*, const ca::ActionCommand* cmd,
+                                 grpc::ServerWriter<ca::ActionResponse>* writer) override {
+    for (char c : text_of(*cmd))
+      writer->Write(reply(std::string(1, c)));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status handleStreamed(grpc::ServerContext*,
+                              grpc::ServerReaderWriter<ca::ActionResponse, ca::ActionCommand>* stream) override {
+    ca::ActionCommand cmd;
+    stream->Read(&cmd);  // the header: service and method only
+    bool fail = cmd.name() == "Fail";
+    while (stream->Read(&cmd)) {
+      auto text = text_of(cmd);
+      if (fail) {
+        stream->Write(reply(text));
+        ca::ActionResponse failure;
+        failure.mutable_failure()->set_description("boom");
+        stream->Write(failure);
+        return grpc::Status::OK;
+      }
+      if (text == "forward") {
+        ca::ActionResponse fwd;
+        fwd.mutable_forward()->set_service_name("actorstate.streamtest.Streamer");
+        fwd.mutable_forward()->set_command_name("Collect");
+        fwd.mutable_forward()->mutable_payload()->set_value(cmd.payload().value());
+        stream->Write(fwd);
+        continue;
+      }
+      stream->Write(reply(text));
+      stream->Write(ca::ActionResponse{});  // no reply: emits nothing
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status handleUnary(grpc::ServerContext*, const ca::ActionCommand*, ca::ActionResponse* r) override {
+    *r = reply("unary");
+    return grpc::Status::OK;
+  }
+};
+
+struct fixture {
+  fixture() {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&discovery);
+    builder.RegisterService(&actions);
+    uf = builder.BuildAndStart();
+    REQUIRE(uf);
+    actorstate::node_options opts;
+    opts.store = "memory";
+    opts.port = 0;
+    opts.management_port = 0;
+    opts.bind = "127.0.0.1";
+    opts.log_level = "warn";
+    n = std::make_unique<actorstate::node>(opts);
+    REQUIRE(n->open() == 0);
+    actorstate::bridge::bridge_options bo;
+    bo.user_function_port = static_cast<uint16_t>(port);
+    REQUIRE(actorstate::bridge::discover(*n, bo, [] { return false; }));
+    REQUIRE(n->serve() == 0);
+    stub = st::Streamer::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(n->port()), grpc::InsecureChannelCredentials()));
+  }
+  ~fixture() {
+    n->stop();
+    n->run();
+    uf->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds{2});
+  }
+  static void deadline(grpc::ClientContext& ctx) {
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
+  }
+  static st::Chunk chunk(const std::string& text) {
+    st::Chunk c;
+    c.set_text(text);
+    return c;
+  }
+
+  fake_discovery discovery;
+  fake_actions actions;
+  std::unique_ptr<grpc::Server> uf;
+  std::unique_ptr<actorstate::node> n;
+  std::unique_ptr<st::Streamer::Stub> stub;
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture, "streamed_in_action") {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  st::Chunk result;
+  auto writer = stub->Collect(&ctx, &result);
+  for (auto t : {"a", "b", "c"})
+    REQUIRE(writer->Write(chunk(t)));
+  writer->WritesDone();
+  auto status = writer->Finish();
+  REQUIRE_MESSAGE(status.ok(), status.error_message());
+  CHECK(result.text() == "abc");
+  CHECK(actions.first_name == "actorstate.streamtest.Streamer/Collect");
+}
+
+TEST_CASE_FIXTURE(fixture, "streamed_out_action") {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  auto reader = stub->Split(&ctx, chunk("xyz"));
+  std::string got;
+  st::Chunk c;
+  while (reader->Read(&c))
+    got += c.text() + ",";
+  auto status = reader->Finish();
+  REQUIRE_MESSAGE(status.ok(), status.error_message());
+  CHECK(got == "x,y,z,");
+}
+
+TEST_CASE_FIXTURE(fixture, "bidi_action_with_forward_and_no_reply") {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  auto stream = stub->Echo(&ctx);
+  std::vector<std::string> got;
+  st::Chunk c;
+  REQUIRE(stream->Write(chunk("one")));
+  REQUIRE(stream->Read(&c));
+  got.push_back(c.text());
+  REQUIRE(stream->Write(chunk("forward")));
+  REQUIRE(stream->Read(&c));
+  got.push_back(c.text());
+  stream->WritesDone();
+  CHECK_FALSE(stream->Read(&c));
+  auto status = stream->Finish();
+  REQUIRE_MESSAGE(status.ok(), status.error_message());
+  // The forward is routed like a client call (to the user function's handleUnary here); its reply becomes the
+  // stream's element, and the response without a reply emitted nothing in between.
+  REQUIRE(got.size() == 2);
+  CHECK(got[0] == "one");
+  CHECK(got[1] == "unary");
+}
+
+TEST_CASE_FIXTURE(fixture, "bidi_failure_ends_the_call_with_the_description") {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  auto stream = stub->Fail(&ctx);
+  REQUIRE(stream->Write(chunk("first")));
+  st::Chunk c;
+  REQUIRE(stream->Read(&c));
+  CHECK(c.text() == "first");
+  CHECK_FALSE(stream->Read(&c));
+  auto status = stream->Finish();
+  CHECK(status.error_code() == grpc::StatusCode::UNKNOWN);
+  CHECK(status.error_message() == "boom");
+}
