@@ -112,6 +112,7 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
         const auto* method = service->FindMethodByName(cmd.method);  // before cmd is moved from
         call_unary_action(ctx, name, method, std::move(cmd), std::move(done));
       };
+      m->report_error = [ctx](const std::string& message) { ctx->report_error(message); };
       m->open_stream = [ctx, service, name](const std::string& method, std::vector<metadata_entry> metadata,
                                             detail::action_stream_sink sink, detail::call_router route) {
         return open_action_stream(ctx, name, service->FindMethodByName(method), std::move(metadata), std::move(sink),

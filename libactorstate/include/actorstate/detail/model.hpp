@@ -151,6 +151,9 @@ struct action_model : model_base {
   std::function<handler_output(const std::string& method, const std::string& payload)> handle;
   /// Asynchronous alternative to `handle`: must call `done` exactly once, from any thread.
   std::function<void(command cmd, std::function<void(handler_output)> done)> handle_async;
+  /// Told (besides the log) when a forward or side effect of this action cannot be delivered; user functions
+  /// hear about it this way (reportError).
+  std::function<void(const std::string& message)> report_error;
   /// Opens a streamed call of `method`; empty when the action has no streamed methods.
   std::function<std::shared_ptr<action_stream>(const std::string& method, std::vector<metadata_entry> metadata,
                                                action_stream_sink sink, call_router route)>
