@@ -218,7 +218,8 @@ int node::serve() {
                                                         : google::protobuf::MessageFactory::generated_factory();
       r.input_prototype = factory->GetPrototype(sig.input);
       r.keyed = model->kind != detail::entity_kind::action;
-      if (model->kind == detail::entity_kind::action)
+      bool streaming = r.descriptor->client_streaming() || r.descriptor->server_streaming();
+      if (model->kind == detail::entity_kind::action && streaming)
         r.open_stream = static_cast<const detail::action_model&>(*model).open_stream;
       std::string error;
       if (!s.frontend->add_route("/" + model->service_name + "/" + name, std::move(r), error)) {

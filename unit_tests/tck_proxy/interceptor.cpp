@@ -1,0 +1,322 @@
+#include "interceptor.hpp"
+
+#include <atomic>
+#include <sstream>
+#include <thread>
+
+#include "cloudstate/action.grpc.pb.h"
+#include "cloudstate/entity.grpc.pb.h"
+#include "cloudstate/event_sourced.grpc.pb.h"
+#include "cloudstate/value_entity.grpc.pb.h"
+
+namespace tck_proxy {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Longest a relayed unary call may take upstream (the proxy's own deadline wins when it is shorter).
+constexpr auto upstream_timeout = 30s;
+
+void set_upstream_deadline(grpc::ClientContext& up, const grpc::ServerContext& ctx) {
+  up.set_deadline(std::min(ctx.deadline(), std::chrono::system_clock::now() + upstream_timeout));
+}
+
+// Relays one unary call, recording the request and, when the user function answers, the response.
+template <class Request, class Response, class Call>
+grpc::Status relay_unary(interceptor& ic, protocol kind, const char* method, grpc::ServerContext* ctx,
+                         const Request* request, Response* response, Call call_upstream) {
+  auto call = ic.open(kind, method);
+  ic.record(call, direction::in, *request);
+  ic.close_in(call);
+  grpc::ClientContext up;
+  set_upstream_deadline(up, *ctx);
+  auto status = call_upstream(&up, *request, response);
+  if (status.ok())
+    ic.record(call, direction::out, *response);
+  ic.finish(call, status);
+  return status;
+}
+
+// Relays one bidirectional `handle` stream: this thread carries proxy → user function, a second one the answers.
+template <class In, class Out, class Stub>
+grpc::Status relay_stream(interceptor& ic, protocol kind, grpc::ServerContext* ctx,
+                          grpc::ServerReaderWriter<Out, In>* proxy_side, Stub& stub) {
+  auto call = ic.open(kind, "handle");
+  grpc::ClientContext up_ctx;
+  auto up = stub.handle(&up_ctx);
+  std::atomic<bool> in_closed{false};
+  std::thread down{[&] {
+    Out msg;
+    while (up->Read(&msg)) {
+      ic.record(call, direction::out, msg);
+      if (!proxy_side->Write(msg)) {
+        up_ctx.TryCancel();
+        break;
+      }
+    }
+    // The user function ended the stream while the proxy's side is still open: end it for the proxy too.
+    if (!in_closed.load())
+      ctx->TryCancel();
+  }};
+  In msg;
+  while (proxy_side->Read(&msg)) {
+    ic.record(call, direction::in, msg);
+    if (!up->Write(msg))
+      break;
+  }
+  in_closed.store(true);
+  ic.close_in(call);
+  if (ctx->IsCancelled())
+    up_ctx.TryCancel();
+  else
+    up->WritesDone();
+  down.join();
+  auto status = up->Finish();
+  ic.finish(call, status);
+  return status;
+}
+
+}  // namespace
+
+const char* protocol_name(protocol p) {
+  switch (p) {
+    case protocol::discovery:
+      return "discovery";
+    case protocol::event_sourced:
+      return "event-sourced";
+    case protocol::value_entity:
+      return "value-entity";
+    case protocol::action:
+      return "action";
+  }
+  return "?";
+}
+
+struct interceptor::services {
+  std::shared_ptr<grpc::Channel> channel;
+
+  struct discovery_service final : cloudstate::EntityDiscovery::Service {
+    interceptor* ic = nullptr;
+    std::unique_ptr<cloudstate::EntityDiscovery::Stub> stub;
+    grpc::Status discover(grpc::ServerContext* ctx, const cloudstate::ProxyInfo* request,
+                          cloudstate::EntitySpec* response) override {
+      return relay_unary(*ic, protocol::discovery, "discover", ctx, request, response,
+                         [&](grpc::ClientContext* up, const cloudstate::ProxyInfo& req, cloudstate::EntitySpec* resp) {
+                           return stub->discover(up, req, resp);
+                         });
+    }
+    grpc::Status reportError(grpc::ServerContext* ctx, const cloudstate::UserFunctionError* request,
+                             google::protobuf::Empty* response) override {
+      return relay_unary(*ic, protocol::discovery, "reportError", ctx, request, response,
+                         [&](grpc::ClientContext* up, const cloudstate::UserFunctionError& req,
+                             google::protobuf::Empty* resp) { return stub->reportError(up, req, resp); });
+    }
+  } discovery;
+
+  struct event_sourced_service final : cloudstate::eventsourced::EventSourced::Service {
+    interceptor* ic = nullptr;
+    std::unique_ptr<cloudstate::eventsourced::EventSourced::Stub> stub;
+    grpc::Status handle(grpc::ServerContext* ctx,
+                        grpc::ServerReaderWriter<cloudstate::eventsourced::EventSourcedStreamOut,
+                                                 cloudstate::eventsourced::EventSourcedStreamIn>* stream) override {
+      return relay_stream(*ic, protocol::event_sourced, ctx, stream, *stub);
+    }
+  } event_sourced;
+
+  struct value_entity_service final : cloudstate::valueentity::ValueEntity::Service {
+    interceptor* ic = nullptr;
+    std::unique_ptr<cloudstate::valueentity::ValueEntity::Stub> stub;
+    grpc::Status handle(grpc::ServerContext* ctx,
+                        grpc::ServerReaderWriter<cloudstate::valueentity::ValueEntityStreamOut,
+                                                 cloudstate::valueentity::ValueEntityStreamIn>* stream) override {
+      return relay_stream(*ic, protocol::value_entity, ctx, stream, *stub);
+    }
+  } value_entity;
+
+  struct action_service final : cloudstate::action::ActionProtocol::Service {
+    interceptor* ic = nullptr;
+    std::unique_ptr<cloudstate::action::ActionProtocol::Stub> stub;
+    grpc::Status handleUnary(grpc::ServerContext* ctx, const cloudstate::action::ActionCommand* request,
+                             cloudstate::action::ActionResponse* response) override {
+      return relay_unary(*ic, protocol::action, "handleUnary", ctx, request, response,
+                         [&](grpc::ClientContext* up, const cloudstate::action::ActionCommand& req,
+                             cloudstate::action::ActionResponse* resp) { return stub->handleUnary(up, req, resp); });
+    }
+    // Relayed too, so that a proxy using it for a unary method shows up in the record (as "handleStreamedOut").
+    grpc::Status handleStreamedOut(grpc::ServerContext* ctx, const cloudstate::action::ActionCommand* request,
+                                   grpc::ServerWriter<cloudstate::action::ActionResponse>* writer) override {
+      auto call = ic->open(protocol::action, "handleStreamedOut");
+      ic->record(call, direction::in, *request);
+      ic->close_in(call);
+      grpc::ClientContext up;
+      set_upstream_deadline(up, *ctx);
+      auto reader = stub->handleStreamedOut(&up, *request);
+      cloudstate::action::ActionResponse response;
+      while (reader->Read(&response)) {
+        ic->record(call, direction::out, response);
+        if (!writer->Write(response)) {
+          up.TryCancel();
+          break;
+        }
+      }
+      auto status = reader->Finish();
+      ic->finish(call, status);
+      return status;
+    }
+  } action;
+};
+
+interceptor::interceptor(const std::string& upstream) : services_{std::make_unique<services>()} {
+  services_->channel = grpc::CreateChannel(upstream, grpc::InsecureChannelCredentials());
+  services_->discovery.ic = this;
+  services_->discovery.stub = cloudstate::EntityDiscovery::NewStub(services_->channel);
+  services_->event_sourced.ic = this;
+  services_->event_sourced.stub = cloudstate::eventsourced::EventSourced::NewStub(services_->channel);
+  services_->value_entity.ic = this;
+  services_->value_entity.stub = cloudstate::valueentity::ValueEntity::NewStub(services_->channel);
+  services_->action.ic = this;
+  services_->action.stub = cloudstate::action::ActionProtocol::NewStub(services_->channel);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&services_->discovery);
+  builder.RegisterService(&services_->event_sourced);
+  builder.RegisterService(&services_->value_entity);
+  builder.RegisterService(&services_->action);
+  server_ = builder.BuildAndStart();
+  if (!server_ || port <= 0)
+    throw std::runtime_error("the interceptor could not listen on 127.0.0.1");
+  port_ = static_cast<uint16_t>(port);
+}
+
+interceptor::~interceptor() {
+  if (server_)
+    server_->Shutdown(std::chrono::system_clock::now() + 2s);
+}
+
+std::shared_ptr<recorded_call> interceptor::open(protocol kind, std::string method) {
+  auto call = std::make_shared<recorded_call>();
+  call->kind = kind;
+  call->method = std::move(method);
+  std::lock_guard lock{mutex_};
+  calls_.push_back(call);
+  changed_.notify_all();
+  return call;
+}
+
+void interceptor::record(const std::shared_ptr<recorded_call>& call, direction dir,
+                         const google::protobuf::Message& msg) {
+  std::shared_ptr<google::protobuf::Message> copy{msg.New()};
+  copy->CopyFrom(msg);
+  std::lock_guard lock{mutex_};
+  (dir == direction::in ? call->in : call->out).push_back(std::move(copy));
+  changed_.notify_all();
+}
+
+void interceptor::close_in(const std::shared_ptr<recorded_call>& call) {
+  std::lock_guard lock{mutex_};
+  call->in_closed = true;
+  changed_.notify_all();
+}
+
+void interceptor::finish(const std::shared_ptr<recorded_call>& call, const grpc::Status& status) {
+  std::lock_guard lock{mutex_};
+  call->in_closed = true;
+  call->finished = true;
+  call->status = status;
+  changed_.notify_all();
+}
+
+std::shared_ptr<recorded_call> interceptor::claim(protocol kind,
+                                                  const std::function<bool(const google::protobuf::Message&)>& match,
+                                                  std::chrono::milliseconds timeout, bool mark) {
+  std::unique_lock lock{mutex_};
+  std::shared_ptr<recorded_call> found;
+  changed_.wait_for(lock, timeout, [&] {
+    for (const auto& call : calls_) {
+      if (!call->claimed && call->kind == kind && !call->in.empty() && match(*call->in.front())) {
+        found = call;
+        return true;
+      }
+    }
+    return false;
+  });
+  if (found && mark)
+    found->claimed = true;
+  return found;
+}
+
+std::unique_ptr<google::protobuf::Message> interceptor::message(const std::shared_ptr<recorded_call>& call,
+                                                                direction dir, size_t index,
+                                                                std::chrono::milliseconds timeout) {
+  std::unique_lock lock{mutex_};
+  const auto& messages = dir == direction::in ? call->in : call->out;
+  changed_.wait_for(lock, timeout, [&] {
+    return messages.size() > index || call->finished || (dir == direction::in && call->in_closed);
+  });
+  if (messages.size() <= index)
+    return nullptr;
+  std::unique_ptr<google::protobuf::Message> copy{messages[index]->New()};
+  copy->CopyFrom(*messages[index]);
+  return copy;
+}
+
+bool interceptor::wait_finished(const std::shared_ptr<recorded_call>& call, std::chrono::milliseconds timeout) {
+  std::unique_lock lock{mutex_};
+  return changed_.wait_for(lock, timeout, [&] { return call->finished; });
+}
+
+size_t interceptor::count(const std::shared_ptr<recorded_call>& call, direction dir) {
+  std::lock_guard lock{mutex_};
+  return (dir == direction::in ? call->in : call->out).size();
+}
+
+size_t interceptor::calls_of(protocol kind) {
+  std::lock_guard lock{mutex_};
+  size_t n = 0;
+  for (const auto& call : calls_)
+    n += call->kind == kind ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+void describe(std::ostringstream& text, const recorded_call& call) {
+  text << protocol_name(call.kind) << " " << call.method << (call.claimed ? "" : " (unclaimed)")
+       << (call.finished ? " finished " + std::to_string(call.status.error_code()) + " " + call.status.error_message()
+                         : std::string{call.in_closed ? " half-closed" : " open"})
+       << "\n";
+  // Messages in arrival order per direction (the two directions are not interleaved in the record).
+  auto shorten = [](std::string s) { return s.size() <= 600 ? s : s.substr(0, 600) + "..."; };
+  for (const auto& m : call.in)
+    text << "    in:  " << shorten(m->ShortDebugString()) << "\n";
+  for (const auto& m : call.out)
+    text << "    out: " << shorten(m->ShortDebugString()) << "\n";
+}
+
+}  // namespace
+
+std::vector<std::string> interceptor::unclaimed() {
+  std::lock_guard lock{mutex_};
+  std::vector<std::string> result;
+  for (const auto& call : calls_) {
+    if (call->claimed || call->method == "discover")
+      continue;
+    std::ostringstream text;
+    describe(text, *call);
+    result.push_back(text.str());
+    call->claimed = true;  // reported once
+  }
+  return result;
+}
+
+std::string interceptor::dump() {
+  std::lock_guard lock{mutex_};
+  std::ostringstream text;
+  for (const auto& call : calls_)
+    describe(text, *call);
+  return text.str();
+}
+
+}  // namespace tck_proxy
