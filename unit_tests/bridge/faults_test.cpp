@@ -34,6 +34,7 @@ void add_file(const google::protobuf::FileDescriptor* f, std::set<std::string>& 
 class discovery final : public cloudstate::EntityDiscovery::Service {
 public:
   std::atomic<bool> invalid{false};
+  std::string service = "actorstate.streamtest.Misbehaving";
   std::mutex mtx;
   std::vector<std::string> errors;
 
@@ -44,7 +45,7 @@ public:
     spec->set_proto(set.SerializeAsString());
     auto* e = spec->add_entities();
     e->set_entity_type("cloudstate.eventsourced.EventSourced");
-    e->set_service_name(invalid ? "actorstate.streamtest.Missing" : "actorstate.streamtest.Misbehaving");
+    e->set_service_name(invalid ? "actorstate.streamtest.Missing" : service);
     e->set_persistence_id("misbehaving");
     spec->mutable_service_info()->set_protocol_minor_version(2);
     return grpc::Status::OK;
@@ -81,6 +82,55 @@ public:
       st::Chunk c;
       out.mutable_reply()->mutable_client_action()->mutable_reply()->mutable_payload()->set_value(
           c.SerializeAsString());
+      stream->Write(out);
+    }
+    return grpc::Status::OK;
+  }
+};
+
+/// Restarting.Do: emits an event per command; "restart" fails with restart = true after emitting one. Records,
+/// per stream, what the proxy sent ("init", "event:<seq>", "command:<id>").
+class restarter final : public es::EventSourced::Service {
+public:
+  std::mutex mtx;
+  std::vector<std::vector<std::string>> streams;
+
+  grpc::Status handle(grpc::ServerContext*,
+                      grpc::ServerReaderWriter<es::EventSourcedStreamOut, es::EventSourcedStreamIn>* stream) override {
+    size_t index;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      streams.emplace_back();
+      index = streams.size() - 1;
+    }
+    es::EventSourcedStreamIn in;
+    while (stream->Read(&in)) {
+      std::string what = in.has_init()    ? "init"
+                         : in.has_event() ? "event:" + std::to_string(in.event().sequence())
+                                          : "command:" + std::to_string(in.command().id());
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        streams[index].push_back(what);
+      }
+      if (!in.has_command())
+        continue;
+      st::Step step;
+      step.ParseFromString(in.command().payload().value());
+      es::EventSourcedStreamOut out;
+      auto* reply = out.mutable_reply();
+      reply->set_command_id(in.command().id());
+      st::Chunk ev;
+      ev.set_text(step.text());
+      auto* any = reply->add_events();
+      any->set_type_url("type.googleapis.com/actorstate.streamtest.Chunk");
+      any->set_value(ev.SerializeAsString());
+      if (step.text() == "restart") {
+        reply->mutable_client_action()->mutable_failure()->set_command_id(in.command().id());
+        reply->mutable_client_action()->mutable_failure()->set_description("restarting");
+        reply->mutable_client_action()->mutable_failure()->set_restart(true);
+      } else {
+        reply->mutable_client_action()->mutable_reply()->mutable_payload()->set_value(ev.SerializeAsString());
+      }
       stream->Write(out);
     }
     return grpc::Status::OK;
@@ -178,4 +228,53 @@ TEST_CASE_FIXTURE(faults_fixture, "oversized_request_is_resource_exhausted") {
   serve();
   auto status = call("big", 2 * 1024 * 1024);
   CHECK(status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_CASE("restart_requested_by_the_user_function_drops_events_and_replays") {
+  discovery disco;
+  disco.service = "actorstate.streamtest.Restarting";
+  restarter entity;
+  grpc::ServerBuilder builder;
+  int uf_port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &uf_port);
+  builder.RegisterService(&disco);
+  builder.RegisterService(&entity);
+  auto uf = builder.BuildAndStart();
+  REQUIRE(uf);
+  actorstate::node_options opts;
+  opts.store = "memory";
+  opts.port = 0;
+  opts.management_port = 0;
+  opts.bind = "127.0.0.1";
+  opts.log_level = "error";
+  actorstate::node n{opts};
+  REQUIRE(n.open() == 0);
+  actorstate::bridge::bridge_options bo;
+  bo.user_function_port = static_cast<uint16_t>(uf_port);
+  REQUIRE(actorstate::bridge::discover(n, bo, [] { return false; }));
+  REQUIRE(n.serve() == 0);
+  auto stub = st::Restarting::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(n.port()), grpc::InsecureChannelCredentials()));
+  auto step = [&](const std::string& text) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
+    st::Step s;
+    s.set_id("r");
+    s.set_text(text);
+    st::Chunk out;
+    return stub->Do(&ctx, s, &out);
+  };
+  CHECK(step("one").ok());
+  auto failed = step("restart");
+  CHECK(failed.error_code() == grpc::StatusCode::UNKNOWN);
+  CHECK(failed.error_message() == "restarting");
+  CHECK(step("two").ok());
+  std::lock_guard<std::mutex> guard{entity.mtx};
+  REQUIRE(entity.streams.size() == 2);
+  CHECK(entity.streams[0] == std::vector<std::string>{"init", "command:1", "command:2"});
+  // The new stream replays only the durable event: the restart's event was never persisted; ids restart at 1.
+  CHECK(entity.streams[1] == std::vector<std::string>{"init", "event:1", "command:1"});
+  n.stop();
+  n.run();
+  uf->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds{2});
 }

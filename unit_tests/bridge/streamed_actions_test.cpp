@@ -118,8 +118,19 @@ public:
     return grpc::Status::OK;
   }
 
-  grpc::Status handleUnary(grpc::ServerContext*, const ca::ActionCommand*, ca::ActionResponse* r) override {
-    *r = reply("unary");
+  grpc::Status handleUnary(grpc::ServerContext*, const ca::ActionCommand* cmd, ca::ActionResponse* r) override {
+    if (cmd->name() != "Hello") {
+      *r = reply("unary");
+      return grpc::Status::OK;
+    }
+    std::string user;
+    for (const auto& e : cmd->metadata().entries())
+      if (e.key() == "x-user")
+        user = e.string_value();
+    *r = reply(user);
+    auto* echoed = r->mutable_reply()->mutable_metadata()->add_entries();
+    echoed->set_key("echo-x-user");
+    echoed->set_string_value(user);
     return grpc::Status::OK;
   }
 };
@@ -233,4 +244,18 @@ TEST_CASE_FIXTURE(fixture, "bidi_failure_ends_the_call_with_the_description") {
   auto status = stream->Finish();
   CHECK(status.error_code() == grpc::StatusCode::UNKNOWN);
   CHECK(status.error_message() == "boom");
+}
+
+TEST_CASE_FIXTURE(fixture, "request_headers_reach_the_action_and_reply_metadata_comes_back") {
+  grpc::ClientContext ctx;
+  deadline(ctx);
+  ctx.AddMetadata("x-user", "alice");
+  st::Chunk out;
+  auto status = stub->Hello(&ctx, chunk("hi"), &out);
+  REQUIRE_MESSAGE(status.ok(), status.error_message());
+  CHECK(out.text() == "alice");
+  auto headers = ctx.GetServerInitialMetadata();
+  auto echoed = headers.find("echo-x-user");
+  REQUIRE(echoed != headers.end());
+  CHECK(std::string(echoed->second.data(), echoed->second.size()) == "alice");
 }
