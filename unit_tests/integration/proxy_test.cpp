@@ -8,6 +8,7 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include "bad_input_checks.hpp"
 #include "cart_client.hpp"
 #include "node_process.hpp"
 
@@ -83,31 +84,7 @@ TEST_CASE("proxy.shopping_cart_session") {
   CHECK(cart_text(*stub, "alice") == "p2 Paper 4; p3 Ink 4");
 
   // Bad input, sent as raw bytes through the proxy.
-  auto channel = grpc::CreateChannel(proxy.target(), grpc::InsecureChannelCredentials());
-  api::AddLineItem valid;
-  valid.set_user_id("dave");
-  valid.set_product_id("p1");
-  valid.set_name("Pen");
-  valid.set_quantity(1);
-  auto valid_bytes = valid.SerializeAsString();
-  auto nope = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/Nope", valid_bytes);
-  CHECK_MESSAGE(nope.error_code() == grpc::StatusCode::UNIMPLEMENTED, status_text(nope));
-  auto unknown_service = raw_call(channel, "/com.example.shoppingcart.NoSuchService/AddItem", valid_bytes);
-  CHECK_MESSAGE(unknown_service.error_code() == grpc::StatusCode::UNIMPLEMENTED, status_text(unknown_service));
-  auto garbage = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/AddItem", std::string{"\xff\xff\xff"});
-  CHECK_MESSAGE(garbage.error_code() == grpc::StatusCode::INVALID_ARGUMENT, status_text(garbage));
-  api::AddLineItem keyless = valid;
-  keyless.set_user_id("");
-  auto no_key = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/AddItem", keyless.SerializeAsString());
-  CHECK_MESSAGE(no_key.error_code() == grpc::StatusCode::INVALID_ARGUMENT, status_text(no_key));
-  api::GetShoppingCart keyless_get;
-  auto no_key_get =
-      raw_call(channel, "/com.example.shoppingcart.ShoppingCart/GetCart", keyless_get.SerializeAsString());
-  CHECK_MESSAGE(no_key_get.error_code() == grpc::StatusCode::INVALID_ARGUMENT, status_text(no_key_get));
-  // None of that hurt the proxy or the user function: the same bytes through the right method work.
-  auto ok = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/AddItem", valid_bytes);
-  CHECK_MESSAGE(ok.ok(), status_text(ok));
-  CHECK(cart_text(*stub, "dave") == "p1 Pen 1");
+  it::check_bad_input(proxy.target());
 
   CHECK(it::http_get(proxy.management_port(), "/alive").status == 200);
   CHECK(it::http_get(proxy.management_port(), "/ready").status == 200);

@@ -10,6 +10,7 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include "bad_input_checks.hpp"
 #include "cart_client.hpp"
 #include "node_process.hpp"
 
@@ -84,37 +85,7 @@ TEST_CASE("shopping_cart.bad_input") {
   it::node_process node{it::shopping_cart_binary(), dir.path()};
   node.start();
   INFO("node log tail:\n" << node.log_tail());
-  auto channel = grpc::CreateChannel(node.target(), grpc::InsecureChannelCredentials());
-
-  api::AddLineItem valid;
-  valid.set_user_id("dave");
-  valid.set_product_id("p1");
-  valid.set_name("Pen");
-  valid.set_quantity(1);
-  auto valid_bytes = valid.SerializeAsString();
-
-  auto nope = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/Nope", valid_bytes);
-  CHECK_MESSAGE(nope.error_code() == grpc::StatusCode::UNIMPLEMENTED, status_text(nope));
-  auto unknown_service = raw_call(channel, "/com.example.shoppingcart.NoSuchService/AddItem", valid_bytes);
-  CHECK_MESSAGE(unknown_service.error_code() == grpc::StatusCode::UNIMPLEMENTED, status_text(unknown_service));
-
-  auto garbage = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/AddItem", std::string{"\xff\xff\xff"});
-  CHECK_MESSAGE(garbage.error_code() == grpc::StatusCode::INVALID_ARGUMENT, status_text(garbage));
-
-  api::AddLineItem keyless = valid;
-  keyless.set_user_id("");
-  auto no_key = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/AddItem", keyless.SerializeAsString());
-  CHECK_MESSAGE(no_key.error_code() == grpc::StatusCode::INVALID_ARGUMENT, status_text(no_key));
-  api::GetShoppingCart keyless_get;
-  auto no_key_get =
-      raw_call(channel, "/com.example.shoppingcart.ShoppingCart/GetCart", keyless_get.SerializeAsString());
-  CHECK_MESSAGE(no_key_get.error_code() == grpc::StatusCode::INVALID_ARGUMENT, status_text(no_key_get));
-
-  // None of that may have hurt the node: the same bytes through the right method work.
-  auto ok = raw_call(channel, "/com.example.shoppingcart.ShoppingCart/AddItem", valid_bytes);
-  CHECK_MESSAGE(ok.ok(), status_text(ok));
-  auto stub = it::make_cart_stub(node.target());
-  CHECK(cart_text(*stub, "dave") == "p1 Pen 1");
+  it::check_bad_input(node.target());
   CHECK(node.terminate() == 0);
 }
 

@@ -23,6 +23,7 @@
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
 #include "cloudstate/value_entity.grpc.pb.h"
+#include "messages.hpp"
 
 namespace tck {
 
@@ -63,18 +64,6 @@ private:
 };
 
 std::chrono::system_clock::time_point deadline();
-
-/// Any with the type URL a proxy uses: "type.googleapis.com/<full name>".
-google::protobuf::Any pack(const google::protobuf::Message& msg);
-
-cloudstate::Command command(int64_t id, const std::string& entity_id, const std::string& name,
-                            const google::protobuf::Message& payload);
-
-cloudstate::SideEffect side_effect(const std::string& service, const std::string& command,
-                                   const google::protobuf::Message& payload, bool synchronous);
-
-/// Fails the current test, showing both messages, unless `actual` equals `expected` exactly.
-void check_equal(const google::protobuf::Message& actual, const google::protobuf::Message& expected);
 
 /// The entity in the discovered spec serving `service`, or nullptr.
 const cloudstate::Entity* discovered_entity(const std::string& service);

@@ -23,6 +23,7 @@
 #include "cloudstate/tck/model/eventsourced.grpc.pb.h"
 #include "cloudstate/tck/model/valueentity.grpc.pb.h"
 #include "interceptor.hpp"
+#include "messages.hpp"
 
 namespace tck_proxy {
 
@@ -82,17 +83,10 @@ private:
 // A client context with the call deadline.
 std::unique_ptr<grpc::ClientContext> client_context();
 
-// Any with the type URL a proxy uses: "type.googleapis.com/<full name>".
-google::protobuf::Any pack(const google::protobuf::Message& msg);
-
-cloudstate::Command command(int64_t id, const std::string& entity_id, const std::string& name,
-                            const google::protobuf::Message& payload);
-
-cloudstate::SideEffect side_effect(const std::string& service, const std::string& command,
-                                   const google::protobuf::Message& payload, bool synchronous);
-
-// Fails the current test, showing both messages, unless `actual` equals `expected` exactly.
-void check_equal(const google::protobuf::Message& actual, const google::protobuf::Message& expected);
+using tck::check_equal;
+using tck::command;
+using tck::pack;
+using tck::side_effect;
 
 // The client-visible result of a failed call: UNKNOWN with exactly `description`.
 void check_failure(const grpc::Status& status, const std::string& description);
