@@ -7,61 +7,17 @@
 
 #include "cloudstate/tck/model/action.pb.h"
 #include "harness.hpp"
+#include "model_requests.hpp"
 
 namespace {
 
 namespace pac = cloudstate::action;
 namespace m = cloudstate::tck::model::action;
+using namespace tck::action_model;
 
 const std::string protocol = "cloudstate.action.ActionProtocol";
 const std::string service = "cloudstate.tck.model.action.ActionTckModel";
 const std::string service_two = "cloudstate.tck.model.action.ActionTwo";
-
-m::ProcessStep reply_with(const std::string& message) {
-  m::ProcessStep step;
-  step.mutable_reply()->set_message(message);
-  return step;
-}
-
-m::ProcessStep forward_to(const std::string& id) {
-  m::ProcessStep step;
-  step.mutable_forward()->set_id(id);
-  return step;
-}
-
-m::ProcessStep fail_with(const std::string& message) {
-  m::ProcessStep step;
-  step.mutable_fail()->set_message(message);
-  return step;
-}
-
-m::ProcessStep side_effect_to(const std::string& id, bool synchronous = false) {
-  m::ProcessStep step;
-  step.mutable_effect()->set_id(id);
-  step.mutable_effect()->set_synchronous(synchronous);
-  return step;
-}
-
-// One group of steps.
-m::Request single(std::initializer_list<m::ProcessStep> steps) {
-  m::Request request;
-  auto* group = request.add_groups();
-  for (const auto& step : steps)
-    *group->add_steps() = step;
-  return request;
-}
-
-m::OtherRequest other_request(const std::string& id) {
-  m::OtherRequest request;
-  request.set_id(id);
-  return request;
-}
-
-m::Response response(const std::string& message = {}) {
-  m::Response r;
-  r.set_message(message);
-  return r;
-}
 
 pac::ActionCommand process_unary(const m::Request& request) {
   pac::ActionCommand cmd;

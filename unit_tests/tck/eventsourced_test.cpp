@@ -6,11 +6,13 @@
 
 #include "cloudstate/tck/model/eventsourced.pb.h"
 #include "harness.hpp"
+#include "model_requests.hpp"
 
 namespace {
 
 namespace pes = cloudstate::eventsourced;
 namespace m = cloudstate::tck::model;
+using namespace tck::es_model;
 
 const std::string protocol = "cloudstate.eventsourced.EventSourced";
 const std::string service = "cloudstate.tck.model.EventSourcedTckModel";
@@ -24,71 +26,6 @@ es_connection connect() {
 }
 
 // Request actions.
-using actions = std::vector<m::RequestAction>;
-
-m::RequestAction emit_event(const std::string& value) {
-  m::RequestAction action;
-  action.mutable_emit()->set_value(value);
-  return action;
-}
-
-actions emit_events(std::initializer_list<std::string> values) {
-  actions result;
-  for (const auto& v : values)
-    result.push_back(emit_event(v));
-  return result;
-}
-
-m::RequestAction forward_to(const std::string& id) {
-  m::RequestAction action;
-  action.mutable_forward()->set_id(id);
-  return action;
-}
-
-m::RequestAction side_effect_to(const std::string& id, bool synchronous = false) {
-  m::RequestAction action;
-  action.mutable_effect()->set_id(id);
-  action.mutable_effect()->set_synchronous(synchronous);
-  return action;
-}
-
-actions side_effects_to(std::initializer_list<std::string> ids) {
-  actions result;
-  for (const auto& id : ids)
-    result.push_back(side_effect_to(id));
-  return result;
-}
-
-m::RequestAction fail_with(const std::string& message) {
-  m::RequestAction action;
-  action.mutable_fail()->set_message(message);
-  return action;
-}
-
-actions operator+(actions a, const actions& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-m::Request request(const std::string& id, const actions& acts = {}) {
-  m::Request req;
-  req.set_id(id);
-  for (const auto& a : acts)
-    *req.add_actions() = a;
-  return req;
-}
-
-m::Response response(const std::string& message = {}) {
-  m::Response r;
-  r.set_message(message);
-  return r;
-}
-
-google::protobuf::Any persisted(const std::string& value) {
-  m::Persisted p;
-  p.set_value(value);
-  return tck::pack(p);
-}
 
 // What a reply carries besides its client action.
 struct effects {

@@ -6,11 +6,13 @@
 
 #include "cloudstate/tck/model/valueentity.pb.h"
 #include "harness.hpp"
+#include "model_requests.hpp"
 
 namespace {
 
 namespace pve = cloudstate::valueentity;
 namespace m = cloudstate::tck::model::valueentity;
+using namespace tck::ve_model;
 
 const std::string protocol = "cloudstate.valueentity.ValueEntity";
 const std::string service = "cloudstate.tck.model.valueentity.ValueEntityTckModel";
@@ -24,77 +26,6 @@ ve_connection connect() {
 }
 
 // Request actions.
-using actions = std::vector<m::RequestAction>;
-
-m::RequestAction update_state(const std::string& value) {
-  m::RequestAction action;
-  action.mutable_update()->set_value(value);
-  return action;
-}
-
-actions update_states(std::initializer_list<std::string> values) {
-  actions result;
-  for (const auto& v : values)
-    result.push_back(update_state(v));
-  return result;
-}
-
-m::RequestAction delete_state() {
-  m::RequestAction action;
-  action.mutable_delete_();
-  return action;
-}
-
-m::RequestAction forward_to(const std::string& id) {
-  m::RequestAction action;
-  action.mutable_forward()->set_id(id);
-  return action;
-}
-
-m::RequestAction side_effect_to(const std::string& id, bool synchronous = false) {
-  m::RequestAction action;
-  action.mutable_effect()->set_id(id);
-  action.mutable_effect()->set_synchronous(synchronous);
-  return action;
-}
-
-actions side_effects_to(std::initializer_list<std::string> ids) {
-  actions result;
-  for (const auto& id : ids)
-    result.push_back(side_effect_to(id));
-  return result;
-}
-
-m::RequestAction fail_with(const std::string& message) {
-  m::RequestAction action;
-  action.mutable_fail()->set_message(message);
-  return action;
-}
-
-actions operator+(actions a, const actions& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-m::Request request(const std::string& id, const actions& acts = {}) {
-  m::Request req;
-  req.set_id(id);
-  for (const auto& a : acts)
-    *req.add_actions() = a;
-  return req;
-}
-
-m::Response response(const std::string& message = {}) {
-  m::Response r;
-  r.set_message(message);
-  return r;
-}
-
-google::protobuf::Any persisted(const std::string& value) {
-  m::Persisted p;
-  p.set_value(value);
-  return tck::pack(p);
-}
 
 // What a reply carries besides its client action.
 struct effects {

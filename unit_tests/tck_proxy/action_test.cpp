@@ -4,62 +4,18 @@
 // strips (the proxy may pass request headers on). Streamed actions are not served by the proxy yet.
 #include "cloudstate/action.pb.h"
 #include "fixture.hpp"
+#include "model_requests.hpp"
 
 namespace {
 
 namespace pac = cloudstate::action;
 namespace m = cloudstate::tck::model::action;
+using namespace tck::action_model;
 using tck_proxy::connection;
 using tck_proxy::fixture;
 
 const std::string service = "cloudstate.tck.model.action.ActionTckModel";
 const std::string service_two = "cloudstate.tck.model.action.ActionTwo";
-
-m::ProcessStep reply_with(const std::string& message) {
-  m::ProcessStep step;
-  step.mutable_reply()->set_message(message);
-  return step;
-}
-
-m::ProcessStep forward_to(const std::string& id) {
-  m::ProcessStep step;
-  step.mutable_forward()->set_id(id);
-  return step;
-}
-
-m::ProcessStep fail_with(const std::string& message) {
-  m::ProcessStep step;
-  step.mutable_fail()->set_message(message);
-  return step;
-}
-
-m::ProcessStep side_effect_to(const std::string& id, bool synchronous = false) {
-  m::ProcessStep step;
-  step.mutable_effect()->set_id(id);
-  step.mutable_effect()->set_synchronous(synchronous);
-  return step;
-}
-
-// One group of steps, as the TCK's `single(...)`.
-m::Request single(std::initializer_list<m::ProcessStep> steps) {
-  m::Request req;
-  auto* group = req.add_groups();
-  for (const auto& s : steps)
-    *group->add_steps() = s;
-  return req;
-}
-
-m::Response response(const std::string& message = "") {
-  m::Response r;
-  r.set_message(message);
-  return r;
-}
-
-m::OtherRequest other_request(const std::string& id) {
-  m::OtherRequest r;
-  r.set_id(id);
-  return r;
-}
 
 pac::ActionCommand command(const std::string& service_name, const std::string& name,
                            const google::protobuf::Message& payload) {

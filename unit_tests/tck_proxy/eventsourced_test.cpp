@@ -6,11 +6,13 @@
 
 #include "cloudstate/event_sourced.pb.h"
 #include "fixture.hpp"
+#include "model_requests.hpp"
 
 namespace {
 
 namespace pes = cloudstate::eventsourced;
 namespace m = cloudstate::tck::model;
+using namespace tck::es_model;
 using tck_proxy::connection;
 using tck_proxy::fixture;
 using tck_proxy::protocol;
@@ -19,59 +21,6 @@ using namespace std::chrono_literals;
 const std::string service = "cloudstate.tck.model.EventSourcedTckModel";
 const std::string service_two = "cloudstate.tck.model.EventSourcedTwo";
 const std::string service_configured = "cloudstate.tck.model.EventSourcedConfigured";
-
-using actions = std::vector<m::RequestAction>;
-
-actions emit_events(std::initializer_list<std::string> values) {
-  actions result;
-  for (const auto& v : values)
-    result.emplace_back().mutable_emit()->set_value(v);
-  return result;
-}
-
-m::RequestAction forward_to(const std::string& id) {
-  m::RequestAction action;
-  action.mutable_forward()->set_id(id);
-  return action;
-}
-
-m::RequestAction side_effect_to(const std::string& id, bool synchronous = false) {
-  m::RequestAction action;
-  action.mutable_effect()->set_id(id);
-  action.mutable_effect()->set_synchronous(synchronous);
-  return action;
-}
-
-m::RequestAction fail_with(const std::string& message) {
-  m::RequestAction action;
-  action.mutable_fail()->set_message(message);
-  return action;
-}
-
-actions operator+(actions a, const actions& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-m::Request request(const std::string& id, const actions& acts = {}) {
-  m::Request req;
-  req.set_id(id);
-  for (const auto& a : acts)
-    *req.add_actions() = a;
-  return req;
-}
-
-m::Response response(const std::string& message = "") {
-  m::Response r;
-  r.set_message(message);
-  return r;
-}
-
-google::protobuf::Any persisted(const std::string& value) {
-  m::Persisted p;
-  p.set_value(value);
-  return tck_proxy::pack(p);
-}
 
 pes::EventSourcedStreamIn init(const std::string& service_name, const std::string& entity_id,
                                std::optional<std::pair<int64_t, std::string>> snapshot = std::nullopt) {

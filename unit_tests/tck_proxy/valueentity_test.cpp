@@ -6,11 +6,13 @@
 
 #include "cloudstate/value_entity.pb.h"
 #include "fixture.hpp"
+#include "model_requests.hpp"
 
 namespace {
 
 namespace pve = cloudstate::valueentity;
 namespace m = cloudstate::tck::model::valueentity;
+using namespace tck::ve_model;
 using tck_proxy::connection;
 using tck_proxy::fixture;
 using tck_proxy::protocol;
@@ -19,59 +21,6 @@ using namespace std::chrono_literals;
 const std::string service = "cloudstate.tck.model.valueentity.ValueEntityTckModel";
 const std::string service_two = "cloudstate.tck.model.valueentity.ValueEntityTwo";
 const std::string service_configured = "cloudstate.tck.model.valueentity.ValueEntityConfigured";
-
-using actions = std::vector<m::RequestAction>;
-
-m::RequestAction update_state(const std::string& value) {
-  m::RequestAction action;
-  action.mutable_update()->set_value(value);
-  return action;
-}
-
-m::RequestAction delete_state() {
-  m::RequestAction action;
-  action.mutable_delete_();
-  return action;
-}
-
-m::RequestAction forward_to(const std::string& id) {
-  m::RequestAction action;
-  action.mutable_forward()->set_id(id);
-  return action;
-}
-
-m::RequestAction side_effect_to(const std::string& id, bool synchronous = false) {
-  m::RequestAction action;
-  action.mutable_effect()->set_id(id);
-  action.mutable_effect()->set_synchronous(synchronous);
-  return action;
-}
-
-m::RequestAction fail_with(const std::string& message) {
-  m::RequestAction action;
-  action.mutable_fail()->set_message(message);
-  return action;
-}
-
-m::Request request(const std::string& id, const actions& acts = {}) {
-  m::Request req;
-  req.set_id(id);
-  for (const auto& a : acts)
-    *req.add_actions() = a;
-  return req;
-}
-
-m::Response response(const std::string& message = "") {
-  m::Response r;
-  r.set_message(message);
-  return r;
-}
-
-google::protobuf::Any persisted(const std::string& value) {
-  m::Persisted p;
-  p.set_value(value);
-  return tck_proxy::pack(p);
-}
 
 pve::ValueEntityStreamIn init(const std::string& service_name, const std::string& entity_id,
                               const std::optional<std::string>& state = std::nullopt) {
