@@ -197,10 +197,7 @@ int node::serve() {
     env->model = model;
     env->store = s.store;
     env->metrics = s.metrics.entity(model->service_name);
-    env->route = [fe = s.frontend.get()](const std::string& service, const std::string& method, std::string payload,
-                                         std::function<void(command_result)> done) {
-      fe->call(service, method, std::move(payload), std::move(done));
-    };
+    env->route = s.frontend->router();
     runtime::region_config rc;
     rc.env = env;
     rc.shards = s.opts.shards;

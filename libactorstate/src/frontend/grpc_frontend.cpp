@@ -41,6 +41,19 @@ bool dump(const grpc::ByteBuffer& buf, std::string& out) {
   return true;
 }
 
+/// A call's text headers, without HTTP/2 pseudo-headers, gRPC's own and binary ones (user functions get these).
+std::vector<metadata_entry> request_metadata(const grpc::GenericCallbackServerContext& ctx) {
+  std::vector<metadata_entry> out;
+  for (const auto& [key, value] : ctx.client_metadata()) {
+    std::string_view k{key.data(), key.size()};
+    if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-" || k == "content-type" || k == "te" ||
+        (k.size() > 4 && k.substr(k.size() - 4) == "-bin"))
+      continue;
+    out.push_back({std::string{k}, std::string{value.data(), value.size()}});
+  }
+  return out;
+}
+
 /// One unary call: read the request, hand it to the entity, write the reply. gRPC owns the reactor and deletes
 /// it in OnDone, which happens only after Finish, so the completion callback always finds it alive.
 class unary_call : public grpc::ServerGenericBidiReactor {
@@ -73,7 +86,8 @@ public:
       Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"});
       return;
     }
-    fe_.call(*route_, std::move(payload), request_metadata(), [this](command_result r) { complete(std::move(r)); });
+    fe_.call(*route_, std::move(payload), request_metadata(*ctx_),
+             [this](command_result r) { complete(std::move(r)); });
   }
 
   void OnWriteDone(bool) override {}
@@ -84,19 +98,6 @@ public:
   }
 
 private:
-  /// The call's text headers, without HTTP/2 pseudo-headers and gRPC's own.
-  std::vector<metadata_entry> request_metadata() const {
-    std::vector<metadata_entry> out;
-    for (const auto& [key, value] : ctx_->client_metadata()) {
-      std::string_view k{key.data(), key.size()};
-      if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-" || k == "content-type" || k == "te" ||
-          (k.size() > 4 && k.substr(k.size() - 4) == "-bin"))
-        continue;
-      out.push_back({std::string{k}, std::string{value.data(), value.size()}});
-    }
-    return out;
-  }
-
   void complete(command_result r) {
     for (auto& entry : r.metadata) {
       std::string key = entry.key;
@@ -131,22 +132,11 @@ public:
   streamed_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx, const route& r) : fe_(fe) {
     shared_ = std::make_shared<shared_state>();
     shared_->call = this;
-    std::vector<metadata_entry> metadata;
-    for (const auto& [key, value] : ctx->client_metadata()) {
-      std::string_view k{key.data(), key.size()};
-      if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-" || k == "content-type" || k == "te" ||
-          (k.size() > 4 && k.substr(k.size() - 4) == "-bin"))
-        continue;
-      metadata.push_back({std::string{k}, std::string{value.data(), value.size()}});
-    }
+    auto metadata = request_metadata(*ctx);
     detail::action_stream_sink sink;
     sink.element = [s = shared_](std::string payload) { s->push(std::move(payload)); };
     sink.end = [s = shared_](command_result end) { s->end(std::move(end)); };
-    stream_ = r.open_stream(r.method, std::move(metadata), std::move(sink),
-                            [&fe](const std::string& service, const std::string& method, std::string payload,
-                                  std::function<void(command_result)> done) {
-                              fe.call(service, method, std::move(payload), std::move(done));
-                            });
+    stream_ = r.open_stream(r.method, std::move(metadata), std::move(sink), fe.router());
     StartRead(&request_);
   }
 
@@ -340,6 +330,12 @@ void grpc_frontend::call(const std::string& service, const std::string& method, 
     return;
   }
   call(*r, std::move(payload), {}, std::move(done));
+}
+
+detail::call_router grpc_frontend::router() {
+  return
+      [this](const std::string& service, const std::string& method, std::string payload,
+             std::function<void(command_result)> done) { call(service, method, std::move(payload), std::move(done)); };
 }
 
 const route* grpc_frontend::find(const std::string& path) const {

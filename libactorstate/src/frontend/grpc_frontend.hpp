@@ -71,10 +71,11 @@ public:
   /// runs on an actor thread. Used for client calls, forwards and side effects alike.
   void call(const route& r, std::string payload, std::vector<metadata_entry> metadata,
             std::function<void(command_result)> done);
+  /// `call` by name as a function (for forwards and side effects); valid while the frontend lives.
+  detail::call_router router();
   /// The same by service and method name; an unknown target answers UNIMPLEMENTED.
   void call(const std::string& service, const std::string& method, std::string payload,
             std::function<void(command_result)> done);
-  runtime::gateway_pool& gateways() { return gateways_; }
 
   /// The reflection service over the served services (after `start`).
   const reflection* reflection_service() const { return reflection_.get(); }

@@ -21,8 +21,7 @@
 namespace actorstate::runtime {
 
 /// Routes one call like a client's ("pkg.Service", "Method", request bytes); `done` may run on any thread.
-using route_fn = std::function<void(const std::string& service, const std::string& method, std::string payload,
-                                    std::function<void(command_result)> done)>;
+using route_fn = detail::call_router;
 
 /// What a command's client receives, and the calls to make around it.
 struct reply_plan {
