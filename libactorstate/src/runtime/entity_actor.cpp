@@ -121,8 +121,28 @@ uint64_t entity_actor::begin_write() {
   return ++issued_;
 }
 
+void entity_actor::append_events(std::vector<persistence::event> events,
+                                 std::optional<persistence::snapshot> snapshot) {
+  auto n = begin_write();
+  if (snapshot)
+    snapshot_after_.emplace(n, std::move(*snapshot));
+  env_->metrics->persisted_events.inc(events.size());
+  env_->store->append(pid_, std::move(events), write_callback<persistence::status>(n));
+}
+
 void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::time_point issued) {
   --outstanding_;
+  if (auto snap = snapshot_after_.find(n); snap != snapshot_after_.end()) {
+    if (st.ok()) {
+      auto seq = snap->second.seq;
+      env_->store->save_snapshot(pid_, std::move(snap->second), [p = pid_, seq](persistence::status saved) {
+        if (!saved.ok())
+          log::warn("snapshot not saved",
+                    {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", saved.to_string()}});
+      });
+    }
+    snapshot_after_.erase(snap);
+  }
   env_->metrics->persist_latency.observe(clock::now() - issued);
   if (st.ok()) {
     if (n > durable_)

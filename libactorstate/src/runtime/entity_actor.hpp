@@ -13,7 +13,9 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <caf/event_based_actor.hpp>
@@ -68,6 +70,9 @@ protected:
 
   /// Registers a write about to be issued; returns its number for `write_done`.
   uint64_t begin_write();
+  /// Appends `events` to this entity's journal as the next write. `snapshot`, if given, is saved once the append is
+  /// durable, so a snapshot never includes events that might not exist (a lost snapshot only costs replay time).
+  void append_events(std::vector<persistence::event> events, std::optional<persistence::snapshot> snapshot);
   /// Reports the outcome of write `n`; callbacks must arrive in issue order (the store guarantees it per pid).
   void write_done(uint64_t n, const persistence::status& st, clock::time_point issued);
   /// Replies once every write issued so far is durable.
@@ -138,6 +143,7 @@ private:
   bool busy_ = false;
   bool stopped_ = false;
   size_t effects_running_ = 0;
+  std::map<uint64_t, persistence::snapshot> snapshot_after_;  ///< Write number -> snapshot to save once durable.
   clock::time_point recovery_started_;
 };
 

@@ -3,7 +3,6 @@
 // with the next sequence numbers; a snapshot is saved once the append that crossed a `snapshot_every` boundary is
 // durable, so a snapshot never includes events that might not exist.
 #include <limits>
-#include <map>
 
 #include <google/protobuf/message.h>
 #include <caf/all.hpp>
@@ -34,7 +33,6 @@ protected:
   void reset() override {
     state_ = model_.make_state();
     seq_ = 0;
-    pending_snapshots_.clear();
   }
 
   void handle(pending_command& pc) override {
@@ -67,14 +65,10 @@ protected:
     }
     auto before = seq_;
     seq_ += static_cast<int64_t>(events.size());
-    auto n = begin_write();
+    std::optional<persistence::snapshot> snapshot;
     if (model_.snapshot_every > 0 && seq_ / model_.snapshot_every > before / model_.snapshot_every)
-      pending_snapshots_[n] =
-          persistence::snapshot{seq_, type_url(state_->GetDescriptor()), state_->SerializeAsString()};
-    env().metrics->persisted_events.inc(events.size());
-    env().store->append(pid(), std::move(events),
-                        in_actor<persistence::status>(
-                            [this, n, issued = clock::now()](persistence::status st) { on_appended(n, st, issued); }));
+      snapshot = persistence::snapshot{seq_, type_url(state_->GetDescriptor()), state_->SerializeAsString()};
+    append_events(std::move(events), std::move(snapshot));
     respond(pc, plan_of(out, false));
   }
 
@@ -131,30 +125,9 @@ private:
     recovered();
   }
 
-  void on_appended(uint64_t n, const persistence::status& st, clock::time_point issued) {
-    auto snap = pending_snapshots_.find(n);
-    if (snap != pending_snapshots_.end()) {
-      if (st.ok())
-        save_snapshot(std::move(snap->second));
-      pending_snapshots_.erase(snap);
-    }
-    write_done(n, st, issued);
-  }
-
-  void save_snapshot(persistence::snapshot snap) {
-    auto seq = snap.seq;
-    env().store->save_snapshot(pid(), std::move(snap), [p = pid(), seq](persistence::status st) {
-      // A lost snapshot only costs replay time; recovery never depends on it.
-      if (!st.ok())
-        log::warn("snapshot not saved",
-                  {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", st.to_string()}});
-    });
-  }
-
   const detail::event_sourced_model& model_;
   std::unique_ptr<google::protobuf::Message> state_;
   int64_t seq_ = 0;
-  std::map<uint64_t, persistence::snapshot> pending_snapshots_;
 };
 
 class value_actor : public entity_actor {

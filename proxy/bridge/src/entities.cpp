@@ -7,7 +7,6 @@
 #include "entities.hpp"
 
 #include <limits>
-#include <map>
 #include <optional>
 #include <type_traits>
 
@@ -250,7 +249,6 @@ protected:
   void reset() override {
     bridged_entity::reset();
     seq_ = 0;
-    pending_snapshots_.clear();
   }
 
   void handle(pending_command& pc) override {
@@ -281,15 +279,11 @@ protected:
                           std::move(*ev.mutable_value()),
                           {}});
       seq_ += static_cast<int64_t>(events.size());
-      auto n = begin_write();
+      std::optional<persistence::snapshot> snapshot;
       if (reply.has_snapshot())
-        pending_snapshots_[n] = persistence::snapshot{seq_, std::move(*reply.mutable_snapshot()->mutable_type_url()),
-                                                      std::move(*reply.mutable_snapshot()->mutable_value())};
-      env().metrics->persisted_events.inc(events.size());
-      env().store->append(pid(), std::move(events),
-                          in_actor<persistence::status>([this, n, issued = clock::now()](persistence::status st) {
-                            on_appended(n, st, issued);
-                          }));
+        snapshot = persistence::snapshot{seq_, std::move(*reply.mutable_snapshot()->mutable_type_url()),
+                                         std::move(*reply.mutable_snapshot()->mutable_value())};
+      append_events(std::move(events), std::move(snapshot));
     }
     answer(reply.client_action(), reply.side_effects());
   }
@@ -344,24 +338,7 @@ private:
     recovered();
   }
 
-  void on_appended(uint64_t n, const persistence::status& st, clock::time_point issued) {
-    auto snap = pending_snapshots_.find(n);
-    if (snap != pending_snapshots_.end()) {
-      if (st.ok()) {
-        auto seq = snap->second.seq;
-        env().store->save_snapshot(pid(), std::move(snap->second), [p = pid(), seq](persistence::status s) {
-          if (!s.ok())
-            log::warn("snapshot not saved",
-                      {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", s.to_string()}});
-        });
-      }
-      pending_snapshots_.erase(snap);
-    }
-    write_done(n, st, issued);
-  }
-
   int64_t seq_ = 0;
-  std::map<uint64_t, persistence::snapshot> pending_snapshots_;
 };
 
 namespace ve = cloudstate::valueentity;
