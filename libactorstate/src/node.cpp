@@ -21,6 +21,7 @@
 #include "ops/log.hpp"
 #include "ops/management_server.hpp"
 #include "ops/metrics.hpp"
+#include "runtime/action_streams.hpp"
 #include "runtime/gateway.hpp"
 #include "runtime/shard_region.hpp"
 
@@ -74,25 +75,7 @@ bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std:
       error = "service " + model->service_name + " is registered twice";
       return false;
     }
-  for (auto& [name, sig] : model->methods) {
-    const auto* method = model->service->FindMethodByName(name);
-    if (method == nullptr) {
-      error = "service " + model->service_name + " has no method " + name;
-      return false;
-    }
-    if (method->input_type() != sig.input || method->output_type() != sig.output) {
-      error = "method " + method->full_name() + " takes " + method->input_type()->full_name() + " and returns " +
-              method->output_type()->full_name() + ", but its handler was registered for " + sig.input->full_name() +
-              " -> " + sig.output->full_name();
-      return false;
-    }
-  }
-  for (int i = 0; i < model->service->method_count(); ++i) {
-    const auto* method = model->service->method(i);
-    if (!model->methods.count(method->name()))
-      log::warn("method has no handler; calls will fail with UNIMPLEMENTED", {{"method", method->full_name()}});
-  }
-  return true;
+  return detail::check_handlers(*model, error);
 }
 
 bool node::impl::ready() {
@@ -216,8 +199,13 @@ int node::serve() {
       r.input_prototype = factory->GetPrototype(sig.input);
       r.keyed = model->kind != detail::entity_kind::action;
       bool streaming = r.descriptor->client_streaming() || r.descriptor->server_streaming();
-      if (model->kind == detail::entity_kind::action && streaming)
-        r.open_stream = static_cast<const detail::action_model&>(*model).open_stream;
+      if (model->kind == detail::entity_kind::action && streaming) {
+        r.open_stream = [action = std::static_pointer_cast<const detail::action_model>(model), method = r.descriptor](
+                            std::vector<metadata_entry> metadata, detail::action_stream_sink sink,
+                            detail::call_router route) {
+          return runtime::open_streamed_call(action, method, std::move(metadata), std::move(sink), std::move(route));
+        };
+      }
       std::string error;
       if (!s.frontend->add_route("/" + model->service_name + "/" + name, std::move(r), error)) {
         log::error("cannot serve entity type", {{"service", model->service_name}, {"error", error}});

@@ -205,6 +205,21 @@ inline m::Request single(std::initializer_list<m::ProcessStep> steps) {
   return request;
 }
 
+inline m::ProcessGroup group(std::initializer_list<m::ProcessStep> steps) {
+  m::ProcessGroup g;
+  for (const auto& step : steps)
+    *g.add_steps() = step;
+  return g;
+}
+
+/// Several groups of steps, as the TCK's `request(group(...), ...)`.
+inline m::Request request(std::initializer_list<m::ProcessGroup> groups) {
+  m::Request r;
+  for (const auto& g : groups)
+    *r.add_groups() = g;
+  return r;
+}
+
 inline m::Response response(const std::string& message = {}) {
   m::Response r;
   r.set_message(message);

@@ -5,10 +5,9 @@
 // writes the one bound. Runs until SIGTERM/SIGINT.
 //
 // Every model processes a request's steps in order: replies, forwards and failures replace each other (the last
-// one wins, a failure ends the processing of an entity command), side effects accumulate. The SDK has unary
-// actions only, so the streamed ActionTckModel methods are answered with a failure by the server, and a unary
-// request without a reply, forward or failure step is answered with an empty Response (the SDK cannot reply
-// "nothing").
+// one wins, a failure ends the processing of an entity command), side effects accumulate. ActionTckModel answers a
+// unary call or a streamed-in call once (with no reply when no step asked for one), and a streamed-out or bidi
+// call once per group of steps.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -148,43 +147,80 @@ actorstate::value_entity<ve::Persisted> value_entity_empty(std::string service, 
   return entity;
 }
 
+using action_result = std::optional<actorstate::outcome<ac::Response>>;
+
+/// Applies one step of ActionTckModel: a reply, forward or failure replaces `result`; a side effect is asked for
+/// through `ctx` (an action_context or a stream_context). Unlike an entity's, an action's failure does not end the
+/// processing: later steps may replace it and its side effects still count.
+template <class Context>
+void apply_step(const ac::ProcessStep& step, action_result& result, Context& ctx) {
+  switch (step.step_case()) {
+    case ac::ProcessStep::kReply:
+      result.emplace(response_with<ac::Response>(step.reply().message()));
+      break;
+    case ac::ProcessStep::kForward:
+      result.emplace(actorstate::forward_to{action_two, "Call", request_for<ac::OtherRequest>(step.forward().id())});
+      break;
+    case ac::ProcessStep::kFail:
+      result.emplace(actorstate::failure{step.fail().message()});
+      break;
+    case ac::ProcessStep::kEffect:
+      ctx.side_effect(action_two, "Call", request_for<ac::OtherRequest>(step.effect().id()),
+                      step.effect().synchronous());
+      break;
+    case ac::ProcessStep::STEP_NOT_SET:
+      break;
+  }
+}
+
+actorstate::outcome<ac::Response> answer(action_result result) {
+  if (!result)
+    return actorstate::no_reply;
+  return std::move(*result);
+}
+
+using action_stream = actorstate::stream_context<ac::Response>;
+using action_handlers = actorstate::stream_handlers<ac::Request, ac::Response>;
+
+/// Streamed-out and bidi: one response per group.
+void answer_each_group(const ac::Request& request, action_stream& ctx) {
+  for (const auto& group : request.groups()) {
+    action_result result;
+    for (const auto& step : group.steps())
+      apply_step(step, result, ctx);
+    ctx.respond(answer(std::move(result)));
+  }
+}
+
 actorstate::action action_tck_model() {
   actorstate::action action{"cloudstate.tck.model.action.ActionTckModel"};
-  action.on_call<ac::Request, ac::Response>(
-      "ProcessUnary",
-      [](const ac::Request& request, actorstate::action_context& ctx) -> actorstate::outcome<ac::Response> {
-        // Unlike an entity's, an action's failure does not end the processing: later steps may replace it and
-        // its side effects still count.
-        std::optional<actorstate::outcome<ac::Response>> result;
-        for (const auto& group : request.groups()) {
-          for (const auto& step : group.steps()) {
-            switch (step.step_case()) {
-              case ac::ProcessStep::kReply:
-                result.emplace(response_with<ac::Response>(step.reply().message()));
-                break;
-              case ac::ProcessStep::kForward: {
-                ac::OtherRequest other;
-                other.set_id(step.forward().id());
-                result.emplace(actorstate::forward_to{action_two, "Call", other});
-                break;
-              }
-              case ac::ProcessStep::kFail:
-                result.emplace(actorstate::failure{step.fail().message()});
-                break;
-              case ac::ProcessStep::kEffect: {
-                ac::OtherRequest other;
-                other.set_id(step.effect().id());
-                ctx.side_effect(action_two, "Call", other, step.effect().synchronous());
-                break;
-              }
-              case ac::ProcessStep::STEP_NOT_SET:
-                break;
-            }
-          }
-        }
-        if (!result)
-          return ac::Response{};
-        return std::move(*result);
+  action
+      .on_call<ac::Request, ac::Response>("ProcessUnary",
+                                          [](const ac::Request& request, actorstate::action_context& ctx) {
+                                            action_result result;
+                                            for (const auto& group : request.groups())
+                                              for (const auto& step : group.steps())
+                                                apply_step(step, result, ctx);
+                                            return answer(std::move(result));
+                                          })
+      .on_stream<ac::Request, ac::Response>(
+          "ProcessStreamedIn",
+          [] {
+            // All requests' steps combine into the one answer, given when the client completes.
+            auto result = std::make_shared<action_result>();
+            return action_handlers{[result](const ac::Request& request, action_stream& ctx) {
+                                     for (const auto& group : request.groups())
+                                       for (const auto& step : group.steps())
+                                         apply_step(step, *result, ctx);
+                                   },
+                                   [result](action_stream& ctx) { ctx.respond(answer(std::move(*result))); }};
+          })
+      .on_stream<ac::Request, ac::Response>("ProcessStreamedOut",
+                                            [] {
+                                              return action_handlers{answer_each_group, {}};
+                                            })
+      .on_stream<ac::Request, ac::Response>("ProcessStreamed", [] {
+        return action_handlers{answer_each_group, {}};
       });
   return action;
 }

@@ -153,6 +153,15 @@ TEST_CASE("registration.rejects_what_a_proxy_would") {
                                                            actorstate::event_context&) { return t::TextReply{}; });
     CHECK_FALSE(server.add(e));
   }
+  SUBCASE("unary handler for a streaming method, stream handler for a unary one") {
+    actorstate::action unary{"actorstate.uftest.Echo"};
+    unary.on_call<t::Shout, t::Shout>(
+        "Chorus", [](const t::Shout& s, actorstate::action_context&) -> actorstate::outcome<t::Shout> { return s; });
+    CHECK_FALSE(server.add(unary));
+    actorstate::action streamed{"actorstate.uftest.Echo"};
+    streamed.on_stream<t::Shout, t::Shout>("Say", [] { return actorstate::stream_handlers<t::Shout, t::Shout>{}; });
+    CHECK_FALSE(server.add(streamed));
+  }
   SUBCASE("entity without persistence id") {
     actorstate::value_entity<t::RegisterState> e{"actorstate.uftest.Register", ""};
     CHECK_FALSE(server.add(e));

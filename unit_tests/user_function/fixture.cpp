@@ -90,6 +90,21 @@ actorstate::action make_echo() {
         reply.set_text(req.text() + "!");
         return reply;
       });
+  echo.on_stream<t::Shout, t::Shout>("Chorus", [] {
+    return actorstate::stream_handlers<t::Shout, t::Shout>{
+        [](const t::Shout& req, actorstate::stream_context<t::Shout>& ctx) {
+          if (req.text() == "throw")
+            throw std::runtime_error{"chorus broke"};
+          t::Shout reply;
+          reply.set_text(req.text() + "!");
+          if (req.text() == "tag")
+            for (const auto& entry : ctx.metadata())
+              if (entry.key == "x-tag")
+                reply.set_text(entry.value);
+          ctx.respond(reply);
+        },
+        {}};
+  });
   return echo;
 }
 

@@ -24,10 +24,17 @@
 // restarts the entity, which then recovers from the store. Forwards and side effects go through the node's router
 // (any served entity or action may be the target), or through the Cloudstate proxy's when the entities are served
 // as a user function (user_function.hpp).
+//
+// Actions may also serve streaming methods (client-, server- and bidi-streaming) with `action::on_stream`: per
+// call, a fresh pair of handlers sees each client message and the client's end, and answers through a
+// `stream_context` any number of times (a client-streaming method exactly once). An action handler may answer
+// `no_reply`: a streamed call then sends nothing for it, a unary caller gets the reply type's empty message.
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -61,15 +68,24 @@ struct forward_to {
   detail::any_bytes payload;
 };
 
-/// What a command handler returns: a reply, a forward or a failure.
+/// What an action handler answers when it has nothing to answer; its side effects still run.
+struct no_reply_t {
+  explicit constexpr no_reply_t() = default;
+};
+inline constexpr no_reply_t no_reply{};
+
+/// What a command handler returns: a reply, a forward, a failure or (actions) no reply.
 template <class Reply>
 class outcome {
 public:
   outcome(Reply reply) : reply_(std::move(reply)) {}
   outcome(failure f) : failed_(true), description_(std::move(f.description)) {}
   outcome(forward_to fwd) : forward_(std::move(fwd)) {}
+  outcome(no_reply_t) : no_reply_(true) {}
 
   bool failed() const { return failed_; }
+  /// Set when the handler answered nothing (`reply()` is then the empty message).
+  bool no_reply() const { return no_reply_; }
   const std::string& description() const { return description_; }
   const Reply& reply() const { return reply_; }
   /// Set when the command was forwarded (`reply()` is then meaningless).
@@ -78,6 +94,7 @@ public:
 private:
   Reply reply_;
   bool failed_ = false;
+  bool no_reply_ = false;
   std::string description_;
   std::optional<forward_to> forward_;
 };
@@ -177,8 +194,157 @@ void set_reply(const outcome<Reply>& result, handler_output& out) {
     out.forward = effect_call{fwd->service_name, fwd->method, fwd->payload, false};
   } else {
     out.reply = result.reply().SerializeAsString();
+    out.no_reply = result.no_reply();
   }
 }
+
+/// The non-template core of stream_context: orders a streamed call's responses and hands them to the runtime's
+/// sink one at a time, never under its own lock (the sink may cancel the call from within).
+class stream_responder {
+public:
+  stream_responder(action_response_sink sink, bool single_response, std::vector<metadata_entry> metadata)
+      : sink_(std::move(sink)), single_response_(single_response), metadata_(std::move(metadata)) {}
+
+  /// Sends `out` with the side effects gathered so far; a single-response call ends with it.
+  void respond(handler_output out);
+  void add_side_effect(effect_call call);
+  /// Completes the call (see stream_context::end).
+  void end();
+  /// The call is over from the other side: drop whatever comes later.
+  void cancel();
+  bool ended() const;
+  const std::vector<metadata_entry>& metadata() const { return metadata_; }
+
+private:
+  void deliver(std::unique_lock<std::mutex> lock);
+
+  action_response_sink sink_;
+  const bool single_response_;
+  const std::vector<metadata_entry> metadata_;
+  mutable std::mutex mtx_;
+  std::vector<effect_call> side_effects_;
+  std::deque<handler_output> queue_;
+  bool responded_ = false;
+  bool ending_ = false;     // end() accepted: queued responses go out, then the sink's end
+  bool cancelled_ = false;  // nothing more goes out
+  bool delivering_ = false;
+  bool end_sent_ = false;
+};
+
+}  // namespace detail
+
+/// A streamed action call as its handlers see it: a copyable handle, usable from any thread until the call is over,
+/// so a handler may keep it and answer later.
+template <class Reply>
+class stream_context {
+public:
+  explicit stream_context(std::shared_ptr<detail::stream_responder> r) : r_(std::move(r)) {}
+
+  /// Sends one response: a reply, a forward (the client gets the target's reply), a failure (which ends the client's
+  /// call) or `no_reply`; side effects asked for since the previous response go with it. A client-streaming call
+  /// answers once: its first response ends it.
+  void respond(outcome<Reply> response) {
+    detail::handler_output out;
+    detail::set_reply(response, out);
+    r_->respond(std::move(out));
+  }
+
+  /// Completes the call. Side effects not sent yet go out with a final `no_reply`, as does the one answer of a
+  /// client-streaming call that has not answered.
+  void end() { r_->end(); }
+
+  /// Asks for a call of `method` on the served service `service` with `msg`, made with the next response (see
+  /// side_effect_collector).
+  template <class Message>
+  void side_effect(std::string service, std::string method, const Message& msg, bool synchronous = false) {
+    r_->add_side_effect({std::move(service),
+                         std::move(method),
+                         {type_url(Message::descriptor()), msg.SerializeAsString()},
+                         synchronous});
+  }
+
+  /// The call's request headers.
+  const std::vector<metadata_entry>& metadata() const { return r_->metadata(); }
+
+  /// Whether the call is over (ended, failed or the client went away); later responses are dropped.
+  bool ended() const { return r_->ended(); }
+
+private:
+  std::shared_ptr<detail::stream_responder> r_;
+};
+
+/// The handlers of one streamed call, made fresh for each call (so they may hold the call's own state).
+template <class Request, class Reply>
+struct stream_handlers {
+  /// Each client message; a server-streaming method gets exactly one.
+  std::function<void(const Request&, stream_context<Reply>&)> on_message;
+  /// The client sent its last message. Empty: end the call.
+  std::function<void(stream_context<Reply>&)> on_end;
+};
+
+namespace detail {
+
+/// Runs user code of a streamed call; an exception fails and ends the call.
+template <class Reply, class F>
+void run_stream_handler(stream_context<Reply>& ctx, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    ctx.respond(failure{std::string{"action handler threw: "} + e.what()});
+    ctx.end();
+  } catch (...) {
+    ctx.respond(failure{"action handler threw"});
+    ctx.end();
+  }
+}
+
+/// One streamed call of SDK handlers, as the runtime drives it. Calls its handlers one at a time.
+template <class Request, class Reply>
+class handler_stream final : public action_stream {
+public:
+  handler_stream(stream_handlers<Request, Reply> handlers, std::shared_ptr<stream_responder> responder)
+      : handlers_(std::move(handlers)), responder_(responder), ctx_(std::move(responder)) {}
+
+  void send(std::string payload) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (responder_->ended())
+      return;
+    Request request;
+    handler_output out;
+    if (!parse_request(request, payload, out)) {
+      responder_->respond(std::move(out));
+      return;
+    }
+    if (handlers_.on_message)
+      run_stream_handler(ctx_, [&] { handlers_.on_message(request, ctx_); });
+  }
+
+  void half_close() override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (responder_->ended())
+      return;
+    if (handlers_.on_end)
+      run_stream_handler(ctx_, [&] { handlers_.on_end(ctx_); });
+    else
+      ctx_.end();
+  }
+
+  void cancel() override { responder_->cancel(); }
+
+private:
+  std::mutex mtx_;
+  stream_handlers<Request, Reply> handlers_;
+  std::shared_ptr<stream_responder> responder_;
+  stream_context<Reply> ctx_;
+};
+
+/// A call that is over before it starts (no handler for its method).
+class ended_stream final : public action_stream {
+public:
+  void send(std::string) override {}
+  void half_close() override {}
+  void cancel() override {}
+};
 
 inline handler_output unknown_method(const std::string& method) {
   handler_output out;
@@ -338,10 +504,13 @@ private:
 class action {
 public:
   using call_handler = std::function<detail::handler_output(const std::string&)>;
+  using stream_opener =
+      std::function<std::shared_ptr<detail::action_stream>(std::shared_ptr<detail::stream_responder>)>;
 
   explicit action(std::string service_name)
       : model_(std::make_shared<detail::action_model>()),
-        calls_(std::make_shared<std::map<std::string, call_handler>>()) {
+        calls_(std::make_shared<std::map<std::string, call_handler>>()),
+        streams_(std::make_shared<std::map<std::string, stream_opener>>()) {
     model_->service_name = std::move(service_name);
     model_->handle = [calls = calls_](const std::string& method, const std::string& payload) {
       auto i = calls->find(method);
@@ -368,11 +537,38 @@ public:
     return *this;
   }
 
+  /// Serves the streaming method `method`: `make_handlers()` returns the `stream_handlers<Request, Reply>` of each
+  /// new call.
+  template <class Request, class Reply, class F>
+  action& on_stream(const std::string& method, F make_handlers) {
+    model_->methods[method] = {Request::descriptor(), Reply::descriptor(), true};
+    (*streams_)[method] = [f = std::move(make_handlers)](std::shared_ptr<detail::stream_responder> responder) {
+      stream_handlers<Request, Reply> handlers = f();
+      return std::make_shared<detail::handler_stream<Request, Reply>>(std::move(handlers), std::move(responder));
+    };
+    if (!model_->open_stream)
+      model_->open_stream = [streams = streams_](
+                                const google::protobuf::MethodDescriptor* m, std::vector<metadata_entry> metadata,
+                                detail::action_response_sink sink) -> std::shared_ptr<detail::action_stream> {
+        bool single = m->client_streaming() && !m->server_streaming();
+        auto responder = std::make_shared<detail::stream_responder>(std::move(sink), single, std::move(metadata));
+        auto i = streams->find(m->name());
+        if (i == streams->end()) {
+          responder->respond(detail::unknown_method(m->name()));
+          responder->end();
+          return std::make_shared<detail::ended_stream>();
+        }
+        return i->second(std::move(responder));
+      };
+    return *this;
+  }
+
   std::shared_ptr<detail::model_base> model() const { return model_; }
 
 private:
   std::shared_ptr<detail::action_model> model_;
   std::shared_ptr<std::map<std::string, call_handler>> calls_;
+  std::shared_ptr<std::map<std::string, stream_opener>> streams_;
 };
 
 }  // namespace actorstate

@@ -19,6 +19,7 @@
 
 #include "frontend/entity_key.hpp"
 #include "frontend/reflection.hpp"
+#include "frontend/write_queue.hpp"
 #include "grpc/reflection/v1alpha/reflection.pb.h"
 #include "ops/log.hpp"
 
@@ -125,18 +126,19 @@ private:
 };
 
 /// A streamed action call: client messages go to the action's stream, its elements come back as they arrive and
-/// its end finishes the call. The stream reports from other threads, so what it reports goes through `shared`,
-/// which outlives the reactor and drops reports once the call is done.
+/// its end finishes the call. The stream reports from other threads, through a write queue that outlives the
+/// reactor.
 class streamed_call : public grpc::ServerGenericBidiReactor {
 public:
-  streamed_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx, const route& r) : fe_(fe) {
-    shared_ = std::make_shared<shared_state>();
-    shared_->call = this;
-    auto metadata = request_metadata(*ctx);
+  streamed_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx, const route& r)
+      : fe_(fe), out_(std::make_shared<queue>(this)) {
     detail::action_stream_sink sink;
-    sink.element = [s = shared_](std::string payload) { s->push(std::move(payload)); };
-    sink.end = [s = shared_](command_result end) { s->end(std::move(end)); };
-    stream_ = r.open_stream(r.method, std::move(metadata), std::move(sink), fe.router());
+    sink.element = [q = out_](std::string payload) {
+      grpc::Slice slice{payload};
+      q->push(grpc::ByteBuffer{&slice, 1});
+    };
+    sink.end = [q = out_](command_result end) { q->end(end.ok() ? grpc::Status::OK : to_grpc(end)); };
+    stream_ = r.open_stream(request_metadata(*ctx), std::move(sink), fe.router());
     StartRead(&request_);
   }
 
@@ -148,75 +150,28 @@ public:
     std::string payload;
     if (!dump(request_, payload)) {
       stream_->cancel();
-      shared_->end(command_result::failure(status_code::invalid_argument, "unreadable request"));
+      out_->end(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"});
       return;
     }
     stream_->send(std::move(payload));
     StartRead(&request_);
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> guard{shared_->mtx};
-    shared_->writing = false;
-    if (!ok)
-      return;
-    shared_->outgoing.pop_front();
-    shared_->pump();
-  }
+  void OnWriteDone(bool ok) override { out_->write_done(ok); }
 
   void OnCancel() override { stream_->cancel(); }
 
   void OnDone() override {
-    {
-      std::lock_guard<std::mutex> guard{shared_->mtx};
-      shared_->call = nullptr;
-    }
+    out_->detach();
     fe_.end_call();
     delete this;
   }
 
 private:
-  struct shared_state {
-    std::mutex mtx;
-    streamed_call* call = nullptr;  // null once the call is done
-    std::deque<grpc::ByteBuffer> outgoing;
-    bool writing = false;
-    std::optional<command_result> ending;
-    bool finished = false;
-
-    void push(std::string payload) {
-      std::lock_guard<std::mutex> guard{mtx};
-      if (call == nullptr || ending)
-        return;
-      grpc::Slice slice{payload};
-      outgoing.emplace_back(&slice, 1);
-      pump();
-    }
-    void end(command_result r) {
-      std::lock_guard<std::mutex> guard{mtx};
-      if (call == nullptr || ending)
-        return;
-      ending = std::move(r);
-      pump();
-    }
-    // Requires mtx: one write at a time, then Finish once everything queued before the end is written.
-    void pump() {
-      if (call == nullptr || writing || finished)
-        return;
-      if (!outgoing.empty()) {
-        writing = true;
-        call->StartWrite(&outgoing.front());
-        return;
-      }
-      if (ending) {
-        finished = true;
-        call->Finish(ending->ok() ? grpc::Status::OK : to_grpc(*ending));
-      }
-    }
-  };
+  using queue = write_queue<streamed_call, grpc::ByteBuffer>;
 
   grpc_frontend& fe_;
-  std::shared_ptr<shared_state> shared_;
+  std::shared_ptr<queue> out_;
   std::shared_ptr<detail::action_stream> stream_;
   grpc::ByteBuffer request_;
 };

@@ -45,7 +45,7 @@ struct route {
   std::vector<const google::protobuf::FieldDescriptor*> key_fields;
   bool keyed = true;  ///< false for actions: no entity key.
   /// Streamed methods: opens the call (set for actions that stream); unary methods leave it empty.
-  std::function<std::shared_ptr<detail::action_stream>(const std::string& method, std::vector<metadata_entry> metadata,
+  std::function<std::shared_ptr<detail::action_stream>(std::vector<metadata_entry> metadata,
                                                        detail::action_stream_sink sink, detail::call_router route)>
       open_stream;
 };

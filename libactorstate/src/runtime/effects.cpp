@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "runtime/post.hpp"
+#include "ops/log.hpp"
 
 namespace actorstate::runtime {
 
@@ -22,7 +22,7 @@ bool undeliverable(const command_result& r) {
 }
 
 struct run {
-  caf::actor self;
+  post_fn post;
   route_fn route;
   reply_plan plan;
   std::function<void(command_result)> done;
@@ -35,7 +35,7 @@ struct run {
       if (!effect.synchronous)
         continue;
       route(effect.service_name, effect.method, effect.payload.payload, [me, effect](command_result r) {
-        detail::post(me->self, [me, effect, r = std::move(r)] {
+        me->post([me, effect, r = std::move(r)] {
           if (undeliverable(r)) {
             me->on_error(effect, r, "side effect of");
             me->finish(command_result::failure(r.code, "synchronous side effect " + effect.service_name + "/" +
@@ -53,7 +53,7 @@ struct run {
     }
     auto forward = *plan.forward;
     route(forward.service_name, forward.method, forward.payload.payload, [me, forward](command_result r) {
-      detail::post(me->self, [me, forward, r = std::move(r)]() mutable {
+      me->post([me, forward, r = std::move(r)]() mutable {
         if (undeliverable(r))
           me->on_error(forward, r, "forwarded from");
         me->finish(std::move(r));
@@ -86,7 +86,7 @@ reply_plan plan_of(detail::handler_output& out, bool keep_effects_on_failure) {
   return plan;
 }
 
-void execute(const caf::actor& self, const route_fn& route, reply_plan plan, std::function<void(command_result)> done,
+void execute(post_fn post, const route_fn& route, reply_plan plan, std::function<void(command_result)> done,
              effect_error_fn on_error) {
   if (!plan.has_calls() || !route) {
     if (plan.has_calls() && !route) {
@@ -96,8 +96,18 @@ void execute(const caf::actor& self, const route_fn& route, reply_plan plan, std
     done(std::move(plan.result));
     return;
   }
-  auto r = std::make_shared<run>(run{self, route, std::move(plan), std::move(done), std::move(on_error)});
+  auto r = std::make_shared<run>(run{std::move(post), route, std::move(plan), std::move(done), std::move(on_error)});
   r->step(r);
+}
+
+effect_error_fn action_effect_errors(std::shared_ptr<const detail::action_model> model) {
+  return [model = std::move(model)](const detail::effect_call& call, const command_result& error, const char* role) {
+    log::warn("forward or side effect of an action failed",
+              {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.message}});
+    if (model->report_error)
+      model->report_error(error.message + " (" + role + " " + model->service_name + ", calling " + call.service_name +
+                          "/" + call.method + ")");
+  };
 }
 
 }  // namespace actorstate::runtime

@@ -5,15 +5,15 @@
 // target, unavailable, timeout) fails the command. Every call goes through `route`, the same path a client's call
 // takes, so the target may be any served entity or action.
 //
-// `execute` runs inside the actor `self`: it posts its continuations there, and calls `done` there.
+// `execute` runs in its caller's context and returns there through `post` (an actor posts to itself, so its state
+// needs no locks; a stream's serial queue runs continuations inline); `done` and `on_error` run there too.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <caf/actor.hpp>
 
 #include "actorstate/detail/model.hpp"
 #include "actorstate/messages.hpp"
@@ -40,7 +40,14 @@ reply_plan plan_of(detail::handler_output& out, bool keep_effects_on_failure);
 using effect_error_fn =
     std::function<void(const detail::effect_call& call, const command_result& error, const char* role)>;
 
-void execute(const caf::actor& self, const route_fn& route, reply_plan plan, std::function<void(command_result)> done,
+/// Gets back into the caller's context: runs the closure there (possibly later, on another thread).
+using post_fn = std::function<void(std::function<void()>)>;
+
+void execute(post_fn post, const route_fn& route, reply_plan plan, std::function<void(command_result)> done,
              effect_error_fn on_error);
+
+/// How an action reports a forward or side effect it could not deliver: a log line, and the model's
+/// `report_error` (a user function hears of it).
+effect_error_fn action_effect_errors(std::shared_ptr<const detail::action_model> model);
 
 }  // namespace actorstate::runtime

@@ -212,7 +212,7 @@ void entity_actor::deliver(caf::response_promise& promise, reply_plan plan, cloc
   }
   ++effects_running_;
   execute(
-      caf::actor_cast<caf::actor>(this), env_->route, std::move(plan),
+      detail::poster(caf::actor_cast<caf::actor>(this)), env_->route, std::move(plan),
       [this, promise, arrived](command_result r) mutable {
         --effects_running_;
         deliver(promise, std::move(r), arrived);

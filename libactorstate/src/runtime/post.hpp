@@ -21,6 +21,11 @@ void post(const caf::actor& target, F fn) {
   caf::anon_send(target, continuation{std::move(fn)});
 }
 
+/// `post` to `target` as a function object (runtime::post_fn).
+inline std::function<void(std::function<void()>)> poster(caf::actor target) {
+  return [target = std::move(target)](std::function<void()> fn) { post(target, std::move(fn)); };
+}
+
 }  // namespace actorstate::detail
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::detail::continuation)

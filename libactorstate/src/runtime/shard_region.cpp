@@ -27,17 +27,11 @@ namespace {
 caf::behavior action_worker(caf::event_based_actor* self, std::shared_ptr<const detail::action_model> model,
                             route_fn route) {
   // Actions keep their side effects even when they fail (unlike entities).
-  auto finish = [self, route, model](caf::response_promise rp, detail::handler_output out) {
+  auto finish = [self, route, errors = action_effect_errors(model)](caf::response_promise rp,
+                                                                    detail::handler_output out) {
     execute(
-        caf::actor_cast<caf::actor>(self), route, plan_of(out, true),
-        [rp](command_result r) mutable { rp.deliver(std::move(r)); },
-        [model](const detail::effect_call& call, const command_result& error, const char* role) {
-          log::warn("forward or side effect of an action failed",
-                    {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.message}});
-          if (model->report_error)
-            model->report_error(error.message + " (" + role + " " + model->service_name + ", calling " +
-                                call.service_name + "/" + call.method + ")");
-        });
+        detail::poster(caf::actor_cast<caf::actor>(self)), route, plan_of(out, true),
+        [rp](command_result r) mutable { rp.deliver(std::move(r)); }, errors);
   };
   return {
       [self, model, finish](command& cmd) {

@@ -113,10 +113,9 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
         call_unary_action(ctx, name, method, std::move(cmd), std::move(done));
       };
       m->report_error = [ctx](const std::string& message) { ctx->report_error(message); };
-      m->open_stream = [ctx, service, name](const std::string& method, std::vector<metadata_entry> metadata,
-                                            detail::action_stream_sink sink, detail::call_router route) {
-        return open_action_stream(ctx, name, service->FindMethodByName(method), std::move(metadata), std::move(sink),
-                                  std::move(route));
+      m->open_stream = [ctx, name](const google::protobuf::MethodDescriptor* method,
+                                   std::vector<metadata_entry> metadata, detail::action_response_sink sink) {
+        return open_action_stream(ctx, name, method, std::move(metadata), std::move(sink));
       };
       model = m;
     } else {
@@ -161,7 +160,7 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
           return out;
         }
       }
-      model->methods[method->name()] = {method->input_type(), method->output_type()};
+      model->methods[method->name()] = {method->input_type(), method->output_type(), streaming};
     }
     out.models.push_back(std::move(model));
   }

@@ -437,6 +437,29 @@ detail::instance_spawner value_entity_spawner(std::shared_ptr<const uf_context> 
   };
 }
 
+detail::handler_output output_of(const cloudstate::action::ActionResponse& response) {
+  detail::handler_output out;
+  switch (response.response_case()) {
+    case cloudstate::action::ActionResponse::kFailure:
+      out.code = status_code::unknown;
+      out.message = response.failure().description();
+      break;
+    case cloudstate::action::ActionResponse::kForward:
+      out.forward = effect_of(response.forward());
+      break;
+    case cloudstate::action::ActionResponse::kReply:
+      out.reply = response.reply().payload().value();
+      out.metadata = metadata_of(response.reply().metadata());
+      break;
+    case cloudstate::action::ActionResponse::RESPONSE_NOT_SET:
+      out.no_reply = true;
+      break;
+  }
+  for (const auto& effect : response.side_effects())
+    out.side_effects.push_back(effect_of(effect));
+  return out;
+}
+
 void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::string& service_name,
                        const google::protobuf::MethodDescriptor* method, command cmd,
                        std::function<void(detail::handler_output)> done) {
@@ -463,18 +486,7 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
                                         done(std::move(out));
                                         return;
                                       }
-                                      auto& response = c->response;
-                                      if (response.has_failure()) {
-                                        out.code = status_code::unknown;
-                                        out.message = response.failure().description();
-                                      } else if (response.has_forward()) {
-                                        out.forward = effect_of(response.forward());
-                                      } else if (response.has_reply()) {
-                                        out.reply = response.reply().payload().value();
-                                        out.metadata = metadata_of(response.reply().metadata());
-                                      }
-                                      for (const auto& effect : response.side_effects())
-                                        out.side_effects.push_back(effect_of(effect));
+                                      out = output_of(c->response);
                                       done(std::move(out));
                                     });
 }

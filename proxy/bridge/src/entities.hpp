@@ -16,11 +16,14 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
                        const google::protobuf::MethodDescriptor* method, command cmd,
                        std::function<void(detail::handler_output)> done);
 
-/// Opens one streamed action call (see action_streams.cpp).
+/// Opens one streamed action call to the user function (see action_streams.cpp).
 std::shared_ptr<detail::action_stream> open_action_stream(const std::shared_ptr<const uf_context>& ctx,
                                                           const std::string& service_name,
                                                           const google::protobuf::MethodDescriptor* method,
                                                           std::vector<metadata_entry> metadata,
-                                                          detail::action_stream_sink sink, detail::call_router route);
+                                                          detail::action_response_sink sink);
+
+/// A handler's output for one ActionResponse (a response with none of reply, forward or failure is "no reply").
+detail::handler_output output_of(const cloudstate::action::ActionResponse& response);
 
 }  // namespace actorstate::bridge

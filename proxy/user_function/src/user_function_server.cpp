@@ -86,19 +86,8 @@ bool user_function_server::impl::validate(const std::shared_ptr<detail::model_ba
       error = "service " + model->service_name + " is registered twice";
       return false;
     }
-  for (const auto& [name, sig] : model->methods) {
-    const auto* method = model->service->FindMethodByName(name);
-    if (method == nullptr) {
-      error = "service " + model->service_name + " has no method " + name;
-      return false;
-    }
-    if (method->input_type() != sig.input || method->output_type() != sig.output) {
-      error = "method " + method->full_name() + " takes " + method->input_type()->full_name() + " and returns " +
-              method->output_type()->full_name() + ", but its handler was registered for " + sig.input->full_name() +
-              " -> " + sig.output->full_name();
-      return false;
-    }
-  }
+  if (!detail::check_handlers(*model, error))
+    return false;
   for (int i = 0; i < model->service->method_count(); ++i) {
     const auto* method = model->service->method(i);
     if (entity) {
@@ -116,11 +105,6 @@ bool user_function_server::impl::validate(const std::shared_ptr<detail::model_ba
         return false;
       }
     }
-    if (!model->methods.count(method->name()))
-      log::warn("method has no handler; calls will fail", {{"method", method->full_name()}});
-    else if (method->client_streaming() || method->server_streaming())
-      log::warn("streamed action method; the C++ SDK answers streamed calls with a failure",
-                {{"method", method->full_name()}});
   }
   return true;
 }

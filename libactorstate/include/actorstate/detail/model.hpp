@@ -21,6 +21,7 @@ namespace google::protobuf {
 class Descriptor;
 class Message;
 class MessageFactory;
+class MethodDescriptor;
 class ServiceDescriptor;
 }  // namespace google::protobuf
 
@@ -44,11 +45,15 @@ struct effect_call {
   bool synchronous = false;  ///< Side effects only: completes before the reply or forward leaves.
 };
 
-/// What a command handler produced: a reply or a failure, plus (for stateful kinds) what to persist.
+/// What a command handler produced: a reply, a forward, a failure or (actions only) no reply, plus (for stateful
+/// kinds) what to persist.
 struct handler_output {
   status_code code = status_code::ok;  ///< ok, unknown (user failure), invalid_argument, unimplemented or internal.
   std::string message;
-  std::string reply;                   ///< Serialized reply when ok.
+  std::string reply;  ///< Serialized reply when ok.
+  /// Actions, when ok and not forwarded: the handler answered nothing. A streamed call then sends no element; a
+  /// unary caller gets the reply type's empty message (the protocol leaves that case open).
+  bool no_reply = false;
   std::vector<any_bytes> events;       ///< Event-sourced: events to persist, in order.
   std::optional<any_bytes> new_value;  ///< Value entity: state to store.
   bool delete_value = false;           ///< Value entity: delete the stored state.
@@ -74,7 +79,15 @@ std::string_view to_string(entity_kind kind);
 struct method_signature {
   const google::protobuf::Descriptor* input = nullptr;
   const google::protobuf::Descriptor* output = nullptr;
+  bool streamed = false;  ///< Registered as a stream handler; must match the method's streaming flags.
 };
+
+struct model_base;
+
+/// Checks the registered handlers against `model.service` (resolved): each names a method of the service, with its
+/// request and reply types, registered for streams exactly when the method streams. Methods without a handler are
+/// logged; calls to them fail with UNIMPLEMENTED.
+bool check_handlers(const model_base& model, std::string& error);
 
 /// Spawns the actor of one entity instance (see runtime/entity_actor.hpp for what such an actor must do).
 using instance_spawner = std::function<caf::actor(
@@ -132,10 +145,18 @@ public:
   virtual ~action_stream() = default;
   virtual void send(std::string payload) = 0;  ///< One message from the client.
   virtual void half_close() = 0;               ///< The client sent its last message.
-  virtual void cancel() = 0;                   ///< The client went away.
+  virtual void cancel() = 0;                   ///< The client went away, or the call ended early.
 };
 
-/// Where a streamed action call reports back, from any thread: zero or more elements, then exactly one end.
+/// Where a streamed call's handlers report, from any thread: responses in order (each a reply, forward, failure or
+/// nothing, with side effects: Cloudstate's ActionResponse), then exactly one end. A failure response does not end
+/// the stream by itself; whoever runs the responses decides (the runtime ends the client's call with it).
+struct action_response_sink {
+  std::function<void(handler_output response)> response;
+  std::function<void(command_result end)> end;  ///< ok, or why the handlers' side broke (unavailable, ...).
+};
+
+/// Where the runtime reports a streamed call to its client, from any thread: elements, then exactly one end.
 struct action_stream_sink {
   std::function<void(std::string payload)> element;
   std::function<void(command_result end)> end;  ///< ok, or the status that fails the call.
@@ -154,9 +175,10 @@ struct action_model : model_base {
   /// Told (besides the log) when a forward or side effect of this action cannot be delivered; user functions
   /// hear about it this way (reportError).
   std::function<void(const std::string& message)> report_error;
-  /// Opens a streamed call of `method`; empty when the action has no streamed methods.
-  std::function<std::shared_ptr<action_stream>(const std::string& method, std::vector<metadata_entry> metadata,
-                                               action_stream_sink sink, call_router route)>
+  /// Opens a streamed call of `method` (one of `service`'s streaming methods); empty when the action has none. The
+  /// runtime executes the responses (runtime/action_streams.hpp).
+  std::function<std::shared_ptr<action_stream>(const google::protobuf::MethodDescriptor* method,
+                                               std::vector<metadata_entry> metadata, action_response_sink sink)>
       open_stream;
 };
 
