@@ -12,6 +12,7 @@ packages=(
   g++ cmake ninja-build ccache lld pkg-config git curl
   libcaf-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libsqlite3-dev doctest-dev libcli11-dev libmicrohttpd-dev
+  chromium
 )
 
 if [ "${1:-}" = "--runtime" ]; then
@@ -22,7 +23,7 @@ elif [ "${1:-}" = "--print-runtime" ]; then
 fi
 
 missing=()
-# npm fetches test tools (buf); a machine that already has Node.js from elsewhere keeps it.
+# npm fetches test tools (buf, playwright-core for the browser test); a machine that already has Node.js from elsewhere keeps it.
 if [ "${1:-}" = "" ] && ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
 fi

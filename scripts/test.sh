@@ -6,8 +6,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh" "$root/build"
-# buf (from npm) for the reflection test; npm's cache makes this quick after the first run.
-npm install --silent --no-audit --no-fund --prefix "$root/build/tools" @bufbuild/buf@1.75.0
+# From npm: buf for the reflection test, playwright-core for the browser test (npm's cache makes this quick).
+npm install --silent --no-audit --no-fund --prefix "$root/build/tools" @bufbuild/buf@1.75.0 playwright-core@1.64.1
 "$root/scripts/check-runtime-deps.sh" "$root/build/samples/shopping-cart/shopping-cart"
 ctest --test-dir "$root/build" -j2 --output-on-failure --timeout 600
 

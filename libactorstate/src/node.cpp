@@ -197,6 +197,7 @@ int node::serve() {
       auto* factory = model->message_factory != nullptr ? model->message_factory
                                                         : google::protobuf::MessageFactory::generated_factory();
       r.input_prototype = factory->GetPrototype(sig.input);
+      r.factory = factory;
       r.keyed = model->kind != detail::entity_kind::action;
       bool streaming = r.descriptor->client_streaming() || r.descriptor->server_streaming();
       if (model->kind == detail::entity_kind::action && streaming) {
@@ -218,7 +219,9 @@ int node::serve() {
   }
 
   std::string error;
-  s.port = s.frontend->start(s.opts.bind, s.opts.port, error);
+  http::http_options http_opts;
+  http_opts.cors_origins = s.opts.cors_allow_origins;
+  s.port = s.frontend->start(s.opts.bind, s.opts.port, http_opts, error);
   if (s.port == 0) {
     log::error("cannot start the gRPC frontend", {{"error", error}});
     return 2;

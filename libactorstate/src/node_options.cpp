@@ -40,7 +40,7 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
     return opt;
   };
   app.set_config("--config", "", "Read settings from a TOML or INI file (keys are flag names without --)");
-  flag("--port", o.port, "Client-facing gRPC port; 0 picks a free one", "HTTP_PORT");
+  flag("--port", o.port, "Client-facing port for gRPC, gRPC-web and HTTP/JSON; 0 picks a free one", "HTTP_PORT");
   flag("--bind", o.bind, "Address to listen on", "ACTORSTATE_BIND");
   flag("--management-port", o.management_port, "Port of /alive, /ready and /metrics; 0 picks a free one",
        "MANAGEMENT_PORT");
@@ -60,6 +60,10 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
   flag("--drain-timeout", drain_timeout_, "Longest wait for in-flight commands at shutdown",
        "ACTORSTATE_DRAIN_TIMEOUT");
   flag("--max-message-size", max_message_size_, "Largest request or reply (e.g. 12MiB)", "ACTORSTATE_MAX_MESSAGE_SIZE");
+  flag("--cors-allow-origin", o.cors_allow_origins,
+       "Browser origin allowed to call over HTTP and gRPC-web (repeat, or comma-separated; * for any)",
+       "ACTORSTATE_CORS_ALLOW_ORIGIN")
+      ->delimiter(',');
   flag("--log-level", o.log_level, "debug, info, warn or error", "LOG_LEVEL")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   flag("--scheduler-threads", o.scheduler_threads, "Actor scheduler threads (0: one per core, at least 2)",

@@ -1,76 +1,10 @@
 // The shopping cart as a native actorstate node, or with --user-function as a Cloudstate user function that any
 // Cloudstate proxy can host: `shopping-cart --help` lists the flags.
-#include <cstdlib>
-#include <iostream>
-#include <string_view>
-
-#include <CLI/CLI.hpp>
-
-#include <actorstate/node.hpp>
-#include <actorstate/user_function.hpp>
-
 #include "cart_entity.hpp"
-
-namespace {
-
-bool on_command_line(int argc, char** argv, std::string_view flag) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg{argv[i]};
-    if (arg == flag || (arg.size() > flag.size() && arg.substr(0, flag.size()) == flag && arg[flag.size()] == '='))
-      return true;
-  }
-  return false;
-}
-
-// User-function mode follows the Cloudstate convention (HOST and PORT, default 127.0.0.1:8080); only an explicit
-// --port wins over PORT, because --port's own default and HTTP_PORT describe the node's client port.
-int run_user_function(const actorstate::node_options& node_opts, int argc, char** argv) {
-  actorstate::user_function_options opts;
-  if (const char* host = std::getenv("HOST"); host != nullptr && *host != '\0')
-    opts.host = host;
-  if (on_command_line(argc, argv, "--port")) {
-    opts.port = node_opts.port;
-  } else if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {
-    char* end = nullptr;
-    auto value = std::strtoul(port, &end, 10);
-    if (*end != '\0' || value > 65535) {
-      std::cerr << "PORT is not a port number: " << port << "\n";
-      return 2;
-    }
-    opts.port = static_cast<uint16_t>(value);
-  }
-  opts.port_file = node_opts.port_file;
-  opts.service_name = "shopping-cart";
-  opts.drain_timeout = node_opts.drain_timeout;
-  opts.max_message_size = node_opts.max_message_size;
-  opts.log_level = node_opts.log_level;
-  actorstate::user_function_server server{opts};
-  if (!server.add(shopping_cart::make_entity()))
-    return 2;
-  return server.run();
-}
-
-}  // namespace
+#include "sample_main.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"actorstate shopping cart: the Cloudstate example as a native event-sourced entity"};
-  actorstate::node_options opts;
-  actorstate::node_flags flags{app, opts};
-  bool user_function = false;
-  app.add_flag("--user-function", user_function,
-               "Serve the cart as a Cloudstate user function on $HOST:$PORT (default 127.0.0.1:8080; an explicit "
-               "--port overrides PORT) instead of running a node")
-      ->envname("ACTORSTATE_USER_FUNCTION");
-  try {
-    app.parse(argc, argv);
-    flags.apply(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (user_function)
-    return run_user_function(opts, argc, argv);
-  actorstate::node node{opts};
-  if (!node.add(shopping_cart::make_entity()))
-    return 2;
-  return node.run();
+  return samples::sample_main(
+      argc, argv, "actorstate shopping cart: the Cloudstate example as a native event-sourced entity", "shopping-cart",
+      [] { return samples::model_list{shopping_cart::make_entity().model()}; });
 }

@@ -22,6 +22,10 @@ const char* proxy_binary() {
   return ACTORSTATE_IT_PROXY;
 }
 
+const char* counter_binary() {
+  return ACTORSTATE_IT_COUNTER;
+}
+
 namespace {
 
 void set_deadline(grpc::ClientContext& ctx) {

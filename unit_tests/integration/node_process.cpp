@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -222,7 +223,16 @@ uint16_t pick_free_port() {
   return ntohs(addr.sin_port);
 }
 
-http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+std::string http_response::header(const std::string& name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name)
+      return v;
+  return {};
+}
+
+http_response http_request(uint16_t port, const std::string& method, const std::string& path,
+                           const std::vector<std::string>& headers, const std::string& body,
+                           std::chrono::milliseconds timeout) {
   http_response response;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -238,29 +248,65 @@ http_response http_get(uint16_t port, const std::string& path, std::chrono::mill
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string raw;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    for (const auto& h : headers)
+      request += h + "\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+      request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    request += "\r\n" + body;
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
       char buf[4096];
       for (;;) {
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0)
-          break;  // EOF ends an HTTP/1.0 answer; an error or timeout leaves what we have
+          break;  // the server closes after answering; an error or timeout leaves what we have
         raw.append(buf, static_cast<size_t>(n));
       }
     }
   }
   ::close(fd);
-  // "HTTP/1.x NNN reason\r\n...\r\n\r\nbody"
-  if (raw.size() < 12 || raw.compare(0, 5, "HTTP/") != 0)
+  // "HTTP/1.x NNN reason\r\nName: value\r\n...\r\n\r\nbody"
+  auto end = raw.find("\r\n\r\n");
+  if (raw.compare(0, 5, "HTTP/") != 0 || end == std::string::npos)
     return response;
-  auto space = raw.find(' ');
-  if (space == std::string::npos)
+  std::istringstream head{raw.substr(0, end)};
+  std::string line;
+  std::getline(head, line);
+  auto space = line.find(' ');
+  response.status = space == std::string::npos ? 0 : std::atoi(line.c_str() + space + 1);
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    auto colon = line.find(':');
+    if (colon == std::string::npos)
+      continue;
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    auto value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    response.headers.emplace_back(std::move(name), std::move(value));
+  }
+  auto rest = raw.substr(end + 4);
+  if (response.header("transfer-encoding") != "chunked") {
+    response.body = std::move(rest);
     return response;
-  response.status = std::atoi(raw.c_str() + space + 1);
-  auto body = raw.find("\r\n\r\n");
-  if (body != std::string::npos)
-    response.body = raw.substr(body + 4);
+  }
+  size_t pos = 0;
+  for (;;) {
+    auto eol = rest.find("\r\n", pos);
+    if (eol == std::string::npos)
+      break;
+    auto size = std::strtoul(rest.c_str() + pos, nullptr, 16);
+    if (size == 0 || eol + 2 + size > rest.size())
+      break;
+    response.body += rest.substr(eol + 2, size);
+    pos = eol + 2 + size + 2;
+  }
   return response;
+}
+
+http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+  return http_request(port, "GET", path, {}, {}, timeout);
 }
 
 std::optional<double> metric_value(const std::string& text, const std::string& sample) {

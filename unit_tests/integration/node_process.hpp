@@ -62,12 +62,22 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 std::string read_file(const fs::path& path);
 
 struct http_response {
-  int status = 0;  // 0: no answer (connection refused, timeout, garbage)
-  std::string body;
+  int status = 0;                                            // 0: no answer (connection refused, timeout, garbage)
+  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case, in the order received
+  std::string body;                                          // de-chunked
+
+  // The first header called `name` (lower case), or "".
+  std::string header(const std::string& name) const;
 };
 
-// A plain HTTP/1.0 GET to 127.0.0.1:port, so the answer is delimited by the connection closing; never blocks
-// longer than `timeout` per socket operation.
+// One HTTP/1.1 request to 127.0.0.1:port with "Connection: close", so the answer ends with the connection;
+// `headers` are "Name: value" lines; a body gets its Content-Length. Never blocks longer than `timeout` per socket
+// operation.
+http_response http_request(uint16_t port, const std::string& method, const std::string& path,
+                           const std::vector<std::string>& headers = {}, const std::string& body = {},
+                           std::chrono::milliseconds timeout = 5s);
+
+// A GET with no headers.
 http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout = 2s);
 
 // The value of the Prometheus sample `name{labels}` in `text` (labels written exactly as the node renders them),

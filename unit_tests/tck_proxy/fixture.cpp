@@ -224,6 +224,37 @@ connection& connection::expect_out(const google::protobuf::Message& expected) {
   return *this;
 }
 
+connection& connection::expect_in_complete() {
+  if (!call_)
+    return *this;
+  auto& ic = fixture::get().intercepted();
+  if (!ic.wait_in_closed(call_, message_timeout)) {
+    CHECK_MESSAGE(false, "the proxy did not complete its side within " << message_timeout.count() << " s");
+    return *this;
+  }
+  CHECK_MESSAGE(call_->in_completed, "the proxy's side ended without a half-close (cancelled or cut off)");
+  CHECK_MESSAGE(ic.count(call_, direction::in) == in_, "more messages from the proxy before its completion");
+  return *this;
+}
+
+connection& connection::expect_out_complete() {
+  if (!call_)
+    return *this;
+  auto& ic = fixture::get().intercepted();
+  if (!ic.wait_finished(call_, message_timeout)) {
+    CHECK_MESSAGE(false, "the user function did not complete within " << message_timeout.count() << " s");
+    return *this;
+  }
+  CHECK_MESSAGE(call_->status.ok(),
+                "the call ended with " << call_->status.error_code() << " " << call_->status.error_message());
+  CHECK_MESSAGE(ic.count(call_, direction::out) == out_, "more messages from the user function before its completion");
+  return *this;
+}
+
+connection& connection::expect_complete() {
+  return expect_in_complete().expect_out_complete();
+}
+
 connection& connection::expect_closed(std::chrono::milliseconds timeout) {
   if (call_)
     CHECK_MESSAGE(fixture::get().intercepted().wait_finished(call_, timeout),

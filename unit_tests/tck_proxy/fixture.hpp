@@ -110,6 +110,12 @@ public:
 
   connection& expect_in(const google::protobuf::Message& expected);
   connection& expect_out(const google::protobuf::Message& expected);
+  // The proxy half-closed its side (not cancelled) within message_timeout, after the `in` messages read so far.
+  connection& expect_in_complete();
+  // The user function ended the call with OK within message_timeout, after the `out` messages read so far.
+  connection& expect_out_complete();
+  // Both, as the TCK's expectComplete().
+  connection& expect_complete();
   // The call ends within `timeout`.
   connection& expect_closed(std::chrono::milliseconds timeout = message_timeout);
   // No message beyond those already read (checked after a short settling time).

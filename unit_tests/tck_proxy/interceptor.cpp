@@ -1,6 +1,7 @@
 #include "interceptor.hpp"
 
 #include <atomic>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -28,7 +29,7 @@ grpc::Status relay_unary(interceptor& ic, protocol kind, const char* method, grp
                          const Request* request, Response* response, Call call_upstream) {
   auto call = ic.open(kind, method);
   ic.record(call, direction::in, *request);
-  ic.close_in(call);
+  ic.close_in(call, true);
   grpc::ClientContext up;
   set_upstream_deadline(up, *ctx);
   auto status = call_upstream(&up, *request, response);
@@ -38,43 +39,95 @@ grpc::Status relay_unary(interceptor& ic, protocol kind, const char* method, grp
   return status;
 }
 
-// Relays one bidirectional `handle` stream: this thread carries proxy → user function, a second one the answers.
-template <class In, class Out, class Stub>
-grpc::Status relay_stream(interceptor& ic, protocol kind, grpc::ServerContext* ctx,
-                          grpc::ServerReaderWriter<Out, In>* proxy_side, Stub& stub) {
-  auto call = ic.open(kind, "handle");
+// The proxy's side of a relayed stream, whatever the method's shape: `read` takes the proxy's next message (false once
+// it half-closed or cancelled), `write` passes one answer back (false once the proxy's side is gone). `streaming_in` is
+// false when `read` never waits (the one request of a server-streaming call): the user function may then finish before
+// `read` has reported the end, and that must not cut the proxy's side off as a user function ending early does.
+template <class In, class Out>
+struct proxy_side {
+  std::function<bool(In*)> read;
+  std::function<bool(const Out&)> write;
+  bool streaming_in = true;
+};
+
+template <class In, class Out>
+using upstream_opener = std::function<std::unique_ptr<grpc::ClientReaderWriter<In, Out>>(grpc::ClientContext*)>;
+
+// Relays one stream: this thread carries proxy → user function, a second one the answers. The user function is always
+// called as a bidi stream (on the wire every shape is one), so that it ending early is noticed while the proxy is still
+// sending.
+template <class In, class Out>
+grpc::Status relay_stream(interceptor& ic, protocol kind, const char* method, grpc::ServerContext* ctx,
+                          proxy_side<In, Out> proxy, const upstream_opener<In, Out>& open_upstream) {
+  auto call = ic.open(kind, method);
   grpc::ClientContext up_ctx;
-  auto up = stub.handle(&up_ctx);
+  auto up = open_upstream(&up_ctx);
   std::atomic<bool> in_closed{false};
+  std::promise<void> down_done;
+  auto down_finished = down_done.get_future();
   std::thread down{[&] {
     Out msg;
     while (up->Read(&msg)) {
       ic.record(call, direction::out, msg);
-      if (!proxy_side->Write(msg)) {
+      if (!proxy.write(msg)) {
         up_ctx.TryCancel();
         break;
       }
     }
     // The user function ended the stream while the proxy's side is still open: end it for the proxy too.
-    if (!in_closed.load())
+    if (proxy.streaming_in && !in_closed.load())
       ctx->TryCancel();
+    down_done.set_value();
   }};
   In msg;
-  while (proxy_side->Read(&msg)) {
+  bool upstream_gone = false;
+  while (proxy.read(&msg)) {
     ic.record(call, direction::in, msg);
-    if (!up->Write(msg))
+    if (!up->Write(msg)) {
+      upstream_gone = true;
       break;
+    }
   }
   in_closed.store(true);
-  ic.close_in(call);
-  if (ctx->IsCancelled())
+  bool cancelled = ctx->IsCancelled();
+  ic.close_in(call, !upstream_gone && !cancelled);
+  if (cancelled)
     up_ctx.TryCancel();
   else
     up->WritesDone();
+  // A proxy cancelling after its half-close is seen only by polling: the sync API has no cancellation callback.
+  while (down_finished.wait_for(50ms) != std::future_status::ready)
+    if (ctx->IsCancelled())
+      up_ctx.TryCancel();
   down.join();
   auto status = up->Finish();
   ic.finish(call, status);
   return status;
+}
+
+// Entity `handle` streams: one per entity, as long-lived as the proxy keeps them, hence no deadline.
+template <class In, class Out, class Stub>
+grpc::Status relay_handle(interceptor& ic, protocol kind, grpc::ServerContext* ctx,
+                          grpc::ServerReaderWriter<Out, In>* stream, Stub& stub) {
+  return relay_stream<In, Out>(
+      ic, kind, "handle", ctx,
+      {[stream](In* m) { return stream->Read(m); }, [stream](const Out& m) { return stream->Write(m); }},
+      [&stub](grpc::ClientContext* up) { return stub.handle(up); });
+}
+
+namespace pa = cloudstate::action;
+
+// An ActionProtocol stream method of the user function, called as a bidi stream whatever its declared shape; the
+// method name must be a literal (gRPC keeps the pointer).
+upstream_opener<pa::ActionCommand, pa::ActionResponse> action_upstream(const std::shared_ptr<grpc::Channel>& channel,
+                                                                       const char* path,
+                                                                       const grpc::ServerContext& ctx) {
+  return [&channel, path, &ctx](grpc::ClientContext* up) {
+    set_upstream_deadline(*up, ctx);
+    return std::unique_ptr<grpc::ClientReaderWriter<pa::ActionCommand, pa::ActionResponse>>{
+        grpc::internal::ClientReaderWriterFactory<pa::ActionCommand, pa::ActionResponse>::Create(
+            channel.get(), grpc::internal::RpcMethod{path, grpc::internal::RpcMethod::BIDI_STREAMING}, up)};
+  };
 }
 
 }  // namespace
@@ -120,7 +173,7 @@ struct interceptor::services {
     grpc::Status handle(grpc::ServerContext* ctx,
                         grpc::ServerReaderWriter<cloudstate::eventsourced::EventSourcedStreamOut,
                                                  cloudstate::eventsourced::EventSourcedStreamIn>* stream) override {
-      return relay_stream(*ic, protocol::event_sourced, ctx, stream, *stub);
+      return relay_handle(*ic, protocol::event_sourced, ctx, stream, *stub);
     }
   } event_sourced;
 
@@ -130,12 +183,13 @@ struct interceptor::services {
     grpc::Status handle(grpc::ServerContext* ctx,
                         grpc::ServerReaderWriter<cloudstate::valueentity::ValueEntityStreamOut,
                                                  cloudstate::valueentity::ValueEntityStreamIn>* stream) override {
-      return relay_stream(*ic, protocol::value_entity, ctx, stream, *stub);
+      return relay_handle(*ic, protocol::value_entity, ctx, stream, *stub);
     }
   } value_entity;
 
   struct action_service final : cloudstate::action::ActionProtocol::Service {
     interceptor* ic = nullptr;
+    std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<cloudstate::action::ActionProtocol::Stub> stub;
     grpc::Status handleUnary(grpc::ServerContext* ctx, const cloudstate::action::ActionCommand* request,
                              cloudstate::action::ActionResponse* response) override {
@@ -143,26 +197,46 @@ struct interceptor::services {
                          [&](grpc::ClientContext* up, const cloudstate::action::ActionCommand& req,
                              cloudstate::action::ActionResponse* resp) { return stub->handleUnary(up, req, resp); });
     }
-    // Relayed too, so that a proxy using it for a unary method shows up in the record (as "handleStreamedOut").
-    grpc::Status handleStreamedOut(grpc::ServerContext* ctx, const cloudstate::action::ActionCommand* request,
-                                   grpc::ServerWriter<cloudstate::action::ActionResponse>* writer) override {
-      auto call = ic->open(protocol::action, "handleStreamedOut");
-      ic->record(call, direction::in, *request);
-      ic->close_in(call);
-      grpc::ClientContext up;
-      set_upstream_deadline(up, *ctx);
-      auto reader = stub->handleStreamedOut(&up, *request);
-      cloudstate::action::ActionResponse response;
-      while (reader->Read(&response)) {
-        ic->record(call, direction::out, response);
-        if (!writer->Write(response)) {
-          up.TryCancel();
-          break;
-        }
-      }
-      auto status = reader->Finish();
-      ic->finish(call, status);
+    grpc::Status handleStreamedIn(grpc::ServerContext* ctx, grpc::ServerReader<pa::ActionCommand>* reader,
+                                  pa::ActionResponse* response) override {
+      bool answered = false;
+      auto status = relay_stream<pa::ActionCommand, pa::ActionResponse>(
+          *ic, protocol::action, "handleStreamedIn", ctx,
+          {[reader](pa::ActionCommand* m) { return reader->Read(m); },
+           [&](const pa::ActionResponse& m) {
+             if (answered)
+               return false;  // a second response breaks the protocol: the call is cut
+             *response = m;
+             answered = true;
+             return true;
+           }},
+          action_upstream(channel, "/cloudstate.action.ActionProtocol/handleStreamedIn", *ctx));
+      if (status.ok() && !answered)
+        return {grpc::StatusCode::INTERNAL, "the user function completed handleStreamedIn without a response"};
       return status;
+    }
+    grpc::Status handleStreamedOut(grpc::ServerContext* ctx, const pa::ActionCommand* request,
+                                   grpc::ServerWriter<pa::ActionResponse>* writer) override {
+      bool sent = false;
+      return relay_stream<pa::ActionCommand, pa::ActionResponse>(
+          *ic, protocol::action, "handleStreamedOut", ctx,
+          {[&](pa::ActionCommand* m) {
+             if (sent)
+               return false;
+             *m = *request;
+             sent = true;
+             return true;
+           },
+           [writer](const pa::ActionResponse& m) { return writer->Write(m); }, false},
+          action_upstream(channel, "/cloudstate.action.ActionProtocol/handleStreamedOut", *ctx));
+    }
+    grpc::Status handleStreamed(grpc::ServerContext* ctx,
+                                grpc::ServerReaderWriter<pa::ActionResponse, pa::ActionCommand>* stream) override {
+      return relay_stream<pa::ActionCommand, pa::ActionResponse>(
+          *ic, protocol::action, "handleStreamed", ctx,
+          {[stream](pa::ActionCommand* m) { return stream->Read(m); },
+           [stream](const pa::ActionResponse& m) { return stream->Write(m); }},
+          action_upstream(channel, "/cloudstate.action.ActionProtocol/handleStreamed", *ctx));
     }
   } action;
 };
@@ -176,6 +250,7 @@ interceptor::interceptor(const std::string& upstream) : services_{std::make_uniq
   services_->value_entity.ic = this;
   services_->value_entity.stub = cloudstate::valueentity::ValueEntity::NewStub(services_->channel);
   services_->action.ic = this;
+  services_->action.channel = services_->channel;
   services_->action.stub = cloudstate::action::ActionProtocol::NewStub(services_->channel);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -214,9 +289,10 @@ void interceptor::record(const std::shared_ptr<recorded_call>& call, direction d
   changed_.notify_all();
 }
 
-void interceptor::close_in(const std::shared_ptr<recorded_call>& call) {
+void interceptor::close_in(const std::shared_ptr<recorded_call>& call, bool completed) {
   std::lock_guard lock{mutex_};
   call->in_closed = true;
+  call->in_completed = completed;
   changed_.notify_all();
 }
 
@@ -262,6 +338,11 @@ std::unique_ptr<google::protobuf::Message> interceptor::message(const std::share
   return copy;
 }
 
+bool interceptor::wait_in_closed(const std::shared_ptr<recorded_call>& call, std::chrono::milliseconds timeout) {
+  std::unique_lock lock{mutex_};
+  return changed_.wait_for(lock, timeout, [&] { return call->in_closed; });
+}
+
 bool interceptor::wait_finished(const std::shared_ptr<recorded_call>& call, std::chrono::milliseconds timeout) {
   std::unique_lock lock{mutex_};
   return changed_.wait_for(lock, timeout, [&] { return call->finished; });
@@ -284,8 +365,11 @@ namespace {
 
 void describe(std::ostringstream& text, const recorded_call& call) {
   text << protocol_name(call.kind) << " " << call.method << (call.claimed ? "" : " (unclaimed)")
+       << (call.in_completed ? " half-closed"
+           : call.in_closed  ? " in-cut"
+                             : " open")
        << (call.finished ? " finished " + std::to_string(call.status.error_code()) + " " + call.status.error_message()
-                         : std::string{call.in_closed ? " half-closed" : " open"})
+                         : std::string{})
        << "\n";
   // Messages in arrival order per direction (the two directions are not interleaved in the record).
   auto shorten = [](std::string s) { return s.size() <= 600 ? s : s.substr(0, 600) + "..."; };

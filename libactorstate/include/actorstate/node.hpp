@@ -27,7 +27,7 @@ namespace actorstate {
 
 struct node_options {
   std::string bind = "0.0.0.0";
-  uint16_t port = 9000;             ///< Client-facing gRPC port; 0 picks a free port.
+  uint16_t port = 9000;             ///< Client-facing port (gRPC, gRPC-web, HTTP/JSON); 0 picks a free port.
   uint16_t management_port = 9099;  ///< /alive, /ready, /metrics; 0 picks a free port.
   std::string port_file;            ///< Where to write the chosen client port (for tests with port 0).
   std::string data_dir = "./actorstate-data";
@@ -39,6 +39,7 @@ struct node_options {
   std::chrono::milliseconds command_timeout{60000};  ///< A command not answered by then fails DEADLINE_EXCEEDED.
   std::chrono::milliseconds drain_timeout{10000};    ///< Longest wait for in-flight commands at shutdown.
   size_t max_message_size = 12 * 1024 * 1024;
+  std::vector<std::string> cors_allow_origins;  ///< Browser origins allowed to call ("*": any); none by default.
   std::string log_level = "info";
   size_t scheduler_threads = 0;  ///< CAF worker threads; 0: one per core (at least 2).
 

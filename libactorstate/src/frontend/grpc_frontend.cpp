@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/server_posix.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
@@ -17,10 +18,12 @@
 #include <optional>
 #include <string_view>
 
+#include "frontend/client_port.hpp"
 #include "frontend/entity_key.hpp"
 #include "frontend/reflection.hpp"
 #include "frontend/write_queue.hpp"
 #include "grpc/reflection/v1alpha/reflection.pb.h"
+#include "http/transcoder.hpp"
 #include "ops/log.hpp"
 
 namespace actorstate::frontend {
@@ -298,28 +301,40 @@ const route* grpc_frontend::find(const std::string& path) const {
   return i == routes_.end() ? nullptr : &i->second;
 }
 
-uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, std::string& error) {
+uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, const http::http_options& http_opts,
+                              std::string& error) {
   std::vector<const google::protobuf::ServiceDescriptor*> services;
-  for (const auto& [path, r] : routes_)
+  transcoder_ = std::make_unique<http::transcoder>();
+  for (const auto& [path, r] : routes_) {
     services.push_back(r.descriptor->service());
+    auto* factory = r.factory != nullptr ? r.factory : google::protobuf::MessageFactory::generated_factory();
+    if (!transcoder_->add(r.descriptor, factory, error))
+      return 0;
+  }
   reflection_ = std::make_unique<reflection>(services);
   service_ = std::make_unique<service>(*this);
+  port_ = std::make_unique<client_port>();
+  auto bound = port_->open(bind, port, error);
+  if (bound == 0)
+    return 0;
+  // No listening port of its own: the client port hands gRPC its connections.
   grpc::ServerBuilder builder;
-  int selected = 0;
-  auto addr = (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
-  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &selected);
-  // Without this a second node would start "successfully" on a port another process already serves.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_size_));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_size_));
   builder.RegisterCallbackGenericService(service_.get());
   server_ = builder.BuildAndStart();
-  if (!server_ || selected == 0) {
-    error = "cannot listen on " + addr;
-    server_.reset();
+  if (!server_) {
+    error = "cannot start the gRPC server";
     return 0;
   }
-  return static_cast<uint16_t>(selected);
+  auto opts = http_opts;
+  opts.max_message_size = max_message_size_;
+  http_ = std::make_unique<http::http_server>(*this, *transcoder_, std::move(opts));
+  if (!http_->start(error))
+    return 0;
+  port_->start([this](int fd, const sockaddr*, socklen_t) { grpc::AddInsecureChannelFromFd(server_.get(), fd); },
+               [this](int fd, const sockaddr* addr, socklen_t len) { http_->add_connection(fd, addr, len); });
+  return bound;
 }
 
 bool grpc_frontend::begin_call() {
@@ -346,6 +361,8 @@ void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
     std::unique_lock<std::mutex> lock{drain_mtx_};
     drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
   }
+  port_->stop();
+  http_->stop();
   server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
   server_.reset();

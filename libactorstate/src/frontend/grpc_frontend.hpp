@@ -1,7 +1,8 @@
-// The client-facing gRPC server. It serves services that are only known at run time through
-// `grpc::CallbackGenericService`: the method path selects a route (entity type + method), the request bytes are
-// parsed with the method's input descriptor to validate them and extract the entity key, and the command is handed
-// to the entity's region asynchronously through the gateway pool. The reply bytes go back unchanged.
+// The client-facing server: gRPC, and on the same port HTTP/1.1 (frontend/client_port.hpp tells them apart;
+// http/http_server.hpp serves JSON transcoding and gRPC-web through `call`). gRPC serves services that are only
+// known at run time through `grpc::CallbackGenericService`: the method path selects a route (entity type + method), the
+// request bytes are parsed with the method's input descriptor to validate them and extract the entity key, and the
+// command is handed to the entity's region asynchronously through the gateway pool. The reply bytes go back unchanged.
 //
 // Routes are fixed before `start`; afterwards the route table is read-only and shared by gRPC's threads.
 // Errors: unknown path → UNIMPLEMENTED; bytes that do not parse → INVALID_ARGUMENT; empty key → INVALID_ARGUMENT;
@@ -21,11 +22,13 @@
 #include <caf/actor.hpp>
 
 #include "actorstate/detail/model.hpp"
+#include "http/http_server.hpp"
 #include "runtime/gateway.hpp"
 
 namespace google::protobuf {
 class FieldDescriptor;
 class Message;
+class MessageFactory;
 class MethodDescriptor;
 }  // namespace google::protobuf
 
@@ -33,8 +36,13 @@ namespace grpc {
 class Server;
 }  // namespace grpc
 
+namespace actorstate::http {
+class transcoder;
+}  // namespace actorstate::http
+
 namespace actorstate::frontend {
 
+class client_port;
 class reflection;
 
 struct route {
@@ -42,6 +50,7 @@ struct route {
   std::string method;  ///< Simple method name, as the entity's handlers know it.
   const google::protobuf::MethodDescriptor* descriptor = nullptr;
   const google::protobuf::Message* input_prototype = nullptr;
+  google::protobuf::MessageFactory* factory = nullptr;  ///< Makes the method's messages (HTTP transcoding).
   std::vector<const google::protobuf::FieldDescriptor*> key_fields;
   bool keyed = true;  ///< false for actions: no entity key.
   /// Streamed methods: opens the call (set for actions that stream); unary methods leave it empty.
@@ -58,8 +67,9 @@ public:
   /// Adds a route for "/<service>/<method>". Returns false with `error` if the method cannot be served.
   bool add_route(const std::string& path, route r, std::string& error);
 
-  /// Binds and starts serving; returns the bound port (0 on failure, with `error` set).
-  uint16_t start(const std::string& bind, uint16_t port, std::string& error);
+  /// Binds and starts serving gRPC, and HTTP/1.1 (JSON transcoding, gRPC-web) on the same port; returns the bound
+  /// port (0 on failure, with `error` set: e.g. an invalid google.api.http rule, naming the method).
+  uint16_t start(const std::string& bind, uint16_t port, const http::http_options& http, std::string& error);
 
   /// Answers new calls with UNAVAILABLE, waits up to `drain` for in-flight calls to complete, then stops the
   /// server (cancelling what is still running after `drain`).
@@ -92,6 +102,9 @@ private:
   std::unique_ptr<service> service_;
   std::unique_ptr<reflection> reflection_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<http::transcoder> transcoder_;
+  std::unique_ptr<http::http_server> http_;
+  std::unique_ptr<client_port> port_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
   std::mutex drain_mtx_;

@@ -1,0 +1,302 @@
+// End-to-end tests of the client port's HTTP/1.1 side, against real nodes: the shopping cart's HTTP/JSON session
+// (the one Cloudstate's TCK ran up to v0.5.1), the counter the peer benchmark drives, gRPC-web (binary and text),
+// CORS, the error contract, and gRPC still served on the same port; then the same cart through actorstate-proxy in
+// front of the cart as a user function.
+#include <doctest/doctest.h>
+
+#include "cart_client.hpp"
+#include "node_process.hpp"
+#include "shoppingcart/shoppingcart.pb.h"
+
+namespace it = actorstate::it;
+namespace api = it::cart_api;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::vector<std::string> json = {"Content-Type: application/json"};
+
+it::http_response post(uint16_t port, const std::string& path, const std::string& body,
+                       const std::vector<std::string>& headers = json) {
+  return it::http_request(port, "POST", path, headers, body);
+}
+
+// The HTTP/JSON cart session; `port` serves the cart natively or through the proxy.
+void cart_session(uint16_t port, const std::string& user) {
+  auto empty = it::http_get(port, "/carts/" + user);
+  CHECK(empty.status == 200);
+  CHECK(empty.header("content-type") == "application/json");
+  CHECK(empty.body == R"({"items":[]})");
+
+  auto added = post(port, "/cart/" + user + "/items/add", R"({"productId":"A14362347","name":"Deluxe","quantity":5})");
+  CHECK(added.status == 200);
+  CHECK(added.body == "{}");
+  CHECK(post(port, "/cart/" + user + "/items/add", R"({"productId":"B14623482","name":"Basic","quantity":1})").body ==
+        "{}");
+  // proto field names are accepted too.
+  CHECK(post(port, "/cart/" + user + "/items/add", R"({"product_id":"A14362347","name":"Deluxe","quantity":2})").body ==
+        "{}");
+
+  CHECK(it::http_get(port, "/carts/" + user).body ==
+        R"({"items":[{"productId":"A14362347","name":"Deluxe","quantity":7},)"
+        R"({"productId":"B14623482","name":"Basic","quantity":1}]})");
+  // The additional binding renders only the items.
+  CHECK(
+      it::http_get(port, "/carts/" + user + "/items").body ==
+      R"([{"productId":"A14362347","name":"Deluxe","quantity":7},{"productId":"B14623482","name":"Basic","quantity":1}])");
+
+  auto removed = post(port, "/cart/" + user + "/items/A14362347/remove", "", {});
+  CHECK(removed.status == 200);
+  CHECK(removed.body == "{}");
+  CHECK(it::http_get(port, "/carts/" + user).body ==
+        R"({"items":[{"productId":"B14623482","name":"Basic","quantity":1}]})");
+
+  // A user failure: 500 with the description as text.
+  auto failed = post(port, "/cart/" + user + "/items/add", R"({"productId":"C1","name":"Zero","quantity":0})");
+  CHECK(failed.status == 500);
+  CHECK(failed.header("content-type").rfind("text/plain", 0) == 0);
+  CHECK(failed.body == "Cannot add negative quantity to item C1");
+  auto absent = post(port, "/cart/" + user + "/items/nope/remove", "", {});
+  CHECK(absent.status == 500);
+  CHECK(absent.body == "Item nope not in cart");
+}
+
+// What bad HTTP input gets, and that nothing of it changed the cart.
+void cart_bad_input(uint16_t port, const std::string& user) {
+  auto before = it::http_get(port, "/carts/" + user).body;
+  auto malformed = post(port, "/cart/" + user + "/items/add", R"({"productId": )");
+  CHECK(malformed.status == 400);
+  CHECK(malformed.body.find("Malformed request") != std::string::npos);
+  auto wrong_type =
+      post(port, "/cart/" + user + "/items/add", R"({"productId":"X","quantity":1})", {"Content-Type: text/plain"});
+  CHECK(wrong_type.status == 400);
+  CHECK(wrong_type.body == "Content-type must be application/json!");
+  CHECK(it::http_get(port, "/no/such/route").status == 404);
+  CHECK(it::http_request(port, "DELETE", "/carts/" + user).status == 404);
+  CHECK(it::http_get(port, "/carts/" + user).body == before);
+}
+
+std::string frame(const std::string& message) {
+  std::string out(5, '\0');
+  auto n = message.size();
+  out[1] = static_cast<char>((n >> 24) & 0xff);
+  out[2] = static_cast<char>((n >> 16) & 0xff);
+  out[3] = static_cast<char>((n >> 8) & 0xff);
+  out[4] = static_cast<char>(n & 0xff);
+  return out + message;
+}
+
+/// The frames of a gRPC-web body: (flag, payload) pairs.
+std::vector<std::pair<int, std::string>> frames(const std::string& body) {
+  std::vector<std::pair<int, std::string>> out;
+  size_t pos = 0;
+  while (pos + 5 <= body.size()) {
+    size_t n = 0;
+    for (size_t i = 1; i <= 4; ++i)
+      n = (n << 8) | static_cast<unsigned char>(body[pos + i]);
+    out.emplace_back(static_cast<unsigned char>(body[pos]), body.substr(pos + 5, n));
+    pos += 5 + n;
+  }
+  return out;
+}
+
+std::string base64(const std::string& in) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += {a[v >> 18], a[(v >> 12) & 63], a[(v >> 6) & 63], a[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += {a[v >> 18], a[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += {a[v >> 18], a[(v >> 12) & 63], a[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+std::string unbase64(const std::string& in) {
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char* p = std::strchr(a, c);
+    if (c == '=' || p == nullptr || c == '\0')
+      continue;
+    acc = (acc << 6) | static_cast<unsigned>(p - a);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("http.shopping_cart_session_on_the_grpc_port") {
+  it::temp_dir dir;
+  it::node_process node{it::shopping_cart_binary(), dir.path()};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  cart_session(node.port(), "foo");
+  cart_bad_input(node.port(), "foo");
+  // gRPC on the same port sees what HTTP did.
+  auto stub = it::make_cart_stub(node.target());
+  CHECK(it::cart_text(*stub, "foo") == "B14623482 Basic 1");
+  REQUIRE(it::add_item(*stub, "foo", "Z9", "Zeta", 3).ok());
+  CHECK(it::http_get(node.port(), "/carts/foo/items").body ==
+        R"([{"productId":"B14623482","name":"Basic","quantity":1},{"productId":"Z9","name":"Zeta","quantity":3}])");
+  // Methods with rules get no implicit POST /<package.Service>/<Method> route (as in Cloudstate).
+  CHECK(post(node.port(), "/com.example.shoppingcart.ShoppingCart/GetCart", R"({"userId":"foo"})").status == 404);
+  CHECK(node.terminate() == 0);
+}
+
+TEST_CASE("http.counter_native_and_durable") {
+  it::temp_dir dir;
+  it::node_process node{it::counter_binary(), dir.path()};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  auto add = [&](const std::string& key, const std::string& delta) {
+    return post(node.port(), "/counter/" + key + "/add", delta);
+  };
+  auto first = add("k1", "5");
+  CHECK(first.status == 200);
+  CHECK(first.body == "\"5\"");
+  CHECK(add("k1", "-2").body == "\"3\"");
+  CHECK(add("k1", "\"10\"").body == "\"13\"");  // int64 as a JSON string, as canonical JSON prints it
+  CHECK(add("k2", "1").body == "\"1\"");
+  // Get: no body at all, or an empty one with a JSON content type.
+  CHECK(post(node.port(), "/counter/k1/get", "", {}).body == "\"13\"");
+  CHECK(post(node.port(), "/counter/k1/get", "").body == "\"13\"");
+  CHECK(post(node.port(), "/counter/never/get", "").body == "\"0\"");
+  CHECK(add("k1", "not-a-number").status == 400);
+  node.kill();
+  node.start();
+  CHECK(post(node.port(), "/counter/k1/get", "").body == "\"13\"");
+  CHECK(post(node.port(), "/counter/k2/get", "").body == "\"1\"");
+}
+
+TEST_CASE("http.grpc_web") {
+  it::temp_dir dir;
+  it::node_process node{it::shopping_cart_binary(), dir.path()};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  api::AddLineItem add;
+  add.set_user_id("web");
+  add.set_product_id("P1");
+  add.set_name("Pen");
+  add.set_quantity(2);
+  api::GetShoppingCart get;
+  get.set_user_id("web");
+
+  SUBCASE("binary") {
+    auto r = post(node.port(), "/com.example.shoppingcart.ShoppingCart/AddItem", frame(add.SerializeAsString()),
+                  {"Content-Type: application/grpc-web+proto", "X-Grpc-Web: 1"});
+    CHECK(r.status == 200);
+    CHECK(r.header("content-type") == "application/grpc-web+proto");
+    auto f = frames(r.body);
+    REQUIRE(f.size() == 2);
+    CHECK(f[0].first == 0);
+    CHECK(f[1].first == 0x80);
+    CHECK(f[1].second.find("grpc-status:0") != std::string::npos);
+
+    r = post(node.port(), "/com.example.shoppingcart.ShoppingCart/GetCart", frame(get.SerializeAsString()),
+             {"Content-Type: application/grpc-web"});
+    f = frames(r.body);
+    REQUIRE(f.size() == 2);
+    api::Cart cart;
+    REQUIRE(cart.ParseFromString(f[0].second));
+    REQUIRE(cart.items_size() == 1);
+    CHECK(cart.items(0).quantity() == 2);
+  }
+  SUBCASE("text") {
+    REQUIRE(post(node.port(), "/com.example.shoppingcart.ShoppingCart/AddItem", base64(frame(add.SerializeAsString())),
+                 {"Content-Type: application/grpc-web-text"})
+                .status == 200);
+    auto r = post(node.port(), "/com.example.shoppingcart.ShoppingCart/GetCart", base64(frame(get.SerializeAsString())),
+                  {"Content-Type: application/grpc-web-text+proto"});
+    CHECK(r.header("content-type") == "application/grpc-web-text+proto");
+    auto f = frames(unbase64(r.body));
+    REQUIRE(f.size() == 2);
+    api::Cart cart;
+    REQUIRE(cart.ParseFromString(f[0].second));
+    CHECK(cart.items_size() == 1);
+  }
+  SUBCASE("failures carry the gRPC status") {
+    add.set_quantity(0);
+    auto r = post(node.port(), "/com.example.shoppingcart.ShoppingCart/AddItem", frame(add.SerializeAsString()),
+                  {"Content-Type: application/grpc-web+proto"});
+    CHECK(r.status == 200);
+    CHECK(r.header("grpc-status") == "2");
+    CHECK(r.header("grpc-message") == "Cannot add negative quantity to item P1");
+    auto unknown = post(node.port(), "/com.example.shoppingcart.ShoppingCart/Nope", frame(""),
+                        {"Content-Type: application/grpc-web+proto"});
+    CHECK(unknown.header("grpc-status") == "12");
+    auto garbage = post(node.port(), "/com.example.shoppingcart.ShoppingCart/GetCart", "\x01\x02",
+                        {"Content-Type: application/grpc-web+proto"});
+    CHECK(garbage.header("grpc-status") == "3");
+  }
+}
+
+TEST_CASE("http.cors") {
+  it::temp_dir dir;
+  it::node_process node{
+      it::shopping_cart_binary(), dir.path(), {"--cors-allow-origin", "http://allowed.example,http://other.example"}};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  auto preflight = it::http_request(node.port(), "OPTIONS", "/com.example.shoppingcart.ShoppingCart/GetCart",
+                                    {"Origin: http://allowed.example", "Access-Control-Request-Method: POST",
+                                     "Access-Control-Request-Headers: content-type,x-grpc-web"});
+  CHECK(preflight.status == 204);
+  CHECK(preflight.header("access-control-allow-origin") == "http://allowed.example");
+  CHECK(preflight.header("access-control-allow-headers") == "content-type,x-grpc-web");
+  CHECK(preflight.header("access-control-allow-methods").find("POST") != std::string::npos);
+
+  auto refused = it::http_request(node.port(), "OPTIONS", "/carts/x",
+                                  {"Origin: http://evil.example", "Access-Control-Request-Method: GET"});
+  CHECK(refused.header("access-control-allow-origin").empty());
+
+  auto call = it::http_request(node.port(), "GET", "/carts/x", {"Origin: http://other.example"});
+  CHECK(call.status == 200);
+  CHECK(call.header("access-control-allow-origin") == "http://other.example");
+  CHECK(call.header("access-control-expose-headers").find("grpc-status") != std::string::npos);
+}
+
+TEST_CASE("http.error_contract") {
+  it::temp_dir dir;
+  it::node_process node{it::shopping_cart_binary(), dir.path(), {"--max-message-size", "1KiB"}};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  auto big =
+      post(node.port(), "/cart/u/items/add", R"({"productId":")" + std::string(4000, 'x') + R"(","quantity":1})");
+  CHECK(big.status == 413);
+  CHECK(big.header("content-type") == "application/json");
+  CHECK(big.body.find("\"code\":8") != std::string::npos);
+  // An empty entity key is a bad request.
+  auto no_key = post(node.port(), "/com.example.shoppingcart.ShoppingCart/GetCart", frame(""),
+                     {"Content-Type: application/grpc-web+proto"});
+  CHECK(no_key.header("grpc-status") == "3");
+  CHECK(no_key.header("grpc-message") == "the entity key is empty");
+}
+
+TEST_CASE("http.through_the_proxy") {
+  it::temp_dir dir;
+  it::user_function_process uf{it::shopping_cart_binary(), dir.path() / "uf", {"--user-function"}};
+  uf.start();
+  it::node_process proxy{it::proxy_binary(),
+                         dir.path() / "proxy",
+                         {"--user-function-port", std::to_string(uf.port()), "--store", "memory"}};
+  proxy.start();
+  INFO("proxy log tail:\n" << proxy.log_tail() << "\nuser function log tail:\n" << uf.log_tail());
+  cart_session(proxy.port(), "bar");
+  cart_bad_input(proxy.port(), "bar");
+  auto stub = it::make_cart_stub(proxy.target());
+  CHECK(it::cart_text(*stub, "bar") == "B14623482 Basic 1");
+}
