@@ -26,6 +26,10 @@ const char* counter_binary() {
   return ACTORSTATE_IT_COUNTER;
 }
 
+const char* tck_model_binary() {
+  return ACTORSTATE_IT_TCK_MODEL;
+}
+
 namespace {
 
 void set_deadline(grpc::ClientContext& ctx) {

@@ -27,6 +27,7 @@ const char* shopping_cart_binary();
 const char* shopping_cart_client_binary();
 const char* proxy_binary();
 const char* counter_binary();
+const char* tck_model_binary();
 
 inline constexpr const char* cart_service = "com.example.shoppingcart.ShoppingCart";
 inline constexpr std::chrono::seconds call_deadline{5};

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "cart_client.hpp"
+#include "cloudstate/tck/model/action.pb.h"
 #include "node_process.hpp"
 #include "shoppingcart/shoppingcart.pb.h"
 
@@ -288,7 +289,7 @@ TEST_CASE("http.error_contract") {
 
 TEST_CASE("http.through_the_proxy") {
   it::temp_dir dir;
-  it::user_function_process uf{it::shopping_cart_binary(), dir.path() / "uf", {"--user-function"}};
+  it::user_function_process uf{it::shopping_cart_binary(), dir.path() / "uf"};
   uf.start();
   it::node_process proxy{it::proxy_binary(),
                          dir.path() / "proxy",
@@ -299,4 +300,63 @@ TEST_CASE("http.through_the_proxy") {
   cart_bad_input(proxy.port(), "bar");
   auto stub = it::make_cart_stub(proxy.target());
   CHECK(it::cart_text(*stub, "bar") == "B14623482 Basic 1");
+}
+
+// Streaming methods over HTTP, through the proxy in front of the TCK model user function (its ActionTckModel has
+// every call shape and no HTTP rules, so each is served on its implicit route).
+TEST_CASE("http.streaming_through_the_proxy") {
+  it::temp_dir dir;
+  it::user_function_process uf{it::tck_model_binary(), dir.path() / "uf"};
+  uf.start();
+  it::node_process proxy{it::proxy_binary(),
+                         dir.path() / "proxy",
+                         {"--user-function-port", std::to_string(uf.port()), "--store", "memory"}};
+  proxy.start();
+  INFO("proxy log tail:\n" << proxy.log_tail() << "\nuser function log tail:\n" << uf.log_tail());
+  const std::string out = "/cloudstate.tck.model.action.ActionTckModel/ProcessStreamedOut";
+  const std::string abc = R"({"groups":[{"steps":[{"reply":{"message":"A"}}]},{"steps":[{"reply":{"message":"B"}}]},)"
+                          R"({"steps":[{"reply":{"message":"C"}}]}]})";
+
+  SUBCASE("newline-delimited JSON") {
+    auto r = post(proxy.port(), out, abc);
+    CHECK(r.status == 200);
+    CHECK(r.header("content-type") == "application/x-ndjson");
+    CHECK(r.body == "{\"message\":\"A\"}\n{\"message\":\"B\"}\n{\"message\":\"C\"}\n");
+  }
+  SUBCASE("server-sent events") {
+    auto r = post(proxy.port(), out, abc, {"Content-Type: application/json", "Accept: text/event-stream"});
+    CHECK(r.status == 200);
+    CHECK(r.header("content-type") == "text/event-stream");
+    CHECK(r.body == "data: {\"message\":\"A\"}\n\ndata: {\"message\":\"B\"}\n\ndata: {\"message\":\"C\"}\n\n");
+  }
+  SUBCASE("a failure after the first element ends the stream with an error element") {
+    auto r = post(proxy.port(), out,
+                  R"({"groups":[{"steps":[{"reply":{"message":"A"}}]},{"steps":[{"fail":{"message":"boom"}}]}]})");
+    CHECK(r.status == 200);
+    CHECK(r.body == "{\"message\":\"A\"}\n{\"error\":{\"code\":2,\"message\":\"boom\"}}\n");
+  }
+  SUBCASE("a failure before any element is the response's status") {
+    auto r = post(proxy.port(), out, R"({"groups":[{"steps":[{"fail":{"message":"boom"}}]}]})");
+    CHECK(r.status == 500);
+    CHECK(r.body == "boom");
+  }
+  SUBCASE("gRPC-web streams frames, then the trailers") {
+    cloudstate::tck::model::action::Request request;
+    for (const char* m : {"A", "B"})
+      request.add_groups()->add_steps()->mutable_reply()->set_message(m);
+    auto r = post(proxy.port(), out, frame(request.SerializeAsString()), {"Content-Type: application/grpc-web+proto"});
+    auto f = frames(r.body);
+    REQUIRE(f.size() == 3);
+    cloudstate::tck::model::action::Response a;
+    REQUIRE(a.ParseFromString(f[0].second));
+    CHECK(a.message() == "A");
+    CHECK(f[2].first == 0x80);
+    CHECK(f[2].second.find("grpc-status:0") != std::string::npos);
+  }
+  SUBCASE("client streaming takes the one JSON request") {
+    auto r = post(proxy.port(), "/cloudstate.tck.model.action.ActionTckModel/ProcessStreamedIn",
+                  R"({"groups":[{"steps":[{"reply":{"message":"in"}}]}]})");
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"message":"in"})");
+  }
 }

@@ -242,6 +242,9 @@ int main(int argc, char** argv) {
   app.add_option("--host", opts.host, "Address to listen on")->envname("HOST")->capture_default_str();
   app.add_option("--port", opts.port, "Port to listen on (0: pick a free one)")->envname("PORT")->capture_default_str();
   app.add_option("--port-file", opts.port_file, "Write the bound port to this file once listening");
+  // The samples' command line, so tests start every user function alike; tck-model is nothing else.
+  bool user_function = true;
+  app.add_flag("--user-function", user_function, "Serve as a Cloudstate user function (always)");
   app.add_option("--log-level", opts.log_level, "debug, info, warn or error")
       ->envname("LOG_LEVEL")
       ->capture_default_str();
