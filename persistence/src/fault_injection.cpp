@@ -48,6 +48,7 @@ struct faulty_store::state {
   mutable std::mutex mtx;
   fault write_fault;
   fault read_fault;
+  fault lost_outcomes;
   bool corrupt = false;
   bool holding = false;
   bool closed = false;
@@ -127,8 +128,14 @@ void faulty_store::fail_reads(code c, int n) {
   state_->read_fault = fault{c, n};
 }
 
+void faulty_store::lose_write_outcomes(int n) {
+  std::lock_guard guard{state_->mtx};
+  state_->lost_outcomes = fault{code::unknown_outcome, n};
+}
+
 void faulty_store::clear_faults() {
   std::lock_guard guard{state_->mtx};
+  state_->lost_outcomes = fault{};
   state_->write_fault = fault{};
   state_->read_fault = fault{};
   state_->corrupt = false;
@@ -164,6 +171,7 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
   std::lock_guard issue{state_->issue_mtx};
   uint64_t ticket = 0;
   std::optional<status> injected;
+  bool lose_outcome = false;
   {
     std::lock_guard guard{state_->mtx};
     ticket = state_->ticket(key);
@@ -171,6 +179,8 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
       injected = detail::closed_status(name());
     } else if (auto c = (write ? state_->write_fault : state_->read_fault).take()) {
       injected = status{*c, std::string{"injected "} + (write ? "write" : "read") + " fault"};
+    } else if (write) {
+      lose_outcome = state_->lost_outcomes.take().has_value();
     }
   }
   if (injected) {
@@ -180,7 +190,9 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
     });
     return;
   }
-  forward([st = state_, key, ticket, write, done = std::move(done)](R outcome) mutable {
+  forward([st = state_, key, ticket, write, lose_outcome, done = std::move(done)](R outcome) mutable {
+    if (lose_outcome)
+      outcome = R(status{code::unknown_outcome, "injected: the write's outcome was lost"});
     st->complete(key, ticket, write, [done = std::move(done), outcome = std::move(outcome)]() mutable {
       if (done)
         done(std::move(outcome));

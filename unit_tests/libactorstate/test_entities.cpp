@@ -71,8 +71,10 @@ action echo() {
   return a;
 }
 
-harness::harness() {
-  store = std::make_shared<persistence::faulty_store>(persistence::open_store("memory").value());
+harness::harness() : harness(persistence::open_store("memory").value()) {}
+
+harness::harness(std::shared_ptr<persistence::store> inner) {
+  store = std::make_shared<persistence::faulty_store>(std::move(inner));
   metrics = std::make_shared<metrics::entity_metrics>();
   cfg.set("scheduler.max-threads", 2);
   cfg.add_message_types<caf::id_block::actorstate>();

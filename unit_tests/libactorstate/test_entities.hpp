@@ -30,7 +30,10 @@ command make_command(const std::string& id, const std::string& method, const Mes
 
 class harness {
 public:
+  /// Over the memory store.
   harness();
+  /// Over `inner` (e.g. SQLite on a fault-injecting VFS); `store` still wraps it.
+  explicit harness(std::shared_ptr<persistence::store> inner);
   ~harness();
 
   /// Spawns a region for `model` with the given settings (after resolving the model's service descriptor).

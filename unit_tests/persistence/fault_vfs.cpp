@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 #include <mutex>
 #include <stdexcept>
 
@@ -43,6 +46,8 @@ int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
 
 int x_sync(sqlite3_file* f, int flags) {
   ++controls.syncs;
+  if (int delay = controls.sync_delay_ms.load(); delay > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds{delay});
   if (int rc = controls.sync_error.load(); rc != 0)
     return rc;
   return real_of(f)->pMethods->xSync(real_of(f), flags);

@@ -1,4 +1,5 @@
-// A SQLite VFS for tests that wraps the default one and can make file writes or syncs fail, and counts syncs. Name it
+// A SQLite VFS for tests that wraps the default one and can make file writes or syncs fail or syncs slow, and counts
+// syncs. Name it
 // in store_options::sqlite_vfs. The controls are process-wide atomics; reset() them at the start of each test.
 #pragma once
 
@@ -11,12 +12,15 @@ struct fault_vfs_controls {
   std::atomic<int> write_error{0};
   /// Non-zero: every xSync fails with this SQLite result code (e.g. SQLITE_IOERR_FSYNC).
   std::atomic<int> sync_error{0};
+  /// Non-zero: every xSync first sleeps this long (a slow disk).
+  std::atomic<int> sync_delay_ms{0};
   /// xSync calls so far.
   std::atomic<int> syncs{0};
 
   void reset() {
     write_error = 0;
     sync_error = 0;
+    sync_delay_ms = 0;
     syncs = 0;
   }
 };

@@ -3,7 +3,8 @@
 // durability), or garbles loaded snapshots (to exercise the fallback to a full replay).
 //
 // Writes are append, delete_up_to, save_snapshot, delete_snapshots, put_value and delete_value; reads are replay,
-// highest_seq, load_snapshot, get_value and ping. An injected failure never reaches the inner store.
+// highest_seq, load_snapshot, get_value and ping. An injected failure never reaches the inner store; a lost outcome
+// does (the write happens, its caller is told the outcome is unknown).
 //
 // Thread rules: every method may be called from any thread. Every callback, forwarded or injected, runs on one worker
 // thread owned by the faulty_store (never on the caller's thread), and callbacks of the same persistence id (or value
@@ -31,6 +32,10 @@ public:
 
   /// The next `n` reads (-1: every read until clear_faults()) fail with `c` without reaching the inner store.
   void fail_reads(code c, int n = -1);
+
+  /// The next `n` writes (-1: every write until clear_faults()) reach the inner store, but whatever their outcome,
+  /// they report `code::unknown_outcome`: a connection cut after the commit was sent.
+  void lose_write_outcomes(int n = -1);
 
   /// Ends fail_writes, fail_reads and corrupt_snapshots; a hold stays until release_writes().
   void clear_faults();
