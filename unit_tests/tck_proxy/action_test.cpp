@@ -1,10 +1,12 @@
-// Cloudstate TCK proxy scenarios of ActionTCK (verifyActionProxy, all but the HTTP one): ActionTckModel called
-// through the proxy, unary and with each kind of stream, and the intercepted ActionProtocol calls compared exactly,
-// except for the command metadata, which the TCK strips (the proxy may pass request headers on). Streamed calls are
-// checked per direction, as the TCK's probes do: the proxy's commands and its half-close, the user function's responses
-// and its completion. Every client call carries the call deadline, so a proxy that never answers fails, not hangs.
+// Cloudstate TCK proxy scenarios of ActionTCK (verifyActionProxy): ActionTckModel called through the proxy, unary
+// and with each kind of stream, and over HTTP/JSON (same port), and the intercepted ActionProtocol calls compared
+// exactly, except for the command metadata, which the TCK strips (the proxy may pass request headers on). Streamed
+// calls are checked per direction, as the TCK's probes do: the proxy's commands and its half-close, the user function's
+// responses and its completion. Every client call carries the call deadline, so a proxy that never answers fails, not
+// hangs.
 #include "cloudstate/action.pb.h"
 #include "fixture.hpp"
+#include "http_client.hpp"
 #include "model_requests.hpp"
 
 namespace {
@@ -296,5 +298,23 @@ TEST_CASE("action.streamed_failures") {
   // The failure ends the user function's stream too (the proxy cancels it): nothing is left open.
   conn.expect_closed();
   conn.expect_no_more();
+  tck_proxy::check_no_more_interactions();
+}
+
+TEST_CASE("action.http_api") {
+  auto& f = fixture::scenario();
+  INFO(f.diagnostics());
+  tck_proxy::check_http_request("tck/model/action/unary", R"({"groups": [{"steps": [{"reply": {"message": "foo"}}]}]})",
+                                R"({"message":"foo"})");
+  expect_unary(service, "ProcessUnary", command(service, "ProcessUnary", single({reply_with("foo")})),
+               reply(response("foo")));
+
+  tck_proxy::check_http_error("tck/model/action/unary", R"({"groups": [{"steps": [{"fail": {"message": "boom"}}]}]})",
+                              "boom");
+  expect_unary(service, "ProcessUnary", command(service, "ProcessUnary", single({fail_with("boom")})), failure("boom"));
+
+  // A method without a google.api.http rule has the implicit POST /<package.Service>/<Method> with body "*".
+  tck_proxy::check_http_request("cloudstate.tck.model.action.ActionTwo/Call", R"({"id": "http"})", R"({"message":""})");
+  expect_unary(service_two, "Call", command(service_two, "Call", other_request("http")), reply(response()));
   tck_proxy::check_no_more_interactions();
 }

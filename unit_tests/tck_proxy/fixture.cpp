@@ -144,6 +144,10 @@ void fixture::start() {
   action_ = cloudstate::tck::model::action::ActionTckModel::NewStub(proxy_channel_);
 }
 
+uint16_t fixture::proxy_port() const {
+  return processes_ && processes_->proxy ? processes_->proxy->port() : 0;
+}
+
 std::string fixture::diagnostics() {
   std::string text = "--- intercepted ---\n" + interceptor_->dump();
   if (processes_ && processes_->proxy)

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -59,6 +60,8 @@ public:
     return *value_entity_configured_;
   }
   cloudstate::tck::model::action::ActionTckModel::Stub& action() { return *action_; }
+  // The proxy's client port (gRPC, HTTP/JSON and gRPC-web), for the HTTP API scenarios.
+  uint16_t proxy_port() const;
 
   // The tails of the proxy's and the user function's logs and the whole intercepted record, for INFO().
   std::string diagnostics();

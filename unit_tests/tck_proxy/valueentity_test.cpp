@@ -1,11 +1,13 @@
 // Cloudstate TCK proxy scenarios of EntityTCK (value entities: "verify state changes", "... forwards and side
-// effects", "... failures", "... passivation timeout"): ValueEntityTckModel, ValueEntityTwo and
-// ValueEntityConfigured called through the proxy, every message of the intercepted ValueEntity/handle streams
-// compared exactly (init always carries `state`, without `value` while nothing is stored).
+// effects", "... failures", "... HTTP API", "... passivation timeout"): ValueEntityTckModel, ValueEntityTwo and
+// ValueEntityConfigured called through the proxy (gRPC, or HTTP/JSON on the same port), every message of the
+// intercepted ValueEntity/handle streams compared exactly (init always carries `state`, without `value` while nothing
+// is stored).
 #include <optional>
 
 #include "cloudstate/value_entity.pb.h"
 #include "fixture.hpp"
+#include "http_client.hpp"
 #include "model_requests.hpp"
 
 namespace {
@@ -216,5 +218,40 @@ TEST_CASE("valueentity.passivation") {
       .expect_in(command(1, id, "Call", request(id)))
       .expect_out(reply(1, response()))
       .expect_closed(2s);
+  tck_proxy::check_no_more_interactions();
+}
+
+TEST_CASE("valueentity.http_api") {
+  auto& f = fixture::scenario();
+  INFO(f.diagnostics());
+  const std::string id = "ve-proxy-http";
+  const std::string path = "tck/model/entity/" + id;
+  // The path's {id} fills Request.id, the JSON body (body: "*") the rest.
+  tck_proxy::check_http_request(path, "{}", R"({"message":""})");
+  auto conn = entity_connection(service, id);
+  conn.expect_in(init(service, id)).expect_in(command(1, id, "Process", request(id))).expect_out(reply(1, response()));
+
+  tck_proxy::check_http_request(path, R"({"actions": [{"update": {"value": "one"}}]})", R"({"message":"one"})");
+  conn.expect_in(command(2, id, "Process", request(id, {update_state("one")})))
+      .expect_out(reply(2, response("one"), updated("one")));
+
+  tck_proxy::check_http_error(path, R"({"actions": [{"fail": {"message": "expected failure"}}]})", "expected failure");
+  conn.expect_in(command(3, id, "Process", request(id, {fail_with("expected failure")})))
+      .expect_out(action_failure(3, "expected failure"));
+
+  tck_proxy::check_http_request(path, R"({"actions": [{"update": {"value": "two"}}]})", R"({"message":"two"})");
+  conn.expect_in(command(4, id, "Process", request(id, {update_state("two")})))
+      .expect_out(reply(4, response("two"), updated("two")));
+
+  tck_proxy::check_http_request(path, "{}", R"({"message":"two"})");
+  conn.expect_in(command(5, id, "Process", request(id))).expect_out(reply(5, response("two")));
+  conn.expect_no_more();
+
+  // A method without a google.api.http rule has the implicit POST /<package.Service>/<Method> with body "*".
+  tck_proxy::check_http_request("cloudstate.tck.model.valueentity.ValueEntityTwo/Call", R"({"id": ")" + id + R"("})",
+                                R"({"message":""})");
+  auto two = entity_connection(service_two, id);
+  two.expect_in(init(service_two, id)).expect_in(command(1, id, "Call", request(id))).expect_out(reply(1, response()));
+  two.expect_no_more();
   tck_proxy::check_no_more_interactions();
 }
