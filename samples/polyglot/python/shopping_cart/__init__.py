@@ -1,0 +1,1 @@
+"""The Cloudstate shopping cart as a Python user function of actorstate (Cloudstate Python support library)."""
