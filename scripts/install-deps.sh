@@ -6,12 +6,13 @@
 set -euo pipefail
 
 # Checked against the binaries by scripts/check-runtime-deps.sh in CI.
-runtime_packages=(libcaf-core0.17 libgrpc++1.51 libprotobuf32 libsqlite3-0 libmicrohttpd12)
+runtime_packages=(libcaf-core0.17 libgrpc++1.51 libprotobuf32 libsqlite3-0 libmicrohttpd12 libpq5)
 
 packages=(
   g++ cmake ninja-build ccache lld pkg-config git curl
   libcaf-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libsqlite3-dev doctest-dev libcli11-dev libmicrohttpd-dev
+  libpq-dev postgresql-15
   chromium
 )
 

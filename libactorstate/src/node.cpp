@@ -132,11 +132,12 @@ int node::open() {
   auto uri = s.opts.store_uri();
   auto opened = persistence::open_store(uri, store_opts);
   if (!opened.ok()) {
-    log::error("cannot open the store; refusing to start", {{"store", uri}, {"error", opened.error().to_string()}});
+    log::error("cannot open the store; refusing to start",
+               {{"store", persistence::redact_uri(uri)}, {"error", opened.error().to_string()}});
     return 2;
   }
   s.store = std::move(opened.value());
-  log::info("store opened", {{"store", uri}, {"plugin", s.store->name()}});
+  log::info("store opened", {{"store", persistence::redact_uri(uri)}, {"plugin", s.store->name()}});
 
   s.threads = s.opts.scheduler_threads;
   if (s.threads == 0)

@@ -1,8 +1,10 @@
 // Node flags. Precedence is flag > environment variable > config file > default: CLI11 applies the config file
 // only to options absent from the command line; environment variables are applied afterwards to every option the
 // command line did not set, so they override the file.
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -11,9 +13,56 @@
 
 namespace actorstate {
 
+namespace {
+
+// RFC 3986 percent-encoding of everything but unreserved characters, for user names, passwords and paths in a URI.
+std::string percent_encoded(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : text) {
+    if (std::isalnum(ch) != 0 || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 0xf];
+    }
+  }
+  return out;
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+// The Cloudstate convention: POSTGRES_SERVICE names the host; port, database and credentials have their own variables.
+std::string postgres_uri_from_environment(const std::string& host) {
+  auto user = env_or("POSTGRES_USERNAME", "");
+  auto password = env_or("POSTGRES_PASSWORD", "");
+  std::string uri = "postgres://";
+  if (!user.empty() || !password.empty()) {
+    uri += percent_encoded(user);
+    if (!password.empty())
+      uri += ":" + percent_encoded(password);
+    uri += "@";
+  }
+  if (host.starts_with("/"))
+    uri += percent_encoded(host);  // a Unix-socket directory
+  else if (host.find(':') != std::string::npos && !host.starts_with("["))
+    uri += "[" + host + "]";  // an IPv6 address
+  else
+    uri += host;
+  return uri + ":" + env_or("POSTGRES_PORT", "5432") + "/" + percent_encoded(env_or("POSTGRES_DATABASE", "postgres"));
+}
+
+}  // namespace
+
 std::string node_options::store_uri() const {
   if (!store.empty())
     return store;
+  if (auto host = env_or("POSTGRES_SERVICE", ""); !host.empty())
+    return postgres_uri_from_environment(host);
   return "sqlite:" + data_dir + "/actorstate.db";
 }
 
@@ -46,7 +95,10 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
        "MANAGEMENT_PORT");
   flag("--port-file", o.port_file, "Write the client-facing port to this file once listening", "ACTORSTATE_PORT_FILE");
   flag("--data-dir", o.data_dir, "Directory of the embedded SQLite store", "ACTORSTATE_DATA_DIR");
-  flag("--store", o.store, "memory | sqlite:PATH (default sqlite:<data-dir>/actorstate.db)", "ACTORSTATE_STORE");
+  flag("--store", o.store,
+       "memory | sqlite:PATH | postgres://USER@HOST:PORT/DB (default sqlite:<data-dir>/actorstate.db, or PostgreSQL "
+       "when POSTGRES_SERVICE is set)",
+       "ACTORSTATE_STORE");
   flag("--sqlite-synchronous", o.sqlite_synchronous, "SQLite synchronous pragma: FULL, NORMAL or OFF",
        "ACTORSTATE_SQLITE_SYNCHRONOUS")
       ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "actorstate/node.hpp"
+#include "actorstate/persistence/store.hpp"
 #include "ops/units.hpp"
 
 using namespace actorstate;
@@ -86,4 +87,34 @@ TEST_CASE("options.units") {
   CHECK(ops::parse_size("12MiB") == 12u * 1024 * 1024);
   CHECK(ops::parse_size("4096") == 4096u);
   CHECK_FALSE(ops::parse_size("lots"));
+}
+
+TEST_CASE("options.postgres_from_cloudstate_environment") {
+  ::setenv("POSTGRES_SERVICE", "db.example", 1);
+  ::setenv("POSTGRES_PORT", "5433", 1);
+  ::setenv("POSTGRES_DATABASE", "carts", 1);
+  ::setenv("POSTGRES_USERNAME", "cart user", 1);
+  ::setenv("POSTGRES_PASSWORD", "p@ss:word", 1);
+  auto p = parse({});
+  REQUIRE(p.ok);
+  auto uri = p.opts.store_uri();
+  CHECK(uri.rfind("postgres://", 0) == 0);
+  CHECK(uri.find("db.example:5433/carts") != std::string::npos);
+  // Credentials are percent-encoded, and never logged.
+  CHECK(uri.find("p@ss:word") == std::string::npos);
+  CHECK(persistence::redact_uri(uri).find("ss") == std::string::npos);
+  // --store wins over the environment.
+  CHECK(parse({"--store", "memory"}).opts.store_uri() == "memory");
+  for (const char* name :
+       {"POSTGRES_SERVICE", "POSTGRES_PORT", "POSTGRES_DATABASE", "POSTGRES_USERNAME", "POSTGRES_PASSWORD"})
+    ::unsetenv(name);
+  CHECK(parse({}).opts.store_uri() == "sqlite:./actorstate-data/actorstate.db");
+}
+
+TEST_CASE("options.redact_uri") {
+  CHECK(persistence::redact_uri("postgres://u:secret@h:5432/db") == "postgres://u:***@h:5432/db");
+  CHECK(persistence::redact_uri("postgres://u@h/db?password=secret&sslmode=disable") ==
+        "postgres://u@h/db?password=***&sslmode=disable");
+  CHECK(persistence::redact_uri("postgres://h/db") == "postgres://h/db");
+  CHECK(persistence::redact_uri("sqlite:/tmp/a.db") == "sqlite:/tmp/a.db");
 }

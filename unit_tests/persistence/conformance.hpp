@@ -1,8 +1,9 @@
 // The plugin conformance suite: every contract item of store.hpp is written once, as a CONFORMANCE_TEST body, and
 // registered as one doctest case per plugin, named "<plugin>.<group>.<item>" (ctest: "conformance.<plugin>....").
 //
-// Adding a plugin (say PostgreSQL): write a make_postgres_env() in conformance_main.cpp and add X(postgres, ...) to
-// ACTORSTATE_CONFORMANCE_PLUGINS, and to ACTORSTATE_DURABLE_PLUGINS if its data survives close().
+// Adding a plugin: write a make_<plugin>_env() in conformance_main.cpp and add X(<plugin>, ...) to
+// ACTORSTATE_CONFORMANCE_PLUGINS, and to ACTORSTATE_DURABLE_PLUGINS if its data survives close(). A plugin that needs
+// a server (postgres) gets its ctest label and fixture in CMakeLists.txt.
 #pragma once
 
 #include <memory>
@@ -24,6 +25,8 @@ public:
 std::unique_ptr<plugin_env> make_memory_env();
 std::unique_ptr<plugin_env> make_sqlite_env();
 std::unique_ptr<plugin_env> make_faulty_sqlite_env();
+/// A fresh database per environment on the throwaway server of the ctest fixture `postgres_server`.
+std::unique_ptr<plugin_env> make_postgres_env();
 
 /// What a conformance test body gets: the environment and an open store on it.
 struct fixture {
@@ -38,10 +41,11 @@ struct fixture {
 
 // Every plugin the suite runs against.
 #define ACTORSTATE_CONFORMANCE_PLUGINS(X, group, item) \
-  X(memory, group, item) X(sqlite, group, item) X(faulty_sqlite, group, item)
+  X(memory, group, item) X(sqlite, group, item) X(faulty_sqlite, group, item) X(postgres, group, item)
 
 // The plugins whose data survives close() and a new open().
-#define ACTORSTATE_DURABLE_PLUGINS(X, group, item) X(sqlite, group, item) X(faulty_sqlite, group, item)
+#define ACTORSTATE_DURABLE_PLUGINS(X, group, item) \
+  X(sqlite, group, item) X(faulty_sqlite, group, item) X(postgres, group, item)
 
 #define ACTORSTATE_CONFORMANCE_CASE(plugin, group, item)                                                      \
   TEST_CASE(#plugin "." #group "." #item) {                                                                   \

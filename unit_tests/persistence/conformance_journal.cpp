@@ -221,3 +221,38 @@ CONFORMANCE_TEST(journal, journals_are_independent) {
   CHECK(value_of(f.s.highest("a")) == 3);
   CHECK(value_of(f.s.highest("b")) == 2);
 }
+
+CONFORMANCE_TEST(journal, racing_batches_one_wins_whole) {
+  // Two writers that both believe the journal is at `base` race with batches of different lengths, so the longer
+  // batch's tail overlaps nothing of the shorter one: the loser must still store none of its events.
+  int64_t base = 0;
+  for (int round = 0; round < 10; ++round) {
+    auto a = evs(base + 1, base + 2);
+    auto b = evs(base + 1, base + 4);
+    for (auto& e : a)
+      e.payload = "a" + std::to_string(e.seq);
+    for (auto& e : b)
+      e.payload = "b" + std::to_string(e.seq);
+    waiter<status> wa;
+    waiter<status> wb;
+    std::latch start{2};
+    std::thread ta{[&] {
+      start.arrive_and_wait();
+      f.s->append("p", a, wa.cb());
+    }};
+    std::thread tb{[&] {
+      start.arrive_and_wait();
+      f.s->append("p", b, wb.cb());
+    }};
+    ta.join();
+    tb.join();
+    auto sa = wa.get();
+    auto sb = wb.get();
+    REQUIRE_MESSAGE(sa.ok() != sb.ok(), "round " << round << ": " << sa.to_string() << " / " << sb.to_string());
+    CHECK_CODE((sa.ok() ? sb : sa), code::conflict);
+    const auto& winner = sa.ok() ? a : b;
+    CHECK(value_of(f.s.replay("p", base + 1)) == winner);
+    base = winner.back().seq;
+    CHECK(value_of(f.s.highest("p")) == base);
+  }
+}

@@ -4,6 +4,7 @@
 #include "actorstate/persistence/fault_injection.hpp"
 
 #include "conformance.hpp"
+#include "pg_test_support.hpp"
 
 namespace actorstate::persistence::testing {
 
@@ -35,6 +36,15 @@ public:
   std::shared_ptr<store> open() override { return std::make_shared<faulty_store>(sqlite_env::open()); }
 };
 
+class postgres_env final : public plugin_env {
+public:
+  // Every open() reaches the same database, which lives as long as the environment.
+  std::shared_ptr<store> open() override { return open_or_fail(db_.uri()); }
+
+private:
+  pg_temp_database db_;
+};
+
 }  // namespace
 
 std::unique_ptr<plugin_env> make_memory_env() {
@@ -47,6 +57,10 @@ std::unique_ptr<plugin_env> make_sqlite_env() {
 
 std::unique_ptr<plugin_env> make_faulty_sqlite_env() {
   return std::make_unique<faulty_sqlite_env>();
+}
+
+std::unique_ptr<plugin_env> make_postgres_env() {
+  return std::make_unique<postgres_env>();
 }
 
 }  // namespace actorstate::persistence::testing

@@ -1,4 +1,5 @@
 // The snapshot store, value store and whole-store contracts: ordering, threads, close(), durability.
+#include <latch>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -266,4 +267,103 @@ DURABLE_CONFORMANCE_TEST(store, data_survives_reopen) {
   REQUIRE_OK(f.s.append("p", {ev(6)}));
   CHECK_CODE(f.s.put_value("k", "t", "x", 0), code::conflict);
   CHECK(value_of(f.s.put_value("k", "t", "x", 1)) == 2);
+}
+
+CONFORMANCE_TEST(value, racing_puts_one_wins) {
+  for (int round = 0; round < 10; ++round) {
+    auto key = "k" + std::to_string(round);
+    // Two creations, then two updates of version 1, then a delete racing an update of version 2.
+    for (int64_t expected : {0, 1}) {
+      waiter<result<int64_t>> wa;
+      waiter<result<int64_t>> wb;
+      std::latch start{2};
+      std::thread ta{[&] {
+        start.arrive_and_wait();
+        f.s->put_value(key, "t", "a", expected, wa.cb());
+      }};
+      std::thread tb{[&] {
+        start.arrive_and_wait();
+        f.s->put_value(key, "t", "b", expected, wb.cb());
+      }};
+      ta.join();
+      tb.join();
+      auto ra = wa.get();
+      auto rb = wb.get();
+      REQUIRE_MESSAGE(ra.ok() != rb.ok(), "round " << round << ", expected " << expected);
+      CHECK_CODE((ra.ok() ? rb : ra), code::conflict);
+      CHECK((ra.ok() ? ra : rb).value() == expected + 1);
+      auto stored = value_of(f.s.get_value(key));
+      REQUIRE(stored.has_value());
+      CHECK(*stored == stored_value{"t", ra.ok() ? "a" : "b", expected + 1});
+    }
+    waiter<status> deleted;
+    waiter<result<int64_t>> updated;
+    std::latch start{2};
+    std::thread td{[&] {
+      start.arrive_and_wait();
+      f.s->delete_value(key, 2, deleted.cb());
+    }};
+    std::thread tu{[&] {
+      start.arrive_and_wait();
+      f.s->put_value(key, "t", "c", 2, updated.cb());
+    }};
+    td.join();
+    tu.join();
+    auto sd = deleted.get();
+    auto ru = updated.get();
+    REQUIRE(sd.ok() != ru.ok());
+    CHECK_CODE((sd.ok() ? status_of(ru) : sd), code::conflict);
+    auto stored = value_of(f.s.get_value(key));
+    if (sd.ok())
+      CHECK_FALSE(stored.has_value());
+    else
+      CHECK(stored == std::optional<stored_value>{stored_value{"t", "c", 3}});
+  }
+}
+
+DURABLE_CONFORMANCE_TEST(store, second_store_on_same_data_is_fenced) {
+  // Two stores on the same data, as two nodes that both believe they own an entity: every race has exactly one
+  // winner, and the loser writes nothing.
+  sync_store other{f.env->open()};
+  int64_t base = 0;
+  for (int round = 0; round < 10; ++round) {
+    std::vector<event> a{ev(base + 1, "a"), ev(base + 2, "a")};
+    std::vector<event> b{ev(base + 1, "b"), ev(base + 2, "b"), ev(base + 3, "b")};
+    waiter<status> wa;
+    waiter<status> wb;
+    waiter<result<int64_t>> va;
+    waiter<result<int64_t>> vb;
+    std::latch start{2};
+    std::thread ta{[&] {
+      start.arrive_and_wait();
+      f.s->append("p", a, wa.cb());
+      f.s->put_value("k", "t", "a", round, va.cb());
+    }};
+    std::thread tb{[&] {
+      start.arrive_and_wait();
+      other->append("p", b, wb.cb());
+      other->put_value("k", "t", "b", round, vb.cb());
+    }};
+    ta.join();
+    tb.join();
+    auto sa = wa.get();
+    auto sb = wb.get();
+    REQUIRE_MESSAGE(sa.ok() != sb.ok(), "round " << round << ": " << sa.to_string() << " / " << sb.to_string());
+    CHECK_CODE((sa.ok() ? sb : sa), code::conflict);
+    const auto& winner = sa.ok() ? a : b;
+    // Both stores see the winner's events and nothing of the loser's.
+    CHECK(value_of(f.s.replay("p", base + 1)) == winner);
+    CHECK(value_of(other.replay("p", base + 1)) == winner);
+    base = winner.back().seq;
+    CHECK(value_of(other.highest("p")) == base);
+    auto ra = va.get();
+    auto rb = vb.get();
+    REQUIRE_MESSAGE(ra.ok() != rb.ok(), "round " << round << ": " << status_of(ra) << " / " << status_of(rb));
+    CHECK_CODE((ra.ok() ? rb : ra), code::conflict);
+    CHECK(value_of(other.get_value("k")) ==
+          std::optional<stored_value>{stored_value{"t", ra.ok() ? "a" : "b", round + 1}});
+  }
+  // A stale writer stays fenced out.
+  CHECK_CODE(other.append("p", {ev(base)}), code::conflict);
+  CHECK_CODE(f.s.put_value("k", "t", "stale", 0), code::conflict);
 }

@@ -189,7 +189,7 @@ TEST_CASE("sqlite.invalid_options_and_uris") {
   CHECK(open_store("sqlite:" + dir.file("b.db"), bad_vfs).error().error_code() == code::invalid_argument);
   CHECK(open_store("sqlite:").error().error_code() == code::invalid_argument);
   CHECK(open_store("sqlite::memory:").error().error_code() == code::invalid_argument);
-  CHECK(open_store("postgres://localhost/db").error().error_code() == code::invalid_argument);
+  CHECK(open_store("mysql://localhost/db").error().error_code() == code::invalid_argument);
   store_options lower_case;
   lower_case.sqlite_synchronous = "normal";
   CHECK(open_store("sqlite:" + dir.file("c.db"), lower_case).ok());

@@ -176,8 +176,12 @@ struct store_options {
   std::string sqlite_vfs;
 };
 
-/// Opens a store from a URI: "memory", "sqlite:PATH". Reports `code::invalid_argument` for an unknown scheme and
-/// `code::corrupt` for a file that is not a usable database (the message names the file).
+/// Opens a store from a URI: "memory", "sqlite:PATH" or "postgres://..." (also "postgresql://...", as libpq takes
+/// it). Reports `code::invalid_argument` for an unknown scheme, `code::corrupt` for a database that is not usable
+/// (the message names it) and `code::unavailable` for a server that cannot be reached.
 result<std::shared_ptr<store>> open_store(const std::string& uri, const store_options& options = {});
+
+/// `uri` with any password replaced by "***" (the user info's and a `password=` parameter's), for logs.
+std::string redact_uri(const std::string& uri);
 
 }  // namespace actorstate::persistence

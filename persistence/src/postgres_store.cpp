@@ -1,0 +1,1300 @@
+#include "postgres_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <iterator>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "checks.hpp"
+
+namespace actorstate::persistence::detail {
+
+namespace {
+
+const std::string plugin_name = "postgres";
+
+using clock_type = std::chrono::steady_clock;
+
+/// Reconnection attempts after a failed one wait this long at first, doubling up to max_backoff.
+constexpr std::chrono::milliseconds min_backoff{100};
+constexpr std::chrono::milliseconds max_backoff{2000};
+
+constexpr size_t reader_count = 2;
+
+/// PostgreSQL refuses single values above 1 GiB.
+constexpr size_t max_field_size = (size_t{1} << 30) - 1;
+
+/// Serializes schema creation and migration across nodes (pg_advisory_xact_lock); "ACSTPG" and a version byte.
+constexpr const char* schema_lock_sql = "SELECT pg_advisory_xact_lock(71849981577985)";
+
+// OIDs of the built-in types the statements bind (catalog/pg_type.dat).
+constexpr Oid bytea_oid = 17;
+constexpr Oid int8_oid = 20;
+constexpr Oid text_oid = 25;
+
+// -- libpq handles ----------------------------------------------------------------------------------------------------
+
+struct result_clear {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+
+struct connection_finish {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+
+using pg_result = std::unique_ptr<PGresult, result_clear>;
+using pg_conn = std::unique_ptr<PGconn, connection_finish>;
+
+/// libpq messages end in a newline and may span lines; log lines and statuses want one line.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '\n') {
+      out += "; ";
+    } else if (ch != '\r' && ch != '\t') {
+      out += ch;
+    }
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == ';'))
+    out.pop_back();
+  return out;
+}
+
+/// The parameters of one statement, all in binary format: text and bytea as their bytes, int8 big-endian. The values
+/// point into the caller's strings, which must outlive the statement.
+class params {
+public:
+  params& text(std::string_view v) { return add(text_oid, v); }
+
+  params& bytes(std::string_view v) { return add(bytea_oid, v); }
+
+  params& int64(int64_t v) {
+    // A deque never moves its elements, so the pointers taken below stay valid.
+    auto& buf = ints_.emplace_back();
+    auto u = static_cast<uint64_t>(v);
+    for (size_t i = buf.size(); i-- > 0;) {
+      buf[i] = static_cast<char>(u & 0xff);
+      u >>= 8;
+    }
+    return add(int8_oid, std::string_view{buf.data(), buf.size()});
+  }
+
+  int size() const { return static_cast<int>(types_.size()); }
+  const Oid* types() const { return types_.data(); }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+  bool oversized() const { return oversized_; }
+
+private:
+  params& add(Oid type, std::string_view v) {
+    types_.push_back(type);
+    // A null pointer would be SQL NULL; an empty value needs a valid one.
+    values_.push_back(v.data() != nullptr ? v.data() : "");
+    if (v.size() > max_field_size)
+      oversized_ = true;
+    lengths_.push_back(static_cast<int>(std::min(v.size(), max_field_size)));
+    formats_.push_back(1);
+    return *this;
+  }
+
+  std::vector<Oid> types_;
+  std::vector<const char*> values_;
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+  std::deque<std::array<char, 8>> ints_;
+  bool oversized_ = false;
+};
+
+/// Reads one row of a binary-format result; a NULL or a value of the wrong size marks the row bad.
+class row_reader {
+public:
+  row_reader(const PGresult* r, int row) : r_(r), row_(row) {}
+
+  int64_t int64(int col) {
+    if (PQgetisnull(r_, row_, col) != 0 || PQgetlength(r_, row_, col) != 8) {
+      bad_ = true;
+      return 0;
+    }
+    auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r_, row_, col));
+    uint64_t u = 0;
+    for (int i = 0; i < 8; ++i)
+      u = (u << 8) | p[i];
+    return static_cast<int64_t>(u);
+  }
+
+  std::string bytes(int col) {
+    if (PQgetisnull(r_, row_, col) != 0) {
+      bad_ = true;
+      return {};
+    }
+    return std::string(PQgetvalue(r_, row_, col), static_cast<size_t>(PQgetlength(r_, row_, col)));
+  }
+
+  bool bad() const { return bad_; }
+
+private:
+  const PGresult* r_;
+  int row_;
+  bool bad_ = false;
+};
+
+status bad_row(const std::string& what) {
+  return {code::corrupt, what + ": unexpected NULL or column type (was the schema altered?)"};
+}
+
+int64_t affected_rows(const pg_result& r) {
+  return std::strtoll(PQcmdTuples(r.get()), nullptr, 10);
+}
+
+// Server errors that reject the request alone; the transaction stays usable after ROLLBACK TO SAVEPOINT.
+code code_of(std::string_view sqlstate) {
+  if (sqlstate == "23505" || sqlstate == "23P01")  // unique_violation, exclusion_violation: a fence held
+    return code::conflict;
+  if (sqlstate.starts_with("22") || sqlstate == "54000")  // data exception (bad UTF-8, NUL); key too long for an index
+    return code::invalid_argument;
+  if (sqlstate == "XX001" || sqlstate == "XX002")  // data_corrupted, index_corrupted
+    return code::corrupt;
+  if (sqlstate == "42P01" || sqlstate == "42703")  // a table or column of the schema is missing
+    return code::corrupt;
+  // Deadlocks, serialization failures, disk full, shutdown, ...: nothing was written, a retry may succeed.
+  return code::unavailable;
+}
+
+// Errors after which the session is gone: connection exceptions and the server terminating the backend.
+bool ends_session(std::string_view sqlstate) {
+  return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
+}
+
+// -- Statements -------------------------------------------------------------------------------------------------------
+
+enum class stmt : size_t {
+  highest,
+  insert_highest,
+  advance_highest,
+  insert_event,
+  replay,
+  delete_events,
+  save_snapshot,
+  load_snapshot,
+  delete_snapshots,
+  get_value,
+  value_version,
+  insert_value,
+  update_value,
+  delete_value,
+  ping,
+};
+
+struct statement_def {
+  stmt id;
+  const char* name;
+  const char* sql;
+  std::array<Oid, 5> types;
+  int param_count;
+};
+
+// $1 is always the persistence id or key. Prepared once per connection.
+constexpr statement_def statements[] = {
+    {stmt::highest, "highest", "SELECT highest_seq FROM journal_highest WHERE persistence_id = $1", {text_oid}, 1},
+    // The fence, in two forms. A concurrent writer of the same persistence id blocks on the row (or on the inserted
+    // key) until the first commits and then finds no row to change.
+    {stmt::insert_highest,
+     "insert_highest",
+     "INSERT INTO journal_highest (persistence_id, highest_seq) VALUES ($1, $2) ON CONFLICT (persistence_id) DO "
+     "NOTHING",
+     {text_oid, int8_oid},
+     2},
+    {stmt::advance_highest,
+     "advance_highest",
+     "UPDATE journal_highest SET highest_seq = $3 WHERE persistence_id = $1 AND highest_seq = $2",
+     {text_oid, int8_oid, int8_oid},
+     3},
+    {stmt::insert_event,
+     "insert_event",
+     "INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES ($1, $2, $3, $4, $5)",
+     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid},
+     5},
+    {stmt::replay,
+     "replay",
+     "SELECT seq, type, payload, metadata FROM journal WHERE persistence_id = $1 AND seq >= $2 AND seq <= $3"
+     " ORDER BY seq LIMIT $4",
+     {text_oid, int8_oid, int8_oid, int8_oid},
+     4},
+    {stmt::delete_events,
+     "delete_events",
+     "DELETE FROM journal WHERE persistence_id = $1 AND seq <= $2",
+     {text_oid, int8_oid},
+     2},
+    {stmt::save_snapshot,
+     "save_snapshot",
+     "INSERT INTO snapshots (persistence_id, seq, type, payload) VALUES ($1, $2, $3, $4)"
+     " ON CONFLICT (persistence_id, seq) DO UPDATE SET type = excluded.type, payload = excluded.payload",
+     {text_oid, int8_oid, text_oid, bytea_oid},
+     4},
+    {stmt::load_snapshot,
+     "load_snapshot",
+     "SELECT seq, type, payload FROM snapshots WHERE persistence_id = $1 ORDER BY seq DESC LIMIT 1",
+     {text_oid},
+     1},
+    {stmt::delete_snapshots,
+     "delete_snapshots",
+     "DELETE FROM snapshots WHERE persistence_id = $1 AND seq <= $2",
+     {text_oid, int8_oid},
+     2},
+    {stmt::get_value, "get_value", "SELECT type, payload, version FROM kv WHERE key = $1", {text_oid}, 1},
+    {stmt::value_version, "value_version", "SELECT version FROM kv WHERE key = $1", {text_oid}, 1},
+    {stmt::insert_value,
+     "insert_value",
+     "INSERT INTO kv (key, type, payload, version) VALUES ($1, $2, $3, 1) ON CONFLICT (key) DO NOTHING",
+     {text_oid, text_oid, bytea_oid},
+     3},
+    {stmt::update_value,
+     "update_value",
+     "UPDATE kv SET type = $2, payload = $3, version = version + 1 WHERE key = $1 AND version = $4",
+     {text_oid, text_oid, bytea_oid, int8_oid},
+     4},
+    {stmt::delete_value, "delete_value", "DELETE FROM kv WHERE key = $1 AND version = $2", {text_oid, int8_oid}, 2},
+    {stmt::ping, "ping", "SELECT 1", {}, 0},
+};
+
+constexpr bool statements_in_enum_order() {
+  for (size_t i = 0; i < std::size(statements); ++i)
+    if (static_cast<size_t>(statements[i].id) != i)
+      return false;
+  return std::size(statements) == static_cast<size_t>(stmt::ping) + 1;
+}
+
+static_assert(statements_in_enum_order(), "statements[] is indexed by stmt");
+
+const statement_def& definition(stmt s) {
+  return statements[static_cast<size_t>(s)];
+}
+
+// -- Schema -----------------------------------------------------------------------------------------------------------
+
+// Version 1. Never edit a released migration; add {2, "..."} below instead and bump postgres_schema_version. Tables
+// are created in the connection's current schema (the first of its search_path).
+constexpr const char* schema_v1 = R"sql(
+CREATE TABLE schema_version (
+  version bigint NOT NULL
+);
+INSERT INTO schema_version (version) VALUES (0);
+CREATE TABLE journal (
+  -- Global append order for future event-stream consumers.
+  ordering bigint GENERATED ALWAYS AS IDENTITY,
+  persistence_id text NOT NULL,
+  seq bigint NOT NULL,
+  type text NOT NULL,
+  payload bytea NOT NULL,
+  metadata bytea NOT NULL,
+  -- The single-writer fence: two writers can never both store a sequence number.
+  PRIMARY KEY (persistence_id, seq)
+);
+CREATE UNIQUE INDEX journal_ordering ON journal (ordering);
+-- The highest sequence number ever appended: deletion never lowers it, and appends advance it only from the value
+-- they expect.
+CREATE TABLE journal_highest (
+  persistence_id text PRIMARY KEY,
+  highest_seq bigint NOT NULL
+);
+CREATE TABLE snapshots (
+  persistence_id text NOT NULL,
+  seq bigint NOT NULL,
+  type text NOT NULL,
+  payload bytea NOT NULL,
+  PRIMARY KEY (persistence_id, seq)
+);
+CREATE TABLE kv (
+  key text PRIMARY KEY,
+  type text NOT NULL,
+  payload bytea NOT NULL,
+  version bigint NOT NULL
+);
+)sql";
+
+struct migration {
+  int version;
+  const char* sql;
+};
+
+constexpr migration migrations[] = {
+    {1, schema_v1},
+};
+
+static_assert(std::size(migrations) == postgres_schema_version, "one migration per schema version");
+
+// -- Connections ------------------------------------------------------------------------------------------------------
+
+/// One libpq connection with its prepared statements, used by exactly one thread at a time. Once a call finds the
+/// session gone, lost() stays true and the owner replaces the connection.
+class connection {
+public:
+  explicit connection(pg_conn conn) : conn_(std::move(conn)) {}
+
+  /// Runs a prepared statement with binary parameters and results.
+  result<pg_result> run(stmt s, const params& p, const std::string& what) {
+    if (p.oversized())
+      return status{code::invalid_argument, what + ": a value is larger than PostgreSQL's limit of 1 GiB"};
+    pg_result r{PQexecPrepared(conn_.get(), definition(s).name, p.size(), p.values(), p.lengths(), p.formats(), 1)};
+    return check(std::move(r), what);
+  }
+
+  /// Runs SQL text without parameters (the simple protocol; several statements may be given); text results.
+  result<pg_result> exec(const char* sql, const std::string& what) {
+    return check(pg_result{PQexec(conn_.get(), sql)}, what);
+  }
+
+  /// Runs SQL text with binary parameters, unprepared; text results.
+  result<pg_result> exec(const char* sql, const params& p, const std::string& what) {
+    pg_result r{PQexecParams(conn_.get(), sql, p.size(), p.types(), p.values(), p.lengths(), p.formats(), 0)};
+    return check(std::move(r), what);
+  }
+
+  status prepare_all(const std::string& where) {
+    for (const auto& def : statements) {
+      pg_result r{PQprepare(conn_.get(), def.name, def.sql, def.param_count, def.types.data())};
+      if (auto checked = check(std::move(r), where + ": prepare '" + def.sql + "'"); !checked.ok())
+        return checked.error();
+    }
+    return {};
+  }
+
+  bool lost() const { return lost_ || PQstatus(conn_.get()) != CONNECTION_OK; }
+
+  PGconn* get() const { return conn_.get(); }
+
+private:
+  result<pg_result> check(pg_result r, const std::string& what) {
+    auto rs = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK)
+      return result<pg_result>{std::move(r)};
+    const char* field = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    std::string_view sqlstate = field != nullptr ? field : "";
+    std::string detail = r ? one_line(PQresultErrorMessage(r.get())) : std::string{};
+    if (detail.empty())
+      detail = one_line(PQerrorMessage(conn_.get()));
+    if (detail.empty())
+      detail = "unexpected result " + std::string{PQresStatus(rs)};
+    if (PQstatus(conn_.get()) != CONNECTION_OK || ends_session(sqlstate))
+      lost_ = true;
+    return status{lost_ ? code::unavailable : code_of(sqlstate), what + ": " + detail};
+  }
+
+  pg_conn conn_;
+  bool lost_ = false;
+};
+
+/// What a store says about itself in messages: the server and database, never the password.
+result<std::string> describe(const std::string& uri) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(uri.c_str(), &error);
+  if (options == nullptr) {
+    std::string message = error != nullptr ? one_line(error) : "out of memory";
+    PQfreemem(error);
+    return status{code::invalid_argument, "postgres store: cannot parse the connection URI: " + message};
+  }
+  std::string host, port, dbname, user;
+  for (auto* o = options; o->keyword != nullptr; ++o) {
+    std::string_view key = o->keyword;
+    std::string value = o->val != nullptr ? o->val : "";
+    if (key == "host" || (key == "hostaddr" && host.empty()))
+      host = value;
+    else if (key == "port")
+      port = value;
+    else if (key == "dbname")
+      dbname = value;
+    else if (key == "user")
+      user = value;
+  }
+  PQconninfoFree(options);
+  std::string out = "postgres store 'postgres://";
+  if (!user.empty())
+    out += user + "@";
+  out += host;
+  if (!port.empty())
+    out += ":" + port;
+  if (!dbname.empty())
+    out += "/" + dbname;
+  return out + "'";
+}
+
+status with_where(const std::string& where, const status& st) {
+  return {st.error_code(), where + ": " + st.message()};
+}
+
+// Creates or migrates the schema in one transaction. Nodes starting together serialize on an advisory lock; the
+// later ones then find the schema current.
+status migrate(connection& c, const std::string& where) {
+  auto fail = [&](const status& st) {
+    if (!c.lost())
+      c.exec("ROLLBACK", "rollback");
+    return with_where(where, st);
+  };
+  if (auto r = c.exec("BEGIN", "begin schema migration"); !r.ok())
+    return with_where(where, r.error());
+  // A node that holds the lock and hangs must not block every other one forever.
+  if (auto r = c.exec("SET LOCAL lock_timeout = '60s'", "set lock_timeout"); !r.ok())
+    return fail(r.error());
+  if (auto r = c.exec(schema_lock_sql, "lock the schema"); !r.ok())
+    return fail(r.error());
+  // After the lock, in a new statement: READ COMMITTED sees what a node that held the lock before has committed.
+  // Only the current schema counts: that is where the tables are created and where the statements find them first.
+  auto found = c.exec(
+      "SELECT to_regclass(format('%I.schema_version', s)) IS NOT NULL, EXISTS (SELECT 1 FROM pg_tables"
+      " WHERE schemaname = s AND tablename IN ('journal', 'journal_highest', 'snapshots', 'kv'))"
+      " FROM current_schema() AS s",
+      "look for the schema");
+  if (!found.ok())
+    return fail(found.error());
+  bool has_version = std::string_view{PQgetvalue(found.value().get(), 0, 0)} == "t";
+  bool has_tables = std::string_view{PQgetvalue(found.value().get(), 0, 1)} == "t";
+  int64_t version = 0;
+  if (has_version) {
+    auto r = c.exec("SELECT coalesce(max(version), 0) FROM schema_version", "read the schema version");
+    if (!r.ok())
+      return fail(r.error());
+    version = std::strtoll(PQgetvalue(r.value().get(), 0, 0), nullptr, 10);
+    if (version > postgres_schema_version)
+      return fail({code::corrupt, "schema version " + std::to_string(version) + " is newer than this build supports (" +
+                                      std::to_string(postgres_schema_version) + "); use a newer actorstate"});
+  } else if (has_tables) {
+    return fail({code::corrupt,
+                 "not an actorstate database (it has a journal, journal_highest, snapshots or kv table but no "
+                 "schema_version table)"});
+  }
+  for (const auto& m : migrations) {
+    if (m.version <= version)
+      continue;
+    auto what = "migrate to schema version " + std::to_string(m.version);
+    if (auto r = c.exec(m.sql, what); !r.ok())
+      return fail(r.error());
+    if (auto r = c.exec("UPDATE schema_version SET version = $1", params{}.int64(m.version), what); !r.ok())
+      return fail(r.error());
+  }
+  auto r = c.exec("COMMIT", "commit schema migration");
+  if (!r.ok())
+    return with_where(where, r.error());
+  if (std::string_view{PQcmdStatus(r.value().get())} != "COMMIT")
+    return {code::unavailable, where + ": the schema migration was rolled back"};
+  return {};
+}
+
+result<std::unique_ptr<connection>> connect_once(const std::string& uri, const std::string& where, bool writer);
+
+/// Opens a connection: the writer's creates or migrates the schema first, a reader's is read-only. Fails with
+/// `code::corrupt` for a schema this build cannot use and `code::unavailable` otherwise.
+result<std::unique_ptr<connection>> connect(const std::string& uri, const std::string& where, bool writer) {
+  auto c = connect_once(uri, where, writer);
+  if (!c.ok() && c.error().error_code() != code::corrupt && c.error().error_code() != code::unavailable)
+    return status{code::unavailable, c.error().message()};
+  return c;
+}
+
+result<std::unique_ptr<connection>> connect_once(const std::string& uri, const std::string& where, bool writer) {
+  // Defaults first so that the URI can override them; client_encoding last so that it cannot: text parameters are
+  // sent as UTF-8.
+  const char* keywords[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval", "keepalives_count",
+                            "application_name", "dbname",          "client_encoding",     nullptr};
+  const char* values[] = {"5", "30", "10", "3", "actorstate", uri.c_str(), "UTF8", nullptr};
+  pg_conn raw{PQconnectdbParams(keywords, values, 1)};
+  if (!raw)
+    return status{code::unavailable, where + ": cannot connect: out of memory"};
+  if (PQstatus(raw.get()) != CONNECTION_OK)
+    return status{code::unavailable, where + ": cannot connect: " + one_line(PQerrorMessage(raw.get()))};
+  // Notices and warnings would otherwise go to stderr, in the middle of the node's logfmt lines.
+  PQsetNoticeProcessor(
+      raw.get(), [](void*, const char*) {}, nullptr);
+  auto c = std::make_unique<connection>(std::move(raw));
+  if (writer) {
+    if (auto st = migrate(*c, where); !st.ok())
+      return st;
+  } else if (auto r = c->exec("SET SESSION default_transaction_read_only = on", "make the session read-only");
+             !r.ok()) {
+    return with_where(where, r.error());
+  }
+  if (auto st = c->prepare_all(where); !st.ok())
+    return st;
+  return c;
+}
+
+/// One thread's connection, re-opened when lost. A failed attempt makes the next one wait (100 ms, doubling to 2 s);
+/// until then operations fail at once instead of queueing behind a server that is down.
+class connection_slot {
+public:
+  connection_slot(std::string uri, std::string where, bool writer, std::unique_ptr<connection> initial)
+      : uri_(std::move(uri)), where_(std::move(where)), writer_(writer), conn_(std::move(initial)) {}
+
+  /// The open connection, or null with the reason in `error`. `reused` tells whether it was open before this call.
+  connection* acquire(status& error, bool& reused) {
+    reused = false;
+    if (conn_ && !conn_->lost()) {
+      reused = true;
+      return conn_.get();
+    }
+    conn_.reset();
+    auto now = clock_type::now();
+    if (now < next_attempt_) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now).count();
+      error =
+          status{code::unavailable, last_error_ + " (not connected; next attempt in " + std::to_string(wait) + " ms)"};
+      return nullptr;
+    }
+    auto c = connect(uri_, where_, writer_);
+    if (!c.ok()) {
+      last_error_ = c.error().message();
+      next_attempt_ = clock_type::now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, max_backoff);
+      // A newer schema or foreign tables stay corrupt; anything else is worth another attempt later.
+      error = c.error().error_code() == code::corrupt ? c.error() : status{code::unavailable, last_error_};
+      return nullptr;
+    }
+    backoff_ = min_backoff;
+    conn_ = std::move(c.value());
+    return conn_.get();
+  }
+
+  /// Forgets a lost connection; the next acquire() opens a new one at once.
+  void drop() { conn_.reset(); }
+
+private:
+  std::string uri_;
+  std::string where_;
+  bool writer_;
+  std::unique_ptr<connection> conn_;
+  std::string last_error_;
+  clock_type::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_ = min_backoff;
+};
+
+// -- Operations -------------------------------------------------------------------------------------------------------
+
+result<int64_t> read_highest(connection& c, const std::string& pid) {
+  auto what = "read highest seq of '" + pid + "'";
+  auto r = c.run(stmt::highest, params{}.text(pid), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) == 0)
+    return int64_t{0};
+  row_reader row{r.value().get(), 0};
+  auto highest = row.int64(0);
+  if (row.bad())
+    return bad_row(what);
+  return highest;
+}
+
+status append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
+  if (auto st = check_batch(pid, events); !st.ok())
+    return st;
+  auto expected = events.front().seq - 1;
+  auto last = events.back().seq;
+  auto what = "append to '" + pid + "'";
+  auto fence = expected == 0 ? c.run(stmt::insert_highest, params{}.text(pid).int64(last), what)
+                             : c.run(stmt::advance_highest, params{}.text(pid).int64(expected).int64(last), what);
+  if (!fence.ok())
+    return fence.error();
+  if (affected_rows(fence.value()) != 1) {
+    // Rejected: re-read for a message that names the expected sequence number.
+    auto highest = read_highest(c, pid);
+    if (!highest.ok())
+      return highest.error();
+    if (auto st = check_next(pid, events, highest.value()); !st.ok())
+      return st;
+    return {code::conflict, what + ": another writer appended concurrently"};
+  }
+  for (const auto& e : events) {
+    auto r = c.run(stmt::insert_event, params{}.text(pid).int64(e.seq).text(e.type).bytes(e.payload).bytes(e.metadata),
+                   what + " at seq " + std::to_string(e.seq));
+    if (!r.ok())
+      return r.error();
+  }
+  return {};
+}
+
+result<std::vector<event>> replay_events(connection& c, const std::string& pid, int64_t from, int64_t to,
+                                         uint64_t max) {
+  std::vector<event> out;
+  if (max == 0 || from > to)
+    return out;
+  auto limit = static_cast<int64_t>(std::min<uint64_t>(max, std::numeric_limits<int64_t>::max()));
+  auto what = "replay '" + pid + "'";
+  auto r = c.run(stmt::replay, params{}.text(pid).int64(from).int64(to).int64(limit), what);
+  if (!r.ok())
+    return r.error();
+  auto* res = r.value().get();
+  auto n = PQntuples(res);
+  out.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    row_reader row{res, i};
+    event e;
+    e.seq = row.int64(0);
+    e.type = row.bytes(1);
+    e.payload = row.bytes(2);
+    e.metadata = row.bytes(3);
+    if (row.bad())
+      return bad_row(what);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+status delete_events(connection& c, const std::string& pid, int64_t to) {
+  auto highest = read_highest(c, pid);
+  if (!highest.ok())
+    return highest.error();
+  auto upto = std::min(to, highest.value());
+  if (upto <= 0)
+    return {};
+  // journal_highest keeps its row: deletion never lowers the fence.
+  if (auto r = c.run(stmt::delete_events, params{}.text(pid).int64(upto), "delete events of '" + pid + "'"); !r.ok())
+    return r.error();
+  return {};
+}
+
+status save_snapshot_row(connection& c, const std::string& pid, const snapshot& s) {
+  auto r = c.run(stmt::save_snapshot, params{}.text(pid).int64(s.seq).text(s.type).bytes(s.payload),
+                 "save snapshot of '" + pid + "'");
+  return r.ok() ? status{} : r.error();
+}
+
+result<std::optional<snapshot>> load_snapshot_row(connection& c, const std::string& pid) {
+  auto what = "load snapshot of '" + pid + "'";
+  auto r = c.run(stmt::load_snapshot, params{}.text(pid), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) == 0)
+    return std::optional<snapshot>{};
+  row_reader row{r.value().get(), 0};
+  snapshot s;
+  s.seq = row.int64(0);
+  s.type = row.bytes(1);
+  s.payload = row.bytes(2);
+  if (row.bad())
+    return bad_row(what);
+  return std::optional<snapshot>{std::move(s)};
+}
+
+status delete_snapshot_rows(connection& c, const std::string& pid, int64_t to) {
+  auto r = c.run(stmt::delete_snapshots, params{}.text(pid).int64(to), "delete snapshots of '" + pid + "'");
+  return r.ok() ? status{} : r.error();
+}
+
+result<std::optional<stored_value>> get_value_row(connection& c, const std::string& key) {
+  auto what = "get value '" + key + "'";
+  auto r = c.run(stmt::get_value, params{}.text(key), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) == 0)
+    return std::optional<stored_value>{};
+  row_reader row{r.value().get(), 0};
+  stored_value v;
+  v.type = row.bytes(0);
+  v.payload = row.bytes(1);
+  v.version = row.int64(2);
+  if (row.bad())
+    return bad_row(what);
+  return std::optional<stored_value>{std::move(v)};
+}
+
+result<int64_t> read_version(connection& c, const std::string& key) {
+  auto what = "read version of '" + key + "'";
+  auto r = c.run(stmt::value_version, params{}.text(key), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) == 0)
+    return int64_t{0};
+  row_reader row{r.value().get(), 0};
+  auto version = row.int64(0);
+  if (row.bad())
+    return bad_row(what);
+  return version;
+}
+
+// After a conditional write changed no row: the conflict, with the version actually found.
+status version_conflict(connection& c, const char* what, const std::string& key, int64_t expected) {
+  auto current = read_version(c, key);
+  if (!current.ok())
+    return current.error();
+  if (auto st = check_version(what, key, expected, current.value()); !st.ok())
+    return st;
+  return {code::conflict, std::string{what} + " '" + key + "': another writer changed the value concurrently"};
+}
+
+result<int64_t> put_value_row(connection& c, const std::string& key, const std::string& type,
+                              const std::string& payload, int64_t expected) {
+  if (expected < 0)
+    return check_version("put", key, expected, 0);
+  auto what = "put value '" + key + "'";
+  auto r = expected == 0
+               ? c.run(stmt::insert_value, params{}.text(key).text(type).bytes(payload), what)
+               : c.run(stmt::update_value, params{}.text(key).text(type).bytes(payload).int64(expected), what);
+  if (!r.ok())
+    return r.error();
+  if (affected_rows(r.value()) != 1)
+    return version_conflict(c, "put", key, expected);
+  return expected + 1;
+}
+
+status delete_value_row(connection& c, const std::string& key, int64_t expected) {
+  if (expected < 0)
+    return check_version("delete", key, expected, 0);
+  if (expected == 0) {
+    // Deleting an absent key is a no-op, but only if it is absent.
+    auto current = read_version(c, key);
+    if (!current.ok())
+      return current.error();
+    return check_version("delete", key, expected, current.value());
+  }
+  auto r = c.run(stmt::delete_value, params{}.text(key).int64(expected), "delete value '" + key + "'");
+  if (!r.ok())
+    return r.error();
+  if (affected_rows(r.value()) != 1)
+    return version_conflict(c, "delete", key, expected);
+  return {};
+}
+
+status ping_db(connection& c) {
+  auto r = c.run(stmt::ping, params{}, "ping");
+  return r.ok() ? status{} : r.error();
+}
+
+// -- Queued operations ------------------------------------------------------------------------------------------------
+
+class op {
+public:
+  op(std::string key, bool write) : key_(std::move(key)), write_(write) {}
+  virtual ~op() = default;
+
+  /// Runs the operation and keeps its outcome; returns the outcome's status.
+  virtual status execute(connection& c) = 0;
+
+  /// Replaces the outcome (the transaction holding the operation did not commit, or the store is closed).
+  virtual void fail(status st) = 0;
+
+  /// Whether the current outcome is a success.
+  virtual bool ok() const = 0;
+
+  /// Invokes the callback with the outcome and destroys the callback.
+  virtual void complete() = 0;
+
+  const std::string& key() const { return key_; }
+  bool write() const { return write_; }
+
+  /// Refused after close(): completes without running and without being counted.
+  bool rejected = false;
+
+private:
+  std::string key_;
+  bool write_;
+};
+
+inline const status& status_of(const status& st) {
+  return st;
+}
+
+template <class T>
+const status& status_of(const result<T>& r) {
+  return r.error();
+}
+
+template <class R, class F>
+class basic_op final : public op {
+public:
+  basic_op(std::string key, bool write, F body, callback<R> done)
+      : op(std::move(key), write), body_(std::move(body)), done_(std::move(done)) {}
+
+  status execute(connection& c) override {
+    outcome_.emplace(body_(c));
+    return status_of(*outcome_);
+  }
+
+  void fail(status st) override { outcome_.emplace(std::move(st)); }
+
+  bool ok() const override { return outcome_ && status_of(*outcome_).ok(); }
+
+  void complete() override {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done)
+      done(std::move(*outcome_));
+  }
+
+private:
+  F body_;
+  callback<R> done_;
+  std::optional<R> outcome_;
+};
+
+// -- The engine -------------------------------------------------------------------------------------------------------
+
+/// Owns the connections, queues and threads. Each thread co-owns it, so a callback may drop the last reference to the
+/// store: the threads then finish the accepted work and the last one out destroys the core.
+class postgres_core : public std::enable_shared_from_this<postgres_core> {
+public:
+  postgres_core(size_t max_batch, std::unique_ptr<connection_slot> writer,
+                std::vector<std::unique_ptr<connection_slot>> readers)
+      : max_batch_(std::max<size_t>(max_batch, 1)),
+        writer_slot_(std::move(writer)),
+        reader_slots_(std::move(readers)) {}
+
+  void start() {
+    auto self = shared_from_this();
+    writer_ = std::thread([self] { self->writer_loop(); });
+    writer_id_ = writer_.get_id();
+    for (size_t i = 0; i < reader_slots_.size(); ++i) {
+      readers_.emplace_back([self, i] { self->reader_loop(i); });
+      reader_ids_.push_back(readers_.back().get_id());
+    }
+  }
+
+  void submit(std::unique_ptr<op> o) {
+    std::lock_guard guard{mtx_};
+    if (closed_) {
+      // Still answered on a store thread, never on the caller's; the writer's queue keeps them in issue order.
+      o->fail(closed_status(plugin_name));
+      o->rejected = true;
+      write_q_.push_back(std::move(o));
+      write_cv_.notify_one();
+      return;
+    }
+    ++accepted_;
+    // Per key, consecutive writes may be in flight together (the writer keeps FIFO order); reads run one at a time,
+    // since two reader threads could otherwise finish them out of order. A switch between reading and writing waits
+    // until the previous run has completed, which keeps callbacks in issue order and lets a read see every write
+    // issued before it.
+    auto& ks = keys_[o->key()];
+    if (ks.in_flight == 0 || (ks.waiting.empty() && ks.writing && o->write())) {
+      ks.writing = o->write();
+      ++ks.in_flight;
+      dispatch(std::move(o));
+    } else {
+      ks.waiting.push_back(std::move(o));
+    }
+  }
+
+  void close() {
+    std::unique_lock lock{mtx_};
+    closed_ = true;
+    // A callback cannot wait for the thread it runs on; the connections then close with the core.
+    if (on_own_thread())
+      return;
+    idle_cv_.wait(lock, [&] { return accepted_ == 0; });
+    // Nothing is accepted any more, so no thread touches the connections again.
+    auto writer = std::move(writer_slot_);
+    auto readers = std::move(reader_slots_);
+    lock.unlock();
+    writer.reset();
+    readers.clear();
+  }
+
+  void shutdown() {
+    close();
+    {
+      std::lock_guard guard{mtx_};
+      stop_ = true;
+    }
+    write_cv_.notify_all();
+    read_cv_.notify_all();
+    bool own = on_own_thread();
+    auto finish_thread = [own](std::thread& t) {
+      if (own)
+        t.detach();
+      else
+        t.join();
+    };
+    finish_thread(writer_);
+    for (auto& t : readers_)
+      finish_thread(t);
+  }
+
+private:
+  struct key_state {
+    size_t in_flight = 0;
+    bool writing = false;
+    std::deque<std::unique_ptr<op>> waiting;
+  };
+
+  bool on_own_thread() const {
+    auto self = std::this_thread::get_id();
+    return self == writer_id_ || std::find(reader_ids_.begin(), reader_ids_.end(), self) != reader_ids_.end();
+  }
+
+  // Threads exit only once every accepted operation is done: a finishing write may still dispatch a waiting read.
+  bool drained() const { return stop_ && accepted_ == 0; }
+
+  // Requires mtx_.
+  void dispatch(std::unique_ptr<op> o) {
+    if (o->write()) {
+      write_q_.push_back(std::move(o));
+      write_cv_.notify_one();
+    } else {
+      read_q_.push_back(std::move(o));
+      read_cv_.notify_one();
+    }
+  }
+
+  // Called after the callbacks of `ops` ran.
+  void finish(std::vector<std::unique_ptr<op>>& ops) {
+    std::lock_guard guard{mtx_};
+    for (auto& o : ops) {
+      auto i = keys_.find(o->key());
+      auto& ks = i->second;
+      if (--ks.in_flight == 0) {
+        if (ks.waiting.empty()) {
+          keys_.erase(i);
+        } else {
+          ks.writing = ks.waiting.front()->write();
+          do {
+            ++ks.in_flight;
+            dispatch(std::move(ks.waiting.front()));
+            ks.waiting.pop_front();
+          } while (ks.writing && !ks.waiting.empty() && ks.waiting.front()->write());
+        }
+      }
+      --accepted_;
+    }
+    if (accepted_ == 0) {
+      idle_cv_.notify_all();
+      if (stop_) {
+        write_cv_.notify_all();
+        read_cv_.notify_all();
+      }
+    }
+  }
+
+  void writer_loop() {
+    std::vector<std::unique_ptr<op>> batch;
+    std::vector<std::unique_ptr<op>> accepted;
+    std::vector<op*> to_run;
+    for (;;) {
+      {
+        std::unique_lock lock{mtx_};
+        write_cv_.wait(lock, [&] { return !write_q_.empty() || drained(); });
+        if (write_q_.empty())
+          return;
+        while (!write_q_.empty() && batch.size() < max_batch_) {
+          batch.push_back(std::move(write_q_.front()));
+          write_q_.pop_front();
+        }
+      }
+      for (auto& o : batch)
+        if (!o->rejected)
+          to_run.push_back(o.get());
+      if (!to_run.empty())
+        run_batch(to_run);
+      // Only now, after COMMIT returned (or failed), may anyone learn the outcome.
+      for (auto& o : batch) {
+        o->complete();
+        if (!o->rejected)
+          accepted.push_back(std::move(o));
+      }
+      if (!accepted.empty())
+        finish(accepted);
+      batch.clear();
+      accepted.clear();
+      to_run.clear();
+    }
+  }
+
+  void reader_loop(size_t index) {
+    for (;;) {
+      std::unique_ptr<op> o;
+      {
+        std::unique_lock lock{mtx_};
+        read_cv_.wait(lock, [&] { return !read_q_.empty() || drained(); });
+        if (read_q_.empty())
+          return;
+        o = std::move(read_q_.front());
+        read_q_.pop_front();
+      }
+      // Only accepted operations reach this queue, so close() has not released the slot yet.
+      run_read(*reader_slots_[index], *o);
+      o->complete();
+      std::vector<std::unique_ptr<op>> done;
+      done.push_back(std::move(o));
+      finish(done);
+    }
+  }
+
+  // A read that finds its connection gone (the server restarted since its last use) is retried once on a new one:
+  // reads have no effect, so running one twice is harmless.
+  static void run_read(connection_slot& slot, op& o) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      status error;
+      bool reused = false;
+      auto* c = slot.acquire(error, reused);
+      if (c == nullptr) {
+        o.fail(std::move(error));
+        return;
+      }
+      o.execute(*c);
+      if (!c->lost())
+        return;
+      slot.drop();
+      if (!reused)
+        return;
+    }
+  }
+
+  // Group commit: one transaction for the batch, one savepoint per operation, so a rejected operation is undone
+  // alone. A lost connection ends the transaction: its operations fail (unavailable before COMMIT was sent,
+  // unknown_outcome after), and the rest of the batch continues in a new transaction on a new connection.
+  void run_batch(std::vector<op*>& batch) {
+    auto& slot = *writer_slot_;
+    size_t i = 0;
+    bool retried = false;
+    while (i < batch.size()) {
+      status error;
+      bool reused = false;
+      auto* c = slot.acquire(error, reused);
+      if (c == nullptr) {
+        for (; i < batch.size(); ++i)
+          batch[i]->fail(error);
+        return;
+      }
+      if (auto r = c->exec("BEGIN", "begin transaction"); !r.ok()) {
+        // Nothing was sent but BEGIN: a connection that died while idle is replaced once, transparently.
+        if (c->lost()) {
+          slot.drop();
+          if (reused && !retried) {
+            retried = true;
+            continue;
+          }
+        }
+        for (; i < batch.size(); ++i)
+          batch[i]->fail(r.error());
+        return;
+      }
+      auto first = i;
+      std::optional<status> broken;
+      while (i < batch.size() && !broken)
+        broken = run_in_savepoint(*c, *batch[i++]);
+      if (broken) {
+        status rolled_back{code::unavailable,
+                           "rolled back with a failed write in the same transaction: " + broken->message()};
+        for (auto j = first; j < i; ++j)
+          if (batch[j]->ok())
+            batch[j]->fail(rolled_back);
+        // A session that cannot roll back is not trusted with the next transaction.
+        if (c->lost() || !c->exec("ROLLBACK", "rollback").ok())
+          slot.drop();
+        continue;
+      }
+      commit(slot, *c, batch, first, i);
+    }
+  }
+
+  // Returns the failure that broke the transaction (connection lost or a savepoint command failed), after setting it
+  // as the operation's outcome; a rejected operation is rolled back alone and counts as handled.
+  static std::optional<status> run_in_savepoint(connection& c, op& o) {
+    auto broken = [&](status st) {
+      if (st.error_code() != code::unavailable)
+        st = status{code::unavailable, st.message()};
+      o.fail(st);
+      return std::optional<status>{std::move(st)};
+    };
+    if (auto r = c.exec("SAVEPOINT op", "savepoint"); !r.ok())
+      return broken(r.error());
+    auto st = o.execute(c);
+    if (c.lost())
+      return broken(st);
+    if (!st.ok()) {
+      if (auto r = c.exec("ROLLBACK TO SAVEPOINT op", "rollback to savepoint"); !r.ok())
+        return broken(r.error());
+    }
+    if (auto r = c.exec("RELEASE SAVEPOINT op", "release savepoint"); !r.ok())
+      return broken(r.error());
+    return std::nullopt;
+  }
+
+  static void commit(connection_slot& slot, connection& c, std::vector<op*>& batch, size_t first, size_t end) {
+    auto r = c.exec("COMMIT", "commit");
+    status failure;
+    if (r.ok()) {
+      if (std::string_view{PQcmdStatus(r.value().get())} == "COMMIT")
+        return;
+      failure = status{code::unavailable, "commit: the server rolled the transaction back"};
+    } else if (c.lost()) {
+      // COMMIT was sent; whether the server received and executed it cannot be known now.
+      failure = status{code::unknown_outcome, r.error().message() + " (connection lost after sending COMMIT)"};
+      slot.drop();
+    } else {
+      // The server answered: a failed COMMIT ends the transaction without committing it.
+      failure = status{code::unavailable, r.error().message()};
+    }
+    for (auto j = first; j < end; ++j)
+      if (batch[j]->ok())
+        batch[j]->fail(failure);
+  }
+
+  const size_t max_batch_;
+  std::unique_ptr<connection_slot> writer_slot_;
+  std::vector<std::unique_ptr<connection_slot>> reader_slots_;
+
+  std::mutex mtx_;
+  std::condition_variable write_cv_;
+  std::condition_variable read_cv_;
+  std::condition_variable idle_cv_;
+  std::deque<std::unique_ptr<op>> write_q_;
+  std::deque<std::unique_ptr<op>> read_q_;
+  std::unordered_map<std::string, key_state> keys_;
+  size_t accepted_ = 0;
+  bool closed_ = false;
+  bool stop_ = false;
+
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+  std::thread::id writer_id_;
+  std::vector<std::thread::id> reader_ids_;
+};
+
+// -- The plugin -------------------------------------------------------------------------------------------------------
+
+// Journal and snapshots of one persistence id share a sequencing key; values have their own namespace.
+std::string pid_key(const std::string& pid) {
+  return "p:" + pid;
+}
+
+std::string value_key(const std::string& key) {
+  return "v:" + key;
+}
+
+class postgres_store final : public store {
+public:
+  explicit postgres_store(std::shared_ptr<postgres_core> core) : core_(std::move(core)) {}
+
+  ~postgres_store() override { core_->shutdown(); }
+
+  std::string name() const override { return plugin_name; }
+
+  void append(std::string pid, std::vector<event> events, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true,
+        [pid = std::move(pid), events = std::move(events)](connection& c) { return append_events(c, pid, events); },
+        std::move(done));
+  }
+
+  void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
+              callback<result<std::vector<event>>> done) override {
+    auto key = pid_key(pid);
+    submit<result<std::vector<event>>>(
+        std::move(key), false,
+        [pid = std::move(pid), from, to, max](connection& c) { return replay_events(c, pid, from, to, max); },
+        std::move(done));
+  }
+
+  void highest_seq(std::string pid, callback<result<int64_t>> done) override {
+    auto key = pid_key(pid);
+    submit<result<int64_t>>(
+        std::move(key), false, [pid = std::move(pid)](connection& c) { return read_highest(c, pid); }, std::move(done));
+  }
+
+  void delete_up_to(std::string pid, int64_t to, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_events(c, pid, to); },
+        std::move(done));
+  }
+
+  void save_snapshot(std::string pid, snapshot s, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true,
+        [pid = std::move(pid), s = std::move(s)](connection& c) { return save_snapshot_row(c, pid, s); },
+        std::move(done));
+  }
+
+  void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) override {
+    auto key = pid_key(pid);
+    submit<result<std::optional<snapshot>>>(
+        std::move(key), false, [pid = std::move(pid)](connection& c) { return load_snapshot_row(c, pid); },
+        std::move(done));
+  }
+
+  void delete_snapshots(std::string pid, int64_t to, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_snapshot_rows(c, pid, to); },
+        std::move(done));
+  }
+
+  void get_value(std::string key, callback<result<std::optional<stored_value>>> done) override {
+    auto seq_key = value_key(key);
+    submit<result<std::optional<stored_value>>>(
+        std::move(seq_key), false, [key = std::move(key)](connection& c) { return get_value_row(c, key); },
+        std::move(done));
+  }
+
+  void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
+                 callback<result<int64_t>> done) override {
+    auto seq_key = value_key(key);
+    submit<result<int64_t>>(
+        std::move(seq_key), true,
+        [key = std::move(key), type = std::move(type), payload = std::move(payload), expected_version](connection& c) {
+          return put_value_row(c, key, type, payload, expected_version);
+        },
+        std::move(done));
+  }
+
+  void delete_value(std::string key, int64_t expected_version, callback<status> done) override {
+    auto seq_key = value_key(key);
+    submit<status>(
+        std::move(seq_key), true,
+        [key = std::move(key), expected_version](connection& c) { return delete_value_row(c, key, expected_version); },
+        std::move(done));
+  }
+
+  void ping(callback<status> done) override {
+    // Pings share one key among themselves only; they are ordered with no persistence id.
+    submit<status>(
+        std::string{}, false, [](connection& c) { return ping_db(c); }, std::move(done));
+  }
+
+  void close() override { core_->close(); }
+
+private:
+  template <class R, class F>
+  void submit(std::string key, bool write, F body, callback<R> done) {
+    core_->submit(std::make_unique<basic_op<R, F>>(std::move(key), write, std::move(body), std::move(done)));
+  }
+
+  std::shared_ptr<postgres_core> core_;
+};
+
+}  // namespace
+
+result<std::shared_ptr<store>> open_postgres_store(const std::string& uri, const store_options& options) {
+  auto where = describe(uri);
+  if (!where.ok())
+    return where.error();
+  auto writer = connect(uri, where.value(), true);
+  if (!writer.ok())
+    return writer.error();
+  auto writer_slot = std::make_unique<connection_slot>(uri, where.value(), true, std::move(writer.value()));
+  std::vector<std::unique_ptr<connection_slot>> reader_slots;
+  for (size_t i = 0; i < reader_count; ++i) {
+    auto reader = connect(uri, where.value(), false);
+    if (!reader.ok())
+      return reader.error();
+    reader_slots.push_back(std::make_unique<connection_slot>(uri, where.value(), false, std::move(reader.value())));
+  }
+  auto core = std::make_shared<postgres_core>(options.max_batch, std::move(writer_slot), std::move(reader_slots));
+  core->start();
+  return std::shared_ptr<store>{std::make_shared<postgres_store>(std::move(core))};
+}
+
+}  // namespace actorstate::persistence::detail

@@ -1,0 +1,713 @@
+// PostgreSQL-specific behaviour: the versioned schema, group commit, what PostgreSQL cannot store, and connection
+// loss. Connection loss is made deterministic with a relay that understands just enough of the wire protocol to cut a
+// connection at a chosen message (before or after COMMIT), or to play a server that is down.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <latch>
+#include <list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "pg_test_support.hpp"
+#include "test_support.hpp"
+
+using namespace actorstate::persistence;
+using namespace actorstate::persistence::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+/// Polls `done` every 20 ms until it holds or `limit` passed; returns whether it held.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+  auto deadline = steady::now() + limit;
+  while (!done()) {
+    if (steady::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+uint16_t port_of(const std::string& uri) {
+  auto colon = uri.rfind(':');
+  REQUIRE(colon != std::string::npos);
+  return static_cast<uint16_t>(std::stoi(uri.substr(colon + 1)));
+}
+
+// -- A wire-protocol relay --------------------------------------------------------------------------------------------
+
+void send_all(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    auto sent = ::send(fd, data, n, MSG_NOSIGNAL);
+    if (sent <= 0)
+      return;
+    data += sent;
+    n -= static_cast<size_t>(sent);
+  }
+}
+
+uint32_t be32(const std::string& buf, size_t at) {
+  auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(buf[at + i])); };
+  return byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
+}
+
+/// Relays TCP connections from 127.0.0.1:port() to a PostgreSQL server. Clients must disable SSL and GSS encryption
+/// (the relay reads their messages). arm() cuts the next connection whose client sends a matching message; set_down()
+/// plays a server that is gone. Any thread.
+class pg_relay {
+public:
+  enum class cut_mode {
+    drop_message,          ///< Close both sides without forwarding the message.
+    after_server_replied,  ///< Forward it, swallow the server's answer up to ReadyForQuery, then close both sides.
+  };
+
+  explicit pg_relay(uint16_t upstream_port) : upstream_port_(upstream_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listen_fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listen_fd_, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+
+  ~pg_relay() {
+    stop_ = true;
+    acceptor_.join();
+    std::list<std::thread> pumps;
+    {
+      // Joined without the lock: a pump may still be checking the armed cut.
+      std::lock_guard guard{mtx_};
+      pumps.swap(pumps_);
+    }
+    for (auto& t : pumps)
+      t.join();
+    ::close(listen_fd_);
+  }
+
+  pg_relay(const pg_relay&) = delete;
+  pg_relay& operator=(const pg_relay&) = delete;
+
+  uint16_t port() const { return port_; }
+
+  /// The URI of `db` through the relay.
+  std::string uri(const pg_temp_database& db) const {
+    // The fixture's URIs are "postgres://USER@127.0.0.1:PORT/DB".
+    const auto& server = db.server_uri();
+    auto user_begin = server.find("://") + 3;
+    auto user = server.substr(user_begin, server.find('@') - user_begin);
+    return "postgres://" + user + "@127.0.0.1:" + std::to_string(port_) + "/" + db.name() +
+           "?sslmode=disable&gssencmode=disable";
+  }
+
+  /// Cuts, once, the connection whose client sends a message of `type` that contains `needle`.
+  void arm(char type, std::string needle, cut_mode mode) {
+    std::lock_guard guard{mtx_};
+    armed_ = true;
+    type_ = type;
+    needle_ = std::move(needle);
+    mode_ = mode;
+    fired_ = false;
+  }
+
+  bool fired() const {
+    std::lock_guard guard{mtx_};
+    return fired_;
+  }
+
+  /// While down, open connections are cut and new ones closed at once. Returns when no connection is open.
+  void set_down(bool down) {
+    down_ = down;
+    if (down)
+      REQUIRE(eventually([&] { return active_ == 0; }, 5s));
+  }
+
+private:
+  void accept_loop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0)
+        continue;
+      int client = ::accept(listen_fd_, nullptr, nullptr);
+      if (client < 0)
+        continue;
+      if (down_) {
+        ::close(client);
+        continue;
+      }
+      int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(upstream_port_);
+      if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(server);
+        ::close(client);
+        continue;
+      }
+      // Forwarding message by message would otherwise meet Nagle's algorithm on every round trip.
+      int one = 1;
+      ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ++active_;
+      std::lock_guard guard{mtx_};
+      pumps_.emplace_back([this, client, server] {
+        pump(client, server);
+        ::close(client);
+        ::close(server);
+        --active_;
+      });
+    }
+  }
+
+  // Whether `message` (type byte included) triggers the armed cut; disarms it if so.
+  std::optional<cut_mode> triggered(const std::string& message) {
+    std::lock_guard guard{mtx_};
+    if (!armed_ || message[0] != type_ || message.find(needle_) == std::string::npos)
+      return std::nullopt;
+    armed_ = false;
+    fired_ = true;
+    return mode_;
+  }
+
+  void pump(int client, int server) {
+    std::string from_client;
+    bool started = false;  // the untyped startup message has passed
+    char buf[65536];
+    while (!stop_ && !down_) {
+      pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+      if (::poll(p, 2, 20) <= 0)
+        continue;
+      if (p[1].revents != 0) {
+        auto n = ::recv(server, buf, sizeof buf, 0);
+        if (n <= 0)
+          return;
+        send_all(client, buf, static_cast<size_t>(n));
+      }
+      if (p[0].revents != 0) {
+        auto n = ::recv(client, buf, sizeof buf, 0);
+        if (n <= 0)
+          return;
+        from_client.append(buf, static_cast<size_t>(n));
+        // Forward complete messages one by one, looking at each.
+        for (;;) {
+          size_t header = started ? 5 : 4;
+          if (from_client.size() < header)
+            break;
+          size_t size = started ? 1 + be32(from_client, 1) : be32(from_client, 0);
+          if (from_client.size() < size)
+            break;
+          auto message = from_client.substr(0, size);
+          from_client.erase(0, size);
+          auto cut = started ? triggered(message) : std::nullopt;
+          started = true;
+          if (!cut) {
+            send_all(server, message.data(), message.size());
+            continue;
+          }
+          if (*cut == cut_mode::after_server_replied) {
+            send_all(server, message.data(), message.size());
+            swallow_reply(server);
+          }
+          return;
+        }
+      }
+    }
+  }
+
+  // Reads the server's messages up to and including ReadyForQuery ('Z') and drops them (bounded).
+  void swallow_reply(int server) {
+    std::string from_server;
+    char buf[65536];
+    auto deadline = steady::now() + 10s;
+    while (steady::now() < deadline) {
+      for (size_t at = 0; at + 5 <= from_server.size();) {
+        if (from_server[at] == 'Z')
+          return;
+        at += 1 + be32(from_server, at + 1);
+      }
+      pollfd p{server, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0)
+        continue;
+      auto n = ::recv(server, buf, sizeof buf, 0);
+      if (n <= 0)
+        return;
+      from_server.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  uint16_t upstream_port_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> down_{false};
+  std::atomic<int> active_{0};
+  std::thread acceptor_;
+
+  mutable std::mutex mtx_;
+  std::list<std::thread> pumps_;
+  bool armed_ = false;
+  char type_ = 0;
+  std::string needle_;
+  cut_mode mode_ = cut_mode::drop_message;
+  bool fired_ = false;
+};
+
+// -- A private server -------------------------------------------------------------------------------------------------
+
+/// A server of the test's own (scripts/pg-throwaway.sh), for tests that restart or stop it.
+class private_server {
+public:
+  private_server() {
+    REQUIRE_MESSAGE(script("start") == 0, "pg-throwaway.sh start failed");
+    std::ifstream in{dir_.file("uri")};
+    std::getline(in, uri_);
+    REQUIRE(!uri_.empty());
+  }
+
+  ~private_server() { script("stop"); }
+
+  private_server(const private_server&) = delete;
+  private_server& operator=(const private_server&) = delete;
+
+  const std::string& uri() const { return uri_; }
+
+  void restart() { REQUIRE(script("restart") == 0); }
+  void pause() { REQUIRE(script("pause") == 0); }
+  void resume() { REQUIRE(script("start") == 0); }
+
+private:
+  int script(const char* command) {
+    auto line = std::string{ACTORSTATE_PG_THROWAWAY} + " " + command + " '" + dir_.path().string() + "'";
+    return std::system(line.c_str());
+  }
+
+  temp_dir dir_;
+  std::string uri_;
+};
+
+/// Terminates every session on `db` but the caller's and waits until they are gone.
+void terminate_sessions(pg_admin& admin, const pg_temp_database& db) {
+  admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+             {db.name()});
+  REQUIRE(eventually([&] {
+    return admin.text("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                      {db.name()}) == "0";
+  }));
+}
+
+/// Waits until a session on `db` waits for a lock (the store's writer behind a test's transaction).
+void wait_for_lock_waiter(pg_admin& admin, const pg_temp_database& db) {
+  REQUIRE(eventually([&] {
+    return admin.text("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                      {db.name()}) == "1";
+  }));
+}
+
+/// Records the top-level transaction of every journal insert (txid_current() is the same in every savepoint), so a
+/// test can count the transactions a group of writes took.
+void log_transactions(pg_admin& admin) {
+  admin.exec("CREATE TABLE tx_log (persistence_id text, xid bigint)");
+  admin.exec(
+      "CREATE FUNCTION log_tx() RETURNS trigger LANGUAGE plpgsql AS"
+      " $$BEGIN INSERT INTO tx_log VALUES (NEW.persistence_id, txid_current()); RETURN NEW; END$$");
+  admin.exec("CREATE TRIGGER log_tx BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION log_tx()");
+}
+
+std::string transactions_of(pg_admin& admin, const std::string& pid_pattern) {
+  return admin.text("SELECT count(DISTINCT xid) FROM tx_log WHERE persistence_id LIKE $1", {pid_pattern});
+}
+
+template <class F>
+std::chrono::milliseconds timed(F&& f) {
+  auto start = steady::now();
+  f();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
+}
+
+}  // namespace
+
+// -- Schema -----------------------------------------------------------------------------------------------------------
+
+TEST_CASE("store.schema_is_versioned") {
+  pg_temp_database db;
+  {
+    sync_store s{open_store_or_fail(db.uri())};
+    CHECK(s->name() == "postgres");
+    REQUIRE_OK(s.append("p", evs(1, 2)));
+  }
+  pg_admin admin{db.uri()};
+  CHECK(admin.text("SELECT version FROM schema_version") == "1");
+  CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
+  CHECK(admin.text("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN"
+                   " ('schema_version', 'journal', 'journal_highest', 'snapshots', 'kv')") == "5");
+  CHECK(admin.text("SELECT highest_seq FROM journal_highest WHERE persistence_id = 'p'") == "2");
+  // The fence is a key, not only a check in code.
+  CHECK(admin.try_exec("INSERT INTO journal (persistence_id, seq, type, payload, metadata)"
+                       " VALUES ('p', 2, 't', '', '')") == "23505");
+  // Reopening leaves the schema as it is.
+  sync_store s{open_store_or_fail(db.uri())};
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
+}
+
+TEST_CASE("store.newer_schema_version_is_refused") {
+  pg_temp_database db;
+  { sync_store s{open_store_or_fail(db.uri())}; }
+  pg_admin{db.uri()}.exec("UPDATE schema_version SET version = 99");
+  auto s = open_store(db.uri());
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().error_code() == code::corrupt);
+  CHECK_MESSAGE(
+      s.error().message().find("schema version 99 is newer than this build supports (1)") != std::string::npos,
+      s.error().message());
+  CHECK_MESSAGE(s.error().message().find(db.name()) != std::string::npos, s.error().message());
+}
+
+TEST_CASE("store.foreign_tables_are_refused") {
+  pg_temp_database db;
+  pg_admin admin{db.uri()};
+  admin.exec("CREATE TABLE journal (id integer PRIMARY KEY)");
+  auto s = open_store(db.uri());
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().error_code() == code::corrupt);
+  CHECK_MESSAGE(s.error().message().find("not an actorstate database") != std::string::npos, s.error().message());
+  // Nothing was created next to the foreign table.
+  CHECK(admin.text("SELECT to_regclass('schema_version') IS NULL") == "t");
+}
+
+TEST_CASE("store.concurrent_opens_create_the_schema_once") {
+  for (int round = 0; round < 3; ++round) {
+    pg_temp_database db;
+    constexpr int n = 6;
+    std::vector<std::optional<result<std::shared_ptr<store>>>> opened(n);
+    std::latch start{n};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        opened[i].emplace(open_store(db.uri()));
+      });
+    for (auto& t : threads)
+      t.join();
+    std::vector<std::unique_ptr<sync_store>> stores;
+    for (auto& o : opened) {
+      REQUIRE_MESSAGE(o->ok(), o->error().to_string());
+      stores.push_back(std::make_unique<sync_store>(o->value()));
+    }
+    pg_admin admin{db.uri()};
+    CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
+    CHECK(admin.text("SELECT version FROM schema_version") == "1");
+    // Every store works, and they fence each other.
+    for (int i = 0; i < n; ++i)
+      CHECK_OK(stores[i]->append("p", {ev(i + 1)}));
+    CHECK_CODE(stores[0]->append("p", {ev(1)}), code::conflict);
+  }
+}
+
+// -- Group commit and what PostgreSQL cannot store --------------------------------------------------------------------
+
+TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
+  pg_temp_database db;
+  sync_store s{open_store_or_fail(db.uri())};
+  REQUIRE_OK(s.append("seeded", evs(1, 3)));
+  REQUIRE_OK(s.append("read-only", evs(1, 2)));
+  REQUIRE_OK(s.append("blocker", evs(1, 1)));
+  pg_admin admin{db.uri()};
+  log_transactions(admin);
+  // Hold the fence row of "blocker" so that the writer stalls on it and the following writes pile up.
+  admin.exec("BEGIN");
+  admin.exec("SELECT * FROM journal_highest WHERE persistence_id = 'blocker' FOR UPDATE");
+  waiter<status> blocked;
+  s->append("blocker", {ev(2)}, blocked.cb());
+  wait_for_lock_waiter(admin, db);
+  constexpr int n = 50;
+  std::vector<waiter<status>> good(n);
+  waiter<status> bad;
+  waiter<result<int64_t>> stale_value;
+  for (int i = 0; i < n; ++i) {
+    s->append("pid-" + std::to_string(i), evs(1, 2), good[i].cb());
+    if (i == n / 2) {
+      s->append("seeded", {ev(2)}, bad.cb());
+      s->put_value("k", "t", "v", 7, stale_value.cb());
+    }
+  }
+  // Reads have their own connections: a stalled writer does not delay them.
+  CHECK(value_of(s.replay("read-only")) == evs(1, 2));
+  CHECK_OK(s.ping());
+  CHECK_FALSE(good.back().ready());
+  admin.exec("COMMIT");
+  CHECK_OK(blocked.get());
+  for (auto& w : good)
+    CHECK_OK(w.get());
+  CHECK_CODE(bad.get(), code::conflict);
+  CHECK_CODE(stale_value.get(), code::conflict);
+  // 52 writes queued behind the stalled one, one transaction.
+  CHECK(transactions_of(admin, "pid-%") == "1");
+  for (int i = 0; i < n; ++i)
+    CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
+  CHECK(value_of(s.replay("seeded")) == evs(1, 3));
+}
+
+TEST_CASE("store.max_batch_bounds_a_transaction") {
+  pg_temp_database db;
+  store_options options;
+  options.max_batch = 5;
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  REQUIRE_OK(s.append("blocker", evs(1, 1)));
+  pg_admin admin{db.uri()};
+  log_transactions(admin);
+  admin.exec("BEGIN");
+  admin.exec("SELECT * FROM journal_highest WHERE persistence_id = 'blocker' FOR UPDATE");
+  waiter<status> blocked;
+  s->append("blocker", {ev(2)}, blocked.cb());
+  wait_for_lock_waiter(admin, db);
+  std::vector<waiter<status>> writes(20);
+  for (size_t i = 0; i < writes.size(); ++i)
+    s->append("pid-" + std::to_string(i), {ev(1)}, writes[i].cb());
+  admin.exec("COMMIT");
+  CHECK_OK(blocked.get());
+  for (auto& w : writes)
+    CHECK_OK(w.get());
+  CHECK(transactions_of(admin, "pid-%") == "4");
+}
+
+TEST_CASE("store.failed_event_insert_rolls_back_the_whole_batch") {
+  pg_temp_database db;
+  sync_store s{open_store_or_fail(db.uri())};
+  REQUIRE_OK(s.append("p", evs(1, 2)));
+  // A row the fence does not know about: the batch's second event collides with it.
+  pg_admin admin{db.uri()};
+  admin.exec("INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES ('p', 4, 't', '', '')");
+  waiter<status> other;
+  waiter<status> batch;
+  s->append("q", evs(1, 1), other.cb());
+  s->append("p", evs(3, 5), batch.cb());
+  CHECK_OK(other.get());
+  CHECK_CODE(batch.get(), code::conflict);
+  CHECK(value_of(s.highest("p")) == 2);
+  CHECK(seqs(value_of(s.replay("p"))) == std::vector<int64_t>{1, 2, 4});
+  admin.exec("DELETE FROM journal WHERE persistence_id = 'p' AND seq = 4");
+  REQUIRE_OK(s.append("p", evs(3, 5)));
+  CHECK(value_of(s.replay("p")) == evs(1, 5));
+  CHECK(value_of(s.replay("q")) == evs(1, 1));
+}
+
+TEST_CASE("store.text_postgres_cannot_store_is_invalid_argument") {
+  pg_temp_database db;
+  sync_store s{open_store_or_fail(db.uri())};
+  waiter<status> nul_pid;
+  waiter<status> fine;
+  waiter<result<int64_t>> bad_key;
+  // In one group commit: the rejected writes are undone alone.
+  s->append(std::string{"a\0b", 3}, {ev(1)}, nul_pid.cb());
+  s->append("fine", {ev(1)}, fine.cb());
+  s->put_value("\xff\xfe", "t", "v", 0, bad_key.cb());
+  CHECK_CODE(nul_pid.get(), code::invalid_argument);
+  CHECK_OK(fine.get());
+  CHECK_CODE(bad_key.get(), code::invalid_argument);
+  event bad_type = ev(2);
+  bad_type.type = std::string{"t\0", 2};
+  CHECK_CODE(s.append("fine", {bad_type}), code::invalid_argument);
+  CHECK(value_of(s.replay("fine")) == evs(1, 1));
+  REQUIRE_OK(s.append("fine", {ev(2)}));
+}
+
+// -- Connection loss --------------------------------------------------------------------------------------------------
+
+TEST_CASE("store.connection_lost_after_commit_was_executed_is_unknown_outcome") {
+  pg_temp_database db;
+  pg_relay relay{port_of(db.server_uri())};
+  sync_store s{open_store_or_fail(relay.uri(db))};
+  REQUIRE_OK(s.append("p", evs(1, 1)));
+  relay.arm('Q', "COMMIT", pg_relay::cut_mode::after_server_replied);
+  CHECK_CODE(s.append("p", {ev(2)}), code::unknown_outcome);
+  CHECK(relay.fired());
+  // The server did commit; the caller re-reads and carries on, the writer on a new connection.
+  CHECK(value_of(s.highest("p")) == 2);
+  REQUIRE_OK(s.append("p", {ev(3)}));
+  CHECK(value_of(s.replay("p")) == evs(1, 3));
+}
+
+TEST_CASE("store.commit_lost_in_transit_is_unknown_outcome") {
+  pg_temp_database db;
+  pg_relay relay{port_of(db.server_uri())};
+  sync_store s{open_store_or_fail(relay.uri(db))};
+  REQUIRE_OK(s.append("p", evs(1, 1)));
+  REQUIRE_OK(s.put_value("k", "t", "v1", 0));
+  relay.arm('Q', "COMMIT", pg_relay::cut_mode::drop_message);
+  // Both writes share the transaction whose COMMIT never arrives.
+  waiter<status> append;
+  waiter<result<int64_t>> put;
+  s->append("p", {ev(2)}, append.cb());
+  s->put_value("k", "t", "v2", 1, put.cb());
+  CHECK_CODE(append.get(), code::unknown_outcome);
+  auto put_result = put.get();
+  CHECK_MESSAGE((put_result.ok() || put_result.error().error_code() == code::unknown_outcome), status_of(put_result));
+  CHECK(relay.fired());
+  // This time nothing was committed.
+  CHECK(value_of(s.highest("p")) == 1);
+  REQUIRE_OK(s.append("p", {ev(2)}));
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+}
+
+TEST_CASE("store.connection_lost_before_commit_is_unavailable") {
+  pg_temp_database db;
+  pg_relay relay{port_of(db.server_uri())};
+  sync_store s{open_store_or_fail(relay.uri(db))};
+  REQUIRE_OK(s.append("p", evs(1, 1)));
+  // Cut while the event row is being sent: the transaction never reaches COMMIT.
+  relay.arm('B', "insert_event", pg_relay::cut_mode::drop_message);
+  CHECK_CODE(s.append("p", evs(2, 3)), code::unavailable);
+  CHECK(relay.fired());
+  CHECK(value_of(s.highest("p")) == 1);
+  REQUIRE_OK(s.append("p", evs(2, 3)));
+  CHECK(value_of(s.replay("p")) == evs(1, 3));
+}
+
+TEST_CASE("store.unavailable_fast_while_the_server_is_down") {
+  pg_temp_database db;
+  pg_relay relay{port_of(db.server_uri())};
+  sync_store s{open_store_or_fail(relay.uri(db))};
+  REQUIRE_OK(s.append("p", evs(1, 1)));
+  REQUIRE_OK(s.put_value("k", "t", "v1", 0));
+  relay.set_down(true);
+  // Every operation fails at once (no queueing behind a dead server), reads and pings included.
+  for (int i = 0; i < 20; ++i) {
+    auto took = timed([&] {
+      CHECK_CODE(s.append("p", {ev(2)}), code::unavailable);
+      CHECK_CODE(s.put_value("k", "t", "v2", 1), code::unavailable);
+      CHECK_CODE(s.replay("p"), code::unavailable);
+      CHECK_CODE(s.get_value("k"), code::unavailable);
+      CHECK_CODE(s.ping(), code::unavailable);
+    });
+    CHECK_MESSAGE(took < 2s, "round " << i << " took " << took.count() << " ms");
+  }
+  relay.set_down(false);
+  // Back within the longest backoff (2 s) of each connection; nothing of the failed writes was stored.
+  CHECK(eventually([&] { return s.append("p", {ev(2)}).ok(); }));
+  CHECK(eventually([&] {
+    auto events = s.replay("p");
+    return events.ok() && events.value() == evs(1, 2);
+  }));
+  CHECK(eventually([&] {
+    auto v = s.get_value("k");
+    return v.ok() && v.value() && v.value()->payload == "v1";
+  }));
+  CHECK(value_of(s.put_value("k", "t", "v2", 1)) == 2);
+  CHECK(eventually([&] { return s.ping().ok(); }));
+}
+
+TEST_CASE("store.reconnects_after_sessions_are_terminated") {
+  pg_temp_database db;
+  sync_store s{open_store_or_fail(db.uri())};
+  REQUIRE_OK(s.append("p", evs(1, 1)));
+  REQUIRE_OK(s.put_value("k", "t", "v1", 0));
+  pg_admin admin{db.server_uri()};
+  terminate_sessions(admin, db);
+  // A connection found dead before anything was sent is replaced transparently.
+  CHECK_OK(s.append("p", {ev(2)}));
+  CHECK_OK(s.replay("p"));
+  CHECK_OK(s.ping());
+  CHECK(value_of(s.get_value("k"))->version == 1);
+  terminate_sessions(admin, db);
+  CHECK(value_of(s.put_value("k", "t", "v2", 1)) == 2);
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+}
+
+TEST_CASE("store.survives_server_restart_and_downtime") {
+  private_server server;
+  pg_temp_database db{server.uri()};
+  sync_store s{open_store_or_fail(db.uri())};
+  REQUIRE_OK(s.append("p", evs(1, 1)));
+  server.restart();
+  CHECK(eventually([&] { return s.append("p", {ev(2)}).ok(); }));
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  server.pause();
+  for (int i = 0; i < 5; ++i) {
+    auto took = timed([&] {
+      CHECK_CODE(s.append("p", {ev(3)}), code::unavailable);
+      CHECK_CODE(s.highest("p"), code::unavailable);
+    });
+    CHECK_MESSAGE(took < 2s, "took " << took.count() << " ms");
+  }
+  server.resume();
+  CHECK(eventually([&] { return s.append("p", {ev(3)}).ok(); }));
+  CHECK(eventually([&] {
+    auto events = s.replay("p");
+    return events.ok() && events.value() == evs(1, 3);
+  }));
+}
+
+// -- URIs and lifetime ------------------------------------------------------------------------------------------------
+
+TEST_CASE("store.uris") {
+  pg_temp_database db;
+  auto uri = db.uri();
+  REQUIRE(uri.starts_with("postgres://"));
+  {
+    // Both schemes; the URI goes to libpq as it is, query parameters included.
+    sync_store s{open_store_or_fail("postgresql://" + uri.substr(11) + "?application_name=conformance")};
+    REQUIRE_OK(s.append("p", evs(1, 1)));
+  }
+  auto bad = open_store(uri + "?no_such_parameter=1");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_MESSAGE(bad.error().error_code() == code::invalid_argument, bad.error().to_string());
+  // A port nobody listens on: the error names the server but never the password.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  auto closed_port = std::to_string(ntohs(addr.sin_port));
+  std::optional<result<std::shared_ptr<store>>> refused;
+  auto took =
+      timed([&] { refused.emplace(open_store("postgres://someone:s3cret-pw@127.0.0.1:" + closed_port + "/x")); });
+  ::close(fd);
+  REQUIRE_FALSE(refused->ok());
+  CHECK(refused->error().error_code() == code::unavailable);
+  CHECK(took < 5s);
+  CHECK_MESSAGE(refused->error().message().find("s3cret-pw") == std::string::npos, refused->error().message());
+  CHECK_MESSAGE(refused->error().message().find("127.0.0.1:" + closed_port) != std::string::npos,
+                refused->error().message());
+}
+
+TEST_CASE("store.released_in_own_callback") {
+  pg_temp_database db;
+  auto s = open_store_or_fail(db.uri());
+  std::weak_ptr<store> weak = s;
+  auto dropped = std::make_shared<std::promise<void>>();
+  auto ran = std::make_shared<std::promise<void>>();
+  auto dropped_future = dropped->get_future().share();
+  // The callback owns the last reference once the test lets go; it is destroyed on the store's own thread.
+  s->append("p", {ev(1)}, [keep = s, dropped_future, ran](status) {
+    dropped_future.wait_for(timeout);
+    ran->set_value();
+  });
+  s.reset();
+  dropped->set_value();
+  REQUIRE(ran->get_future().wait_for(timeout) == std::future_status::ready);
+  CHECK(eventually([&] { return weak.expired(); }));
+}
