@@ -1,34 +1,46 @@
-// Native entity path: closed-loop clients call the shopping cart's AddItem in-process (node::invoke, no gRPC)
-// against a durable store, over many entities and over one hot entity. Prints one table row per scenario.
-//   native_bench [--store sqlite:/tmp/bench.db] [--seconds 3]
+// Native entity path: closed-loop clients (each waits for its reply before its next command) call the shopping
+// cart's AddItem in-process (node::invoke, no gRPC) against a durable store, over many entities and over one hot
+// entity. Measures durable commands/s and the p50/p99 latency per scenario; prints a table, or with --json one
+// record per scenario (for bench/run.sh). Each scenario is bounded by --seconds and by --max-commands.
+//   native_bench [--store sqlite:/tmp/bench.db | postgres://...] [--seconds 3] [--clients 1,32,256]
+//                [--entities 1000,1] [--entity-prefix user-] [--json]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
 #include <actorstate/node.hpp>
 
+#include "bench_common.hpp"
 #include "cart_entity.hpp"
 #include "shoppingcart/shoppingcart.pb.h"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
 
 struct scenario_result {
   double rate = 0;
   double p50_us = 0;
   double p99_us = 0;
+  uint64_t commands = 0;
   uint64_t errors = 0;
+  double seconds = 0;
 };
 
-scenario_result run(actorstate::node& node, size_t clients, size_t entities, std::chrono::seconds duration) {
+scenario_result run(actorstate::node& node, size_t clients, size_t entities, const std::string& prefix,
+                    std::chrono::seconds duration, uint64_t max_commands) {
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> issued{0};
   std::atomic<uint64_t> done{0};
   std::atomic<uint64_t> errors{0};
   std::atomic<size_t> finished{0};
@@ -43,24 +55,25 @@ scenario_result run(actorstate::node& node, size_t clients, size_t entities, std
   for (size_t i = 0; i < clients; ++i)
     cs.push_back(std::make_unique<client>(client{i}));
   std::function<void(client*)> next = [&](client* c) {
-    if (stop.load()) {
+    if (stop.load() || issued.fetch_add(1) >= max_commands) {
       std::lock_guard<std::mutex> guard{mtx};
       latencies.insert(latencies.end(), c->lat.begin(), c->lat.end());
       ++finished;
       return;
     }
     com::example::shoppingcart::AddLineItem item;
-    auto user = "user-" + std::to_string((c->index + c->n * clients) % entities);
+    auto user = prefix + std::to_string((c->index + c->n * clients) % entities);
     item.set_user_id(user);
     item.set_product_id("p");
     item.set_name("bench");
     item.set_quantity(1);
     ++c->n;
     auto start = clock_type::now();
-    node.invoke("com.example.shoppingcart.ShoppingCart", {user, "AddItem", item.SerializeAsString()},
+    node.invoke("com.example.shoppingcart.ShoppingCart", {user, "AddItem", item.SerializeAsString(), {}},
                 [&, c, start](actorstate::command_result r) {
-                  c->lat.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
-                  if (!r.ok())
+                  if (r.ok())
+                    c->lat.push_back(bench::micros_since(start));
+                  else
                     ++errors;
                   ++done;
                   next(c);
@@ -69,18 +82,19 @@ scenario_result run(actorstate::node& node, size_t clients, size_t entities, std
   auto t0 = clock_type::now();
   for (auto& c : cs)
     next(c.get());
-  std::this_thread::sleep_for(duration);
+  // Wait for the deadline, or until every client ran out of the command budget.
+  while (clock_type::now() - t0 < duration && finished.load() < clients)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
   stop = true;
-  auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+  auto elapsed = bench::seconds_since(t0);
   while (finished.load() < clients)
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  std::sort(latencies.begin(), latencies.end());
   scenario_result r;
-  r.rate = static_cast<double>(done.load()) / elapsed;
-  if (!latencies.empty()) {
-    r.p50_us = latencies[latencies.size() / 2];
-    r.p99_us = latencies[latencies.size() * 99 / 100];
-  }
+  r.commands = done.load();
+  r.seconds = elapsed;
+  r.rate = static_cast<double>(r.commands - errors.load()) / elapsed;
+  r.p50_us = bench::percentile(latencies, 0.50);
+  r.p99_us = bench::percentile(latencies, 0.99);
   r.errors = errors.load();
   return r;
 }
@@ -88,14 +102,35 @@ scenario_result run(actorstate::node& node, size_t clients, size_t entities, std
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"native entity benchmark"};
+  CLI::App app{"native entity benchmark: durable AddItem through node::invoke"};
   auto dir = std::filesystem::temp_directory_path() / ("actorstate-bench-" + std::to_string(::getpid()));
-  std::string store = "sqlite:" + (dir / "bench.db").string();
+  std::string store;
   int seconds = 3;
-  app.add_option("--store", store)->capture_default_str();
-  app.add_option("--seconds", seconds)->capture_default_str();
+  std::vector<size_t> clients{1, 32, 256};
+  std::vector<size_t> entities{1000, 1};
+  std::string prefix = "user-";
+  uint64_t max_commands = 5'000'000;
+  bool json = false;
+  app.add_option("--store", store, "Store URI (default sqlite: in a fresh temporary directory)");
+  app.add_option("--seconds", seconds)->capture_default_str()->check(CLI::Range(1, 600));
+  app.add_option("--clients", clients, "Closed-loop clients per scenario")->delimiter(',')->capture_default_str();
+  app.add_option("--entities", entities, "Entities the clients spread over")->delimiter(',')->capture_default_str();
+  app.add_option("--entity-prefix", prefix, "Entity id prefix (distinct per run on a shared database)")
+      ->capture_default_str();
+  app.add_option("--max-commands", max_commands, "Upper bound of commands per scenario")->capture_default_str();
+  app.add_flag("--json", json, "One JSON record per scenario instead of a table");
   CLI11_PARSE(app, argc, argv);
+  for (auto e : entities)
+    if (e == 0) {
+      std::fprintf(stderr, "--entities must be positive\n");
+      return 2;
+    }
 
+  bool own_dir = store.empty();
+  if (own_dir) {
+    std::filesystem::create_directories(dir);
+    store = "sqlite:" + (dir / "bench.db").string();
+  }
   actorstate::node_options opts;
   opts.store = store;
   opts.port = 0;
@@ -106,16 +141,32 @@ int main(int argc, char** argv) {
   node.add(shopping_cart::make_entity());
   if (node.start() != 0)
     return 2;
-  std::printf("| scenario | clients | commands/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
-  for (size_t entities : {size_t{1000}, size_t{1}})
-    for (size_t clients : {size_t{1}, size_t{32}, size_t{256}}) {
-      auto r = run(node, clients, entities, std::chrono::seconds{seconds});
-      std::printf("| %s | %zu | %.0f | %.0f | %.0f | %llu |\n", entities == 1 ? "1 hot entity" : "1000 entities",
-                  clients, r.rate, r.p50_us, r.p99_us, static_cast<unsigned long long>(r.errors));
+  if (!json)
+    std::printf("| scenario | clients | commands/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
+  for (size_t e : entities)
+    for (size_t c : clients) {
+      auto r = run(node, c, e, prefix, std::chrono::seconds{seconds}, max_commands);
+      auto scenario = e == 1 ? std::string{"1 hot entity"} : std::to_string(e) + " entities";
+      if (json)
+        bench::record{}
+            .add("bench", "native")
+            .add("entities", uint64_t{e})
+            .add("clients", uint64_t{c})
+            .add("rate", r.rate)
+            .add("p50_us", r.p50_us)
+            .add("p99_us", r.p99_us)
+            .add("commands", r.commands)
+            .add("errors", r.errors)
+            .add("seconds", r.seconds)
+            .print();
+      else
+        std::printf("| %s | %zu | %.0f | %.0f | %.0f | %llu |\n", scenario.c_str(), c, r.rate, r.p50_us, r.p99_us,
+                    static_cast<unsigned long long>(r.errors));
       std::fflush(stdout);
     }
   node.stop();
   node.run();
-  std::filesystem::remove_all(dir);
+  if (own_dir)
+    std::filesystem::remove_all(dir);
   return 0;
 }
