@@ -2,7 +2,6 @@ package com.example.shoppingcart;
 
 import com.example.shoppingcart.persistence.Domain;
 import com.google.protobuf.Empty;
-import io.cloudstate.javasupport.EntityId;
 import io.cloudstate.javasupport.eventsourced.CommandContext;
 import io.cloudstate.javasupport.eventsourced.CommandHandler;
 import io.cloudstate.javasupport.eventsourced.EventHandler;
@@ -20,12 +19,7 @@ import java.util.Map;
  */
 @EventSourcedEntity(persistenceId = "shopping-cart", snapshotEvery = 5)
 public class ShoppingCartEntity {
-  private final String entityId;
   private final Map<String, Domain.LineItem> cart = new LinkedHashMap<>();
-
-  public ShoppingCartEntity(@EntityId String entityId) {
-    this.entityId = entityId;
-  }
 
   @Snapshot
   public Domain.Cart snapshot() {
@@ -35,27 +29,21 @@ public class ShoppingCartEntity {
   @SnapshotHandler
   public void handleSnapshot(Domain.Cart snapshot) {
     cart.clear();
-    for (Domain.LineItem item : snapshot.getItemsList()) {
-      cart.put(item.getProductId(), item);
-    }
+    snapshot.getItemsList().forEach(item -> cart.put(item.getProductId(), item));
   }
 
   @EventHandler
-  public void itemAdded(Domain.ItemAdded itemAdded) {
-    Domain.LineItem added = itemAdded.getItem();
-    Domain.LineItem existing = cart.get(added.getProductId());
-    if (existing == null) {
-      cart.put(added.getProductId(), added);
-    } else {
-      cart.put(
-          added.getProductId(),
-          existing.toBuilder().setQuantity(existing.getQuantity() + added.getQuantity()).build());
-    }
+  public void itemAdded(Domain.ItemAdded event) {
+    Domain.LineItem item = event.getItem();
+    cart.merge(
+        item.getProductId(),
+        item,
+        (old, added) -> old.toBuilder().setQuantity(old.getQuantity() + added.getQuantity()).build());
   }
 
   @EventHandler
-  public void itemRemoved(Domain.ItemRemoved itemRemoved) {
-    cart.remove(itemRemoved.getProductId());
+  public void itemRemoved(Domain.ItemRemoved event) {
+    cart.remove(event.getProductId());
   }
 
   @CommandHandler
