@@ -1,5 +1,8 @@
 #include "checks.hpp"
 
+#include <algorithm>
+#include <limits>
+
 namespace actorstate::persistence::detail {
 
 status check_batch(const std::string& pid, const std::vector<event>& events) {
@@ -30,6 +33,12 @@ status check_version(const char* what, const std::string& key, int64_t expected,
     return {code::conflict, std::string{what} + " '" + key + "': expected version " + std::to_string(expected) +
                                 ", found " + std::to_string(current)};
   return {};
+}
+
+int64_t replay_limit(int64_t from, int64_t to, uint64_t max) {
+  if (max == 0 || from > to)
+    return 0;
+  return static_cast<int64_t>(std::min<uint64_t>(max, std::numeric_limits<int64_t>::max()));
 }
 
 status closed_status(const std::string& plugin) {

@@ -19,6 +19,10 @@ status check_next(const std::string& pid, const std::vector<event>& events, int6
 /// Checks an optimistic version: `current` is 0 for an absent key.
 status check_version(const char* what, const std::string& key, int64_t expected, int64_t current);
 
+/// The row limit of a replay from `from` to `to` of at most `max` events, capped to what SQL can bind; 0 when nothing
+/// can match (`max` is 0 or the range is empty).
+int64_t replay_limit(int64_t from, int64_t to, uint64_t max);
+
 /// What an operation issued after close() reports.
 status closed_status(const std::string& plugin);
 

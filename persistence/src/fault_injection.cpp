@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "sequencing_keys.hpp"
 #include "serial_executor.hpp"
 
 namespace actorstate::persistence {
@@ -31,13 +32,8 @@ struct fault {
   }
 };
 
-std::string pid_key(const std::string& pid) {
-  return "p:" + pid;
-}
-
-std::string value_key(const std::string& key) {
-  return "v:" + key;
-}
+using detail::pid_key;
+using detail::value_key;
 
 }  // namespace
 

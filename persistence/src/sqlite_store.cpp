@@ -4,21 +4,17 @@
 
 #include <algorithm>
 #include <cctype>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <iterator>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <string_view>
 #include <system_error>
-#include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "checks.hpp"
+#include "queued_store.hpp"
 
 namespace actorstate::persistence::detail {
 
@@ -367,9 +363,9 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
 result<std::vector<event>> replay_events(connection& c, const std::string& pid, int64_t from, int64_t to,
                                          uint64_t max) {
   std::vector<event> out;
-  if (max == 0 || from > to)
+  auto limit = replay_limit(from, to, max);
+  if (limit == 0)
     return out;
-  auto limit = static_cast<int64_t>(std::min<uint64_t>(max, std::numeric_limits<int64_t>::max()));
   use s{c.replay};
   s.text(1, pid).int64(2, from).int64(3, to).int64(4, limit);
   int rc;
@@ -491,117 +487,18 @@ bool is_rejection(code c) {
   return c == code::conflict || c == code::invalid_argument;
 }
 
-// -- Queued operations ------------------------------------------------------------------------------------------------
-
-class op {
-public:
-  op(std::string key, bool write) : key_(std::move(key)), write_(write) {}
-  virtual ~op() = default;
-
-  /// Runs the operation and keeps its outcome; returns the outcome's status.
-  virtual status execute(connection& c) = 0;
-
-  /// Replaces the outcome (the transaction holding the operation did not commit, or the store is closed).
-  virtual void fail(status st) = 0;
-
-  /// Invokes the callback with the outcome and destroys the callback.
-  virtual void complete() = 0;
-
-  const std::string& key() const { return key_; }
-  bool write() const { return write_; }
-
-  /// Refused after close(): completes without running and without being counted.
-  bool rejected = false;
-
-private:
-  std::string key_;
-  bool write_;
-};
-
-inline status status_of(const status& st) {
-  return st;
-}
-
-template <class T>
-status status_of(const result<T>& r) {
-  return r.error();
-}
-
-template <class R, class F>
-class basic_op final : public op {
-public:
-  basic_op(std::string key, bool write, F body, callback<R> done)
-      : op(std::move(key), write), body_(std::move(body)), done_(std::move(done)) {}
-
-  status execute(connection& c) override {
-    outcome_.emplace(body_(c));
-    return status_of(*outcome_);
-  }
-
-  void fail(status st) override { outcome_.emplace(std::move(st)); }
-
-  void complete() override {
-    auto done = std::move(done_);
-    done_ = nullptr;
-    if (done)
-      done(std::move(*outcome_));
-  }
-
-private:
-  F body_;
-  callback<R> done_;
-  std::optional<R> outcome_;
-};
-
 // -- The engine -------------------------------------------------------------------------------------------------------
 
-/// Owns the connections, queues and threads. Each thread co-owns it, so a callback may drop the last reference to the
-/// store: the threads then finish the accepted work and the last one out destroys the core.
-class sqlite_core : public std::enable_shared_from_this<sqlite_core> {
+/// The connections of the shared engine: one writer and one reader.
+class sqlite_core : public queued_engine<sqlite_core, connection> {
 public:
   sqlite_core(size_t max_batch, std::unique_ptr<connection> writer, std::unique_ptr<connection> reader)
-      : max_batch_(std::max<size_t>(max_batch, 1)), writer_db_(std::move(writer)), reader_db_(std::move(reader)) {}
+      : queued_engine(plugin_name, max_batch, 1), writer_db_(std::move(writer)), reader_db_(std::move(reader)) {}
 
-  void start() {
-    auto self = shared_from_this();
-    writer_ = std::thread([self] { self->writer_loop(); });
-    reader_ = std::thread([self] { self->reader_loop(); });
-    writer_id_ = writer_.get_id();
-    reader_id_ = reader_.get_id();
-  }
+private:
+  friend queued_engine;
 
-  void submit(std::unique_ptr<op> o) {
-    std::lock_guard guard{mtx_};
-    if (closed_) {
-      // Still answered on a store thread, never on the caller's.
-      o->fail(closed_status(plugin_name));
-      o->rejected = true;
-      read_q_.push_back(std::move(o));
-      read_cv_.notify_one();
-      return;
-    }
-    ++accepted_;
-    // Per key, consecutive writes (or consecutive reads) may be in flight together: each thread keeps FIFO order. A
-    // switch between reading and writing waits until the previous run has completed, which keeps callbacks in issue
-    // order and lets a read see every write issued before it.
-    auto& ks = keys_[o->key()];
-    if (ks.in_flight == 0 || (ks.waiting.empty() && ks.writing == o->write())) {
-      ks.writing = o->write();
-      ++ks.in_flight;
-      dispatch(std::move(o));
-    } else {
-      ks.waiting.push_back(std::move(o));
-    }
-  }
-
-  void close() {
-    std::unique_lock lock{mtx_};
-    closed_ = true;
-    // A callback cannot wait for the thread it runs on; the connections then close with the core.
-    if (on_own_thread())
-      return;
-    idle_cv_.wait(lock, [&] { return accepted_ == 0; });
-    // Nothing is accepted any more, so no thread touches the connections again.
+  void release_connections(std::unique_lock<std::mutex>& lock) {
     auto reader = std::move(reader_db_);
     auto writer = std::move(writer_db_);
     lock.unlock();
@@ -610,126 +507,11 @@ public:
     writer.reset();
   }
 
-  void shutdown() {
-    close();
-    {
-      std::lock_guard guard{mtx_};
-      stop_ = true;
-    }
-    write_cv_.notify_all();
-    read_cv_.notify_all();
-    if (on_own_thread()) {
-      writer_.detach();
-      reader_.detach();
-    } else {
-      writer_.join();
-      reader_.join();
-    }
-  }
-
-private:
-  struct key_state {
-    size_t in_flight = 0;
-    bool writing = false;
-    std::deque<std::unique_ptr<op>> waiting;
-  };
-
-  bool on_own_thread() const {
-    auto self = std::this_thread::get_id();
-    return self == writer_id_ || self == reader_id_;
-  }
-
-  // Threads exit only once every accepted operation is done: a finishing write may still dispatch a waiting read.
-  bool drained() const { return stop_ && accepted_ == 0; }
-
-  // Requires mtx_.
-  void dispatch(std::unique_ptr<op> o) {
-    if (o->write()) {
-      write_q_.push_back(std::move(o));
-      write_cv_.notify_one();
-    } else {
-      read_q_.push_back(std::move(o));
-      read_cv_.notify_one();
-    }
-  }
-
-  // Called after the callbacks of `ops` ran.
-  void finish(std::vector<std::unique_ptr<op>>& ops) {
-    std::lock_guard guard{mtx_};
-    for (auto& o : ops) {
-      auto i = keys_.find(o->key());
-      auto& ks = i->second;
-      if (--ks.in_flight == 0) {
-        if (ks.waiting.empty()) {
-          keys_.erase(i);
-        } else {
-          ks.writing = ks.waiting.front()->write();
-          while (!ks.waiting.empty() && ks.waiting.front()->write() == ks.writing) {
-            ++ks.in_flight;
-            dispatch(std::move(ks.waiting.front()));
-            ks.waiting.pop_front();
-          }
-        }
-      }
-      --accepted_;
-    }
-    if (accepted_ == 0) {
-      idle_cv_.notify_all();
-      if (stop_) {
-        write_cv_.notify_all();
-        read_cv_.notify_all();
-      }
-    }
-  }
-
-  void writer_loop() {
-    std::vector<std::unique_ptr<op>> batch;
-    for (;;) {
-      {
-        std::unique_lock lock{mtx_};
-        write_cv_.wait(lock, [&] { return !write_q_.empty() || drained(); });
-        if (write_q_.empty())
-          return;
-        while (!write_q_.empty() && batch.size() < max_batch_) {
-          batch.push_back(std::move(write_q_.front()));
-          write_q_.pop_front();
-        }
-      }
-      run_batch(batch);
-      // Only now, after COMMIT returned (or failed), may anyone learn the outcome.
-      for (auto& o : batch)
-        o->complete();
-      finish(batch);
-      batch.clear();
-    }
-  }
-
-  void reader_loop() {
-    for (;;) {
-      std::unique_ptr<op> o;
-      {
-        std::unique_lock lock{mtx_};
-        read_cv_.wait(lock, [&] { return !read_q_.empty() || drained(); });
-        if (read_q_.empty())
-          return;
-        o = std::move(read_q_.front());
-        read_q_.pop_front();
-      }
-      if (o->rejected) {
-        o->complete();
-        continue;
-      }
-      o->execute(*reader_db_);
-      o->complete();
-      std::vector<std::unique_ptr<op>> done;
-      done.push_back(std::move(o));
-      finish(done);
-    }
-  }
+  void run_read(size_t, op& o) { o.execute(*reader_db_); }
 
   // Group commit: one transaction for the whole batch, one savepoint per operation. A storage error dooms the
   // transaction; its operations then report `unavailable` and the rest of the batch continues in a new one.
-  void run_batch(std::vector<std::unique_ptr<op>>& batch) {
+  void run_batch(std::vector<op*>& batch) {
     auto& c = *writer_db_;
     auto* db = c.db.get();
     size_t i = 0;
@@ -794,141 +576,12 @@ private:
     return {};
   }
 
-  const size_t max_batch_;
   // Writer before reader: members are destroyed in reverse, and the writer must close last.
   std::unique_ptr<connection> writer_db_;
   std::unique_ptr<connection> reader_db_;
-
-  std::mutex mtx_;
-  std::condition_variable write_cv_;
-  std::condition_variable read_cv_;
-  std::condition_variable idle_cv_;
-  std::deque<std::unique_ptr<op>> write_q_;
-  std::deque<std::unique_ptr<op>> read_q_;
-  std::unordered_map<std::string, key_state> keys_;
-  size_t accepted_ = 0;
-  bool closed_ = false;
-  bool stop_ = false;
-
-  std::thread writer_;
-  std::thread reader_;
-  std::thread::id writer_id_;
-  std::thread::id reader_id_;
 };
 
-// -- The plugin -------------------------------------------------------------------------------------------------------
-
-// Journal and snapshots of one persistence id share a sequencing key; values have their own namespace.
-std::string pid_key(const std::string& pid) {
-  return "p:" + pid;
-}
-
-std::string value_key(const std::string& key) {
-  return "v:" + key;
-}
-
-class sqlite_store final : public store {
-public:
-  explicit sqlite_store(std::shared_ptr<sqlite_core> core) : core_(std::move(core)) {}
-
-  ~sqlite_store() override { core_->shutdown(); }
-
-  std::string name() const override { return plugin_name; }
-
-  void append(std::string pid, std::vector<event> events, callback<status> done) override {
-    auto key = pid_key(pid);
-    submit<status>(
-        std::move(key), true,
-        [pid = std::move(pid), events = std::move(events)](connection& c) { return append_events(c, pid, events); },
-        std::move(done));
-  }
-
-  void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
-              callback<result<std::vector<event>>> done) override {
-    auto key = pid_key(pid);
-    submit<result<std::vector<event>>>(
-        std::move(key), false,
-        [pid = std::move(pid), from, to, max](connection& c) { return replay_events(c, pid, from, to, max); },
-        std::move(done));
-  }
-
-  void highest_seq(std::string pid, callback<result<int64_t>> done) override {
-    auto key = pid_key(pid);
-    submit<result<int64_t>>(
-        std::move(key), false, [pid = std::move(pid)](connection& c) { return read_highest(c, pid); }, std::move(done));
-  }
-
-  void delete_up_to(std::string pid, int64_t to, callback<status> done) override {
-    auto key = pid_key(pid);
-    submit<status>(
-        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_events(c, pid, to); },
-        std::move(done));
-  }
-
-  void save_snapshot(std::string pid, snapshot s, callback<status> done) override {
-    auto key = pid_key(pid);
-    submit<status>(
-        std::move(key), true,
-        [pid = std::move(pid), s = std::move(s)](connection& c) { return save_snapshot_row(c, pid, s); },
-        std::move(done));
-  }
-
-  void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) override {
-    auto key = pid_key(pid);
-    submit<result<std::optional<snapshot>>>(
-        std::move(key), false, [pid = std::move(pid)](connection& c) { return load_snapshot_row(c, pid); },
-        std::move(done));
-  }
-
-  void delete_snapshots(std::string pid, int64_t to, callback<status> done) override {
-    auto key = pid_key(pid);
-    submit<status>(
-        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_snapshot_rows(c, pid, to); },
-        std::move(done));
-  }
-
-  void get_value(std::string key, callback<result<std::optional<stored_value>>> done) override {
-    auto seq_key = value_key(key);
-    submit<result<std::optional<stored_value>>>(
-        std::move(seq_key), false, [key = std::move(key)](connection& c) { return get_value_row(c, key); },
-        std::move(done));
-  }
-
-  void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 callback<result<int64_t>> done) override {
-    auto seq_key = value_key(key);
-    submit<result<int64_t>>(
-        std::move(seq_key), true,
-        [key = std::move(key), type = std::move(type), payload = std::move(payload), expected_version](connection& c) {
-          return put_value_row(c, key, type, payload, expected_version);
-        },
-        std::move(done));
-  }
-
-  void delete_value(std::string key, int64_t expected_version, callback<status> done) override {
-    auto seq_key = value_key(key);
-    submit<status>(
-        std::move(seq_key), true,
-        [key = std::move(key), expected_version](connection& c) { return delete_value_row(c, key, expected_version); },
-        std::move(done));
-  }
-
-  void ping(callback<status> done) override {
-    // Pings share one key among themselves only; they are ordered with no persistence id.
-    submit<status>(
-        std::string{}, false, [](connection& c) { return ping_db(c); }, std::move(done));
-  }
-
-  void close() override { core_->close(); }
-
-private:
-  template <class R, class F>
-  void submit(std::string key, bool write, F body, callback<R> done) {
-    core_->submit(std::make_unique<basic_op<R, F>>(std::move(key), write, std::move(body), std::move(done)));
-  }
-
-  std::shared_ptr<sqlite_core> core_;
-};
+using sqlite_store = queued_store<sqlite_core>;
 
 std::optional<std::string> normalize_synchronous(const std::string& value) {
   std::string upper;

@@ -1,0 +1,449 @@
+// What the SQL plugins (sqlite, postgres) share: operations queued as closures over a row function, the engine that
+// sequences them per key and runs them on one writer thread (group commit) and one or more reader threads, and the
+// store class that turns every store call into such an operation. A plugin supplies only its connection type, its row
+// functions (found by argument-dependent lookup, see queued_store) and the parts of its engine that differ: how a batch
+// of writes runs in one transaction, how a read acquires its connection, and how the connections close.
+//
+// Threads: submit() and close() may be called from any thread, callbacks included; an operation runs and completes
+// (its callback runs) on the engine's writer thread (writes, and with several readers the operations refused after
+// close) or on a reader thread (reads, and with one reader the refused operations), never on the caller's. Per key,
+// consecutive writes may be in flight together (the writer keeps FIFO order); consecutive reads too when there is
+// a single reader, otherwise reads of one key run one at a time. A switch between reading and writing waits until the
+// previous run has completed, which keeps callbacks in issue order and lets a read see every write issued before it.
+// Each thread co-owns the engine, so a callback may drop the last reference to the store: the threads then finish the
+// accepted work and the last one out destroys the engine.
+#pragma once
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "actorstate/persistence/store.hpp"
+#include "checks.hpp"
+#include "sequencing_keys.hpp"
+
+namespace actorstate::persistence::detail {
+
+// -- Queued operations ------------------------------------------------------------------------------------------------
+
+template <class Connection>
+class queued_op {
+public:
+  queued_op(std::string key, bool write) : key_(std::move(key)), write_(write) {}
+  virtual ~queued_op() = default;
+
+  /// Runs the operation and keeps its outcome; returns the outcome's status.
+  virtual status execute(Connection& c) = 0;
+
+  /// Replaces the outcome (the transaction holding the operation did not commit, or the store is closed).
+  virtual void fail(status st) = 0;
+
+  /// Whether the current outcome is a success.
+  virtual bool ok() const = 0;
+
+  /// Invokes the callback with the outcome and destroys the callback.
+  virtual void complete() = 0;
+
+  const std::string& key() const { return key_; }
+  bool write() const { return write_; }
+
+  /// Refused after close(): completes without running and without being counted.
+  bool rejected = false;
+
+private:
+  std::string key_;
+  bool write_;
+};
+
+inline const status& status_of(const status& st) {
+  return st;
+}
+
+template <class T>
+const status& status_of(const result<T>& r) {
+  return r.error();
+}
+
+/// An operation whose body `F` (a row function bound to its arguments) returns `R`, the callback's argument.
+template <class Connection, class R, class F>
+class basic_op final : public queued_op<Connection> {
+public:
+  basic_op(std::string key, bool write, F body, callback<R> done)
+      : queued_op<Connection>(std::move(key), write), body_(std::move(body)), done_(std::move(done)) {}
+
+  status execute(Connection& c) override {
+    outcome_.emplace(body_(c));
+    return status_of(*outcome_);
+  }
+
+  void fail(status st) override { outcome_.emplace(std::move(st)); }
+
+  bool ok() const override { return outcome_ && status_of(*outcome_).ok(); }
+
+  void complete() override {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done)
+      done(std::move(*outcome_));
+  }
+
+private:
+  F body_;
+  callback<R> done_;
+  std::optional<R> outcome_;
+};
+
+// -- The engine -------------------------------------------------------------------------------------------------------
+
+/// Owns the queues and threads; `Derived` owns the connections and provides, privately with this class as a friend:
+///  - `void run_batch(std::vector<op*>& batch)`: on the writer thread, runs the writes (none refused) as one group
+///    commit and fails those that did not commit;
+///  - `void run_read(size_t reader, op& o)`: on reader thread `reader`, runs one accepted read;
+///  - `void release_connections(std::unique_lock<std::mutex>& lock)`: called with `lock` held once nothing is accepted
+///    any more; takes the connections, unlocks, and closes them in the order the plugin needs.
+template <class Derived, class Connection>
+class queued_engine : public std::enable_shared_from_this<Derived> {
+public:
+  using connection_type = Connection;
+  using op = queued_op<Connection>;
+
+  queued_engine(std::string plugin, size_t max_batch, size_t reader_count)
+      : plugin_(std::move(plugin)),
+        max_batch_(std::max<size_t>(max_batch, 1)),
+        reader_count_(reader_count),
+        fifo_reads_(reader_count == 1) {}
+
+  const std::string& plugin() const { return plugin_; }
+
+  void start() {
+    auto self = this->shared_from_this();
+    writer_ = std::thread([self] { self->writer_loop(); });
+    writer_id_ = writer_.get_id();
+    for (size_t i = 0; i < reader_count_; ++i) {
+      readers_.emplace_back([self, i] { self->reader_loop(i); });
+      reader_ids_.push_back(readers_.back().get_id());
+    }
+  }
+
+  void submit(std::unique_ptr<op> o) {
+    std::lock_guard guard{mtx_};
+    if (closed_) {
+      // Still answered on a store thread, never on the caller's, by a thread whose queue keeps them in issue order.
+      o->fail(closed_status(plugin_));
+      o->rejected = true;
+      if (fifo_reads_) {
+        read_q_.push_back(std::move(o));
+        read_cv_.notify_one();
+      } else {
+        write_q_.push_back(std::move(o));
+        write_cv_.notify_one();
+      }
+      return;
+    }
+    ++accepted_;
+    // Consecutive reads of a key may be in flight together only when a single reader keeps them in FIFO order: two
+    // reader threads could otherwise finish them out of order.
+    auto& ks = keys_[o->key()];
+    if (ks.in_flight == 0 || (ks.waiting.empty() && ks.writing == o->write() && (o->write() || fifo_reads_))) {
+      ks.writing = o->write();
+      ++ks.in_flight;
+      dispatch(std::move(o));
+    } else {
+      ks.waiting.push_back(std::move(o));
+    }
+  }
+
+  void close() {
+    std::unique_lock lock{mtx_};
+    closed_ = true;
+    // A callback cannot wait for the thread it runs on; the connections then close with the engine.
+    if (on_own_thread())
+      return;
+    idle_cv_.wait(lock, [&] { return accepted_ == 0; });
+    // Nothing is accepted any more, so no thread touches the connections again.
+    static_cast<Derived*>(this)->release_connections(lock);
+  }
+
+  void shutdown() {
+    close();
+    {
+      std::lock_guard guard{mtx_};
+      stop_ = true;
+    }
+    write_cv_.notify_all();
+    read_cv_.notify_all();
+    bool own = on_own_thread();
+    auto finish_thread = [own](std::thread& t) {
+      if (own)
+        t.detach();
+      else
+        t.join();
+    };
+    finish_thread(writer_);
+    for (auto& t : readers_)
+      finish_thread(t);
+  }
+
+private:
+  struct key_state {
+    size_t in_flight = 0;
+    bool writing = false;
+    std::deque<std::unique_ptr<op>> waiting;
+  };
+
+  bool on_own_thread() const {
+    auto self = std::this_thread::get_id();
+    return self == writer_id_ || std::find(reader_ids_.begin(), reader_ids_.end(), self) != reader_ids_.end();
+  }
+
+  // Threads exit only once every accepted operation is done: a finishing write may still dispatch a waiting read.
+  bool drained() const { return stop_ && accepted_ == 0; }
+
+  // Requires mtx_.
+  void dispatch(std::unique_ptr<op> o) {
+    if (o->write()) {
+      write_q_.push_back(std::move(o));
+      write_cv_.notify_one();
+    } else {
+      read_q_.push_back(std::move(o));
+      read_cv_.notify_one();
+    }
+  }
+
+  // Called after the callbacks of `ops` ran.
+  void finish(std::vector<std::unique_ptr<op>>& ops) {
+    std::lock_guard guard{mtx_};
+    for (auto& o : ops) {
+      auto i = keys_.find(o->key());
+      auto& ks = i->second;
+      if (--ks.in_flight == 0) {
+        if (ks.waiting.empty()) {
+          keys_.erase(i);
+        } else {
+          ks.writing = ks.waiting.front()->write();
+          do {
+            ++ks.in_flight;
+            dispatch(std::move(ks.waiting.front()));
+            ks.waiting.pop_front();
+          } while ((ks.writing || fifo_reads_) && !ks.waiting.empty() && ks.waiting.front()->write() == ks.writing);
+        }
+      }
+      --accepted_;
+    }
+    if (accepted_ == 0) {
+      idle_cv_.notify_all();
+      if (stop_) {
+        write_cv_.notify_all();
+        read_cv_.notify_all();
+      }
+    }
+  }
+
+  void writer_loop() {
+    std::vector<std::unique_ptr<op>> batch;
+    std::vector<std::unique_ptr<op>> accepted;
+    std::vector<op*> to_run;
+    for (;;) {
+      {
+        std::unique_lock lock{mtx_};
+        write_cv_.wait(lock, [&] { return !write_q_.empty() || drained(); });
+        if (write_q_.empty())
+          return;
+        while (!write_q_.empty() && batch.size() < max_batch_) {
+          batch.push_back(std::move(write_q_.front()));
+          write_q_.pop_front();
+        }
+      }
+      for (auto& o : batch)
+        if (!o->rejected)
+          to_run.push_back(o.get());
+      if (!to_run.empty())
+        static_cast<Derived*>(this)->run_batch(to_run);
+      // Only now, after COMMIT returned (or failed), may anyone learn the outcome.
+      for (auto& o : batch) {
+        o->complete();
+        if (!o->rejected)
+          accepted.push_back(std::move(o));
+      }
+      if (!accepted.empty())
+        finish(accepted);
+      batch.clear();
+      accepted.clear();
+      to_run.clear();
+    }
+  }
+
+  void reader_loop(size_t index) {
+    for (;;) {
+      std::unique_ptr<op> o;
+      {
+        std::unique_lock lock{mtx_};
+        read_cv_.wait(lock, [&] { return !read_q_.empty() || drained(); });
+        if (read_q_.empty())
+          return;
+        o = std::move(read_q_.front());
+        read_q_.pop_front();
+      }
+      if (o->rejected) {
+        o->complete();
+        continue;
+      }
+      // Only accepted operations get here, so close() has not released the connections yet.
+      static_cast<Derived*>(this)->run_read(index, *o);
+      o->complete();
+      std::vector<std::unique_ptr<op>> done;
+      done.push_back(std::move(o));
+      finish(done);
+    }
+  }
+
+  const std::string plugin_;
+  const size_t max_batch_;
+  const size_t reader_count_;
+  // One reader thread runs its queue in FIFO order, like the writer.
+  const bool fifo_reads_;
+
+  std::mutex mtx_;
+  std::condition_variable write_cv_;
+  std::condition_variable read_cv_;
+  std::condition_variable idle_cv_;
+  std::deque<std::unique_ptr<op>> write_q_;
+  std::deque<std::unique_ptr<op>> read_q_;
+  std::unordered_map<std::string, key_state> keys_;
+  size_t accepted_ = 0;
+  bool closed_ = false;
+  bool stop_ = false;
+
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+  std::thread::id writer_id_;
+  std::vector<std::thread::id> reader_ids_;
+};
+
+// -- The plugin -------------------------------------------------------------------------------------------------------
+
+/// The store of a plugin whose engine `Engine` derives from queued_engine. Every call becomes an operation on a
+/// sequencing key (pid_key or value_key) that calls one of the plugin's row functions on a connection `c`; they are
+/// found by argument-dependent lookup, so they live in the namespace of the plugin's connection type:
+///   append_events(c, pid, events) -> status;                    replay_events(c, pid, from, to, max) -> result<...>;
+///   read_highest(c, pid) -> result<int64_t>;                    delete_events(c, pid, to) -> status;
+///   save_snapshot_row(c, pid, snapshot) -> status;              load_snapshot_row(c, pid) -> result<optional<...>>;
+///   delete_snapshot_rows(c, pid, to) -> status;                 get_value_row(c, key) -> result<optional<...>>;
+///   put_value_row(c, key, type, payload, expected) -> result<int64_t>;
+///   delete_value_row(c, key, expected) -> status;               ping_db(c) -> status.
+template <class Engine>
+class queued_store final : public store {
+  using connection = typename Engine::connection_type;
+
+public:
+  explicit queued_store(std::shared_ptr<Engine> engine) : engine_(std::move(engine)) {}
+
+  ~queued_store() override { engine_->shutdown(); }
+
+  std::string name() const override { return engine_->plugin(); }
+
+  void append(std::string pid, std::vector<event> events, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true,
+        [pid = std::move(pid), events = std::move(events)](connection& c) { return append_events(c, pid, events); },
+        std::move(done));
+  }
+
+  void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
+              callback<result<std::vector<event>>> done) override {
+    auto key = pid_key(pid);
+    submit<result<std::vector<event>>>(
+        std::move(key), false,
+        [pid = std::move(pid), from, to, max](connection& c) { return replay_events(c, pid, from, to, max); },
+        std::move(done));
+  }
+
+  void highest_seq(std::string pid, callback<result<int64_t>> done) override {
+    auto key = pid_key(pid);
+    submit<result<int64_t>>(
+        std::move(key), false, [pid = std::move(pid)](connection& c) { return read_highest(c, pid); }, std::move(done));
+  }
+
+  void delete_up_to(std::string pid, int64_t to, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_events(c, pid, to); },
+        std::move(done));
+  }
+
+  void save_snapshot(std::string pid, snapshot s, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true,
+        [pid = std::move(pid), s = std::move(s)](connection& c) { return save_snapshot_row(c, pid, s); },
+        std::move(done));
+  }
+
+  void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) override {
+    auto key = pid_key(pid);
+    submit<result<std::optional<snapshot>>>(
+        std::move(key), false, [pid = std::move(pid)](connection& c) { return load_snapshot_row(c, pid); },
+        std::move(done));
+  }
+
+  void delete_snapshots(std::string pid, int64_t to, callback<status> done) override {
+    auto key = pid_key(pid);
+    submit<status>(
+        std::move(key), true, [pid = std::move(pid), to](connection& c) { return delete_snapshot_rows(c, pid, to); },
+        std::move(done));
+  }
+
+  void get_value(std::string key, callback<result<std::optional<stored_value>>> done) override {
+    auto seq_key = value_key(key);
+    submit<result<std::optional<stored_value>>>(
+        std::move(seq_key), false, [key = std::move(key)](connection& c) { return get_value_row(c, key); },
+        std::move(done));
+  }
+
+  void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
+                 callback<result<int64_t>> done) override {
+    auto seq_key = value_key(key);
+    submit<result<int64_t>>(
+        std::move(seq_key), true,
+        [key = std::move(key), type = std::move(type), payload = std::move(payload), expected_version](connection& c) {
+          return put_value_row(c, key, type, payload, expected_version);
+        },
+        std::move(done));
+  }
+
+  void delete_value(std::string key, int64_t expected_version, callback<status> done) override {
+    auto seq_key = value_key(key);
+    submit<status>(
+        std::move(seq_key), true,
+        [key = std::move(key), expected_version](connection& c) { return delete_value_row(c, key, expected_version); },
+        std::move(done));
+  }
+
+  void ping(callback<status> done) override {
+    // Pings share one key among themselves only; they are ordered with no persistence id.
+    submit<status>(
+        std::string{}, false, [](connection& c) { return ping_db(c); }, std::move(done));
+  }
+
+  void close() override { engine_->close(); }
+
+private:
+  template <class R, class F>
+  void submit(std::string key, bool write, F body, callback<R> done) {
+    engine_->submit(
+        std::make_unique<basic_op<connection, R, F>>(std::move(key), write, std::move(body), std::move(done)));
+  }
+
+  std::shared_ptr<Engine> engine_;
+};
+
+}  // namespace actorstate::persistence::detail
