@@ -1,8 +1,5 @@
 #include "http/http_server.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -133,7 +130,6 @@ int http_status(status_code code) {
 /// share. The connection is suspended while the call waits, and resumed only under `mtx` and only if suspended,
 /// so it is never touched after MHD completed it (a suspended connection cannot complete).
 struct call_state : std::enable_shared_from_this<call_state> {
-  http_server::impl* server = nullptr;
   MHD_Connection* conn = nullptr;
 
   // The request, filled by MHD's thread before the call starts.
@@ -147,7 +143,8 @@ struct call_state : std::enable_shared_from_this<call_state> {
   bool too_large = false;
   bool initialized = false;
   bool started = false;
-  bool counted = false;  // took part in the frontend's drain count
+  bool grpc_web_text = false;  // the base64 variant of gRPC-web
+  bool counted = false;        // took part in the frontend's drain count
 
   std::mutex mtx;
   bool suspended = false;
@@ -331,6 +328,7 @@ struct http_server::impl {
   }
 
   MHD_Result start_grpc_web(call_state& s, bool text) {
+    s.grpc_web_text = text;
     auto path = s.uri.substr(0, s.uri.find('?'));
     const auto* r = fe.find(path);
     if (r == nullptr)
@@ -469,8 +467,7 @@ struct http_server::impl {
     }
     std::string err;
     auto bytes = encode_element(s, payload, err);
-    bool text = false;
-    if (s.format == stream_format::grpc_web && grpc_web::is_grpc_web(s.content_type, text) && text)
+    if (s.format == stream_format::grpc_web && s.grpc_web_text)
       bytes = grpc_web::base64_encode(bytes);
     s.pending += bytes;
     s.wake();
@@ -481,9 +478,8 @@ struct http_server::impl {
     if (s.stream_ended || s.completed)
       return;
     s.stream_ended = true;
-    bool text = false;
     bool grpcweb = s.format == stream_format::grpc_web;
-    grpc_web::is_grpc_web(s.content_type, text);
+    bool text = s.grpc_web_text;
     if (!s.streaming) {
       // One reply: answer as a unary call would.
       prepared p;
@@ -535,7 +531,6 @@ struct http_server::impl {
   static void* on_uri(void* cls, const char* uri, MHD_Connection* conn) {
     auto* self = static_cast<impl*>(cls);
     auto s = std::make_shared<call_state>();
-    s->server = self;
     s->conn = conn;
     s->uri = uri != nullptr ? uri : "";
     {
