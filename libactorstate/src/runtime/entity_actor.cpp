@@ -97,9 +97,7 @@ void entity_actor::recovery_failed(status_code code, const std::string& message)
   reset();
   phase_ = phase::idle;
   // Nothing was processed, so every queued command fails; the next one retries recovery.
-  auto queued = std::move(queue_);
-  queue_.clear();
-  for (auto& pc : queued)
+  for (auto& pc : queue_.take_all())
     deliver(pc.promise, command_result::failure(code, message), pc.arrived);
   maybe_stop();
 }
@@ -108,8 +106,7 @@ void entity_actor::process() {
   // Strict order (pipeline 1) means "no write in flight", so the next command sees only durable state.
   auto limit = env_->model->strict_order ? 0 : env_->max_pipeline - 1;
   while (phase_ == phase::ready && !busy_ && !queue_.empty() && outstanding_ <= limit) {
-    auto pc = std::move(queue_.front());
-    queue_.pop_front();
+    auto pc = queue_.take_front();
     env_->metrics->commands.inc();
     handle(pc);
   }
@@ -158,10 +155,8 @@ void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::
       reset();
     }
     // Every waiting reply depends on this write (or a later one, which the store's fencing rejects as well).
-    auto failed = std::move(waiting_);
-    waiting_.clear();
     auto code = to_status_code(st);
-    for (auto& w : failed)
+    for (auto& w : waiting_.take_all())
       deliver(w.promise, command_result::failure(code, "could not persist: " + st.message()), w.arrived);
   }
   maybe_restart();
@@ -241,8 +236,7 @@ void entity_actor::deliver(caf::response_promise& promise, command_result result
 
 void entity_actor::release_durable() {
   while (!waiting_.empty() && waiting_.front().needs <= durable_) {
-    auto w = std::move(waiting_.front());
-    waiting_.pop_front();
+    auto w = waiting_.take_front();
     deliver(w.promise, std::move(w.plan), w.arrived);
   }
 }

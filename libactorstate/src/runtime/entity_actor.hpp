@@ -12,7 +12,6 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,6 +25,7 @@
 #include "actorstate/persistence/store.hpp"
 #include "ops/metrics.hpp"
 #include "runtime/effects.hpp"
+#include "runtime/fifo.hpp"
 
 namespace actorstate::runtime {
 
@@ -134,8 +134,8 @@ private:
   std::string entity_id_;
   std::string pid_;
   phase phase_ = phase::idle;
-  std::deque<pending_command> queue_;
-  std::deque<waiting_reply> waiting_;
+  fifo<pending_command> queue_;
+  fifo<waiting_reply> waiting_;
   uint64_t issued_ = 0;
   uint64_t durable_ = 0;
   uint64_t outstanding_ = 0;

@@ -1,7 +1,8 @@
 // The hand-off from threads that are not actors (gRPC reactors, in-process callers) into the actor system. A
-// caller posts a command with a completion callback; a gateway actor sends it to the region as a request with the
-// command timeout and runs the callback with the result, so no caller ever blocks on an actor. Transport errors
-// (timeout, dead region) reach the callback as a `command_result` with the matching status.
+// caller posts a command with a completion callback; a gateway actor sends it to the region as a request and runs the
+// callback exactly once, with the result or, if none came within the command timeout, DEADLINE_EXCEEDED (a late
+// result is dropped). No caller ever blocks on an actor. Transport errors (dead region) reach the callback as a
+// `command_result` with the matching status.
 #pragma once
 
 #include <atomic>

@@ -58,7 +58,7 @@ struct instance {
   caf::actor handle;
   bool stopping = false;
   caf::actor_clock::time_point last_used;
-  std::list<std::string>::iterator lru_pos;
+  std::list<const std::string*>::iterator lru_pos;
   std::vector<buffered_command> buffered;
 };
 
@@ -132,10 +132,13 @@ private:
                                                                caf::actor_clock::time_point now) {
     auto handle = spawn_entity(this, cfg_.env, id);
     monitor(handle);
-    by_addr_.emplace(handle.address(), id);
-    lru_.push_back(id);
-    instance inst{handle, false, now, std::prev(lru_.end()), {}};
-    return instances_.emplace(id, std::move(inst)).first;
+    auto i = instances_.emplace(id, instance{handle, false, now, lru_.end(), {}}).first;
+    // Map keys do not move when the map rehashes, so the LRU list and the down-message index point at them
+    // instead of copying ids (an idle entity's bookkeeping is most of what it costs).
+    by_actor_id_.emplace(handle.id(), &i->first);
+    lru_.push_back(&i->first);
+    i->second.lru_pos = std::prev(lru_.end());
+    return i;
   }
 
   void touch(instance& inst, caf::actor_clock::time_point now) {
@@ -154,7 +157,7 @@ private:
 
   void enforce_cap() {
     while (lru_.size() > cfg_.max_active) {
-      auto& victim = instances_.at(lru_.front());
+      auto& victim = instances_.at(*lru_.front());
       passivate(victim);
     }
   }
@@ -162,7 +165,7 @@ private:
   void passivate_idle() {
     auto deadline = clock().now() - cfg_.passivation_timeout;
     while (!lru_.empty()) {
-      auto& oldest = instances_.at(lru_.front());
+      auto& oldest = instances_.at(*lru_.front());
       if (oldest.last_used > deadline)
         break;
       passivate(oldest);
@@ -176,11 +179,11 @@ private:
   }
 
   void on_down(const caf::down_msg& dm) {
-    auto a = by_addr_.find(dm.source);
-    if (a == by_addr_.end())
+    auto a = by_actor_id_.find(dm.source.id());
+    if (a == by_actor_id_.end())
       return;
-    auto id = std::move(a->second);
-    by_addr_.erase(a);
+    auto id = *a->second;
+    by_actor_id_.erase(a);
     auto i = instances_.find(id);
     if (i == instances_.end())
       return;
@@ -221,8 +224,8 @@ private:
   region_config cfg_;
   std::vector<shard_owner> shards_;
   std::unordered_map<std::string, instance> instances_;
-  std::unordered_map<caf::actor_addr, std::string> by_addr_;
-  std::list<std::string> lru_;  ///< Active, not stopping; least recently used first.
+  std::unordered_map<caf::actor_id, const std::string*> by_actor_id_;  ///< Keys of `instances_`.
+  std::list<const std::string*> lru_;  ///< Keys of `instances_`: active, not stopping; least recently used first.
   std::vector<caf::actor> workers_;
   size_t next_worker_ = 0;
   bool shutting_down_ = false;
