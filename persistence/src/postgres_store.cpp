@@ -193,6 +193,8 @@ enum class stmt : size_t {
   insert_value,
   update_value,
   delete_value,
+  append_first,
+  append_next,
   ping,
 };
 
@@ -265,6 +267,22 @@ constexpr statement_def statements[] = {
      {text_oid, text_oid, bytea_oid, int8_oid},
      4},
     {stmt::delete_value, "delete_value", "DELETE FROM kv WHERE key = $1 AND version = $2", {text_oid, int8_oid}, 2},
+    // One-event appends with their fence in one statement, for pipelining: the event is inserted only if the fence
+    // let it through, and the affected row count tells which happened.
+    {stmt::append_first,
+     "append_first",
+     "WITH fence AS (INSERT INTO journal_highest (persistence_id, highest_seq) VALUES ($1, $2)"
+     " ON CONFLICT (persistence_id) DO NOTHING RETURNING 1)"
+     " INSERT INTO journal (persistence_id, seq, type, payload, metadata) SELECT $1, $2, $3, $4, $5 FROM fence",
+     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid},
+     5},
+    {stmt::append_next,
+     "append_next",
+     "WITH fence AS (UPDATE journal_highest SET highest_seq = $2 WHERE persistence_id = $1 AND highest_seq = $2 - 1"
+     " RETURNING 1)"
+     " INSERT INTO journal (persistence_id, seq, type, payload, metadata) SELECT $1, $2, $3, $4, $5 FROM fence",
+     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid},
+     5},
     {stmt::ping, "ping", "SELECT 1", {}, 0},
 };
 
@@ -361,6 +379,64 @@ public:
     return check(std::move(r), what);
   }
 
+  // Pipeline mode (run_batch): statements are queued with `send`, then `sync` ends the pipeline, then the results are
+  // read in the same order with `receive_count`, then `end_pipeline` reads the sync point and leaves pipeline mode.
+
+  bool begin_pipeline() { return PQenterPipelineMode(conn_.get()) == 1 || note_lost(); }
+
+  /// Queues a prepared statement with binary parameters; false if it could not be queued.
+  bool send(stmt s, const params& p) {
+    if (p.oversized())
+      return false;
+    return PQsendQueryPrepared(conn_.get(), definition(s).name, p.size(), p.values(), p.lengths(), p.formats(), 1) ==
+               1 ||
+           note_lost();
+  }
+
+  bool sync() { return PQpipelineSync(conn_.get()) == 1 || note_lost(); }
+
+  /// The rows one queued statement affected, or nothing if it failed or was skipped after an earlier failure.
+  std::optional<int64_t> receive_count() {
+    std::optional<int64_t> rows;
+    // Each statement's results end with a null result; a lost connection yields an error, then nulls.
+    for (int results = 0;; ++results) {
+      pg_result r{PQgetResult(conn_.get())};
+      if (!r) {
+        if (results == 0)
+          note_lost();
+        return rows;
+      }
+      auto rs = PQresultStatus(r.get());
+      if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+        rows = affected_rows(r);
+      } else {
+        rows.reset();
+        if (rs != PGRES_PIPELINE_ABORTED)
+          (void)check(std::move(r), "pipelined statement");
+      }
+      if (lost())
+        return std::nullopt;
+    }
+  }
+
+  /// Leaves pipeline mode when nothing was queued.
+  bool end_pipeline_unused() { return PQexitPipelineMode(conn_.get()) == 1 || note_lost(); }
+
+  /// Reads the sync point and leaves pipeline mode; false if the session did not survive.
+  bool end_pipeline() {
+    for (int nulls = 0; !lost() && nulls < 2;) {
+      pg_result r{PQgetResult(conn_.get())};
+      if (!r) {
+        ++nulls;
+        continue;
+      }
+      if (PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC)
+        return PQexitPipelineMode(conn_.get()) == 1 || note_lost();
+      (void)check(std::move(r), "pipeline");
+    }
+    return note_lost();
+  }
+
   status prepare_all(const std::string& where) {
     for (const auto& def : statements) {
       pg_result r{PQprepare(conn_.get(), def.name, def.sql, def.param_count, def.types.data())};
@@ -375,6 +451,11 @@ public:
   PGconn* get() const { return conn_.get(); }
 
 private:
+  bool note_lost() {
+    lost_ = true;
+    return false;
+  }
+
   result<pg_result> check(pg_result r, const std::string& what) {
     auto rs = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK)
@@ -621,6 +702,49 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
   return {};
 }
 
+// Pipelined forms of the common writes (see postgres_core::run_batch). A send returns false when the operation has
+// another shape (several events, a version to check first), so it runs alone with its exact error messages; a
+// receive returns nothing when the operation must run alone after all (a fence rejected it, a statement failed).
+
+bool send_append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
+  if (events.size() != 1 || !check_batch(pid, events).ok())
+    return false;
+  const auto& e = events.front();
+  return c.send(e.seq == 1 ? stmt::append_first : stmt::append_next,
+                params{}.text(pid).int64(e.seq).text(e.type).bytes(e.payload).bytes(e.metadata));
+}
+
+std::optional<status> receive_append_events(connection& c, const std::string&, const std::vector<event>&) {
+  if (c.receive_count() != 1)
+    return std::nullopt;
+  return status{};
+}
+
+bool send_save_snapshot_row(connection& c, const std::string& pid, const snapshot& s) {
+  return c.send(stmt::save_snapshot, params{}.text(pid).int64(s.seq).text(s.type).bytes(s.payload));
+}
+
+std::optional<status> receive_save_snapshot_row(connection& c, const std::string&, const snapshot&) {
+  if (c.receive_count() != 1)
+    return std::nullopt;
+  return status{};
+}
+
+bool send_put_value_row(connection& c, const std::string& key, const std::string& type, const std::string& payload,
+                        int64_t expected) {
+  if (expected < 0)
+    return false;
+  return expected == 0 ? c.send(stmt::insert_value, params{}.text(key).text(type).bytes(payload))
+                       : c.send(stmt::update_value, params{}.text(key).text(type).bytes(payload).int64(expected));
+}
+
+std::optional<result<int64_t>> receive_put_value_row(connection& c, const std::string&, const std::string&,
+                                                     const std::string&, int64_t expected) {
+  if (c.receive_count() != 1)
+    return std::nullopt;
+  return result<int64_t>{expected + 1};
+}
+
 result<std::vector<event>> replay_events(connection& c, const std::string& pid, int64_t from, int64_t to,
                                          uint64_t max) {
   std::vector<event> out;
@@ -812,13 +936,17 @@ private:
     }
   }
 
-  // Group commit: one transaction for the batch, one savepoint per operation, so a rejected operation is undone
-  // alone. A lost connection ends the transaction: its operations fail (unavailable before COMMIT was sent,
-  // unknown_outcome after), and the rest of the batch continues in a new transaction on a new connection.
+  // Group commit: one transaction for the batch. The common writes are pipelined: sent together, their results read
+  // together, one round trip for all of them. Other writes run one at a time, each in a savepoint, so a rejected one
+  // is undone alone. If a pipelined write is rejected or fails, the transaction is rolled back and the same writes run
+  // again one at a time, for their exact outcomes. A lost connection ends the transaction: its operations fail
+  // (unavailable before COMMIT was sent, unknown_outcome after), and the rest of the batch continues in a new
+  // transaction on a new connection.
   void run_batch(std::vector<op*>& batch) {
     auto& slot = *writer_slot_;
     size_t i = 0;
     bool retried = false;
+    bool pipelining = true;
     while (i < batch.size()) {
       status error;
       bool reused = false;
@@ -843,8 +971,21 @@ private:
       }
       auto first = i;
       std::optional<status> broken;
-      while (i < batch.size() && !broken)
-        broken = run_in_savepoint(*c, *batch[i++]);
+      bool redo = false;
+      while (i < batch.size() && !broken && !redo) {
+        auto sent = pipelining ? run_pipelined(*c, batch, i, broken, redo) : 0;
+        if (sent > 0)
+          i += sent;
+        else if (!broken)
+          broken = run_in_savepoint(*c, *batch[i++]);
+      }
+      if (redo && !broken) {
+        if (c->lost() || !c->exec("ROLLBACK", "rollback").ok())
+          slot.drop();
+        i = first;
+        pipelining = false;
+        continue;
+      }
       if (broken) {
         status rolled_back{code::unavailable,
                            "rolled back with a failed write in the same transaction: " + broken->message()};
@@ -858,6 +999,36 @@ private:
       }
       commit(slot, *c, batch, first, i);
     }
+  }
+
+  // Pipelines the writes from batch[from] on that have a pipelined form; returns how many it ran (0 if batch[from]
+  // has none). Sets `redo` if one of them must run alone, and `broken` (as every one's outcome) if the session died.
+  static size_t run_pipelined(connection& c, std::vector<op*>& batch, size_t from, std::optional<status>& broken,
+                              bool& redo) {
+    size_t n = 0;
+    if (c.begin_pipeline()) {
+      while (from + n < batch.size() && batch[from + n]->send(c))
+        ++n;
+      if (n == 0 && !c.lost()) {
+        // Nothing was queued, so leaving pipeline mode cannot fail on a live session.
+        if (c.end_pipeline_unused())
+          return 0;
+      }
+      if (!c.lost() && c.sync()) {
+        for (size_t k = 0; k < n; ++k)
+          if (!batch[from + k]->receive(c))
+            redo = true;  // keep reading: every statement's results must be consumed
+        if (!c.lost())
+          c.end_pipeline();
+      }
+    }
+    if (c.lost()) {
+      broken = status{code::unavailable, "connection lost during a pipelined transaction"};
+      n = std::max<size_t>(n, 1);
+      for (size_t k = 0; k < n; ++k)
+        batch[from + k]->fail(*broken);
+    }
+    return n;
   }
 
   // Returns the failure that broke the transaction (connection lost or a savepoint command failed), after setting it

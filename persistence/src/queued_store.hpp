@@ -52,6 +52,14 @@ public:
   /// Invokes the callback with the outcome and destroys the callback.
   virtual void complete() = 0;
 
+  /// Pipelining, for plugins that pay a network round trip per statement: queues the operation's statements without
+  /// waiting for their results. False if the operation has no pipelined form (nothing was sent).
+  virtual bool send(Connection&) { return false; }
+
+  /// Reads the results of what `send` queued and keeps the outcome. False if the operation must run alone instead
+  /// (a fence rejected it or a statement failed): the transaction holding it is then void.
+  virtual bool receive(Connection&) { return false; }
+
   const std::string& key() const { return key_; }
   bool write() const { return write_; }
 
@@ -72,16 +80,27 @@ const status& status_of(const result<T>& r) {
   return r.error();
 }
 
-/// An operation whose body `F` (a row function bound to its arguments) returns `R`, the callback's argument.
-template <class Connection, class R, class F>
+/// An operation whose `Call` has `run(c) -> R` (R: the callback's argument) and a pipelined form, `send(c) -> bool`
+/// and `receive(c) -> std::optional<R>` (see queued_op), which may answer "none".
+template <class Connection, class R, class Call>
 class basic_op final : public queued_op<Connection> {
 public:
-  basic_op(std::string key, bool write, F body, callback<R> done)
-      : queued_op<Connection>(std::move(key), write), body_(std::move(body)), done_(std::move(done)) {}
+  basic_op(std::string key, bool write, Call call, callback<R> done)
+      : queued_op<Connection>(std::move(key), write), call_(std::move(call)), done_(std::move(done)) {}
 
   status execute(Connection& c) override {
-    outcome_.emplace(body_(c));
+    outcome_.emplace(call_.run(c));
     return status_of(*outcome_);
+  }
+
+  bool send(Connection& c) override { return call_.send(c); }
+
+  bool receive(Connection& c) override {
+    auto outcome = call_.receive(c);
+    if (!outcome)
+      return false;
+    outcome_.emplace(std::move(*outcome));
+    return true;
   }
 
   void fail(status st) override { outcome_.emplace(std::move(st)); }
@@ -96,9 +115,98 @@ public:
   }
 
 private:
-  F body_;
+  Call call_;
   callback<R> done_;
   std::optional<R> outcome_;
+};
+
+/// A row function bound to its arguments, with no pipelined form.
+template <class R, class F>
+struct closure_call {
+  F body;
+
+  template <class C>
+  R run(C& c) const {
+    return body(c);
+  }
+  template <class C>
+  bool send(C&) const {
+    return false;
+  }
+  template <class C>
+  std::optional<R> receive(C&) const {
+    return std::nullopt;
+  }
+};
+
+// The writes that may be pipelined: each runs the plugin's row function, and its pipelined pair when the plugin has
+// one (send_<row function>, receive_<row function>, found by argument-dependent lookup like the row functions).
+struct append_call {
+  std::string pid;
+  std::vector<event> events;
+
+  template <class C>
+  status run(C& c) const {
+    return append_events(c, pid, events);
+  }
+  template <class C>
+  bool send(C& c) const {
+    if constexpr (requires { send_append_events(c, pid, events); })
+      return send_append_events(c, pid, events);
+    return false;
+  }
+  template <class C>
+  std::optional<status> receive(C& c) const {
+    if constexpr (requires { receive_append_events(c, pid, events); })
+      return receive_append_events(c, pid, events);
+    return std::nullopt;
+  }
+};
+
+struct save_snapshot_call {
+  std::string pid;
+  snapshot s;
+
+  template <class C>
+  status run(C& c) const {
+    return save_snapshot_row(c, pid, s);
+  }
+  template <class C>
+  bool send(C& c) const {
+    if constexpr (requires { send_save_snapshot_row(c, pid, s); })
+      return send_save_snapshot_row(c, pid, s);
+    return false;
+  }
+  template <class C>
+  std::optional<status> receive(C& c) const {
+    if constexpr (requires { receive_save_snapshot_row(c, pid, s); })
+      return receive_save_snapshot_row(c, pid, s);
+    return std::nullopt;
+  }
+};
+
+struct put_value_call {
+  std::string key;
+  std::string type;
+  std::string payload;
+  int64_t expected;
+
+  template <class C>
+  result<int64_t> run(C& c) const {
+    return put_value_row(c, key, type, payload, expected);
+  }
+  template <class C>
+  bool send(C& c) const {
+    if constexpr (requires { send_put_value_row(c, key, type, payload, expected); })
+      return send_put_value_row(c, key, type, payload, expected);
+    return false;
+  }
+  template <class C>
+  std::optional<result<int64_t>> receive(C& c) const {
+    if constexpr (requires { receive_put_value_row(c, key, type, payload, expected); })
+      return receive_put_value_row(c, key, type, payload, expected);
+    return std::nullopt;
+  }
 };
 
 // -- The engine -------------------------------------------------------------------------------------------------------
@@ -352,10 +460,7 @@ public:
 
   void append(std::string pid, std::vector<event> events, callback<status> done) override {
     auto key = pid_key(pid);
-    submit<status>(
-        std::move(key), true,
-        [pid = std::move(pid), events = std::move(events)](connection& c) { return append_events(c, pid, events); },
-        std::move(done));
+    submit_call<status>(std::move(key), true, append_call{std::move(pid), std::move(events)}, std::move(done));
   }
 
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -382,10 +487,7 @@ public:
 
   void save_snapshot(std::string pid, snapshot s, callback<status> done) override {
     auto key = pid_key(pid);
-    submit<status>(
-        std::move(key), true,
-        [pid = std::move(pid), s = std::move(s)](connection& c) { return save_snapshot_row(c, pid, s); },
-        std::move(done));
+    submit_call<status>(std::move(key), true, save_snapshot_call{std::move(pid), std::move(s)}, std::move(done));
   }
 
   void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) override {
@@ -412,12 +514,9 @@ public:
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
                  callback<result<int64_t>> done) override {
     auto seq_key = value_key(key);
-    submit<result<int64_t>>(
-        std::move(seq_key), true,
-        [key = std::move(key), type = std::move(type), payload = std::move(payload), expected_version](connection& c) {
-          return put_value_row(c, key, type, payload, expected_version);
-        },
-        std::move(done));
+    submit_call<result<int64_t>>(std::move(seq_key), true,
+                                 put_value_call{std::move(key), std::move(type), std::move(payload), expected_version},
+                                 std::move(done));
   }
 
   void delete_value(std::string key, int64_t expected_version, callback<status> done) override {
@@ -439,8 +538,13 @@ public:
 private:
   template <class R, class F>
   void submit(std::string key, bool write, F body, callback<R> done) {
+    submit_call<R>(std::move(key), write, closure_call<R, F>{std::move(body)}, std::move(done));
+  }
+
+  template <class R, class Call>
+  void submit_call(std::string key, bool write, Call call, callback<R> done) {
     engine_->submit(
-        std::make_unique<basic_op<connection, R, F>>(std::move(key), write, std::move(body), std::move(done)));
+        std::make_unique<basic_op<connection, R, Call>>(std::move(key), write, std::move(call), std::move(done)));
   }
 
   std::shared_ptr<Engine> engine_;

@@ -427,20 +427,25 @@ TEST_CASE("store.concurrent_opens_create_the_schema_once") {
 
 // -- Group commit and what PostgreSQL cannot store --------------------------------------------------------------------
 
+/// Holds the fence row of "blocker" in `admin`'s transaction and appends to it, so the writer stalls on the row and
+/// the writes that follow pile up into one batch; `admin.exec("COMMIT")` lets it go, and `blocked` then succeeds.
+void stall_writer(sync_store& s, pg_admin& admin, pg_temp_database& db, waiter<status>& blocked) {
+  REQUIRE_OK(s.append("blocker", evs(1, 1)));
+  admin.exec("BEGIN");
+  admin.exec("SELECT * FROM journal_highest WHERE persistence_id = 'blocker' FOR UPDATE");
+  s->append("blocker", {ev(2)}, blocked.cb());
+  wait_for_lock_waiter(admin, db);
+}
+
 TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
   pg_temp_database db;
   sync_store s{open_store_or_fail(db.uri())};
   REQUIRE_OK(s.append("seeded", evs(1, 3)));
   REQUIRE_OK(s.append("read-only", evs(1, 2)));
-  REQUIRE_OK(s.append("blocker", evs(1, 1)));
   pg_admin admin{db.uri()};
   log_transactions(admin);
-  // Hold the fence row of "blocker" so that the writer stalls on it and the following writes pile up.
-  admin.exec("BEGIN");
-  admin.exec("SELECT * FROM journal_highest WHERE persistence_id = 'blocker' FOR UPDATE");
   waiter<status> blocked;
-  s->append("blocker", {ev(2)}, blocked.cb());
-  wait_for_lock_waiter(admin, db);
+  stall_writer(s, admin, db, blocked);
   constexpr int n = 50;
   std::vector<waiter<status>> good(n);
   waiter<status> bad;
@@ -469,19 +474,73 @@ TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
   CHECK(value_of(s.replay("seeded")) == evs(1, 3));
 }
 
+TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
+  // One-event appends, snapshots and value puts are pipelined. A rejected one voids the pipelined transaction; the
+  // same writes then run one at a time, so the outcomes and messages are those of an unpipelined run.
+  pg_temp_database db;
+  sync_store s{open_store_or_fail(db.uri())};
+  REQUIRE_OK(s.append("seeded", evs(1, 3)));
+  REQUIRE_OK(s.put_value("kept", "t", "v1", 0));
+  pg_admin admin{db.uri()};
+  log_transactions(admin);
+  waiter<status> blocked;
+  stall_writer(s, admin, db, blocked);
+  constexpr int n = 40;
+  std::vector<waiter<status>> appends(n);
+  std::vector<waiter<status>> snapshots(n);
+  std::vector<waiter<result<int64_t>>> puts(n);
+  waiter<status> stale_append;
+  waiter<result<int64_t>> stale_put;
+  for (int i = 0; i < n; ++i) {
+    auto pid = "pid-" + std::to_string(i);
+    s->append(pid, {ev(1)}, appends[i].cb());
+    s->save_snapshot(pid, snapshot{1, "t", "s" + std::to_string(i)}, snapshots[i].cb());
+    s->put_value("key-" + std::to_string(i), "t", "v", 0, puts[i].cb());
+    if (i == n / 2) {
+      s->append("seeded", {ev(2)}, stale_append.cb());
+      s->put_value("kept", "t", "v2", 7, stale_put.cb());
+    }
+  }
+  admin.exec("COMMIT");
+  CHECK_OK(blocked.get());
+  for (int i = 0; i < n; ++i) {
+    CHECK_OK(appends[i].get());
+    CHECK_OK(snapshots[i].get());
+    auto put = puts[i].get();
+    REQUIRE(put.ok());
+    CHECK(put.value() == 1);
+  }
+  auto append_outcome = stale_append.get();
+  CHECK_CODE(append_outcome, code::conflict);
+  CHECK_CODE(stale_put.get(), code::conflict);
+  // The same message as the write run alone.
+  CHECK(append_outcome.message() == s.append("seeded", {ev(2)}).message());
+  CHECK(transactions_of(admin, "pid-%") == "1");
+  for (int i = 0; i < n; ++i) {
+    auto pid = "pid-" + std::to_string(i);
+    CHECK(value_of(s.replay(pid)) == evs(1, 1));
+    auto snap = value_of(s.load_snapshot(pid));
+    REQUIRE(snap.has_value());
+    CHECK(snap->payload == "s" + std::to_string(i));
+    CHECK(value_of(s.get_value("key-" + std::to_string(i)))->version == 1);
+  }
+  CHECK(value_of(s.replay("seeded")) == evs(1, 3));
+  CHECK(value_of(s.get_value("kept"))->payload == "v1");
+  // Pipelined appends keep the fence: the next one-event appends follow on.
+  REQUIRE_OK(s.append("pid-0", {ev(2)}));
+  CHECK_CODE(s.append("pid-0", {ev(2)}), code::conflict);
+  CHECK(value_of(s.replay("pid-0")) == evs(1, 2));
+}
+
 TEST_CASE("store.max_batch_bounds_a_transaction") {
   pg_temp_database db;
   store_options options;
   options.max_batch = 5;
   sync_store s{open_store_or_fail(db.uri(), options)};
-  REQUIRE_OK(s.append("blocker", evs(1, 1)));
   pg_admin admin{db.uri()};
   log_transactions(admin);
-  admin.exec("BEGIN");
-  admin.exec("SELECT * FROM journal_highest WHERE persistence_id = 'blocker' FOR UPDATE");
   waiter<status> blocked;
-  s->append("blocker", {ev(2)}, blocked.cb());
-  wait_for_lock_waiter(admin, db);
+  stall_writer(s, admin, db, blocked);
   std::vector<waiter<status>> writes(20);
   for (size_t i = 0; i < writes.size(); ++i)
     s->append("pid-" + std::to_string(i), {ev(1)}, writes[i].cb());
@@ -572,17 +631,25 @@ TEST_CASE("store.commit_lost_in_transit_is_unknown_outcome") {
 }
 
 TEST_CASE("store.connection_lost_before_commit_is_unavailable") {
-  pg_temp_database db;
-  pg_relay relay{port_of(db.server_uri())};
-  sync_store s{open_store_or_fail(relay.uri(db))};
-  REQUIRE_OK(s.append("p", evs(1, 1)));
-  // Cut while the event row is being sent: the transaction never reaches COMMIT.
-  relay.arm('B', "insert_event", pg_relay::cut_mode::drop_message);
-  CHECK_CODE(s.append("p", evs(2, 3)), code::unavailable);
-  CHECK(relay.fired());
-  CHECK(value_of(s.highest("p")) == 1);
-  REQUIRE_OK(s.append("p", evs(2, 3)));
-  CHECK(value_of(s.replay("p")) == evs(1, 3));
+  // Cut while an event row is being sent, so the transaction never reaches COMMIT: once for an append that runs
+  // statement by statement (several events) and once for a pipelined one (one event).
+  struct cut {
+    const char* statement;
+    std::vector<event> events;
+  };
+  for (const auto& c : {cut{"insert_event", evs(2, 3)}, cut{"append_next", {ev(2)}}}) {
+    CAPTURE(c.statement);
+    pg_temp_database db;
+    pg_relay relay{port_of(db.server_uri())};
+    sync_store s{open_store_or_fail(relay.uri(db))};
+    REQUIRE_OK(s.append("p", evs(1, 1)));
+    relay.arm('B', c.statement, pg_relay::cut_mode::drop_message);
+    CHECK_CODE(s.append("p", c.events), code::unavailable);
+    CHECK(relay.fired());
+    CHECK(value_of(s.highest("p")) == 1);
+    REQUIRE_OK(s.append("p", c.events));
+    CHECK(value_of(s.replay("p")) == evs(1, c.events.back().seq));
+  }
 }
 
 TEST_CASE("store.unavailable_fast_while_the_server_is_down") {
