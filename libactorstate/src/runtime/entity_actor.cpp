@@ -115,6 +115,7 @@ void entity_actor::process() {
 
 uint64_t entity_actor::begin_write() {
   ++outstanding_;
+  issued_at_.push_back(clock::now());
   return ++issued_;
 }
 
@@ -127,7 +128,26 @@ void entity_actor::append_events(std::vector<persistence::event> events,
   env_->store->append(pid_, std::move(events), write_callback<persistence::status>(n));
 }
 
-void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::time_point issued) {
+void entity_actor::write_done(uint64_t n, const persistence::status& st) {
+  record_write(n, st);
+  after_writes();
+}
+
+void entity_actor::on_durable_notice(const std::shared_ptr<durable_signal>& signal) {
+  // A notice of an earlier incarnation comes after all of its writes were accounted for (a restart waits for them).
+  if (signal != signal_)
+    return;
+  signal->posted.store(false);
+  auto upto = signal->upto.load();
+  if (noticed_ >= upto)
+    return;
+  persistence::status ok;
+  while (noticed_ < upto)
+    record_write(++noticed_, ok);
+  after_writes();
+}
+
+void entity_actor::record_write(uint64_t n, const persistence::status& st) {
   --outstanding_;
   if (auto snap = snapshot_after_.find(n); snap != snapshot_after_.end()) {
     if (st.ok()) {
@@ -140,7 +160,7 @@ void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::
     }
     snapshot_after_.erase(snap);
   }
-  env_->metrics->persist_latency.observe(clock::now() - issued);
+  env_->metrics->persist_latency.observe(clock::now() - issued_at_.take_front());
   if (st.ok()) {
     if (n > durable_)
       durable_ = n;
@@ -159,6 +179,9 @@ void entity_actor::write_done(uint64_t n, const persistence::status& st, clock::
     for (auto& w : waiting_.take_all())
       deliver(w.promise, command_result::failure(code, "could not persist: " + st.message()), w.arrived);
   }
+}
+
+void entity_actor::after_writes() {
   maybe_restart();
   if (phase_ == phase::ready)
     process();
@@ -247,6 +270,8 @@ void entity_actor::maybe_restart() {
     return;
   issued_ = 0;
   durable_ = 0;
+  signal_.reset();
+  noticed_ = 0;
   phase_ = phase::idle;
   if (!queue_.empty()) {
     phase_ = phase::recovering;

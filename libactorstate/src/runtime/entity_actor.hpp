@@ -11,6 +11,7 @@
 // Runs entirely inside the actor; persistence callbacks come back through `post`.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -73,8 +74,8 @@ protected:
   /// Appends `events` to this entity's journal as the next write. `snapshot`, if given, is saved once the append is
   /// durable, so a snapshot never includes events that might not exist (a lost snapshot only costs replay time).
   void append_events(std::vector<persistence::event> events, std::optional<persistence::snapshot> snapshot);
-  /// Reports the outcome of write `n`; callbacks must arrive in issue order (the store guarantees it per pid).
-  void write_done(uint64_t n, const persistence::status& st, clock::time_point issued);
+  /// Reports the outcome of write `n`; outcomes must arrive in issue order (the store guarantees it per pid).
+  void write_done(uint64_t n, const persistence::status& st);
   /// Replies once every write issued so far is durable.
   void respond(pending_command& pc, command_result result);
   /// The same for a reply that comes with forwards or side effects; they run once the writes are durable.
@@ -98,7 +99,10 @@ protected:
   template <class T, class F>
   persistence::callback<T> in_actor(F fn);
 
-  /// A store callback for write `n` that reports its outcome through `write_done`.
+  /// A store callback for write `n` that reports its outcome through `write_done`. Successes are coalesced: the store's
+  /// thread records the highest durable write number and posts at most one notice at a time, so a hot entity whose
+  /// writes complete in batches of hundreds gets one message per batch. After a failure in an incarnation, outcomes
+  /// travel one by one, which keeps them in issue order.
   template <class T>
   persistence::callback<T> write_callback(uint64_t n);
 
@@ -122,6 +126,15 @@ private:
     clock::time_point arrived;
   };
 
+  struct durable_signal {
+    std::atomic<uint64_t> upto{0};    ///< Highest write number known durable (coalesced successes only).
+    std::atomic<bool> posted{false};  ///< A notice is on its way to the actor.
+    std::atomic<bool> failed{false};  ///< A write of this incarnation failed: later outcomes are posted one by one.
+  };
+
+  void on_durable_notice(const std::shared_ptr<durable_signal>& signal);
+  void record_write(uint64_t n, const persistence::status& st);
+  void after_writes();
   void enqueue(command& cmd);
   void process();
   void deliver(caf::response_promise& promise, command_result result, clock::time_point arrived);
@@ -144,6 +157,9 @@ private:
   bool stopped_ = false;
   size_t effects_running_ = 0;
   std::map<uint64_t, persistence::snapshot> snapshot_after_;  ///< Write number -> snapshot to save once durable.
+  fifo<clock::time_point> issued_at_;                         ///< When each outstanding write was issued.
+  std::shared_ptr<durable_signal> signal_;                    ///< This incarnation's; made at its first write.
+  uint64_t noticed_ = 0;                                      ///< Writes up to this came through notices.
   clock::time_point recovery_started_;
 };
 
@@ -174,8 +190,20 @@ const persistence::status& of(const persistence::result<T>& res) {
 
 template <class T>
 persistence::callback<T> entity_actor::write_callback(uint64_t n) {
-  return in_actor<T>(
-      [this, n, issued = clock::now()](T outcome) { write_done(n, detail_status::of(outcome), issued); });
+  if (!signal_)
+    signal_ = std::make_shared<durable_signal>();
+  return [this, self = caf::actor_cast<caf::actor>(this), signal = signal_, n](T outcome) {
+    const auto& st = detail_status::of(outcome);
+    if (st.ok() && !signal->failed.load()) {
+      signal->upto.store(n);
+      if (!signal->posted.exchange(true))
+        detail::post(self, [this, signal] { on_durable_notice(signal); });
+      return;
+    }
+    if (!st.ok())
+      signal->failed.store(true);
+    detail::post(self, [this, n, st = st] { write_done(n, st); });
+  };
 }
 
 template <class F>
