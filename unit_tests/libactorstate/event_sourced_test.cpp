@@ -164,6 +164,30 @@ TEST_CASE("event_sourced.failed_write_fails_dependent_commands_and_restarts") {
   CHECK(h.metrics->restarts.value() >= 1);
 }
 
+TEST_CASE("event_sourced.outcomes_keep_issue_order_when_a_lost_outcome_is_followed_by_a_success") {
+  // Successes reach the entity coalesced; once a write of the incarnation failed, outcomes travel one by one. Here the
+  // middle of three pipelined writes commits but reports unknown_outcome, and the write after it succeeds.
+  harness h;
+  auto region = h.region(text_log().model());
+  h.call(region, make_command("o", "Append", append("o", "a")));
+  h.store->hold_writes();
+  auto rb = h.call_async(region, make_command("o", "Append", append("o", "b")));
+  REQUIRE(eventually([&] { return h.store->held_writes() == 1; }));
+  h.store->lose_write_outcomes(1);
+  auto rc = h.call_async(region, make_command("o", "Append", append("o", "c")));
+  REQUIRE(eventually([&] { return h.store->held_writes() == 2; }));
+  auto rd = h.call_async(region, make_command("o", "Append", append("o", "d")));
+  REQUIRE(eventually([&] { return h.store->held_writes() == 3; }));
+  h.store->release_writes();
+  CHECK(text_of(rb.get()) == "ab");
+  // "c" may or may not be stored, so neither it nor "d", which saw it, is confirmed.
+  CHECK(rc.get().code == status_code::unavailable);
+  CHECK(rd.get().code == status_code::unavailable);
+  // Recovery reads what the store holds: all four committed.
+  CHECK(get(h, region, "o") == "abcd");
+  CHECK(text_of(h.call(region, make_command("o", "Append", append("o", "e")))) == "abcde");
+}
+
 TEST_CASE("event_sourced.handler_exception_fails_only_that_command") {
   harness h;
   auto region = h.region(text_log().model());
