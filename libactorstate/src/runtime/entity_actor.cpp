@@ -24,7 +24,6 @@ status_code to_status_code(const persistence::status& st) {
 
 entity_actor::entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id)
     : caf::event_based_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
-  pid_ = env_->model->persistence_id + "|" + entity_id_;
   env_->metrics->active.add(1);
 }
 
@@ -115,7 +114,6 @@ void entity_actor::process() {
 
 uint64_t entity_actor::begin_write() {
   ++outstanding_;
-  issued_at_.push_back(clock::now());
   return ++issued_;
 }
 
@@ -123,9 +121,9 @@ void entity_actor::append_events(std::vector<persistence::event> events,
                                  std::optional<persistence::snapshot> snapshot) {
   auto n = begin_write();
   if (snapshot)
-    snapshot_after_.emplace(n, std::move(*snapshot));
+    snapshot_after_.push_back({n, std::move(*snapshot)});
   env_->metrics->persisted_events.inc(events.size());
-  env_->store->append(pid_, std::move(events), write_callback<persistence::status>(n));
+  env_->store->append(pid(), std::move(events), write_callback<persistence::status>(n));
 }
 
 void entity_actor::write_done(uint64_t n, const persistence::status& st) {
@@ -139,28 +137,28 @@ void entity_actor::on_durable_notice(const std::shared_ptr<durable_signal>& sign
     return;
   signal->posted.store(false);
   auto upto = signal->upto.load();
-  if (noticed_ >= upto)
+  if (signal->noticed >= upto)
     return;
   persistence::status ok;
-  while (noticed_ < upto)
-    record_write(++noticed_, ok);
+  while (signal->noticed < upto)
+    record_write(++signal->noticed, ok);
   after_writes();
 }
 
 void entity_actor::record_write(uint64_t n, const persistence::status& st) {
   --outstanding_;
-  if (auto snap = snapshot_after_.find(n); snap != snapshot_after_.end()) {
+  if (!snapshot_after_.empty() && snapshot_after_.front().first == n) {
+    auto snap = snapshot_after_.take_front().second;
     if (st.ok()) {
-      auto seq = snap->second.seq;
-      env_->store->save_snapshot(pid_, std::move(snap->second), [p = pid_, seq](persistence::status saved) {
+      auto seq = snap.seq;
+      auto p = pid();
+      env_->store->save_snapshot(p, std::move(snap), [p, seq](persistence::status saved) {
         if (!saved.ok())
           log::warn("snapshot not saved",
                     {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", saved.to_string()}});
       });
     }
-    snapshot_after_.erase(snap);
   }
-  env_->metrics->persist_latency.observe(clock::now() - issued_at_.take_front());
   if (st.ok()) {
     if (n > durable_)
       durable_ = n;
@@ -271,7 +269,6 @@ void entity_actor::maybe_restart() {
   issued_ = 0;
   durable_ = 0;
   signal_.reset();
-  noticed_ = 0;
   phase_ = phase::idle;
   if (!queue_.empty()) {
     phase_ = phase::recovering;

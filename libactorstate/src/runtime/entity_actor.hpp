@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,7 +113,9 @@ protected:
   const entity_env& env() const { return *env_; }
   const std::string& entity_id() const { return entity_id_; }
   /// The persistence id of this instance: "<persistence_id>|<entity_id>".
-  const std::string& pid() const { return pid_; }
+  /// Built on each use rather than kept: it is mostly copied into a store call anyway, and an idle entity then does
+  /// not carry a second, usually heap-allocated, copy of its id.
+  std::string pid() const { return env_->model->persistence_id + "|" + entity_id_; }
 
 private:
   enum class phase { idle, recovering, ready, failed };
@@ -130,6 +131,7 @@ private:
     std::atomic<uint64_t> upto{0};    ///< Highest write number known durable (coalesced successes only).
     std::atomic<bool> posted{false};  ///< A notice is on its way to the actor.
     std::atomic<bool> failed{false};  ///< A write of this incarnation failed: later outcomes are posted one by one.
+    uint64_t noticed = 0;             ///< The actor's: writes up to this number came through notices.
   };
 
   void on_durable_notice(const std::shared_ptr<durable_signal>& signal);
@@ -145,7 +147,6 @@ private:
 
   std::shared_ptr<const entity_env> env_;
   std::string entity_id_;
-  std::string pid_;
   phase phase_ = phase::idle;
   fifo<pending_command> queue_;
   fifo<waiting_reply> waiting_;
@@ -156,10 +157,9 @@ private:
   bool busy_ = false;
   bool stopped_ = false;
   size_t effects_running_ = 0;
-  std::map<uint64_t, persistence::snapshot> snapshot_after_;  ///< Write number -> snapshot to save once durable.
-  fifo<clock::time_point> issued_at_;                         ///< When each outstanding write was issued.
-  std::shared_ptr<durable_signal> signal_;                    ///< This incarnation's; made at its first write.
-  uint64_t noticed_ = 0;                                      ///< Writes up to this came through notices.
+  /// Snapshots to save once their write is durable, by write number (ascending, as writes complete in order).
+  fifo<std::pair<uint64_t, persistence::snapshot>> snapshot_after_;
+  std::shared_ptr<durable_signal> signal_;  ///< This incarnation's; made at its first write.
   clock::time_point recovery_started_;
 };
 
@@ -192,7 +192,9 @@ template <class T>
 persistence::callback<T> entity_actor::write_callback(uint64_t n) {
   if (!signal_)
     signal_ = std::make_shared<durable_signal>();
-  return [this, self = caf::actor_cast<caf::actor>(this), signal = signal_, n](T outcome) {
+  return [this, self = caf::actor_cast<caf::actor>(this), signal = signal_, metrics = env_->metrics, n,
+          issued = clock::now()](T outcome) {
+    metrics->persist_latency.observe(clock::now() - issued);
     const auto& st = detail_status::of(outcome);
     if (st.ok() && !signal->failed.load()) {
       signal->upto.store(n);
