@@ -98,4 +98,13 @@ for (const name of Object.keys(restate)) {
   console.log(`| ${name} | ${x(n.rps, r.rps)} | ${frac(n.latencyMs.p99, r.latencyMs.p99)} | ${x(p.rps, r.rps)} | ` +
     `${frac(p.latencyMs.p99, r.latencyMs.p99)} | ${n.usage.loadgen?.cpuPct ?? '-'} / ${p.usage.loadgen?.cpuPct ?? '-'} |`);
 }
+// Other work on the two cores skews one system against the other: say so rather than print a ratio as if clean.
+const busy = [['Restate', restate], ['native', native], ['proxy', proxy]].flatMap(([who, rows]) =>
+  Object.values(rows).filter((r) => (r.usage.host?.otherCpuPct ?? 0) > 20)
+    .map((r) => `${who} ${r.name}: other CPU ${r.usage.host.otherCpuPct} % of a core`));
+if (busy.length) {
+  console.log('');
+  console.log('WARNING: other processes used the machine during these rows, so the ratios are not comparable: ' +
+    busy.join('; '));
+}
 JS
