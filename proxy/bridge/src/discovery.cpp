@@ -237,8 +237,10 @@ bridge_flags::bridge_flags(CLI::App& app, bridge_options& o) : opts_(o) {
   };
   flag("--user-function-host", o.user_function_host, "Host of the user function", "USER_FUNCTION_HOST");
   flag("--user-function-port", o.user_function_port, "Port of the user function", "USER_FUNCTION_PORT");
-  flag("--discovery-backoff-min", backoff_min_, "First delay before retrying discovery", nullptr);
-  flag("--discovery-backoff-max", backoff_max_, "Longest delay between discovery attempts", nullptr);
+  flag("--discovery-backoff-min", backoff_min_, "First delay before retrying discovery",
+       "ACTORSTATE_DISCOVERY_BACKOFF_MIN");
+  flag("--discovery-backoff-max", backoff_max_, "Longest delay between discovery attempts",
+       "ACTORSTATE_DISCOVERY_BACKOFF_MAX");
 }
 
 void bridge_flags::apply(int argc, char** argv) {

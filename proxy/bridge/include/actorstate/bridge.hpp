@@ -38,8 +38,8 @@ struct bridge_options {
 class bridge_flags {
 public:
   bridge_flags(CLI::App& app, bridge_options& opts);
-  /// Applies environment variables (USER_FUNCTION_HOST, USER_FUNCTION_PORT) where no flag was given and converts
-  /// durations; throws CLI::ValidationError on bad values.
+  /// Applies environment variables (USER_FUNCTION_HOST, USER_FUNCTION_PORT, ACTORSTATE_DISCOVERY_BACKOFF_MIN/MAX)
+  /// where no flag was given and converts durations; throws CLI::ValidationError on bad values.
   void apply(int argc, char** argv);
 
 private:
