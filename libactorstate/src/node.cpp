@@ -129,6 +129,7 @@ int node::open() {
 
   persistence::store_options store_opts;
   store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
+  store_opts.sqlite_quick_check = s.opts.sqlite_quick_check;
   auto uri = s.opts.store_uri();
   auto opened = persistence::open_store(uri, store_opts);
   if (!opened.ok()) {

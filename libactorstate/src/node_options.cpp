@@ -102,6 +102,9 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
   flag("--sqlite-synchronous", o.sqlite_synchronous, "SQLite synchronous pragma: FULL, NORMAL or OFF",
        "ACTORSTATE_SQLITE_SYNCHRONOUS")
       ->check(CLI::IsMember({"FULL", "NORMAL", "OFF"}));
+  flag("--sqlite-quick-check", o.sqlite_quick_check,
+       "Check the whole SQLite file at start-up (true/false); false starts faster on large stores",
+       "ACTORSTATE_SQLITE_QUICK_CHECK");
   flag("--passivation-timeout", passivation_timeout_, "Idle time before an entity is passivated",
        "ACTORSTATE_PASSIVATION_TIMEOUT");
   flag("--max-active-entities", o.max_active_entities,

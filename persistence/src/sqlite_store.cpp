@@ -304,12 +304,14 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
     if (auto version = check_identity(raw, where); !version.ok())
       return version.error();
     std::vector<std::string> rows;
-    if (rc = query(raw, "PRAGMA quick_check", &rows); rc != SQLITE_OK)
-      return open_error(raw, rc, where, "quick_check");
-    if (rows.empty() || rows.front() != "ok")
-      return status{code::corrupt,
-                    where + ": quick_check failed: " + (rows.empty() ? std::string{"no result"} : rows.front())};
-    rows.clear();
+    if (options.sqlite_quick_check) {
+      if (rc = query(raw, "PRAGMA quick_check", &rows); rc != SQLITE_OK)
+        return open_error(raw, rc, where, "quick_check");
+      if (rows.empty() || rows.front() != "ok")
+        return status{code::corrupt,
+                      where + ": quick_check failed: " + (rows.empty() ? std::string{"no result"} : rows.front())};
+      rows.clear();
+    }
     if (rc = query(raw, "PRAGMA journal_mode = WAL", &rows); rc != SQLITE_OK)
       return open_error(raw, rc, where, "enable WAL");
     // The reader relies on WAL to read while the writer commits; a VFS without shared memory cannot do WAL.

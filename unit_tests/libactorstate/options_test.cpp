@@ -78,6 +78,17 @@ TEST_CASE("options.bad_values_are_rejected") {
   CHECK_FALSE(parse({"--port", "http"}).ok);
   CHECK_FALSE(parse({"--sqlite-synchronous", "SOMETIMES"}).ok);
   CHECK_FALSE(parse({"--max-message-size", "big"}).ok);
+  CHECK_FALSE(parse({"--sqlite-quick-check", "maybe"}).ok);
+}
+
+TEST_CASE("options.sqlite_quick_check") {
+  CHECK(parse({}).opts.sqlite_quick_check);
+  CHECK_FALSE(parse({"--sqlite-quick-check", "false"}).opts.sqlite_quick_check);
+  ::setenv("ACTORSTATE_SQLITE_QUICK_CHECK", "false", 1);
+  auto from_env = parse({});
+  ::unsetenv("ACTORSTATE_SQLITE_QUICK_CHECK");
+  REQUIRE(from_env.ok);
+  CHECK_FALSE(from_env.opts.sqlite_quick_check);
 }
 
 TEST_CASE("options.units") {

@@ -114,10 +114,22 @@ TEST_CASE("sqlite.damaged_page_is_corrupt") {
   REQUIRE(size > 16 * 4096);
   // Smash the b-tree page header of a page in the middle of the journal table.
   overwrite_at(path, static_cast<std::streamoff>((size / 4096 / 2) * 4096), std::string(64, '\xff'));
-  auto s = open_store("sqlite:" + path);
-  REQUIRE_FALSE(s.ok());
-  CHECK_MESSAGE(s.error().error_code() == code::corrupt, s.error().to_string());
-  CHECK_MESSAGE(s.error().message().find(path) != std::string::npos, s.error().message());
+  SUBCASE("refused at open by the quick check") {
+    auto s = open_store("sqlite:" + path);
+    REQUIRE_FALSE(s.ok());
+    CHECK_MESSAGE(s.error().error_code() == code::corrupt, s.error().to_string());
+    CHECK_MESSAGE(s.error().message().find(path) != std::string::npos, s.error().message());
+  }
+  SUBCASE("without the quick check, the reads that reach it fail") {
+    store_options options;
+    options.sqlite_quick_check = false;
+    auto opened = open_store("sqlite:" + path, options);
+    REQUIRE(opened.ok());
+    sync_store s{std::move(opened.value())};
+    auto replayed = s.replay("p");
+    REQUIRE_FALSE(replayed.ok());
+    CHECK_MESSAGE(replayed.error().error_code() == code::corrupt, replayed.error().to_string());
+  }
 }
 
 TEST_CASE("sqlite.schema_is_versioned_and_in_wal_mode") {

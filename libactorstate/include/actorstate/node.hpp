@@ -33,6 +33,7 @@ struct node_options {
   std::string data_dir = "./actorstate-data";
   std::string store;  ///< "memory", "sqlite:PATH"; empty: sqlite:<data_dir>/actorstate.db.
   std::string sqlite_synchronous = "FULL";
+  bool sqlite_quick_check = true;  ///< Check the whole SQLite file when opening it (see persistence::store_options).
   std::chrono::milliseconds passivation_timeout{30000};
   size_t max_active_entities = 100000;  ///< Per entity type; least recently used instances are passivated first.
   uint32_t shards = 100;                ///< Shards per entity type (stable hash of the entity id).
