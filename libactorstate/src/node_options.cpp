@@ -152,6 +152,9 @@ void node_flags::apply(int argc, char** argv) {
   using flags::duration;
   opts_.passivation_timeout = duration("--passivation-timeout", passivation_timeout_);
   opts_.command_timeout = duration("--command-timeout", command_timeout_);
+  if (opts_.command_timeout.count() <= 0)
+    throw CLI::ValidationError("--command-timeout",
+                               "must be longer than 0 (every command would fail): " + command_timeout_);
   opts_.drain_timeout = duration("--drain-timeout", drain_timeout_);
   auto size = ops::parse_size(max_message_size_);
   if (!size || *size == 0)

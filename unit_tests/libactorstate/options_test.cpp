@@ -79,6 +79,7 @@ TEST_CASE("options.bad_values_are_rejected") {
   CHECK_FALSE(parse({"--sqlite-synchronous", "SOMETIMES"}).ok);
   CHECK_FALSE(parse({"--max-message-size", "big"}).ok);
   CHECK_FALSE(parse({"--sqlite-quick-check", "maybe"}).ok);
+  CHECK_FALSE(parse({"--command-timeout", "0s"}).ok);
 }
 
 TEST_CASE("options.sqlite_quick_check") {
