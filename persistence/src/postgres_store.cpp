@@ -1001,13 +1001,18 @@ private:
     }
   }
 
-  // Pipelines the writes from batch[from] on that have a pipelined form; returns how many it ran (0 if batch[from]
-  // has none). Sets `redo` if one of them must run alone, and `broken` (as every one's outcome) if the session died.
+  static constexpr size_t pipeline_depth = 256;
+
+  // Pipelines the writes from batch[from] on that have a pipelined form (up to pipeline_depth of them); returns how
+  // many it ran (0 if batch[from] has none). Sets `redo` if one of them must run alone, and `broken` (as every one's
+  // outcome) if the session died.
   static size_t run_pipelined(connection& c, std::vector<op*>& batch, size_t from, std::optional<status>& broken,
                               bool& redo) {
     size_t n = 0;
     if (c.begin_pipeline()) {
-      while (from + n < batch.size() && batch[from + n]->send(c))
+      // libpq blocks while sending; the server must meanwhile have room to write the results it has not sent yet.
+      // A few dozen bytes per statement and at most `pipeline_depth` statements stay far below any socket buffer.
+      while (from + n < batch.size() && n < pipeline_depth && batch[from + n]->send(c))
         ++n;
       if (n == 0 && !c.lost()) {
         // Nothing was queued, so leaving pipeline mode cannot fail on a live session.

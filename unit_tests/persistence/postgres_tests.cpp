@@ -427,14 +427,27 @@ TEST_CASE("store.concurrent_opens_create_the_schema_once") {
 
 // -- Group commit and what PostgreSQL cannot store --------------------------------------------------------------------
 
-/// Holds the fence row of "blocker" in `admin`'s transaction and appends to it, so the writer stalls on the row and
-/// the writes that follow pile up into one batch; `admin.exec("COMMIT")` lets it go, and `blocked` then succeeds.
-void stall_writer(sync_store& s, pg_admin& admin, pg_temp_database& db, waiter<status>& blocked) {
-  REQUIRE_OK(s.append("blocker", evs(1, 1)));
+/// Holds the fence row of "blocker" in `admin`'s transaction and appends event `seq` to it (creating the journal
+/// first when `seq` is 2), so the writer stalls on the row and the writes that follow pile up into one batch;
+/// `admin.exec("COMMIT")` lets it go, and `blocked` then succeeds.
+void stall_writer(sync_store& s, pg_admin& admin, pg_temp_database& db, waiter<status>& blocked, int64_t seq = 2) {
+  if (seq == 2)
+    REQUIRE_OK(s.append("blocker", evs(1, 1)));
   admin.exec("BEGIN");
   admin.exec("SELECT * FROM journal_highest WHERE persistence_id = 'blocker' FOR UPDATE");
-  s->append("blocker", {ev(2)}, blocked.cb());
+  s->append("blocker", {ev(seq)}, blocked.cb());
   wait_for_lock_waiter(admin, db);
+}
+
+/// Appends a first event to one new journal per waiter, named `prefix` and the waiter's index.
+void start_journals(sync_store& s, const std::string& prefix, std::vector<waiter<status>>& waiters) {
+  for (size_t i = 0; i < waiters.size(); ++i)
+    s->append(prefix + std::to_string(i), {ev(1)}, waiters[i].cb());
+}
+
+void check_all_ok(std::vector<waiter<status>>& waiters) {
+  for (auto& w : waiters)
+    CHECK_OK(w.get());
 }
 
 TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
@@ -485,7 +498,7 @@ TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
   log_transactions(admin);
   waiter<status> blocked;
   stall_writer(s, admin, db, blocked);
-  constexpr int n = 40;
+  constexpr int n = 100;  // 302 writes: more than one pipeline round (pipeline_depth) in the same transaction
   std::vector<waiter<status>> appends(n);
   std::vector<waiter<status>> snapshots(n);
   std::vector<waiter<result<int64_t>>> puts(n);
@@ -530,6 +543,15 @@ TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
   REQUIRE_OK(s.append("pid-0", {ev(2)}));
   CHECK_CODE(s.append("pid-0", {ev(2)}), code::conflict);
   CHECK(value_of(s.replay("pid-0")) == evs(1, 2));
+  // Without a rejected write, several pipeline rounds commit as one transaction.
+  waiter<status> blocked_again;
+  stall_writer(s, admin, db, blocked_again, 3);
+  std::vector<waiter<status>> more(600);
+  start_journals(s, "more-", more);
+  admin.exec("COMMIT");
+  CHECK_OK(blocked_again.get());
+  check_all_ok(more);
+  CHECK(transactions_of(admin, "more-%") == "1");
 }
 
 TEST_CASE("store.max_batch_bounds_a_transaction") {
@@ -542,12 +564,10 @@ TEST_CASE("store.max_batch_bounds_a_transaction") {
   waiter<status> blocked;
   stall_writer(s, admin, db, blocked);
   std::vector<waiter<status>> writes(20);
-  for (size_t i = 0; i < writes.size(); ++i)
-    s->append("pid-" + std::to_string(i), {ev(1)}, writes[i].cb());
+  start_journals(s, "pid-", writes);
   admin.exec("COMMIT");
   CHECK_OK(blocked.get());
-  for (auto& w : writes)
-    CHECK_OK(w.get());
+  check_all_ok(writes);
   CHECK(transactions_of(admin, "pid-%") == "4");
 }
 
