@@ -395,6 +395,11 @@ public:
 
   bool sync() { return PQpipelineSync(conn_.get()) == 1 || note_lost(); }
 
+  /// Queues BEGIN (pipeline mode takes only the extended protocol).
+  bool send_begin() {
+    return PQsendQueryParams(conn_.get(), "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 || note_lost();
+  }
+
   /// The rows one queued statement affected, or nothing if it failed or was skipped after an earlier failure.
   std::optional<int64_t> receive_count() {
     std::optional<int64_t> rows;
@@ -956,28 +961,55 @@ private:
           batch[i]->fail(error);
         return;
       }
-      if (auto r = c->exec("BEGIN", "begin transaction"); !r.ok()) {
-        // Nothing was sent but BEGIN: a connection that died while idle is replaced once, transparently.
-        if (c->lost()) {
-          slot.drop();
-          if (reused && !retried) {
-            retried = true;
-            continue;
-          }
-        }
-        for (; i < batch.size(); ++i)
-          batch[i]->fail(r.error());
-        return;
-      }
+      // A connection that died while idle shows up in the transaction's first round, before any COMMIT: it is then
+      // replaced once, transparently.
+      auto retry_on_new_connection = [&] {
+        slot.drop();
+        if (!reused || retried)
+          return false;
+        retried = true;
+        return true;
+      };
       auto first = i;
       std::optional<status> broken;
+      std::optional<status> begin_failed;
       bool redo = false;
-      while (i < batch.size() && !broken && !redo) {
-        auto sent = pipelining ? run_pipelined(*c, batch, i, broken, redo) : 0;
+      bool begun = false;
+      if (!pipelining) {
+        if (auto r = c->exec("BEGIN", "begin transaction"); !r.ok()) {
+          if (c->lost() && retry_on_new_connection())
+            continue;
+          for (; i < batch.size(); ++i)
+            batch[i]->fail(r.error());
+          return;
+        }
+        begun = true;
+      }
+      while (i < batch.size() && !broken && !redo && !begin_failed) {
+        size_t sent = 0;
+        if (pipelining) {
+          // BEGIN travels in the first round, with the writes.
+          auto round = run_pipelined(*c, batch, i, !begun, broken, redo);
+          if (round.begin_failed) {
+            begin_failed = round.begin_failed;
+            break;
+          }
+          begun = true;
+          sent = round.ran;
+        }
         if (sent > 0)
           i += sent;
         else if (!broken)
           broken = run_in_savepoint(*c, *batch[i++]);
+      }
+      if (begin_failed) {
+        if (c->lost() && retry_on_new_connection())
+          continue;
+        if (c->lost())
+          slot.drop();
+        for (; i < batch.size(); ++i)
+          batch[i]->fail(*begin_failed);
+        return;
       }
       if (redo && !broken) {
         if (c->lost() || !c->exec("ROLLBACK", "rollback").ok())
@@ -1003,23 +1035,46 @@ private:
 
   static constexpr size_t pipeline_depth = 256;
 
-  // Pipelines the writes from batch[from] on that have a pipelined form (up to pipeline_depth of them); returns how
-  // many it ran (0 if batch[from] has none). Sets `redo` if one of them must run alone, and `broken` (as every one's
-  // outcome) if the session died.
-  static size_t run_pipelined(connection& c, std::vector<op*>& batch, size_t from, std::optional<status>& broken,
-                              bool& redo) {
+  struct pipeline_round {
+    size_t ran = 0;                      ///< Writes sent and read (their outcomes are set).
+    /// The round that opened the transaction failed before COMMIT could be sent (the session died, or BEGIN was
+    /// refused): nothing committed, and the writes' outcomes are unset.
+    std::optional<status> begin_failed;
+  };
+
+  // Pipelines the writes from batch[from] on that have a pipelined form (up to pipeline_depth of them), preceded by
+  // BEGIN if `begin`; runs none if batch[from] has no pipelined form. Sets `redo` if one of them must run alone, and
+  // `broken` (as every one's outcome) if the session died after BEGIN answered.
+  static pipeline_round run_pipelined(connection& c, std::vector<op*>& batch, size_t from, bool begin,
+                                      std::optional<status>& broken, bool& redo) {
+    pipeline_round round;
+    auto begin_lost = [&] {
+      round.begin_failed = status{code::unavailable, "connection lost in the transaction's first round, before COMMIT"};
+      return round;
+    };
     size_t n = 0;
-    if (c.begin_pipeline()) {
+    if (c.begin_pipeline() && (!begin || c.send_begin())) {
       // libpq blocks while sending; the server must meanwhile have room to write the results it has not sent yet.
       // A few dozen bytes per statement and at most `pipeline_depth` statements stay far below any socket buffer.
       while (from + n < batch.size() && n < pipeline_depth && batch[from + n]->send(c))
         ++n;
-      if (n == 0 && !c.lost()) {
+      if (n == 0 && !begin && !c.lost()) {
         // Nothing was queued, so leaving pipeline mode cannot fail on a live session.
         if (c.end_pipeline_unused())
-          return 0;
+          return round;
       }
       if (!c.lost() && c.sync()) {
+        if (begin && !c.receive_count()) {
+          if (c.lost())
+            return begin_lost();
+          // A refused BEGIN skips everything queued after it; read it all, then report.
+          for (size_t k = 0; k < n && !c.lost(); ++k)
+            (void)c.receive_count();
+          if (!c.lost())
+            c.end_pipeline();
+          round.begin_failed = status{code::unavailable, "the server refused BEGIN"};
+          return round;
+        }
         for (size_t k = 0; k < n; ++k)
           if (!batch[from + k]->receive(c))
             redo = true;  // keep reading: every statement's results must be consumed
@@ -1028,12 +1083,15 @@ private:
       }
     }
     if (c.lost()) {
+      if (begin)
+        return begin_lost();  // no COMMIT was sent, so nothing of it can have committed
       broken = status{code::unavailable, "connection lost during a pipelined transaction"};
       n = std::max<size_t>(n, 1);
       for (size_t k = 0; k < n; ++k)
         batch[from + k]->fail(*broken);
     }
-    return n;
+    round.ran = n;
+    return round;
   }
 
   // Returns the failure that broke the transaction (connection lost or a savepoint command failed), after setting it
