@@ -341,11 +341,6 @@ CREATE TABLE kv (
 );
 )sql";
 
-struct migration {
-  int version;
-  const char* sql;
-};
-
 constexpr migration migrations[] = {
     {1, schema_v1},
 };

@@ -438,6 +438,12 @@ private:
 
 // -- The plugin -------------------------------------------------------------------------------------------------------
 
+/// One step of a plugin's versioned schema: the SQL that takes the schema to `version`. Released steps never change.
+struct migration {
+  int version;
+  const char* sql;
+};
+
 /// The store of a plugin whose engine `Engine` derives from queued_engine. Every call becomes an operation on a
 /// sequencing key (pid_key or value_key) that calls one of the plugin's row functions on a connection `c`; they are
 /// found by argument-dependent lookup, so they live in the namespace of the plugin's connection type:

@@ -161,17 +161,8 @@ CONFORMANCE_TEST(journal, binary_fields_round_trip) {
 CONFORMANCE_TEST(journal, second_writer_conflicts) {
   waiter<status> first;
   waiter<status> second;
-  std::latch start{2};
-  std::thread a{[&] {
-    start.arrive_and_wait();
-    f.s->append("p", {ev(1, "from a")}, first.cb());
-  }};
-  std::thread b{[&] {
-    start.arrive_and_wait();
-    f.s->append("p", {ev(1, "from b")}, second.cb());
-  }};
-  a.join();
-  b.join();
+  race([&] { f.s->append("p", {ev(1, "from a")}, first.cb()); },
+       [&] { f.s->append("p", {ev(1, "from b")}, second.cb()); });
   auto sa = first.get();
   auto sb = second.get();
   CHECK(sa.ok() != sb.ok());
@@ -235,17 +226,7 @@ CONFORMANCE_TEST(journal, racing_batches_one_wins_whole) {
       e.payload = "b" + std::to_string(e.seq);
     waiter<status> wa;
     waiter<status> wb;
-    std::latch start{2};
-    std::thread ta{[&] {
-      start.arrive_and_wait();
-      f.s->append("p", a, wa.cb());
-    }};
-    std::thread tb{[&] {
-      start.arrive_and_wait();
-      f.s->append("p", b, wb.cb());
-    }};
-    ta.join();
-    tb.join();
+    race([&] { f.s->append("p", a, wa.cb()); }, [&] { f.s->append("p", b, wb.cb()); });
     auto sa = wa.get();
     auto sb = wb.get();
     REQUIRE_MESSAGE(sa.ok() != sb.ok(), "round " << round << ": " << sa.to_string() << " / " << sb.to_string());

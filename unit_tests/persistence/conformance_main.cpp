@@ -10,21 +10,15 @@ namespace actorstate::persistence::testing {
 
 namespace {
 
-std::shared_ptr<store> open_or_fail(const std::string& uri) {
-  auto s = open_store(uri);
-  REQUIRE_MESSAGE(s.ok(), s.error().to_string());
-  return s.value();
-}
-
 class memory_env final : public plugin_env {
 public:
-  std::shared_ptr<store> open() override { return open_or_fail("memory"); }
+  std::shared_ptr<store> open() override { return open_store_or_fail("memory"); }
 };
 
 class sqlite_env : public plugin_env {
 public:
   // A missing parent directory: open_store must create it.
-  std::shared_ptr<store> open() override { return open_or_fail("sqlite:" + dir_.file("data/store.db")); }
+  std::shared_ptr<store> open() override { return open_store_or_fail("sqlite:" + dir_.file("data/store.db")); }
 
 private:
   temp_dir dir_;
@@ -39,7 +33,7 @@ public:
 class postgres_env final : public plugin_env {
 public:
   // Every open() reaches the same database, which lives as long as the environment.
-  std::shared_ptr<store> open() override { return open_or_fail(db_.uri()); }
+  std::shared_ptr<store> open() override { return open_store_or_fail(db_.uri()); }
 
 private:
   pg_temp_database db_;

@@ -276,17 +276,8 @@ CONFORMANCE_TEST(value, racing_puts_one_wins) {
     for (int64_t expected : {0, 1}) {
       waiter<result<int64_t>> wa;
       waiter<result<int64_t>> wb;
-      std::latch start{2};
-      std::thread ta{[&] {
-        start.arrive_and_wait();
-        f.s->put_value(key, "t", "a", expected, wa.cb());
-      }};
-      std::thread tb{[&] {
-        start.arrive_and_wait();
-        f.s->put_value(key, "t", "b", expected, wb.cb());
-      }};
-      ta.join();
-      tb.join();
+      race([&] { f.s->put_value(key, "t", "a", expected, wa.cb()); },
+           [&] { f.s->put_value(key, "t", "b", expected, wb.cb()); });
       auto ra = wa.get();
       auto rb = wb.get();
       REQUIRE_MESSAGE(ra.ok() != rb.ok(), "round " << round << ", expected " << expected);
@@ -298,17 +289,7 @@ CONFORMANCE_TEST(value, racing_puts_one_wins) {
     }
     waiter<status> deleted;
     waiter<result<int64_t>> updated;
-    std::latch start{2};
-    std::thread td{[&] {
-      start.arrive_and_wait();
-      f.s->delete_value(key, 2, deleted.cb());
-    }};
-    std::thread tu{[&] {
-      start.arrive_and_wait();
-      f.s->put_value(key, "t", "c", 2, updated.cb());
-    }};
-    td.join();
-    tu.join();
+    race([&] { f.s->delete_value(key, 2, deleted.cb()); }, [&] { f.s->put_value(key, "t", "c", 2, updated.cb()); });
     auto sd = deleted.get();
     auto ru = updated.get();
     REQUIRE(sd.ok() != ru.ok());
@@ -333,19 +314,15 @@ DURABLE_CONFORMANCE_TEST(store, second_store_on_same_data_is_fenced) {
     waiter<status> wb;
     waiter<result<int64_t>> va;
     waiter<result<int64_t>> vb;
-    std::latch start{2};
-    std::thread ta{[&] {
-      start.arrive_and_wait();
-      f.s->append("p", a, wa.cb());
-      f.s->put_value("k", "t", "a", round, va.cb());
-    }};
-    std::thread tb{[&] {
-      start.arrive_and_wait();
-      other->append("p", b, wb.cb());
-      other->put_value("k", "t", "b", round, vb.cb());
-    }};
-    ta.join();
-    tb.join();
+    race(
+        [&] {
+          f.s->append("p", a, wa.cb());
+          f.s->put_value("k", "t", "a", round, va.cb());
+        },
+        [&] {
+          other->append("p", b, wb.cb());
+          other->put_value("k", "t", "b", round, vb.cb());
+        });
     auto sa = wa.get();
     auto sb = wb.get();
     REQUIRE_MESSAGE(sa.ok() != sb.ok(), "round " << round << ": " << sa.to_string() << " / " << sb.to_string());

@@ -34,18 +34,6 @@ struct faulty_fixture {
   sync_store s{nullptr};
 };
 
-// Polls a condition the test cannot wait on directly; bounded by `timeout`.
-template <class Predicate>
-bool eventually(Predicate p) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!p()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("faulty.fail_writes_counted") {
@@ -187,23 +175,10 @@ namespace {
 
 // The callback owns the last reference once the test lets go, so the store is destroyed on its own worker thread.
 void release_in_own_callback(bool decorated) {
-  auto inner = open_store("memory");
-  REQUIRE(inner.ok());
-  std::shared_ptr<store> s = std::move(inner.value());
+  auto s = open_store_or_fail("memory");
   if (decorated)
     s = std::make_shared<faulty_store>(s);
-  std::weak_ptr<store> weak = s;
-  auto dropped = std::make_shared<std::promise<void>>();
-  auto ran = std::make_shared<std::promise<void>>();
-  auto dropped_future = dropped->get_future().share();
-  s->append("p", {ev(1)}, [keep = s, dropped_future, ran](status) {
-    dropped_future.wait_for(timeout);
-    ran->set_value();
-  });
-  s.reset();
-  dropped->set_value();
-  REQUIRE(ran->get_future().wait_for(timeout) == std::future_status::ready);
-  CHECK(eventually([&] { return weak.expired(); }));
+  check_released_in_own_callback(std::move(s));
 }
 
 }  // namespace

@@ -118,10 +118,4 @@ pg_temp_database::~pg_temp_database() {
   PQfinish(conn);
 }
 
-std::shared_ptr<store> open_store_or_fail(const std::string& uri, const store_options& options) {
-  auto s = open_store(uri, options);
-  REQUIRE_MESSAGE(s.ok(), s.error().to_string());
-  return s.value();
-}
-
 }  // namespace actorstate::persistence::testing

@@ -65,7 +65,4 @@ private:
   std::string name_;
 };
 
-/// Opens a store on `uri` or fails the test.
-std::shared_ptr<store> open_store_or_fail(const std::string& uri, const store_options& options = {});
-
 }  // namespace actorstate::persistence::testing

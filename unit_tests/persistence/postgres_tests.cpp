@@ -12,13 +12,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <future>
 #include <latch>
 #include <list>
 #include <mutex>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -32,17 +30,6 @@ using namespace std::chrono_literals;
 namespace {
 
 using steady = std::chrono::steady_clock;
-
-/// Polls `done` every 20 ms until it holds or `limit` passed; returns whether it held.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-  auto deadline = steady::now() + limit;
-  while (!done()) {
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
 
 uint16_t port_of(const std::string& uri) {
   auto colon = uri.rfind(':');
@@ -107,8 +94,6 @@ public:
 
   pg_relay(const pg_relay&) = delete;
   pg_relay& operator=(const pg_relay&) = delete;
-
-  uint16_t port() const { return port_; }
 
   /// The URI of `db` through the relay.
   std::string uri(const pg_temp_database& db) const {
@@ -476,8 +461,7 @@ TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
   CHECK_FALSE(good.back().ready());
   admin.exec("COMMIT");
   CHECK_OK(blocked.get());
-  for (auto& w : good)
-    CHECK_OK(w.get());
+  check_all_ok(good);
   CHECK_CODE(bad.get(), code::conflict);
   CHECK_CODE(stale_value.get(), code::conflict);
   // 52 writes queued behind the stalled one, one transaction.
@@ -790,18 +774,5 @@ TEST_CASE("store.uris") {
 
 TEST_CASE("store.released_in_own_callback") {
   pg_temp_database db;
-  auto s = open_store_or_fail(db.uri());
-  std::weak_ptr<store> weak = s;
-  auto dropped = std::make_shared<std::promise<void>>();
-  auto ran = std::make_shared<std::promise<void>>();
-  auto dropped_future = dropped->get_future().share();
-  // The callback owns the last reference once the test lets go; it is destroyed on the store's own thread.
-  s->append("p", {ev(1)}, [keep = s, dropped_future, ran](status) {
-    dropped_future.wait_for(timeout);
-    ran->set_value();
-  });
-  s.reset();
-  dropped->set_value();
-  REQUIRE(ran->get_future().wait_for(timeout) == std::future_status::ready);
-  CHECK(eventually([&] { return weak.expired(); }));
+  check_released_in_own_callback(open_store_or_fail(db.uri()));
 }

@@ -19,9 +19,7 @@ using namespace actorstate::persistence::testing;
 namespace {
 
 std::shared_ptr<store> open_sqlite(const std::string& path, const store_options& options = {}) {
-  auto s = open_store("sqlite:" + path, options);
-  REQUIRE_MESSAGE(s.ok(), s.error().to_string());
-  return s.value();
+  return open_store_or_fail("sqlite:" + path, options);
 }
 
 // A plain SQLite connection for looking at or tampering with a store's file from outside.
@@ -303,21 +301,5 @@ TEST_CASE("sqlite.failed_fsync_on_commit_is_unknown_outcome") {
 
 TEST_CASE("sqlite.released_in_own_callback") {
   temp_dir dir;
-  auto s = open_sqlite(dir.file("store.db"));
-  std::weak_ptr<store> weak = s;
-  auto dropped = std::make_shared<std::promise<void>>();
-  auto ran = std::make_shared<std::promise<void>>();
-  auto dropped_future = dropped->get_future().share();
-  // The callback owns the last reference once the test lets go; it is destroyed on the store's own thread.
-  s->append("p", {ev(1)}, [keep = s, dropped_future, ran](status) {
-    dropped_future.wait_for(timeout);
-    ran->set_value();
-  });
-  s.reset();
-  dropped->set_value();
-  REQUIRE(ran->get_future().wait_for(timeout) == std::future_status::ready);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!weak.expired() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  CHECK(weak.expired());
+  check_released_in_own_callback(open_sqlite(dir.file("store.db")));
 }

@@ -1,5 +1,6 @@
-// Helpers shared by the persistence test binaries: unique temporary directories, bounded waits for callbacks, and a
-// blocking facade over the asynchronous store API so that test bodies read top to bottom.
+// Helpers shared by the persistence test binaries: unique temporary directories, bounded waits for callbacks and
+// conditions, racing threads, and a blocking facade over the asynchronous store API so that test bodies read top to
+// bottom.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -9,12 +10,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <latch>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -255,6 +258,56 @@ template <class T>
 T value_of(result<T> r) {
   REQUIRE_MESSAGE(r.ok(), r.error().to_string());
   return std::move(r.value());
+}
+
+/// Opens a store on `uri` or fails the test with the store's message.
+inline std::shared_ptr<store> open_store_or_fail(const std::string& uri, const store_options& options = {}) {
+  return value_of(open_store(uri, options));
+}
+
+/// Polls a condition the test cannot wait on directly until it holds or `limit` passed; returns whether it held.
+template <class Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds limit = timeout) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return true;
+}
+
+/// Runs `a` and `b` on two threads released at the same moment, and waits for both.
+template <class A, class B>
+void race(A&& a, B&& b) {
+  std::latch start{2};
+  std::thread ta{[&] {
+    start.arrive_and_wait();
+    a();
+  }};
+  std::thread tb{[&] {
+    start.arrive_and_wait();
+    b();
+  }};
+  ta.join();
+  tb.join();
+}
+
+/// Drops the caller's only reference to `s` while one of its callbacks holds another: the store must then be destroyed
+/// by that callback, on the store's own thread, without deadlocking.
+inline void check_released_in_own_callback(std::shared_ptr<store> s) {
+  std::weak_ptr<store> weak = s;
+  auto dropped = std::make_shared<std::promise<void>>();
+  auto ran = std::make_shared<std::promise<void>>();
+  auto dropped_future = dropped->get_future().share();
+  s->append("p", {ev(1)}, [keep = s, dropped_future, ran](status) {
+    dropped_future.wait_for(timeout);
+    ran->set_value();
+  });
+  s.reset();
+  dropped->set_value();
+  REQUIRE(ran->get_future().wait_for(timeout) == std::future_status::ready);
+  CHECK(eventually([&] { return weak.expired(); }));
 }
 
 }  // namespace actorstate::persistence::testing

@@ -192,7 +192,8 @@ template <class T>
 persistence::callback<T> entity_actor::write_callback(uint64_t n) {
   if (!signal_)
     signal_ = std::make_shared<durable_signal>();
-  return [this, self = caf::actor_cast<caf::actor>(this), signal = signal_, metrics = env_->metrics, n,
+  // `self` keeps this actor, and with it env_ and its metrics, alive until the callback has run.
+  return [this, self = caf::actor_cast<caf::actor>(this), signal = signal_, metrics = env_->metrics.get(), n,
           issued = clock::now()](T outcome) {
     metrics->persist_latency.observe(clock::now() - issued);
     const auto& st = detail_status::of(outcome);
