@@ -24,14 +24,10 @@ struct journal_row {
   std::string payload;
 };
 
-struct loop_result {
-  double rate = 0;  ///< Durable rows per second.
-  double p50_us = 0;
-  double p99_us = 0;
+/// `rate` counts durable rows per second.
+struct loop_result : throughput {
   uint64_t rows = 0;
   uint64_t transactions = 0;
-  uint64_t errors = 0;
-  double seconds = 0;
 };
 
 /// Runs the loop until `duration` or `max_rows`; `commit` writes one batch in one durable transaction and returns
@@ -74,27 +70,15 @@ inline loop_result group_commit_loop(size_t clients, size_t entities, const std:
   return r;
 }
 
+/// The header of the table that print_loop_result's rows belong to.
+inline void print_loop_header() {
+  std::printf("| scenario | clients | rows/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
+}
+
 /// Prints `r` as bench/run.sh's record or as a table row.
 inline void print_loop_result(const char* name, size_t clients, size_t entities, const loop_result& r, bool json) {
-  if (json) {
-    record{}
-        .add("bench", name)
-        .add("entities", uint64_t{entities})
-        .add("clients", uint64_t{clients})
-        .add("rate", r.rate)
-        .add("p50_us", r.p50_us)
-        .add("p99_us", r.p99_us)
-        .add("rows", r.rows)
-        .add("transactions", r.transactions)
-        .add("errors", r.errors)
-        .add("seconds", r.seconds)
-        .print();
-  } else {
-    auto scenario = entities == 1 ? std::string{"1 hot entity"} : std::to_string(entities) + " entities";
-    std::printf("| %s | %zu | %.0f | %.0f | %.0f | %llu |\n", scenario.c_str(), clients, r.rate, r.p50_us, r.p99_us,
-                static_cast<unsigned long long>(r.errors));
-    std::fflush(stdout);
-  }
+  print_throughput(name, entities_label(entities), entities, clients, r,
+                   {{"rows", r.rows}, {"transactions", r.transactions}}, json);
 }
 
 }  // namespace bench

@@ -8,7 +8,6 @@
 //   grpc_load --target 127.0.0.1:PORT --call AddItem|GetCart|echo [--concurrency 1,32,256] [--entities 1000]
 //             [--entity-prefix bench-] [--seconds 3] [--max-calls N] [--channels 4] [--json]
 //   grpc_load --target 127.0.0.1:PORT --probe ENTITY [--json]
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -33,13 +32,8 @@ using bench::clock_type;
 
 enum class call_kind { add_item, get_cart, echo };
 
-struct result {
-  double rate = 0;
-  double p50_us = 0;
-  double p99_us = 0;
+struct result : bench::throughput {
   uint64_t calls = 0;
-  uint64_t errors = 0;
-  double seconds = 0;
 };
 
 struct stubs {
@@ -71,6 +65,13 @@ struct caller {
   actorstate::bench::EchoMessage echo_request, echo_reply;
   clock_type::time_point start;
 
+  void fill_add_item(const std::string& user) {
+    add.set_user_id(user);
+    add.set_product_id("p");
+    add.set_name("bench");
+    add.set_quantity(1);
+  }
+
   void next() {
     if (clock_type::now() >= deadline || budget->fetch_sub(1) <= 0) {
       done();
@@ -91,10 +92,7 @@ struct caller {
     };
     switch (kind) {
       case call_kind::add_item:
-        add.set_user_id(user);
-        add.set_product_id("p");
-        add.set_name("bench");
-        add.set_quantity(1);
+        fill_add_item(user);
         stub->cart->async()->AddItem(ctx.get(), &add, &empty, on_reply);
         break;
       case call_kind::get_cart:
@@ -103,10 +101,7 @@ struct caller {
         break;
       case call_kind::echo:
         // The bytes an AddItem request of this caller would carry.
-        add.set_user_id(user);
-        add.set_product_id("p");
-        add.set_name("bench");
-        add.set_quantity(1);
+        fill_add_item(user);
         echo_request.set_payload(add.SerializeAsString());
         stub->echo->async()->Echo(ctx.get(), &echo_request, &echo_reply, on_reply);
         break;
@@ -244,22 +239,7 @@ int main(int argc, char** argv) {
     std::printf("| call | callers | calls/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
   for (auto c : concurrency) {
     auto r = run(all, kind, c, entities, prefix, std::chrono::seconds{seconds}, max_calls);
-    if (json)
-      bench::record{}
-          .add("bench", call)
-          .add("entities", uint64_t{entities})
-          .add("clients", uint64_t{c})
-          .add("rate", r.rate)
-          .add("p50_us", r.p50_us)
-          .add("p99_us", r.p99_us)
-          .add("calls", r.calls)
-          .add("errors", r.errors)
-          .add("seconds", r.seconds)
-          .print();
-    else
-      std::printf("| %s | %zu | %.0f | %.0f | %.0f | %llu |\n", call.c_str(), c, r.rate, r.p50_us, r.p99_us,
-                  static_cast<unsigned long long>(r.errors));
-    std::fflush(stdout);
+    bench::print_throughput(call, call, entities, c, r, {{"calls", r.calls}}, json);
   }
   return 0;
 }

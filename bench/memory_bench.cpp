@@ -32,6 +32,7 @@
 #include <actorstate/node.hpp>
 
 #include "bench_common.hpp"
+#include "bench_node.hpp"
 #include "counter_entity.hpp"
 
 namespace {
@@ -132,12 +133,7 @@ double active_entities(uint16_t port) {
 }
 
 actorstate::node_options node_opts(const std::string& store, size_t max_active, std::chrono::milliseconds passivation) {
-  actorstate::node_options opts;
-  opts.store = store;
-  opts.port = 0;
-  opts.management_port = 0;
-  opts.bind = "127.0.0.1";
-  opts.log_level = "warn";
+  auto opts = bench::local_node_options(store);
   opts.max_active_entities = max_active;
   opts.passivation_timeout = passivation;
   return opts;

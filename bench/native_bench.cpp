@@ -21,6 +21,7 @@
 #include <actorstate/node.hpp>
 
 #include "bench_common.hpp"
+#include "bench_node.hpp"
 #include "cart_entity.hpp"
 #include "shoppingcart/shoppingcart.pb.h"
 
@@ -28,13 +29,8 @@ namespace {
 
 using bench::clock_type;
 
-struct scenario_result {
-  double rate = 0;
-  double p50_us = 0;
-  double p99_us = 0;
+struct scenario_result : bench::throughput {
   uint64_t commands = 0;
-  uint64_t errors = 0;
-  double seconds = 0;
 };
 
 scenario_result run(actorstate::node& node, size_t clients, size_t entities, const std::string& prefix,
@@ -131,13 +127,7 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     store = "sqlite:" + (dir / "bench.db").string();
   }
-  actorstate::node_options opts;
-  opts.store = store;
-  opts.port = 0;
-  opts.management_port = 0;
-  opts.bind = "127.0.0.1";
-  opts.log_level = "warn";
-  actorstate::node node{opts};
+  actorstate::node node{bench::local_node_options(store)};
   node.add(shopping_cart::make_entity());
   if (node.start() != 0)
     return 2;
@@ -146,23 +136,7 @@ int main(int argc, char** argv) {
   for (size_t e : entities)
     for (size_t c : clients) {
       auto r = run(node, c, e, prefix, std::chrono::seconds{seconds}, max_commands);
-      auto scenario = e == 1 ? std::string{"1 hot entity"} : std::to_string(e) + " entities";
-      if (json)
-        bench::record{}
-            .add("bench", "native")
-            .add("entities", uint64_t{e})
-            .add("clients", uint64_t{c})
-            .add("rate", r.rate)
-            .add("p50_us", r.p50_us)
-            .add("p99_us", r.p99_us)
-            .add("commands", r.commands)
-            .add("errors", r.errors)
-            .add("seconds", r.seconds)
-            .print();
-      else
-        std::printf("| %s | %zu | %.0f | %.0f | %.0f | %llu |\n", scenario.c_str(), c, r.rate, r.p50_us, r.p99_us,
-                    static_cast<unsigned long long>(r.errors));
-      std::fflush(stdout);
+      bench::print_throughput("native", bench::entities_label(e), e, c, r, {{"commands", r.commands}}, json);
     }
   node.stop();
   node.run();

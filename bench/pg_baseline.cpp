@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     return 2;
 
   if (!json)
-    std::printf("| scenario | clients | rows/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
+    bench::print_loop_header();
   int run = 0;
   for (size_t e : entities)
     for (size_t c : clients) {

@@ -24,6 +24,7 @@
 #include <actorstate/node.hpp>
 
 #include "bench_common.hpp"
+#include "bench_node.hpp"
 #include "cart_entity.hpp"
 #include "shoppingcart/shoppingcart.pb.h"
 
@@ -32,16 +33,6 @@ namespace {
 namespace api = com::example::shoppingcart;
 using bench::clock_type;
 const std::string service = "com.example.shoppingcart.ShoppingCart";
-
-actorstate::node_options node_opts(const std::string& store) {
-  actorstate::node_options opts;
-  opts.store = store;
-  opts.port = 0;
-  opts.management_port = 0;
-  opts.bind = "127.0.0.1";
-  opts.log_level = "warn";
-  return opts;
-}
 
 actorstate::command_result call(actorstate::node& node, actorstate::command cmd) {
   auto done = std::make_shared<std::promise<actorstate::command_result>>();
@@ -132,7 +123,7 @@ int main(int argc, char** argv) {
     double write_s = 0;
     uint64_t written = 0;
     {
-      actorstate::node node{node_opts(uri)};
+      actorstate::node node{bench::local_node_options(uri)};
       node.add(make_cart());
       if (node.start() != 0)
         return 2;
@@ -145,7 +136,7 @@ int main(int argc, char** argv) {
     std::vector<double> first, second;
     bool complete = true;
     for (int r = 0; r < repeats; ++r) {
-      actorstate::node node{node_opts(uri)};
+      actorstate::node node{bench::local_node_options(uri)};
       node.add(make_cart());
       if (node.start() != 0)
         return 2;
