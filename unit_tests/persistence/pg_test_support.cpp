@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -53,6 +54,34 @@ std::string pg_server_uri() {
                                        << "postgres.server.start starts one) or scripts/pg-throwaway.sh start "
                                        << ACTORSTATE_PG_TEST_DIR);
   return uri;
+}
+
+pg_private_server::pg_private_server() {
+  REQUIRE_MESSAGE(script("start") == 0, "pg-throwaway.sh start failed");
+  std::ifstream in{dir_.file("uri")};
+  std::getline(in, uri_);
+  REQUIRE(!uri_.empty());
+}
+
+pg_private_server::~pg_private_server() {
+  script("stop");
+}
+
+void pg_private_server::restart() {
+  REQUIRE(script("restart") == 0);
+}
+
+void pg_private_server::pause() {
+  REQUIRE(script("pause") == 0);
+}
+
+void pg_private_server::resume() {
+  REQUIRE(script("start") == 0);
+}
+
+int pg_private_server::script(const char* command) {
+  auto line = std::string{ACTORSTATE_PG_THROWAWAY} + " " + command + " '" + dir_.path().string() + "'";
+  return std::system(line.c_str());
 }
 
 std::string pg_uri(const std::string& server_uri, const std::string& database, const std::string& query) {

@@ -1,6 +1,7 @@
 // Helpers for the PostgreSQL tests: the throwaway server that the ctest fixture `postgres_server` started
-// (scripts/pg-throwaway.sh writes its URI to ACTORSTATE_PG_TEST_DIR/uri), a fresh database per test, and a plain
-// libpq connection for looking at or tampering with a store's database from outside.
+// (scripts/pg-throwaway.sh writes its URI to ACTORSTATE_PG_TEST_DIR/uri), a fresh database per test, a server of a
+// test's own for tests that restart or stop it, and a plain libpq connection for looking at or tampering with a
+// store's database from outside.
 //
 // Each object is used by one thread at a time; failures fail the current doctest case (destructors only log).
 #pragma once
@@ -20,6 +21,30 @@ std::string pg_server_uri();
 /// `server_uri` ("postgres://user@host:port/db") with its database replaced by `database`; `query` (e.g.
 /// "sslmode=disable") is appended as the URI's query string.
 std::string pg_uri(const std::string& server_uri, const std::string& database, const std::string& query = {});
+
+/// A server of the test's own (scripts/pg-throwaway.sh in a temporary directory), for tests that restart or stop it.
+class pg_private_server {
+public:
+  pg_private_server();
+  ~pg_private_server();
+
+  pg_private_server(const pg_private_server&) = delete;
+  pg_private_server& operator=(const pg_private_server&) = delete;
+
+  const std::string& uri() const { return uri_; }
+
+  /// `pg_ctl restart -m fast`: every connection is cut.
+  void restart();
+  /// Stops the server, keeping its data; resume() starts it again.
+  void pause();
+  void resume();
+
+private:
+  int script(const char* command);
+
+  temp_dir dir_;
+  std::string uri_;
+};
 
 /// A plain libpq connection. Arguments are passed as text parameters ($1, $2, ...), never spliced into the SQL.
 class pg_admin {

@@ -10,8 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
 #include <future>
 #include <latch>
 #include <list>
@@ -259,37 +257,6 @@ private:
 };
 
 // -- A private server -------------------------------------------------------------------------------------------------
-
-/// A server of the test's own (scripts/pg-throwaway.sh), for tests that restart or stop it.
-class private_server {
-public:
-  private_server() {
-    REQUIRE_MESSAGE(script("start") == 0, "pg-throwaway.sh start failed");
-    std::ifstream in{dir_.file("uri")};
-    std::getline(in, uri_);
-    REQUIRE(!uri_.empty());
-  }
-
-  ~private_server() { script("stop"); }
-
-  private_server(const private_server&) = delete;
-  private_server& operator=(const private_server&) = delete;
-
-  const std::string& uri() const { return uri_; }
-
-  void restart() { REQUIRE(script("restart") == 0); }
-  void pause() { REQUIRE(script("pause") == 0); }
-  void resume() { REQUIRE(script("start") == 0); }
-
-private:
-  int script(const char* command) {
-    auto line = std::string{ACTORSTATE_PG_THROWAWAY} + " " + command + " '" + dir_.path().string() + "'";
-    return std::system(line.c_str());
-  }
-
-  temp_dir dir_;
-  std::string uri_;
-};
 
 /// Terminates every session on `db` but the caller's and waits until they are gone.
 void terminate_sessions(pg_admin& admin, const pg_temp_database& db) {
@@ -714,7 +681,7 @@ TEST_CASE("store.reconnects_after_sessions_are_terminated") {
 }
 
 TEST_CASE("store.survives_server_restart_and_downtime") {
-  private_server server;
+  pg_private_server server;
   pg_temp_database db{server.uri()};
   sync_store s{open_store_or_fail(db.uri())};
   REQUIRE_OK(s.append("p", evs(1, 1)));
