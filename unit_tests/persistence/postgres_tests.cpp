@@ -411,31 +411,18 @@ TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
   log_transactions(admin);
   waiter<status> blocked;
   stall_writer(s, admin, db, blocked);
-  constexpr int n = 50;
-  std::vector<waiter<status>> good(n);
-  waiter<status> bad;
-  waiter<result<int64_t>> stale_value;
-  for (int i = 0; i < n; ++i) {
-    s->append("pid-" + std::to_string(i), evs(1, 2), good[i].cb());
-    if (i == n / 2) {
-      s->append("seeded", {ev(2)}, bad.cb());
-      s->put_value("k", "t", "v", 7, stale_value.cb());
-    }
-  }
+  mixed_group group;
+  group.queue(s);
   // Reads have their own connections: a stalled writer does not delay them.
   CHECK(value_of(s.replay("read-only")) == evs(1, 2));
   CHECK_OK(s.ping());
-  CHECK_FALSE(good.back().ready());
+  CHECK_FALSE(group.good.back().ready());
   admin.exec("COMMIT");
   CHECK_OK(blocked.get());
-  check_all_ok(good);
-  CHECK_CODE(bad.get(), code::conflict);
-  CHECK_CODE(stale_value.get(), code::conflict);
+  group.check_outcomes();
   // 52 writes queued behind the stalled one, one transaction.
   CHECK(transactions_of(admin, "pid-%") == "1");
-  for (int i = 0; i < n; ++i)
-    CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
-  CHECK(value_of(s.replay("seeded")) == evs(1, 3));
+  group.check_stored(s);
 }
 
 TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {

@@ -234,32 +234,18 @@ TEST_CASE("sqlite.group_commit_rejects_only_the_bad_write") {
   raw_db blocker{path};
   // Hold the database's write lock so that the store's writer stalls and the following writes pile up.
   blocker.exec("BEGIN IMMEDIATE");
-  constexpr int n = 50;
-  std::vector<waiter<status>> good(n);
-  waiter<status> bad;
-  waiter<result<int64_t>> stale_value;
-  for (int i = 0; i < n; ++i) {
-    s->append("pid-" + std::to_string(i), evs(1, 2), good[i].cb());
-    if (i == n / 2) {
-      s->append("seeded", {ev(2)}, bad.cb());
-      s->put_value("k", "t", "v", 7, stale_value.cb());
-    }
-  }
+  mixed_group group;
+  group.queue(s);
   // Reads have their own connection and thread: a stalled writer does not delay them (unless they are queued behind
   // a write to the same persistence id).
   CHECK(value_of(s.replay("read-only")) == evs(1, 2));
-  CHECK_FALSE(good.back().ready());
+  CHECK_FALSE(group.good.back().ready());
   vfs.reset();
   blocker.exec("COMMIT");
-  for (auto& w : good)
-    CHECK_OK(w.get());
-  CHECK_CODE(bad.get(), code::conflict);
-  CHECK_CODE(stale_value.get(), code::conflict);
+  group.check_outcomes();
   // 52 writes, yet only a few commits (each FULL commit syncs the WAL once).
   CHECK(vfs.syncs.load() <= 3);
-  for (int i = 0; i < n; ++i)
-    CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
-  CHECK(value_of(s.replay("seeded")) == evs(1, 3));
+  group.check_stored(s);
 }
 
 TEST_CASE("sqlite.disk_full_is_unavailable_and_recovers") {

@@ -260,6 +260,40 @@ T value_of(result<T> r) {
   return std::move(r.value());
 }
 
+/// The writes the plugins' group-commit tests queue behind a stalled writer: `n` good two-event appends and, among
+/// them, an append the fence rejects and a put with a stale version. Needs journal "seeded" to hold events 1 to 3.
+struct mixed_group {
+  static constexpr int n = 50;
+  std::vector<waiter<status>> good = std::vector<waiter<status>>(n);
+  waiter<status> bad;
+  waiter<result<int64_t>> stale_value;
+
+  void queue(sync_store& s) {
+    for (int i = 0; i < n; ++i) {
+      s->append("pid-" + std::to_string(i), evs(1, 2), good[static_cast<size_t>(i)].cb());
+      if (i == n / 2) {
+        s->append("seeded", {ev(2)}, bad.cb());
+        s->put_value("k", "t", "v", 7, stale_value.cb());
+      }
+    }
+  }
+
+  /// Only the two stale writes failed.
+  void check_outcomes() {
+    for (auto& w : good)
+      CHECK_OK(w.get());
+    CHECK_CODE(bad.get(), code::conflict);
+    CHECK_CODE(stale_value.get(), code::conflict);
+  }
+
+  /// The good writes are stored, the rejected append is not.
+  void check_stored(sync_store& s) {
+    for (int i = 0; i < n; ++i)
+      CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
+    CHECK(value_of(s.replay("seeded")) == evs(1, 3));
+  }
+};
+
 /// Opens a store on `uri` or fails the test with the store's message.
 inline std::shared_ptr<store> open_store_or_fail(const std::string& uri, const store_options& options = {}) {
   return value_of(open_store(uri, options));
