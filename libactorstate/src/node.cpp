@@ -39,7 +39,7 @@ struct node::impl {
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<runtime::gateway_pool> gateways;
-  std::map<std::string, caf::actor> regions;
+  std::map<std::string, std::shared_ptr<const runtime::region>> regions;
   std::unique_ptr<frontend::grpc_frontend> frontend;
   std::unique_ptr<ops::management_server> management;
   std::atomic<bool> serving{false};
@@ -288,7 +288,7 @@ void node::impl::shutdown() {
     management->stop();
   if (sys) {
     for (auto& [name, region] : regions)
-      caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
+      region->stop();
     if (gateways)
       gateways->stop();
     regions.clear();
@@ -306,7 +306,8 @@ void node::invoke(const std::string& service_name, command cmd, std::function<vo
                                  "cannot reach " + service_name));
     return;
   }
-  impl_->gateways->dispatch(i->second, std::move(cmd), std::move(done));
+  const auto& target = i->second->target(cmd.entity_id);
+  impl_->gateways->dispatch(target, std::move(cmd), std::move(done));
 }
 
 uint16_t node::port() const {

@@ -109,7 +109,7 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
        "ACTORSTATE_PASSIVATION_TIMEOUT");
   flag("--max-active-entities", o.max_active_entities,
        "Most active instances per entity type; least recently used are passivated", "ACTORSTATE_MAX_ACTIVE_ENTITIES");
-  flag("--shards", o.shards, "Shards per entity type", "ACTORSTATE_SHARDS")->check(CLI::Range(1u, 100000u));
+  flag("--shards", o.shards, "Shards: the unit of ownership; a stable hash of the entity id picks one", "ACTORSTATE_SHARDS")->check(CLI::Range(1u, 100000u));
   flag("--command-timeout", command_timeout_, "Commands not answered by then fail with DEADLINE_EXCEEDED",
        "ACTORSTATE_COMMAND_TIMEOUT");
   flag("--drain-timeout", drain_timeout_, "Longest wait for in-flight commands at shutdown",

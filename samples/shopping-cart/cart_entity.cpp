@@ -1,5 +1,10 @@
 #include "cart_entity.hpp"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+
 #include <google/protobuf/empty.pb.h>
 
 #include "shoppingcart/shoppingcart.pb.h"
@@ -19,6 +24,15 @@ domain::LineItem* find_item(domain::Cart& cart, const std::string& product_id) {
   return nullptr;
 }
 
+constexpr int32_t max_quantity = std::numeric_limits<int32_t>::max();
+
+int32_t quantity_of(const domain::Cart& cart, const std::string& product_id) {
+  for (const auto& item : cart.items())
+    if (item.productid() == product_id)
+      return item.quantity();
+  return 0;
+}
+
 bool contains(const domain::Cart& cart, const std::string& product_id) {
   for (const auto& item : cart.items())
     if (item.productid() == product_id)
@@ -33,10 +47,16 @@ actorstate::event_sourced_entity<domain::Cart> make_entity() {
   cart.snapshot_every(5)
       .on_command<api::AddLineItem, Empty>(
           "AddItem",
-          [](const domain::Cart&, const api::AddLineItem& cmd,
+          [](const domain::Cart& state, const api::AddLineItem& cmd,
              actorstate::event_context& ctx) -> actorstate::outcome<Empty> {
             if (cmd.quantity() < 1)
               return actorstate::failure{"Cannot add negative quantity to item " + cmd.product_id()};
+            // The stored quantity is an int32: refuse the command rather than emit an event whose sum cannot be
+            // represented (the event would be durable, and every replay would have to deal with it).
+            if (cmd.quantity() > max_quantity - quantity_of(state, cmd.product_id()))
+              return actorstate::failure{"Cannot add " + std::to_string(cmd.quantity()) + " to item " +
+                                         cmd.product_id() + ": the quantity would exceed " +
+                                         std::to_string(max_quantity)};
             domain::ItemAdded added;
             auto* item = added.mutable_item();
             item->set_productid(cmd.product_id());
@@ -69,8 +89,10 @@ actorstate::event_sourced_entity<domain::Cart> make_entity() {
             return reply;
           })
       .on_event<domain::ItemAdded>([](domain::Cart& state, const domain::ItemAdded& ev) {
+        // Saturating: journals written before AddItem refused overflows may hold events that would overflow.
         if (auto* existing = find_item(state, ev.item().productid()))
-          existing->set_quantity(existing->quantity() + ev.item().quantity());
+          existing->set_quantity(static_cast<int32_t>(
+              std::clamp<int64_t>(int64_t{existing->quantity()} + ev.item().quantity(), 0, max_quantity)));
         else
           *state.add_items() = ev.item();
       })

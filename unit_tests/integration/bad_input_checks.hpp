@@ -39,6 +39,16 @@ inline void check_bad_input(const std::string& target) {
   CHECK_MESSAGE(ok.ok(), status_text(ok));
   auto stub = make_cart_stub(target);
   CHECK(cart_text(*stub, "dave") == "p1 Pen 1");
+  // A quantity that would overflow the int32 total is refused with a clear failure, and the cart keeps its total.
+  const int32_t max = 2147483647;
+  auto first = add_item(*stub, "dave", "pmax", "Max", max);
+  CHECK_MESSAGE(first.ok(), status_text(first));
+  auto overflow = add_item(*stub, "dave", "pmax", "Max", max);
+  CHECK_MESSAGE(overflow.error_code() == grpc::StatusCode::UNKNOWN, status_text(overflow));
+  CHECK(overflow.error_message() == "Cannot add 2147483647 to item pmax: the quantity would exceed 2147483647");
+  auto one_more = add_item(*stub, "dave", "pmax", "Max", 1);
+  CHECK_MESSAGE(one_more.error_code() == grpc::StatusCode::UNKNOWN, status_text(one_more));
+  CHECK(cart_text(*stub, "dave") == "p1 Pen 1; pmax Max 2147483647");
 }
 
 }  // namespace actorstate::it

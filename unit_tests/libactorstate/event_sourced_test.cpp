@@ -23,7 +23,7 @@ std::string text_of(const command_result& r) {
   return reply.value();
 }
 
-std::string get(harness& h, const caf::actor& region, const std::string& id) {
+std::string get(harness& h, const region_ptr& region, const std::string& id) {
   GetText g;
   g.set_id(id);
   auto r = h.call(region, make_command(id, "Get", g));

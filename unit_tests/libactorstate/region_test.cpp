@@ -63,12 +63,14 @@ TEST_CASE("region.shutdown_finishes_entities") {
   a.set_id("z");
   a.set_text("z");
   REQUIRE(h.call(region, make_command("z", "Append", a)).ok());
-  caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
   caf::scoped_actor self{*h.sys};
-  self->monitor(region);
-  bool down = false;
-  self->receive([&](caf::down_msg&) { down = true; }, caf::after(std::chrono::seconds{10}) >> [] {});
-  CHECK(down);
+  for (const auto& shard : region->shards())
+    self->monitor(shard);
+  region->stop();
+  size_t down = 0;
+  for (size_t i = 0; i < region->shards().size(); ++i)
+    self->receive([&](caf::down_msg&) { ++down; }, caf::after(std::chrono::seconds{10}) >> [] {});
+  CHECK(down == region->shards().size());
 }
 
 TEST_CASE("region.gateway_fails_unanswered_commands_at_the_deadline_and_each_call_once") {
@@ -82,7 +84,7 @@ TEST_CASE("region.gateway_fails_unanswered_commands_at_the_deadline_and_each_cal
     AppendText a;
     a.set_id(id);
     a.set_text("x");
-    gateways.dispatch(region, make_command(id, "Append", a), [&](command_result r) {
+    gateways.dispatch(region->target(id), make_command(id, "Append", a), [&](command_result r) {
       std::lock_guard<std::mutex> lock{mu};
       results.push_back(std::move(r));
       ++calls;

@@ -83,12 +83,12 @@ harness::harness(std::shared_ptr<persistence::store> inner) {
 
 harness::~harness() {
   for (auto& r : regions)
-    caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+    r->stop();
   sys.reset();
   store->close();
 }
 
-caf::actor harness::region(std::shared_ptr<detail::model_base> model, std::chrono::milliseconds passivation,
+region_ptr harness::region(std::shared_ptr<detail::model_base> model, std::chrono::milliseconds passivation,
                            size_t max_active) {
   auto env = std::make_shared<runtime::entity_env>();
   env->model = std::move(model);
@@ -104,18 +104,18 @@ caf::actor harness::region(std::shared_ptr<detail::model_base> model, std::chron
   return r;
 }
 
-std::future<command_result> harness::call_async(const caf::actor& region, command cmd) {
+std::future<command_result> harness::call_async(const region_ptr& region, command cmd) {
   auto promise = std::make_shared<std::promise<command_result>>();
   auto result = promise->get_future();
-  sys->spawn([promise, region, cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
-    self->request(region, std::chrono::seconds{10}, std::move(cmd))
+  sys->spawn([promise, target = region->target(cmd.entity_id), cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
+    self->request(target, std::chrono::seconds{10}, std::move(cmd))
         .then([promise](command_result& r) { promise->set_value(std::move(r)); },
               [promise](caf::error& err) { promise->set_value(to_command_result(err)); });
   });
   return result;
 }
 
-std::vector<std::future<command_result>> harness::call_in_order(const caf::actor& region, std::vector<command> cmds) {
+std::vector<std::future<command_result>> harness::call_in_order(const region_ptr& region, std::vector<command> cmds) {
   std::vector<std::shared_ptr<std::promise<command_result>>> promises;
   std::vector<std::future<command_result>> results;
   for (size_t i = 0; i < cmds.size(); ++i) {
@@ -125,7 +125,7 @@ std::vector<std::future<command_result>> harness::call_in_order(const caf::actor
   sys->spawn([promises, region, cmds = std::move(cmds)](caf::event_based_actor* self) mutable {
     for (size_t i = 0; i < cmds.size(); ++i) {
       auto p = promises[i];
-      self->request(region, std::chrono::seconds{10}, std::move(cmds[i]))
+      self->request(region->target(cmds[i].entity_id), std::chrono::seconds{10}, std::move(cmds[i]))
           .then([p](command_result& r) { p->set_value(std::move(r)); },
                 [p](caf::error& err) { p->set_value(to_command_result(err)); });
     }
@@ -133,17 +133,18 @@ std::vector<std::future<command_result>> harness::call_in_order(const caf::actor
   return results;
 }
 
-command_result harness::call(const caf::actor& region, command cmd) {
+command_result harness::call(const region_ptr& region, command cmd) {
   auto f = call_async(region, std::move(cmd));
   if (f.wait_for(std::chrono::seconds{15}) != std::future_status::ready)
     return command_result::failure(status_code::deadline_exceeded, "test timed out");
   return f.get();
 }
 
-uint64_t harness::active(const caf::actor& region) {
+uint64_t harness::active(const region_ptr& region) {
   caf::scoped_actor self{*sys};
   uint64_t n = 0;
-  self->request(region, std::chrono::seconds{10}, stats_atom_v).receive([&](uint64_t x) { n = x; }, [](caf::error&) {});
+  for (const auto& shard : region->actors())
+    self->request(shard, std::chrono::seconds{10}, stats_atom_v).receive([&](uint64_t x) { n += x; }, [](caf::error&) {});
   return n;
 }
 

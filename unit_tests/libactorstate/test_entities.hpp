@@ -28,6 +28,8 @@ command make_command(const std::string& id, const std::string& method, const Mes
   return command{id, method, msg.SerializeAsString()};
 }
 
+using region_ptr = std::shared_ptr<const runtime::region>;
+
 class harness {
 public:
   /// Over the memory store.
@@ -37,25 +39,26 @@ public:
   ~harness();
 
   /// Spawns a region for `model` with the given settings (after resolving the model's service descriptor).
-  caf::actor region(std::shared_ptr<detail::model_base> model,
+  region_ptr region(std::shared_ptr<detail::model_base> model,
                     std::chrono::milliseconds passivation = std::chrono::seconds{30}, size_t max_active = 1000);
 
   /// Sends `cmd` and waits (up to 10 s) for the result.
-  command_result call(const caf::actor& region, command cmd);
+  command_result call(const region_ptr& region, command cmd);
 
   /// Sends without waiting; the result arrives in the returned future.
-  std::future<command_result> call_async(const caf::actor& region, command cmd);
+  std::future<command_result> call_async(const region_ptr& region, command cmd);
 
   /// Sends all commands from one actor, so they reach the region (and the entity) in this order.
-  std::vector<std::future<command_result>> call_in_order(const caf::actor& region, std::vector<command> cmds);
+  std::vector<std::future<command_result>> call_in_order(const region_ptr& region, std::vector<command> cmds);
 
-  uint64_t active(const caf::actor& region);
+  /// Instances in memory over all of the region's shards.
+  uint64_t active(const region_ptr& region);
 
   std::shared_ptr<persistence::faulty_store> store;
   std::shared_ptr<metrics::entity_metrics> metrics;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  std::vector<caf::actor> regions;
+  std::vector<region_ptr> regions;
 };
 
 /// Waits up to `limit` for `pred` to hold.

@@ -36,7 +36,7 @@ struct node_options {
   bool sqlite_quick_check = true;  ///< Check the whole SQLite file when opening it (see persistence::store_options).
   std::chrono::milliseconds passivation_timeout{30000};
   size_t max_active_entities = 100000;  ///< Per entity type; least recently used instances are passivated first.
-  uint32_t shards = 100;                ///< Shards per entity type (stable hash of the entity id).
+  uint32_t shards = 128;  ///< Shards: the unit of ownership (a stable hash of the entity id picks one).
   std::chrono::milliseconds command_timeout{60000};  ///< A command not answered by then fails DEADLINE_EXCEEDED.
   std::chrono::milliseconds drain_timeout{10000};    ///< Longest wait for in-flight commands at shutdown.
   size_t max_message_size = 12 * 1024 * 1024;

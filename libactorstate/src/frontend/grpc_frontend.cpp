@@ -277,7 +277,8 @@ void grpc_frontend::call(const route& r, std::string payload, std::vector<metada
     }
   }
   cmd.payload = std::move(payload);
-  gateways_.dispatch(r.region, std::move(cmd), std::move(done));
+  const auto& target = r.region->target(cmd.entity_id);
+  gateways_.dispatch(target, std::move(cmd), std::move(done));
 }
 
 void grpc_frontend::call(const std::string& service, const std::string& method, std::string payload,

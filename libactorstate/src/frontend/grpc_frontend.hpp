@@ -24,6 +24,7 @@
 #include "actorstate/detail/model.hpp"
 #include "http/http_server.hpp"
 #include "runtime/gateway.hpp"
+#include "runtime/shard_region.hpp"
 
 namespace google::protobuf {
 class FieldDescriptor;
@@ -46,7 +47,7 @@ class client_port;
 class reflection;
 
 struct route {
-  caf::actor region;
+  std::shared_ptr<const runtime::region> region;
   std::string method;  ///< Simple method name, as the entity's handlers know it.
   const google::protobuf::MethodDescriptor* descriptor = nullptr;
   const google::protobuf::Message* input_prototype = nullptr;

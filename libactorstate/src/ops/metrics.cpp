@@ -102,6 +102,9 @@ std::string registry::render() const {
          [](const entity_metrics& m) { return m.passivations.value(); });
   family(out, all, "actorstate_entity_restarts_total", "counter", "Restarts after handler or store failures.",
          [](const entity_metrics& m) { return m.restarts.value(); });
+  family(out, all, "actorstate_fenced_writes_total", "counter",
+         "Writes refused by the store because another writer owns the entity (its shard is fenced).",
+         [](const entity_metrics& m) { return m.fenced.value(); });
   family(out, all, "actorstate_active_entities", "gauge", "Entity instances currently in memory.",
          [](const entity_metrics& m) { return m.active.value(); });
   return out;

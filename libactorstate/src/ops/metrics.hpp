@@ -59,6 +59,7 @@ struct entity_metrics {
   histogram recovery_latency;
   counter passivations;
   counter restarts;  ///< Entity restarts after a handler or persistence failure.
+  counter fenced;    ///< Writes the store refused because another writer owns the entity (conflict).
   gauge active;      ///< Live entity actors.
 };
 

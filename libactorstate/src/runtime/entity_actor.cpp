@@ -24,6 +24,8 @@ status_code to_status_code(const persistence::status& st) {
 
 entity_actor::entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id)
     : caf::event_based_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
+  if (cfg.parent != nullptr)
+    shard_ = cfg.parent->address();
   env_->metrics->active.add(1);
 }
 
@@ -165,6 +167,13 @@ void entity_actor::record_write(uint64_t n, const persistence::status& st) {
     release_durable();
   } else if (n > durable_) {
     env_->metrics->persist_failures.inc();
+    if (st.error_code() == persistence::code::conflict && phase_ != phase::failed) {
+      // Not a storage fault: another writer owns this entity. Its shard decides what that means (a cluster member
+      // gives the shard up); the instance restarts from the store like after any failed write.
+      env_->metrics->fenced.inc();
+      if (auto shard = caf::actor_cast<caf::actor>(shard_))
+        send(shard, fenced_atom_v, entity_id_);
+    }
     if (phase_ != phase::failed) {
       log::warn("entity write failed; restarting entity",
                 {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", st.to_string()}});

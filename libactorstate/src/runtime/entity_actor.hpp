@@ -147,6 +147,7 @@ private:
 
   std::shared_ptr<const entity_env> env_;
   std::string entity_id_;
+  caf::actor_addr shard_;  ///< The shard that spawned this instance (weak); told when the store fences a write.
   phase phase_ = phase::idle;
   fifo<pending_command> queue_;
   fifo<waiting_reply> waiting_;

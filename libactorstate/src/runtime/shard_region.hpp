@@ -1,39 +1,69 @@
-// A shard region: the only way to reach the instances of one entity type. It maps an entity id to a shard (stable
-// FNV-1a hash modulo the shard count, identical on every node and across restarts) and the shard to its owner.
-// Today every shard is owned locally; the shard table is where a cluster will record remote owners, and routing
-// to one becomes delegating the command to that node's region.
+// A shard region: how one entity type is reached on this node. It is not an actor and takes no part in a command's
+// path beyond picking the target: `target(entity_id)` hashes the id onto one of the type's shards (stable FNV-1a
+// modulo the shard count, identical on every node and across restarts) and returns that shard's actor, which finds
+// or spawns the instance and delegates the command to it (runtime/shard.hpp). Actions have no key and no shards:
+// `target` spreads their calls over the type's worker actors.
 //
-// For local shards the region keeps one actor per active entity id, created on the first command, and passivates
-// instances that were idle longer than the passivation timeout or, when more than `max_active` are in memory, the
-// least recently used one. Commands for an instance that is stopping are buffered and delivered to its successor.
-// On exit (node shutdown) the region passivates every instance and stops when all of them have finished.
+// Shards are owned per index across entity types: owning, handing over or starting shard `i` means doing so for
+// `shards()[i]` of every region (send each `handover_atom` or `start_atom`, see runtime/shard.hpp).
 //
-// The region answers each `command` request with one `command_result` (sent by the entity directly to the
-// requester). `stats_atom` answers the number of active instances.
+// Thread rules: built once by `spawn_region`, then read-only; `target` is safe from any thread. `stop` (node
+// shutdown) sends each actor an exit; each shard passivates its instances and stops when all have finished.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include "runtime/entity_actor.hpp"
 
 namespace actorstate::runtime {
 
+class active_budget;
+
 struct region_config {
   std::shared_ptr<const entity_env> env;
-  uint32_t shards = 100;
+  uint32_t shards = 128;
   std::chrono::milliseconds passivation_timeout{30000};
-  size_t max_active = 100000;
-  size_t action_workers = 2;  ///< Actions: calls are spread over this many worker actors.
+  size_t max_active = 100000;  ///< Live instances of this type on this node, over all its shards.
+  size_t action_workers = 2;   ///< Actions: calls are spread over this many worker actors.
 };
 
 /// The shard of `entity_id`; stable across processes and platforms.
 uint32_t shard_of(std::string_view entity_id, uint32_t shards);
 
-caf::actor spawn_region(caf::actor_system& sys, region_config cfg);
+class region {
+public:
+  region(caf::actor_system& sys, region_config cfg);
+  region(const region&) = delete;
+  region& operator=(const region&) = delete;
+
+  /// The actor that takes a command for `entity_id` (a shard, or for actions the next worker).
+  const caf::actor& target(std::string_view entity_id) const;
+  /// The shard actors, by index (empty for actions).
+  const std::vector<caf::actor>& shards() const { return shards_; }
+  /// Every actor of the region (shards or workers).
+  const std::vector<caf::actor>& actors() const { return shards_.empty() ? workers_ : shards_; }
+  bool is_action() const { return !workers_.empty(); }
+  const entity_env& env() const { return *cfg_.env; }
+
+  /// Sends every actor of the region an exit (node shutdown).
+  void stop() const;
+
+private:
+  region_config cfg_;
+  std::shared_ptr<active_budget> budget_;
+  std::vector<caf::actor> shards_;
+  std::vector<caf::actor> workers_;
+  mutable std::atomic<size_t> next_worker_{0};
+};
+
+std::shared_ptr<const region> spawn_region(caf::actor_system& sys, region_config cfg);
 
 }  // namespace actorstate::runtime
