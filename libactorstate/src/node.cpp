@@ -81,6 +81,9 @@ bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std:
 bool node::impl::ready() {
   if (!serving.load())
     return false;
+  // A node that cannot take new connections (out of file descriptors) should get no traffic sent its way.
+  if (!frontend->accept_healthy())
+    return false;
   auto promise = std::make_shared<std::promise<bool>>();
   auto answer = promise->get_future();
   store->ping([promise](persistence::status st) { promise->set_value(st.ok()); });

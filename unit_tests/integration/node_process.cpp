@@ -230,6 +230,58 @@ std::string http_response::header(const std::string& name) const {
   return {};
 }
 
+raw_connection::raw_connection(uint16_t port, std::chrono::milliseconds timeout) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0)
+    throw std::runtime_error(std::string{"socket: "} + std::strerror(errno));
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::string why = std::strerror(errno);
+    close();
+    throw std::runtime_error("connect to port " + std::to_string(port) + ": " + why);
+  }
+}
+
+raw_connection::~raw_connection() {
+  close();
+}
+
+bool raw_connection::send(const std::string& bytes) {
+  return fd_ >= 0 && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
+
+std::string raw_connection::receive_all(bool& closed) {
+  std::string out;
+  closed = false;
+  char buf[4096];
+  while (fd_ >= 0) {
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+      closed = true;
+      break;
+    }
+    if (n < 0)
+      break;  // timed out with the connection still open
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+void raw_connection::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
 http_response http_request(uint16_t port, const std::string& method, const std::string& path,
                            const std::vector<std::string>& headers, const std::string& body,
                            std::chrono::milliseconds timeout) {

@@ -80,6 +80,27 @@ http_response http_request(uint16_t port, const std::string& method, const std::
 // A GET with no headers.
 http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout = 2s);
 
+// A plain TCP connection to 127.0.0.1:port, for what http_request() does not send: malformed framing, pipelined
+// requests, clients that connect and send nothing. Socket operations time out after `timeout`; closed on
+// destruction.
+class raw_connection {
+public:
+  // Throws std::runtime_error when it cannot connect.
+  explicit raw_connection(uint16_t port, std::chrono::milliseconds timeout = 5s);
+  ~raw_connection();
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  bool send(const std::string& bytes);
+  // Everything received until the peer closes the connection (then `closed` is true) or nothing arrives for the
+  // socket timeout.
+  std::string receive_all(bool& closed);
+  void close();
+
+private:
+  int fd_ = -1;
+};
+
 // The value of the Prometheus sample `name{labels}` in `text` (labels written exactly as the node renders them),
 // or nullopt when there is no such line.
 std::optional<double> metric_value(const std::string& text, const std::string& sample);

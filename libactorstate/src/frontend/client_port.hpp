@@ -4,8 +4,17 @@
 // the listening socket and the connections still being told apart in one thread, and drops a connection that has
 // sent nothing it can decide on within `sniff_timeout`.
 //
+// When accept(2) fails for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) the queued connections stay queued
+// and the listening socket stays readable, so retrying at once would spin: the listener stops watching the socket
+// for a backoff that starts at 10 ms and doubles up to 1 s (reset by the next accepted connection), warns at most
+// once every 5 s (with the number of failures it did not log), and `accept_healthy()` answers false until a
+// connection is accepted again, so readiness can report it. Errors that concern one connection only (ECONNABORTED,
+// EPROTO, network errors the kernel passes on) are skipped and the next connection is accepted.
+//
+// The management endpoint uses the same listener (both hand-offs to its HTTP server) for the same pacing.
+//
 // Thread rules: `open`, `start` and `stop` from one thread; the hand-offs run on the listener's thread and must
-// not block. Each hand-off takes ownership of the socket.
+// not block. Each hand-off takes ownership of the socket. `accept_healthy` from any thread.
 #pragma once
 
 #include <sys/socket.h>
@@ -23,7 +32,8 @@ class client_port {
 public:
   using handoff = std::function<void(int fd, const sockaddr* addr, socklen_t addr_len)>;
 
-  client_port() = default;
+  /// `name` tells the port apart in log lines ("client", "management").
+  explicit client_port(std::string name = "client") : name_(std::move(name)) {}
   ~client_port();
   client_port(const client_port&) = delete;
   client_port& operator=(const client_port&) = delete;
@@ -37,12 +47,18 @@ public:
   /// Stops accepting and closes the listening socket and the connections not handed off yet.
   void stop();
 
+  /// false while accepting fails for want of resources (out of file descriptors or memory): the port cannot take
+  /// new clients although it is open. true again once a connection is accepted.
+  bool accept_healthy() const { return !accept_failing_.load(std::memory_order_relaxed); }
+
 private:
   void run(handoff http2, handoff http1, std::chrono::milliseconds sniff_timeout);
 
+  std::string name_;
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};
   std::thread thread_;
+  std::atomic<bool> accept_failing_{false};
 };
 
 }  // namespace actorstate::frontend

@@ -351,6 +351,10 @@ void grpc_frontend::end_call() {
   }
 }
 
+bool grpc_frontend::accept_healthy() const {
+  return port_ == nullptr || port_->accept_healthy();
+}
+
 void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
   if (!server_)
     return;

@@ -76,6 +76,10 @@ public:
   /// server (cancelling what is still running after `drain`).
   void shutdown(std::chrono::milliseconds drain);
 
+  /// false while the client port cannot accept connections (out of file descriptors or memory); for readiness.
+  /// Any thread; true before `start`.
+  bool accept_healthy() const;
+
   const route* find(const std::string& path) const;
 
   /// Routes one call as a client's would go (request parsed, entity key extracted, handed to the region); `done`

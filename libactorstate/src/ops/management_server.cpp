@@ -8,6 +8,8 @@
 
 #include <microhttpd.h>
 
+#include "frontend/client_port.hpp"
+
 namespace actorstate::ops {
 
 namespace {
@@ -47,24 +49,39 @@ management_server::~management_server() {
 
 uint16_t management_server::start(const std::string& bind, uint16_t port, std::string& error) {
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
   if (inet_pton(AF_INET, bind.c_str(), &addr.sin_addr) != 1) {
     error = "management endpoint: cannot parse bind address " + bind;
     return 0;
   }
-  daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, nullptr, nullptr, &handle, this,
-                             MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_CONNECTION_TIMEOUT,
-                             30u, MHD_OPTION_END);
+  // epoll: a connection's descriptor may be above FD_SETSIZE in a process with many connections open.
+  daemon_ = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, nullptr,
+                             nullptr, &handle, this, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (daemon_ == nullptr) {
-    error = "management endpoint: cannot listen on " + bind + ":" + std::to_string(port);
+    error = "management endpoint: cannot start the HTTP server";
     return 0;
   }
-  const auto* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
-  return info != nullptr ? info->port : port;
+  port_ = std::make_unique<frontend::client_port>("management");
+  std::string why;
+  auto bound = port_->open(bind, port, why);
+  if (bound == 0) {
+    error = "management endpoint: " + why;
+    stop();
+    return 0;
+  }
+  auto serve = [daemon = daemon_](int fd, const sockaddr* peer, socklen_t len) {
+    // libmicrohttpd closes the socket when it refuses it.
+    MHD_add_connection(daemon, fd, peer, len);
+  };
+  port_->start(serve, serve);
+  return bound;
 }
 
 void management_server::stop() {
+  // The port first: nothing is handed to the daemon once it is stopping.
+  if (port_ != nullptr) {
+    port_->stop();
+    port_.reset();
+  }
   if (daemon_ != nullptr) {
     MHD_stop_daemon(daemon_);
     daemon_ = nullptr;

@@ -1,13 +1,20 @@
 // The management endpoint: GET /alive (the process answers), /ready (the node serves clients and its store
 // answers) and /metrics (Prometheus text). Served by libmicrohttpd on its own thread, so probes keep working when
-// the actor system is busy. The callbacks run on that thread and must be thread-safe.
+// the actor system is busy. The callbacks run on that thread and must be thread-safe. Connections are accepted by a
+// frontend::client_port rather than by libmicrohttpd, whose accept busy-waits (and logs every failure) when the
+// process is out of file descriptors and it has no connection open: the port backs off and logs once per interval.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 struct MHD_Daemon;
+
+namespace actorstate::frontend {
+class client_port;
+}  // namespace actorstate::frontend
 
 namespace actorstate::ops {
 
@@ -30,6 +37,7 @@ private:
   std::function<bool()> ready_;
   std::function<std::string()> metrics_;
   MHD_Daemon* daemon_ = nullptr;
+  std::unique_ptr<frontend::client_port> port_;
 };
 
 }  // namespace actorstate::ops
