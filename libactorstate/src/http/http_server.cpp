@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string_view>
 
 #include <google/protobuf/descriptor.h>
 #include <microhttpd.h>
@@ -72,6 +73,74 @@ bool valid_response_header(const std::string& key) {
   return !key.empty() && key.substr(0, 5) != "grpc-" &&
          key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") == std::string::npos;
 }
+
+/// RFC 9110 §5.6.2 token characters, all a field name may hold.
+bool token_char(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+/// What a request's framing headers say, gathered over all of them (libmicrohttpd keeps every header line, but
+/// frames the body by the first Content-Length, and by "chunked" even when a Content-Length is there too).
+struct framing {
+  std::optional<std::string> content_length;  // the one value all Content-Length headers and list items agree on
+  int transfer_encodings = 0;
+  bool chunked_only = true;  // every Transfer-Encoding header is exactly "chunked"
+  const char* error = nullptr;
+
+  void add(std::string_view key, std::string_view value) {
+    if (error != nullptr)
+      return;
+    if (key.empty() || !std::all_of(key.begin(), key.end(), [](char c) { return token_char(c); })) {
+      // "Transfer-Encoding : chunked" arrives as a header named "Transfer-Encoding " that frames nothing here but
+      // might frame the body for a proxy in front (RFC 9112 §5.1: whitespace before the colon is a 400).
+      error = "malformed header field name";
+      return;
+    }
+    if (lower(key) == "content-length") {
+      size_t pos = 0;
+      for (;;) {
+        auto comma = value.find(',', pos);
+        auto item = trim_ows(value.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+        if (item.empty() || !std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+          error = "invalid Content-Length";
+          return;
+        }
+        if (content_length && *content_length != item) {
+          error = "conflicting Content-Length headers";
+          return;
+        }
+        content_length = std::string{item};
+        if (comma == std::string_view::npos)
+          break;
+        pos = comma + 1;
+      }
+    } else if (lower(key) == "transfer-encoding") {
+      ++transfer_encodings;
+      if (lower(trim_ows(value)) != "chunked")
+        chunked_only = false;
+    }
+  }
+
+  /// Why the request cannot be framed unambiguously (RFC 9112 §6.3), or nullptr.
+  const char* verdict() const {
+    if (error != nullptr)
+      return error;
+    if (transfer_encodings > 0 && content_length)
+      return "both Content-Length and Transfer-Encoding";
+    if (transfer_encodings > 1 || !chunked_only)
+      return "unsupported Transfer-Encoding";
+    return nullptr;
+  }
+};
 
 /// A complete response, prepared on whatever thread the result arrived on.
 struct prepared {
@@ -555,6 +624,20 @@ struct http_server::impl {
     return MHD_YES;
   }
 
+  static MHD_Result collect_framing(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    static_cast<framing*>(cls)->add(key != nullptr ? key : "", value != nullptr ? value : "");
+    return MHD_YES;
+  }
+
+  /// A request whose length is ambiguous is answered 400 and its connection closed before any of its body is read:
+  /// whatever follows on the connection could be a second request hidden from a proxy in front (request smuggling).
+  MHD_Result reject_ambiguous_framing(call_state& s, const char* why) {
+    log::debug("HTTP request with ambiguous framing refused", {{"reason", why}});
+    auto p = error(status_code::invalid_argument, std::string{"bad request framing: "} + why);
+    p.headers.push_back({"Connection", "close"});
+    return queue(s, std::move(p));
+  }
+
   static MHD_Result on_request(void* cls, MHD_Connection* conn, const char*, const char* method, const char*,
                                const char* upload_data, size_t* upload_data_size, void** con_cls) {
     auto* self = static_cast<impl*>(cls);
@@ -564,6 +647,10 @@ struct http_server::impl {
     if (!s.initialized) {
       s.initialized = true;
       s.method = method;
+      framing f;
+      MHD_get_connection_values(conn, MHD_HEADER_KIND, &collect_framing, &f);
+      if (const char* why = f.verdict())
+        return self->reject_ambiguous_framing(s, why);
       MHD_get_connection_values(conn, MHD_HEADER_KIND, &collect_header, &s);
       return MHD_YES;
     }

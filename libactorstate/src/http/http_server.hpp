@@ -3,6 +3,11 @@
 // calls), and CORS for the origins configured. Every call goes through the same router as a gRPC client's call
 // (grpc_frontend::call, or the route's stream for streaming actions), with the request headers as metadata.
 //
+// Framing: a request whose body length is ambiguous (RFC 9112 §6.3: Content-Length values that disagree or are not
+// digits, Content-Length with Transfer-Encoding, a Transfer-Encoding other than one "chunked", a header name that
+// is not a token) is answered 400 and its connection closed before its body is read, so nothing after it on the
+// connection runs as a request of its own (request smuggling).
+//
 // Errors: a user failure is 500 with its description as text/plain (what Cloudstate's TCK checks); other failures
 // are the gRPC-HTTP mapping of their status with a JSON body {"code": <grpc code>, "message": "..."}; gRPC-web
 // calls always answer 200 and carry their status in trailers.
