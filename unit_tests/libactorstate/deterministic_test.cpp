@@ -58,3 +58,37 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.idle_entities_passivate_
   REQUIRE(reply.ParseFromString((*r4)->payload));
   CHECK(reply.value() == "xz");
 }
+
+// Was a thread-polling test in event_sourced_test.cpp that failed when "c" reached the entity only after "b"'s
+// failure had restarted it; stepped, both commands are handled before any write completes.
+TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.failed_write_fails_dependent_commands_and_restarts") {
+  spawn_region(std::chrono::seconds{30});
+  auto ra = send(append_cmd("w", "a"));
+  settle();
+  REQUIRE(reply_text(*ra) == "a");
+  store->fail_appends(1);
+  auto rb = send(append_cmd("w", "b"));
+  auto rc = send(append_cmd("w", "c"));
+  run_actors();
+  // Both ran against state that includes the other's events; neither write is durable, so neither replied.
+  CHECK(store->pending() == 2);
+  CHECK_FALSE(rb->has_value());
+  CHECK_FALSE(rc->has_value());
+  settle();
+  REQUIRE(rb->has_value());
+  REQUIRE(rc->has_value());
+  CHECK((*rb)->code == status_code::unavailable);
+  // "c" saw "b"'s event, and the store's fence refused it after "b" failed.
+  CHECK((*rc)->code == status_code::unavailable);
+  CHECK(metrics->restarts.value() == 1);
+  // A write refused because an earlier one of the same instance failed is not a fence by another writer.
+  CHECK(metrics->fenced.value() == 0);
+  // The entity restarted and recovered what is durable: only "a".
+  auto get = send(get_cmd("w"));
+  settle();
+  CHECK(reply_text(*get) == "a");
+  auto rd = send(append_cmd("w", "d"));
+  settle();
+  CHECK(reply_text(*rd) == "ad");
+  CHECK(store->journal_size("text-log|w") == 2);
+}

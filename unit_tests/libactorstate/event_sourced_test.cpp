@@ -141,29 +141,6 @@ TEST_CASE("event_sourced.replies_wait_for_durability_while_commands_pipeline") {
   CHECK(text_of(r3.get()) == "012");
 }
 
-TEST_CASE("event_sourced.failed_write_fails_dependent_commands_and_restarts") {
-  harness h;
-  auto region = h.region(text_log().model());
-  h.call(region, make_command("w", "Append", append("w", "a")));
-  h.store->hold_writes();
-  h.store->fail_writes(persistence::code::unavailable, 1);
-  auto rs = h.call_in_order(
-      region, {make_command("w", "Append", append("w", "b")), make_command("w", "Append", append("w", "c"))});
-  auto& r1 = rs[0];
-  auto& r2 = rs[1];
-  CHECK(eventually([&] { return h.store->held_writes() >= 1; }));
-  h.store->release_writes();
-  auto res1 = r1.get();
-  auto res2 = r2.get();
-  CHECK(res1.code == status_code::unavailable);
-  CHECK(res2.code == status_code::unavailable);
-  h.store->clear_faults();
-  // The entity restarted and recovered what is durable: only "a".
-  CHECK(get(h, region, "w") == "a");
-  CHECK(text_of(h.call(region, make_command("w", "Append", append("w", "d")))) == "ad");
-  CHECK(h.metrics->restarts.value() >= 1);
-}
-
 TEST_CASE("event_sourced.outcomes_keep_issue_order_when_a_lost_outcome_is_followed_by_a_success") {
   // Successes reach the entity coalesced; once a write of the incarnation failed, outcomes travel one by one. Here the
   // middle of three pipelined writes commits but reports unknown_outcome, and the write after it succeeds.

@@ -29,6 +29,12 @@ public:
         return;
       }
       auto& log = journal_[pid];
+      // Fencing as the contract asks: an append must continue the journal exactly.
+      int64_t highest = log.empty() ? 0 : log.back().seq;
+      if (!events.empty() && events.front().seq != highest + 1) {
+        done(persistence::status{persistence::code::conflict, "sequence number mismatch"});
+        return;
+      }
       for (auto& e : events)
         log.push_back(std::move(e));
       done({});
