@@ -230,24 +230,37 @@ std::string http_response::header(const std::string& name) const {
   return {};
 }
 
-raw_connection::raw_connection(uint16_t port, std::chrono::milliseconds timeout) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0)
-    throw std::runtime_error(std::string{"socket: "} + std::strerror(errno));
+namespace {
+
+/// A blocking loopback connection whose sends and receives give up after `timeout`; -1 (errno set) on failure.
+int connect_loopback(uint16_t port, std::chrono::milliseconds timeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::string why = std::strerror(errno);
-    close();
-    throw std::runtime_error("connect to port " + std::to_string(port) + ": " + why);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
   }
+  return fd;
+}
+
+}  // namespace
+
+raw_connection::raw_connection(uint16_t port, std::chrono::milliseconds timeout) {
+  fd_ = connect_loopback(port, timeout);
+  if (fd_ < 0)
+    throw std::runtime_error("connect to port " + std::to_string(port) + ": " + std::strerror(errno));
 }
 
 raw_connection::~raw_connection() {
@@ -286,34 +299,23 @@ http_response http_request(uint16_t port, const std::string& method, const std::
                            const std::vector<std::string>& headers, const std::string& body,
                            std::chrono::milliseconds timeout) {
   http_response response;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = connect_loopback(port, timeout);
   if (fd < 0)
     return response;
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string raw;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    for (const auto& h : headers)
-      request += h + "\r\n";
-    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
-      request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    request += "\r\n" + body;
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      for (;;) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0)
-          break;  // the server closes after answering; an error or timeout leaves what we have
-        raw.append(buf, static_cast<size_t>(n));
-      }
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& h : headers)
+    request += h + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n" + body;
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0)
+        break;  // the server closes after answering; an error or timeout leaves what we have
+      raw.append(buf, static_cast<size_t>(n));
     }
   }
   ::close(fd);
