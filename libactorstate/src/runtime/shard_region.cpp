@@ -58,14 +58,15 @@ region::region(caf::actor_system& sys, region_config cfg) : cfg_(std::move(cfg))
     return;
   }
   auto count = std::max<uint32_t>(1, cfg_.shards);
-  budget_ = std::make_shared<active_budget>(cfg_.max_active, count);
+  // Shared by the type's shards, which keep it alive.
+  auto budget = std::make_shared<active_budget>(cfg_.max_active, count);
   shards_.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     shard_config sc;
     sc.env = cfg_.env;
     sc.index = i;
     sc.passivation_timeout = cfg_.passivation_timeout;
-    sc.budget = budget_;
+    sc.budget = budget;
     shards_.push_back(spawn_shard(sys, std::move(sc)));
   }
 }

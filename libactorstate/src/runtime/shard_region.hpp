@@ -25,8 +25,6 @@
 
 namespace actorstate::runtime {
 
-class active_budget;
-
 struct region_config {
   std::shared_ptr<const entity_env> env;
   uint32_t shards = 128;
@@ -50,15 +48,12 @@ public:
   const std::vector<caf::actor>& shards() const { return shards_; }
   /// Every actor of the region (shards or workers).
   const std::vector<caf::actor>& actors() const { return shards_.empty() ? workers_ : shards_; }
-  bool is_action() const { return !workers_.empty(); }
-  const entity_env& env() const { return *cfg_.env; }
 
   /// Sends every actor of the region an exit (node shutdown).
   void stop() const;
 
 private:
   region_config cfg_;
-  std::shared_ptr<active_budget> budget_;
   std::vector<caf::actor> shards_;
   std::vector<caf::actor> workers_;
   mutable std::atomic<size_t> next_worker_{0};
