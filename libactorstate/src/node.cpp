@@ -22,7 +22,7 @@
 #include "ops/management_server.hpp"
 #include "ops/metrics.hpp"
 #include "runtime/action_streams.hpp"
-#include "runtime/gateway.hpp"
+#include "runtime/reply.hpp"
 #include "runtime/shard_region.hpp"
 
 namespace actorstate {
@@ -38,7 +38,7 @@ struct node::impl {
   std::shared_ptr<persistence::store> store;
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
-  std::unique_ptr<runtime::gateway_pool> gateways;
+  std::unique_ptr<runtime::call_deadlines> deadlines;
   std::map<std::string, std::shared_ptr<const runtime::region>> regions;
   std::unique_ptr<frontend::grpc_frontend> frontend;
   std::unique_ptr<ops::management_server> management;
@@ -154,8 +154,8 @@ int node::open() {
   s.caf_cfg->set("work-stealing.moderate-poll-attempts", 0);
   s.caf_cfg->add_message_types<caf::id_block::actorstate>();
   s.sys = std::make_unique<caf::actor_system>(*s.caf_cfg);
-  s.gateways = std::make_unique<runtime::gateway_pool>(*s.sys, threads, s.opts.command_timeout);
-  s.frontend = std::make_unique<frontend::grpc_frontend>(*s.gateways, s.opts.max_message_size);
+  s.deadlines = std::make_unique<runtime::call_deadlines>(s.opts.command_timeout);
+  s.frontend = std::make_unique<frontend::grpc_frontend>(*s.deadlines, s.opts.max_message_size);
 
   std::string error;
   s.management =
@@ -292,11 +292,11 @@ void node::impl::shutdown() {
   if (sys) {
     for (auto& [name, region] : regions)
       region->stop();
-    if (gateways)
-      gateways->stop();
     regions.clear();
     sys.reset();
   }
+  if (deadlines)
+    deadlines->stop();
   if (store)
     store->close();
   log::info("stopped");
@@ -310,7 +310,7 @@ void node::invoke(const std::string& service_name, command cmd, std::function<vo
     return;
   }
   const auto& target = i->second->target(cmd.entity_id);
-  impl_->gateways->dispatch(target, std::move(cmd), std::move(done));
+  caf::anon_send(target, runtime::local_command{std::move(cmd), impl_->deadlines->open(std::move(done))});
 }
 
 uint16_t node::port() const {

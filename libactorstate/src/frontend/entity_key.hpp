@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace google::protobuf {
@@ -20,6 +21,16 @@ namespace actorstate::frontend {
 /// has an unsupported type or is repeated.
 bool key_fields(const google::protobuf::Descriptor* input, std::vector<const google::protobuf::FieldDescriptor*>& out,
                 std::string& error);
+
+/// Checks that `wire` is a well-formed encoding of `type` and extracts the entity id from it in one pass, without
+/// building a message: tags, lengths and varints are checked at every depth (up to protobuf's 100 levels), nested
+/// messages against their own types, proto3 strings for UTF-8, packed fields for whole elements; the key fields are
+/// read from the top level (the last occurrence wins, absent fields read as their defaults, as in a parse). Returns
+/// false with `error` if the bytes would not parse. This replaces a full parse on every call's path: the handler
+/// parses the request once more anyway (or the user function does).
+bool scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
+                  const std::vector<const google::protobuf::FieldDescriptor*>& key_fields, std::string& key,
+                  std::string& error);
 
 /// The entity id of `msg` for the given key fields.
 std::string extract_key(const google::protobuf::Message& msg,

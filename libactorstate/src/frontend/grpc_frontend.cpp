@@ -12,6 +12,8 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <caf/send.hpp>
+
 #include <algorithm>
 #include <deque>
 #include <mutex>
@@ -239,8 +241,8 @@ private:
   grpc_frontend& fe_;
 };
 
-grpc_frontend::grpc_frontend(runtime::gateway_pool& gateways, size_t max_message_size)
-    : gateways_(gateways), max_message_size_(max_message_size) {}
+grpc_frontend::grpc_frontend(runtime::call_deadlines& deadlines, size_t max_message_size)
+    : deadlines_(deadlines), max_message_size_(max_message_size) {}
 
 grpc_frontend::~grpc_frontend() = default;
 
@@ -254,7 +256,9 @@ bool grpc_frontend::add_route(const std::string& path, route r, std::string& err
       return false;
     }
   }
-  routes_[path] = std::move(r);
+  auto& added = routes_[path] = std::move(r);
+  by_service_[added.descriptor->service()->full_name()][added.descriptor->name()] = &added;
+  by_method_[added.descriptor] = &added;
   return true;
 }
 
@@ -263,27 +267,25 @@ void grpc_frontend::call(const route& r, std::string payload, std::vector<metada
   command cmd;
   cmd.method = r.method;
   cmd.metadata = std::move(metadata);
-  std::unique_ptr<google::protobuf::Message> msg{r.input_prototype->New()};
-  if (!msg->ParseFromString(payload)) {
-    done(command_result::failure(status_code::invalid_argument,
-                                 "request does not parse as " + r.descriptor->input_type()->full_name()));
+  std::string error;
+  if (!scan_request(r.descriptor->input_type(), payload, r.key_fields, cmd.entity_id, error)) {
+    done(command_result::failure(status_code::invalid_argument, std::move(error)));
     return;
   }
-  if (r.keyed) {
-    cmd.entity_id = extract_key(*msg, r.key_fields);
-    if (cmd.entity_id.empty()) {
-      done(command_result::failure(status_code::invalid_argument, "the entity key is empty"));
-      return;
-    }
+  if (r.keyed && cmd.entity_id.empty()) {
+    done(command_result::failure(status_code::invalid_argument, "the entity key is empty"));
+    return;
   }
   cmd.payload = std::move(payload);
   const auto& target = r.region->target(cmd.entity_id);
-  gateways_.dispatch(target, std::move(cmd), std::move(done));
+  // Straight to the shard: the instance answers through the slot. A shard that has stopped drops the message, and
+  // with it the slot, which then answers UNAVAILABLE.
+  caf::anon_send(target, runtime::local_command{std::move(cmd), deadlines_.open(std::move(done))});
 }
 
 void grpc_frontend::call(const std::string& service, const std::string& method, std::string payload,
                          std::function<void(command_result)> done) {
-  const auto* r = find("/" + service + "/" + method);
+  const auto* r = find(std::string_view{service}, std::string_view{method});
   if (r == nullptr) {
     done(command_result::failure(status_code::unimplemented, "unknown service or method " + service + "/" + method));
     return;
@@ -300,6 +302,19 @@ detail::call_router grpc_frontend::router() {
 const route* grpc_frontend::find(const std::string& path) const {
   auto i = routes_.find(path);
   return i == routes_.end() ? nullptr : &i->second;
+}
+
+const route* grpc_frontend::find(const google::protobuf::MethodDescriptor* method) const {
+  auto i = by_method_.find(method);
+  return i == by_method_.end() ? nullptr : i->second;
+}
+
+const route* grpc_frontend::find(std::string_view service, std::string_view method) const {
+  auto s = by_service_.find(service);
+  if (s == by_service_.end())
+    return nullptr;
+  auto m = s->second.find(method);
+  return m == s->second.end() ? nullptr : m->second;
 }
 
 uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, const http::http_options& http_opts,

@@ -1,8 +1,9 @@
 // The client-facing server: gRPC, and on the same port HTTP/1.1 (frontend/client_port.hpp tells them apart;
 // http/http_server.hpp serves JSON transcoding and gRPC-web through `call`). gRPC serves services that are only
 // known at run time through `grpc::CallbackGenericService`: the method path selects a route (entity type + method), the
-// request bytes are parsed with the method's input descriptor to validate them and extract the entity key, and the
-// command is handed to the entity's region asynchronously through the gateway pool. The reply bytes go back unchanged.
+// request bytes are scanned once against the method's input descriptor to validate them and find the entity key
+// (frontend/entity_key.hpp), and the command goes straight to its shard with a call slot (runtime/reply.hpp): the
+// entity instance that produces the reply completes the call on its own thread. The reply bytes go back unchanged.
 //
 // Routes are fixed before `start`; afterwards the route table is read-only and shared by gRPC's threads.
 // Errors: unknown path → UNIMPLEMENTED; bytes that do not parse → INVALID_ARGUMENT; empty key → INVALID_ARGUMENT;
@@ -16,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -23,7 +25,7 @@
 
 #include "actorstate/detail/model.hpp"
 #include "http/http_server.hpp"
-#include "runtime/gateway.hpp"
+#include "runtime/reply.hpp"
 #include "runtime/shard_region.hpp"
 
 namespace google::protobuf {
@@ -62,7 +64,7 @@ struct route {
 
 class grpc_frontend {
 public:
-  grpc_frontend(runtime::gateway_pool& gateways, size_t max_message_size);
+  grpc_frontend(runtime::call_deadlines& deadlines, size_t max_message_size);
   ~grpc_frontend();
 
   /// Adds a route for "/<service>/<method>". Returns false with `error` if the method cannot be served.
@@ -80,10 +82,14 @@ public:
   /// Any thread; true before `start`.
   bool accept_healthy() const;
 
+  /// The route of "/<service>/<method>", of a method, or of a service and method name; null if none.
   const route* find(const std::string& path) const;
+  const route* find(const google::protobuf::MethodDescriptor* method) const;
+  const route* find(std::string_view service, std::string_view method) const;
 
-  /// Routes one call as a client's would go (request parsed, entity key extracted, handed to the region); `done`
-  /// runs on an actor thread. Used for client calls, forwards and side effects alike.
+  /// Routes one call as a client's would go (request scanned, entity key extracted, sent to its shard); `done` runs
+  /// once, on the thread of the actor that answers (or the deadline thread). Used for client calls, forwards and
+  /// side effects alike.
   void call(const route& r, std::string payload, std::vector<metadata_entry> metadata,
             std::function<void(command_result)> done);
   /// `call` by name as a function (for forwards and side effects); valid while the frontend lives.
@@ -101,9 +107,18 @@ public:
 
 private:
   class service;
-  runtime::gateway_pool& gateways_;
+  /// Finds routes by name without building a path per call (forwards and side effects name their target).
+  struct name_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using by_name = std::unordered_map<std::string, const route*, name_hash, std::equal_to<>>;
+
+  runtime::call_deadlines& deadlines_;
   size_t max_message_size_;
   std::unordered_map<std::string, route> routes_;
+  std::unordered_map<std::string, by_name, name_hash, std::equal_to<>> by_service_;
+  std::unordered_map<const google::protobuf::MethodDescriptor*, const route*> by_method_;
   std::unique_ptr<service> service_;
   std::unique_ptr<reflection> reflection_;
   std::unique_ptr<grpc::Server> server_;

@@ -451,7 +451,7 @@ struct http_server::impl {
       p.body = why.message;
       return queue(s, std::move(p));
     }
-    const auto* r = fe.find("/" + c.method->service()->full_name() + "/" + c.method->name());
+    const auto* r = fe.find(c.method);
     if (r == nullptr)
       return queue(s, error(status_code::unimplemented, "no handler for " + c.method->full_name()));
     s.rule = c.rule;

@@ -55,60 +55,18 @@ int base64_value(char c) {
   return -1;
 }
 
-class reader {
-public:
-  explicit reader(std::string_view bytes)
-      : p_(reinterpret_cast<const uint8_t*>(bytes.data())), end_(p_ + bytes.size()) {}
-
-  bool at_end() const noexcept { return p_ == end_; }
-
-  bool varint(uint64_t& out) {
-    out = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_)
-        return false;
-      uint8_t b = *p_++;
-      out |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0)
-        return true;
-    }
-    return false;
-  }
-
-  bool fixed(int size, uint64_t& out) {
-    if (end_ - p_ < size)
-      return false;
-    out = 0;
-    for (int i = 0; i < size; ++i)
-      out |= static_cast<uint64_t>(p_[i]) << (8 * i);
-    p_ += size;
-    return true;
-  }
-
-  bool bytes(std::string_view& out) {
-    uint64_t len = 0;
-    if (!varint(len) || len > static_cast<uint64_t>(end_ - p_))
-      return false;
-    out = {reinterpret_cast<const char*>(p_), static_cast<size_t>(len)};
-    p_ += len;
-    return true;
-  }
-
-private:
-  const uint8_t* p_;
-  const uint8_t* end_;
-};
+using wire_format::reader;
 
 // Walks the top-level fields of `bytes`, handing every one to `visit(number, type, value, payload)`.
 template <class Visit>
 scan_result walk(std::string_view bytes, Visit&& visit) {
   reader in{bytes};
   while (!in.at_end()) {
-    uint64_t tag = 0;
-    if (!in.varint(tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+    uint32_t field = 0;
+    uint32_t type = 0;
+    if (!in.tag(field, type))
       return scan_result::malformed;
-    auto number = static_cast<int>(tag >> 3);
-    auto type = static_cast<uint32_t>(tag & 7);
+    auto number = static_cast<int>(field);
     uint64_t value = 0;
     std::string_view payload;
     switch (type) {
@@ -306,45 +264,6 @@ bool base64_decode(std::string_view text, std::string& out) {
       bits -= 8;
       out.push_back(static_cast<char>((acc >> bits) & 0xff));
     }
-  }
-  return true;
-}
-
-bool valid_utf8(std::string_view text) {
-  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    uint8_t c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int len = 0;
-    uint32_t cp = 0;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p < len)
-      return false;
-    for (int i = 1; i < len; ++i) {
-      if ((p[i] & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-    static constexpr uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_for_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    p += len;
   }
   return true;
 }

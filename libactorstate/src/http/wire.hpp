@@ -11,13 +11,19 @@
 #include <string>
 #include <string_view>
 
+#include "frontend/wire_format.hpp"
+
 namespace google::protobuf {
 class FieldDescriptor;
 }  // namespace google::protobuf
 
 namespace actorstate::http::detail {
 
-enum wire_type : uint32_t { wire_varint = 0, wire_fixed64 = 1, wire_length = 2, wire_fixed32 = 5 };
+using wire_format::wire_fixed32;
+using wire_format::wire_fixed64;
+using wire_format::wire_length;
+using wire_format::wire_type;
+using wire_format::wire_varint;
 
 void put_varint(std::string& out, uint64_t value);
 void put_tag(std::string& out, int number, wire_type type);
@@ -32,7 +38,7 @@ bool encode_scalar(const google::protobuf::FieldDescriptor* field, std::string_v
 /// ' '). False if `text` is not base64.
 bool base64_decode(std::string_view text, std::string& out);
 
-bool valid_utf8(std::string_view text);
+using wire_format::valid_utf8;
 
 /// The outcome of looking for one top-level field in encoded message bytes.
 enum class scan_result {

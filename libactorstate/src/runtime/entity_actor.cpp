@@ -48,7 +48,8 @@ caf::behavior entity_actor::make_behavior() {
     return caf::make_error(caf::sec::runtime_error);
   });
   return {
-      [this](command& cmd) { enqueue(cmd); },
+      [this](command& cmd) { enqueue(cmd, reply_to{make_response_promise()}); },
+      [this](local_command& lc) { enqueue(lc.cmd, reply_to{std::move(lc.slot)}); },
       [this](passivate_atom) {
         stopping_ = true;
         maybe_stop();
@@ -64,17 +65,15 @@ void entity_actor::on_exit() {
   }
   auto gone = command_result::failure(status_code::unavailable, "entity stopped before answering");
   for (auto& w : waiting_)
-    if (w.promise.pending())
-      w.promise.deliver(gone);
+    w.reply.deliver(gone);
   for (auto& pc : queue_)
-    if (pc.promise.pending())
-      pc.promise.deliver(gone);
+    pc.reply.deliver(gone);
   waiting_.clear();
   queue_.clear();
 }
 
-void entity_actor::enqueue(command& cmd) {
-  queue_.push_back(pending_command{std::move(cmd), make_response_promise(), clock::now()});
+void entity_actor::enqueue(command& cmd, reply_to reply) {
+  queue_.push_back(pending_command{std::move(cmd), std::move(reply), clock::now()});
   if (phase_ == phase::idle) {
     phase_ = phase::recovering;
     recovery_started_ = clock::now();
@@ -99,7 +98,7 @@ void entity_actor::recovery_failed(status_code code, const std::string& message)
   phase_ = phase::idle;
   // Nothing was processed, so every queued command fails; the next one retries recovery.
   for (auto& pc : queue_.take_all())
-    deliver(pc.promise, command_result::failure(code, message), pc.arrived);
+    deliver(pc.reply, command_result::failure(code, message), pc.arrived);
   maybe_stop();
 }
 
@@ -184,7 +183,7 @@ void entity_actor::record_write(uint64_t n, const persistence::status& st) {
     // Every waiting reply depends on this write (or a later one, which the store's fencing rejects as well).
     auto code = to_status_code(st);
     for (auto& w : waiting_.take_all())
-      deliver(w.promise, command_result::failure(code, "could not persist: " + st.message()), w.arrived);
+      deliver(w.reply, command_result::failure(code, "could not persist: " + st.message()), w.arrived);
   }
 }
 
@@ -204,16 +203,16 @@ void entity_actor::respond(pending_command& pc, command_result result) {
 
 void entity_actor::respond(pending_command& pc, reply_plan plan) {
   if (durable_ >= issued_ && waiting_.empty()) {
-    deliver(pc.promise, std::move(plan), pc.arrived);
+    deliver(pc.reply, std::move(plan), pc.arrived);
     return;
   }
-  waiting_.push_back(waiting_reply{issued_, std::move(pc.promise), std::move(plan), pc.arrived});
+  waiting_.push_back(waiting_reply{issued_, std::move(pc.reply), std::move(plan), pc.arrived});
 }
 
 void entity_actor::fail_and_restart(pending_command& pc, status_code code, const std::string& message) {
   log::warn("entity handler failed; restarting entity",
             {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", message}});
-  deliver(pc.promise, command_result::failure(code, message), pc.arrived);
+  deliver(pc.reply, command_result::failure(code, message), pc.arrived);
   restart();
 }
 
@@ -230,17 +229,17 @@ void entity_actor::end_async() {
   process();
 }
 
-void entity_actor::deliver(caf::response_promise& promise, reply_plan plan, clock::time_point arrived) {
+void entity_actor::deliver(reply_to& reply, reply_plan plan, clock::time_point arrived) {
   if (!plan.has_calls()) {
-    deliver(promise, std::move(plan.result), arrived);
+    deliver(reply, std::move(plan.result), arrived);
     return;
   }
   ++effects_running_;
   execute(
       detail::poster(caf::actor_cast<caf::actor>(this)), env_->route, std::move(plan),
-      [this, promise, arrived](command_result r) mutable {
+      [this, reply, arrived](command_result r) mutable {
         --effects_running_;
-        deliver(promise, std::move(r), arrived);
+        deliver(reply, std::move(r), arrived);
         maybe_stop();
       },
       [this](const detail::effect_call& call, const command_result& error, const char* role) {
@@ -256,18 +255,17 @@ void entity_actor::on_effect_error(const detail::effect_call& call, const comman
                                               {"error", error.message}});
 }
 
-void entity_actor::deliver(caf::response_promise& promise, command_result result, clock::time_point arrived) {
+void entity_actor::deliver(reply_to& reply, command_result result, clock::time_point arrived) {
   if (!result.ok())
     env_->metrics->command_failures.inc();
   env_->metrics->command_latency.observe(clock::now() - arrived);
-  if (promise.pending())
-    promise.deliver(std::move(result));
+  reply.deliver(std::move(result));
 }
 
 void entity_actor::release_durable() {
   while (!waiting_.empty() && waiting_.front().needs <= durable_) {
     auto w = waiting_.take_front();
-    deliver(w.promise, std::move(w.plan), w.arrived);
+    deliver(w.reply, std::move(w.plan), w.arrived);
   }
 }
 

@@ -18,7 +18,6 @@
 #include <string>
 
 #include <caf/event_based_actor.hpp>
-#include <caf/response_promise.hpp>
 
 #include "actorstate/detail/model.hpp"
 #include "actorstate/messages.hpp"
@@ -26,6 +25,7 @@
 #include "ops/metrics.hpp"
 #include "runtime/effects.hpp"
 #include "runtime/fifo.hpp"
+#include "runtime/reply.hpp"
 
 namespace actorstate::runtime {
 
@@ -54,7 +54,7 @@ protected:
 
   struct pending_command {
     command cmd;
-    caf::response_promise promise;
+    reply_to reply;
     clock::time_point arrived;
   };
 
@@ -122,7 +122,7 @@ private:
 
   struct waiting_reply {
     uint64_t needs;  ///< Write number that must be durable first.
-    caf::response_promise promise;
+    reply_to reply;
     reply_plan plan;
     clock::time_point arrived;
   };
@@ -137,10 +137,10 @@ private:
   void on_durable_notice(const std::shared_ptr<durable_signal>& signal);
   void record_write(uint64_t n, const persistence::status& st);
   void after_writes();
-  void enqueue(command& cmd);
+  void enqueue(command& cmd, reply_to reply);
   void process();
-  void deliver(caf::response_promise& promise, command_result result, clock::time_point arrived);
-  void deliver(caf::response_promise& promise, reply_plan plan, clock::time_point arrived);
+  void deliver(reply_to& reply, command_result result, clock::time_point arrived);
+  void deliver(reply_to& reply, reply_plan plan, clock::time_point arrived);
   void release_durable();
   void maybe_restart();
   void maybe_stop();

@@ -8,6 +8,7 @@
 
 #include "ops/log.hpp"
 #include "runtime/entity_kinds.hpp"
+#include "runtime/reply.hpp"
 
 namespace actorstate::runtime {
 
@@ -49,7 +50,7 @@ namespace {
 
 struct buffered_command {
   command cmd;
-  caf::response_promise promise;
+  reply_to reply;
 };
 
 struct instance {
@@ -74,7 +75,8 @@ public:
     set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
     set_exit_handler([this](caf::exit_msg& em) { on_exit_requested(em); });
     return {
-        [this](command& cmd) { route(cmd); },
+        [this](command& cmd) { route(cmd, reply_to{make_response_promise()}); },
+        [this](local_command& lc) { route(lc.cmd, reply_to{std::move(lc.slot)}); },
         [this](handover_atom) { return handover(); },
         [this](start_atom) {
           start();
@@ -97,35 +99,39 @@ public:
 private:
   enum class phase { serving, handing_over, stopped, shutting_down };
 
-  void route(command& cmd) {
-    auto rp = make_response_promise();
+  void route(command& cmd, reply_to reply) {
     switch (phase_) {
       case phase::shutting_down:
-        rp.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
+        reply.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
         return;
       case phase::handing_over:
       case phase::stopped:
         // Not ours to run now; whoever serves the shard next (this actor after `start`) gets them.
-        held_.push_back(buffered_command{std::move(cmd), std::move(rp)});
+        held_.push_back(buffered_command{std::move(cmd), std::move(reply)});
         return;
       case phase::serving:
         break;
     }
-    deliver(std::move(cmd), std::move(rp));
+    deliver(std::move(cmd), std::move(reply));
   }
 
-  void deliver(command cmd, caf::response_promise rp) {
+  void deliver(command cmd, reply_to reply) {
     auto now = clock().now();
     auto i = instances_.find(cmd.entity_id);
     if (i == instances_.end()) {
       i = activate(cmd.entity_id, now);
     } else if (i->second.stopping) {
-      i->second.buffered.push_back(buffered_command{std::move(cmd), std::move(rp)});
+      i->second.buffered.push_back(buffered_command{std::move(cmd), std::move(reply)});
       return;
     } else {
       touch(i->second, now);
     }
-    rp.delegate(i->second.handle, std::move(cmd));
+    // The instance answers the caller itself: a local caller through its slot, a requester through the delegated
+    // promise. The shard never sees the result.
+    if (reply.slot())
+      send(i->second.handle, local_command{std::move(cmd), reply.slot()});
+    else
+      reply.promise().delegate(i->second.handle, std::move(cmd));
   }
 
   std::unordered_map<std::string, instance>::iterator activate(const std::string& id,
@@ -242,7 +248,7 @@ private:
     auto held = std::move(held_);
     held_.clear();
     for (auto& b : held)
-      deliver(std::move(b.cmd), std::move(b.promise));
+      deliver(std::move(b.cmd), std::move(b.reply));
   }
 
   /// The store refused a write of `entity_id` because another writer owns it. On a single node that is a second
@@ -279,14 +285,14 @@ private:
     for (auto& b : buffered) {
       switch (phase_) {
         case phase::serving:
-          deliver(std::move(b.cmd), std::move(b.promise));
+          deliver(std::move(b.cmd), std::move(b.reply));
           break;
         case phase::handing_over:
         case phase::stopped:
           held_.push_back(std::move(b));
           break;
         case phase::shutting_down:
-          b.promise.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
+          b.reply.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
           break;
       }
     }
@@ -301,7 +307,7 @@ private:
     phase_ = phase::shutting_down;
     exit_reason_ = em.reason;
     for (auto& b : held_)
-      b.promise.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
+      b.reply.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
     held_.clear();
     for (auto& rp : handovers_)
       rp.deliver(caf::make_error(caf::sec::request_receiver_down));
@@ -316,7 +322,7 @@ private:
   phase phase_ = phase::serving;
   std::unordered_map<std::string, instance> instances_;
   std::unordered_map<caf::actor_id, const std::string*> by_actor_id_;  ///< Keys of `instances_`.
-  std::list<const std::string*> lru_;  ///< Keys of `instances_`: live, not stopping; least recently used first.
+  std::list<const std::string*> lru_;   ///< Keys of `instances_`: live, not stopping; least recently used first.
   std::vector<buffered_command> held_;  ///< Commands that arrived while the shard was not serving.
   std::vector<caf::response_promise> handovers_;
   uint64_t handed_over_ = 0;

@@ -6,6 +6,7 @@
 
 #include "runtime/entity_kinds.hpp"
 #include "runtime/post.hpp"
+#include "runtime/reply.hpp"
 #include "runtime/shard.hpp"
 
 namespace actorstate::runtime {
@@ -25,24 +26,24 @@ namespace {
 caf::behavior action_worker(caf::event_based_actor* self, std::shared_ptr<const detail::action_model> model,
                             route_fn route) {
   // Actions keep their side effects even when they fail (unlike entities).
-  auto finish = [self, route, errors = action_effect_errors(model)](caf::response_promise rp,
-                                                                    detail::handler_output out) {
+  auto finish = [self, route, errors = action_effect_errors(model)](reply_to reply, detail::handler_output out) {
     execute(
         detail::poster(caf::actor_cast<caf::actor>(self)), route, plan_of(out, true),
-        [rp](command_result r) mutable { rp.deliver(std::move(r)); }, errors);
+        [reply](command_result r) mutable { reply.deliver(std::move(r)); }, errors);
+  };
+  auto run = [self, model, finish](command& cmd, reply_to reply) {
+    if (!model->handle_async) {
+      finish(std::move(reply), run_action(*model, cmd));
+      return;
+    }
+    auto me = caf::actor_cast<caf::actor>(self);
+    model->handle_async(std::move(cmd), [me, reply, finish](detail::handler_output out) mutable {
+      detail::post(me, [reply, finish, out = std::move(out)]() mutable { finish(std::move(reply), std::move(out)); });
+    });
   };
   return {
-      [self, model, finish](command& cmd) {
-        auto rp = self->make_response_promise();
-        if (!model->handle_async) {
-          finish(rp, run_action(*model, cmd));
-          return;
-        }
-        auto me = caf::actor_cast<caf::actor>(self);
-        model->handle_async(std::move(cmd), [me, rp, finish](detail::handler_output out) mutable {
-          detail::post(me, [rp, finish, out = std::move(out)]() mutable { finish(rp, std::move(out)); });
-        });
-      },
+      [self, run](command& cmd) { run(cmd, reply_to{self->make_response_promise()}); },
+      [run](local_command& lc) { run(lc.cmd, reply_to{std::move(lc.slot)}); },
       [](detail::continuation& c) { c.fn(); },
       [](stats_atom) { return uint64_t{0}; },
   };
