@@ -141,6 +141,8 @@ int node::open() {
     return 2;
   }
   s.store = std::move(opened.value());
+  if (s.opts.wrap_store)
+    s.store = s.opts.wrap_store(std::move(s.store));
   log::info("store opened", {{"store", persistence::redact_uri(uri)}, {"plugin", s.store->name()}});
 
   s.threads = s.opts.scheduler_threads;

@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -11,6 +13,8 @@
 
 #include "actorstate/bridge.hpp"
 #include "actorstate/node.hpp"
+#include "actorstate/persistence/fault_injection.hpp"
+#include "bridged_node.hpp"
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
 #include "streamtest/stream_test.grpc.pb.h"
@@ -88,12 +92,25 @@ public:
   }
 };
 
-/// Restarting.Do: emits an event per command; "restart" fails with restart = true after emitting one. Records,
-/// per stream, what the proxy sent ("init", "event:<seq>", "command:<id>").
+/// Restarting.Do: emits an event per command; "restart" fails with restart = true after emitting one; a text that
+/// starts with "wait:" is answered only once the gate is open. Records, per stream, what the proxy sent ("init",
+/// "event:<seq>", "command:<id>").
 class restarter final : public es::EventSourced::Service {
 public:
   std::mutex mtx;
+  std::condition_variable gate_changed;
+  bool gate_open = false;
   std::vector<std::vector<std::string>> streams;
+
+  void open_gate() {
+    std::lock_guard<std::mutex> guard{mtx};
+    gate_open = true;
+    gate_changed.notify_all();
+  }
+  std::vector<std::vector<std::string>> seen() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return streams;
+  }
 
   grpc::Status handle(grpc::ServerContext*,
                       grpc::ServerReaderWriter<es::EventSourcedStreamOut, es::EventSourcedStreamIn>* stream) override {
@@ -116,6 +133,10 @@ public:
         continue;
       st::Step step;
       step.ParseFromString(in.command().payload().value());
+      if (step.text().rfind("wait:", 0) == 0) {
+        std::unique_lock<std::mutex> lock{mtx};
+        gate_changed.wait_for(lock, std::chrono::seconds{10}, [this] { return gate_open; });
+      }
       es::EventSourcedStreamOut out;
       auto* reply = out.mutable_reply();
       reply->set_command_id(in.command().id());
@@ -148,36 +169,13 @@ bool eventually(Pred pred) {
 }
 
 struct faults_fixture {
-  faults_fixture() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &uf_port);
-    builder.RegisterService(&disco);
-    builder.RegisterService(&entity);
-    uf = builder.BuildAndStart();
-    REQUIRE(uf);
-    actorstate::node_options opts;
-    opts.store = "memory";
-    opts.port = 0;
-    opts.management_port = 0;
-    opts.bind = "127.0.0.1";
-    opts.log_level = "error";
-    opts.max_message_size = 1024 * 1024;
-    n = std::make_unique<actorstate::node>(opts);
-    REQUIRE(n->open() == 0);
-    bo.user_function_port = static_cast<uint16_t>(uf_port);
-    bo.backoff_min = std::chrono::milliseconds{50};
-    bo.backoff_max = std::chrono::milliseconds{100};
-  }
-  ~faults_fixture() {
-    n->stop();
-    n->run();
-    uf->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds{2});
+  faults_fixture() : node({&disco, &entity}, [](actorstate::node_options& o) { o.max_message_size = 1024 * 1024; }) {
+    node.bridge_options().backoff_min = std::chrono::milliseconds{50};
+    node.bridge_options().backoff_max = std::chrono::milliseconds{100};
   }
   void serve() {
-    REQUIRE(actorstate::bridge::discover(*n, bo, [] { return false; }));
-    REQUIRE(n->serve() == 0);
-    stub = st::Misbehaving::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(n->port()), grpc::InsecureChannelCredentials()));
+    node.serve();
+    stub = st::Misbehaving::NewStub(node.channel());
   }
   grpc::Status call(const std::string& id, size_t padding = 0) {
     grpc::ClientContext ctx;
@@ -190,12 +188,9 @@ struct faults_fixture {
     return stub->Call(&ctx, k, &out);
   }
 
-  int uf_port = 0;
   discovery disco;
   wrong_ids entity;
-  std::unique_ptr<grpc::Server> uf;
-  std::unique_ptr<actorstate::node> n;
-  actorstate::bridge::bridge_options bo;
+  actorstate::testing::bridged_node node;
   std::unique_ptr<st::Misbehaving::Stub> stub;
 };
 
@@ -205,12 +200,13 @@ TEST_CASE_FIXTURE(faults_fixture, "invalid_spec_is_reported_and_not_served") {
   disco.invalid = true;
   std::atomic<bool> stop{false};
   std::atomic<bool> served{true};
-  std::thread t{[&] { served = actorstate::bridge::discover(*n, bo, [&] { return stop.load(); }); }};
+  std::thread t{
+      [&] { served = actorstate::bridge::discover(node.get(), node.bridge_options(), [&] { return stop.load(); }); }};
   CHECK(eventually([&] { return disco.reported("Service actorstate.streamtest.Missing not found in descriptors"); }));
   stop = true;
   t.join();
   CHECK_FALSE(served.load());
-  CHECK(n->port() == 0);  // the client port never opened
+  CHECK(node.get().port() == 0);  // the client port never opened
 }
 
 TEST_CASE_FIXTURE(faults_fixture, "reply_with_the_wrong_command_id_restarts_the_entity") {
@@ -234,27 +230,9 @@ TEST_CASE("restart_requested_by_the_user_function_drops_events_and_replays") {
   discovery disco;
   disco.service = "actorstate.streamtest.Restarting";
   restarter entity;
-  grpc::ServerBuilder builder;
-  int uf_port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &uf_port);
-  builder.RegisterService(&disco);
-  builder.RegisterService(&entity);
-  auto uf = builder.BuildAndStart();
-  REQUIRE(uf);
-  actorstate::node_options opts;
-  opts.store = "memory";
-  opts.port = 0;
-  opts.management_port = 0;
-  opts.bind = "127.0.0.1";
-  opts.log_level = "error";
-  actorstate::node n{opts};
-  REQUIRE(n.open() == 0);
-  actorstate::bridge::bridge_options bo;
-  bo.user_function_port = static_cast<uint16_t>(uf_port);
-  REQUIRE(actorstate::bridge::discover(n, bo, [] { return false; }));
-  REQUIRE(n.serve() == 0);
-  auto stub = st::Restarting::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(n.port()), grpc::InsecureChannelCredentials()));
+  actorstate::testing::bridged_node node{{&disco, &entity}};
+  node.serve();
+  auto stub = st::Restarting::NewStub(node.channel());
   auto step = [&](const std::string& text) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
@@ -274,7 +252,108 @@ TEST_CASE("restart_requested_by_the_user_function_drops_events_and_replays") {
   CHECK(entity.streams[0] == std::vector<std::string>{"init", "command:1", "command:2"});
   // The new stream replays only the durable event: the restart's event was never persisted; ids restart at 1.
   CHECK(entity.streams[1] == std::vector<std::string>{"init", "event:1", "command:1"});
-  n.stop();
-  n.run();
-  uf->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds{2});
+}
+
+namespace {
+
+/// A node serving Restarting from `restarter` over a memory store the test can hold and fail writes of.
+struct pipeline_fixture {
+  pipeline_fixture() {
+    disco.service = "actorstate.streamtest.Restarting";
+    node = std::make_unique<actorstate::testing::bridged_node>(
+        std::vector<grpc::Service*>{&disco, &entity}, [this](actorstate::node_options& o) {
+          o.wrap_store = [this](std::shared_ptr<actorstate::persistence::store> inner) {
+            store = std::make_shared<actorstate::persistence::faulty_store>(std::move(inner));
+            return store;
+          };
+        });
+    node->serve();
+    stub = st::Restarting::NewStub(node->channel());
+  }
+  ~pipeline_fixture() {
+    entity.open_gate();
+    store->release_writes();
+  }
+
+  /// Do(id "p", text) on its own thread; the status and the reply's text arrive in the future.
+  std::future<std::pair<grpc::Status, std::string>> step(const std::string& text) {
+    return std::async(std::launch::async, [this, text] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{20});
+      st::Step s;
+      s.set_id("p");
+      s.set_text(text);
+      st::Chunk out;
+      auto status = stub->Do(&ctx, s, &out);
+      return std::make_pair(status, out.text());
+    });
+  }
+  /// Whether the user function has seen `what` on stream `index`.
+  bool saw(size_t index, const std::string& what) {
+    auto streams = entity.seen();
+    return index < streams.size() &&
+           std::find(streams[index].begin(), streams[index].end(), what) != streams[index].end();
+  }
+
+  discovery disco;
+  restarter entity;
+  std::shared_ptr<actorstate::persistence::faulty_store> store;
+  std::unique_ptr<actorstate::testing::bridged_node> node;
+  std::unique_ptr<st::Restarting::Stub> stub;
+};
+
+bool pending(std::future<std::pair<grpc::Status, std::string>>& f) {
+  return f.wait_for(std::chrono::milliseconds{0}) != std::future_status::ready;
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(pipeline_fixture,
+                  "pipelining.the_next_command_reaches_the_user_function_before_the_previous_events_are_durable") {
+  store->hold_writes();
+  auto a = step("a");
+  REQUIRE(eventually([&] { return saw(0, "command:1") && store->held_writes() == 1; }));
+  auto b = step("b");
+  // Strict order would hold command 2 back until write 1 is durable, and it is held.
+  REQUIRE(eventually([&] { return saw(0, "command:2"); }));
+  REQUIRE(eventually([&] { return store->held_writes() == 2; }));
+  CHECK(pending(a));  // replies still wait for durability
+  CHECK(pending(b));
+  store->release_writes();
+  auto ra = a.get();
+  auto rb = b.get();
+  CHECK(ra.first.ok());
+  CHECK(ra.second == "a");
+  CHECK(rb.first.ok());
+  CHECK(rb.second == "b");
+  CHECK(entity.seen().size() == 1);  // one stream throughout
+}
+
+TEST_CASE_FIXTURE(
+    pipeline_fixture,
+    "pipelining.a_failed_write_fails_the_commands_that_saw_it_and_the_stream_restarts_from_durable_state") {
+  REQUIRE(step("a").get().first.ok());  // event 1, durable
+  store->hold_writes();
+  auto b = step("b");  // event 2: durable in the store, its outcome held
+  REQUIRE(eventually([&] { return store->held_writes() == 1; }));
+  store->fail_writes(actorstate::persistence::code::unavailable, 1);
+  auto c = step("c");  // event 3: fails, after b's outcome (same entity, issue order)
+  REQUIRE(eventually([&] { return saw(0, "command:3"); }));
+  auto d = step("wait:d");  // goes out before c's write failed, and is at the user function when it does
+  REQUIRE(eventually([&] { return saw(0, "command:4"); }));
+  store->release_writes();
+  auto rb = b.get();
+  auto rc = c.get();
+  auto rd = d.get();
+  CHECK(rb.first.ok());
+  CHECK(rc.first.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(rd.first.error_code() == grpc::StatusCode::UNAVAILABLE);  // it saw c's lost event
+  entity.open_gate();
+  auto re = step("e").get();
+  CHECK(re.first.ok());
+  auto streams = entity.seen();
+  REQUIRE(streams.size() == 2);
+  CHECK(streams[0] == std::vector<std::string>{"init", "command:1", "command:2", "command:3", "command:4"});
+  // The new stream starts from durable state: events 1 and 2, not c's or d's.
+  CHECK(streams[1] == std::vector<std::string>{"init", "event:1", "event:2", "command:1"});
 }

@@ -10,6 +10,7 @@
 
 #include "actorstate/bridge.hpp"
 #include "actorstate/node.hpp"
+#include "bridged_node.hpp"
 #include "cloudstate/action.grpc.pb.h"
 #include "cloudstate/entity.grpc.pb.h"
 #include "streamtest/stream_test.grpc.pb.h"
@@ -136,33 +137,9 @@ public:
 };
 
 struct fixture {
-  fixture() {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&discovery);
-    builder.RegisterService(&actions);
-    uf = builder.BuildAndStart();
-    REQUIRE(uf);
-    actorstate::node_options opts;
-    opts.store = "memory";
-    opts.port = 0;
-    opts.management_port = 0;
-    opts.bind = "127.0.0.1";
-    opts.log_level = "warn";
-    n = std::make_unique<actorstate::node>(opts);
-    REQUIRE(n->open() == 0);
-    actorstate::bridge::bridge_options bo;
-    bo.user_function_port = static_cast<uint16_t>(port);
-    REQUIRE(actorstate::bridge::discover(*n, bo, [] { return false; }));
-    REQUIRE(n->serve() == 0);
-    stub = st::Streamer::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(n->port()), grpc::InsecureChannelCredentials()));
-  }
-  ~fixture() {
-    n->stop();
-    n->run();
-    uf->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds{2});
+  fixture() : node({&discovery, &actions}, [](actorstate::node_options& o) { o.log_level = "warn"; }) {
+    node.serve();
+    stub = st::Streamer::NewStub(node.channel());
   }
   static void deadline(grpc::ClientContext& ctx) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
@@ -175,8 +152,7 @@ struct fixture {
 
   fake_discovery discovery;
   fake_actions actions;
-  std::unique_ptr<grpc::Server> uf;
-  std::unique_ptr<actorstate::node> n;
+  actorstate::testing::bridged_node node;
   std::unique_ptr<st::Streamer::Stub> stub;
 };
 

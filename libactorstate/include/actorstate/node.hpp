@@ -17,6 +17,7 @@
 
 #include "actorstate/detail/model.hpp"
 #include "actorstate/messages.hpp"
+#include "actorstate/persistence/store.hpp"
 
 namespace CLI {
 class App;
@@ -36,13 +37,15 @@ struct node_options {
   bool sqlite_quick_check = true;  ///< Check the whole SQLite file when opening it (see persistence::store_options).
   std::chrono::milliseconds passivation_timeout{30000};
   size_t max_active_entities = 100000;  ///< Per entity type; least recently used instances are passivated first.
-  uint32_t shards = 128;  ///< Shards: the unit of ownership (a stable hash of the entity id picks one).
+  uint32_t shards = 128;                ///< Shards: the unit of ownership (a stable hash of the entity id picks one).
   std::chrono::milliseconds command_timeout{60000};  ///< A command not answered by then fails DEADLINE_EXCEEDED.
   std::chrono::milliseconds drain_timeout{10000};    ///< Longest wait for in-flight commands at shutdown.
   size_t max_message_size = 12 * 1024 * 1024;
   std::vector<std::string> cors_allow_origins;  ///< Browser origins allowed to call ("*": any); none by default.
   std::string log_level = "info";
   size_t scheduler_threads = 0;  ///< CAF worker threads; 0: one per core (at least 2).
+  /// A seam for tests: wraps the opened store (e.g. in a persistence::faulty_store) before the node uses it.
+  std::function<std::shared_ptr<persistence::store>(std::shared_ptr<persistence::store>)> wrap_store;
 
   /// The store URI after applying the defaults.
   std::string store_uri() const;

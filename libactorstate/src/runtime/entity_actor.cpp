@@ -103,9 +103,7 @@ void entity_actor::recovery_failed(status_code code, const std::string& message)
 }
 
 void entity_actor::process() {
-  // Strict order (pipeline 1) means "no write in flight", so the next command sees only durable state.
-  auto limit = env_->model->strict_order ? 0 : env_->max_pipeline - 1;
-  while (phase_ == phase::ready && !busy_ && !queue_.empty() && outstanding_ <= limit) {
+  while (phase_ == phase::ready && !busy_ && !queue_.empty() && outstanding_ < env_->max_pipeline) {
     auto pc = queue_.take_front();
     env_->metrics->commands.inc();
     handle(pc);
@@ -227,6 +225,11 @@ void entity_actor::restart() {
 void entity_actor::end_async() {
   busy_ = false;
   process();
+}
+
+void entity_actor::abandon_async(pending_command& pc, status_code code, const std::string& message) {
+  busy_ = false;
+  deliver(pc.reply, command_result::failure(code, message), pc.arrived);
 }
 
 void entity_actor::deliver(reply_to& reply, reply_plan plan, clock::time_point arrived) {

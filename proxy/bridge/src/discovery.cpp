@@ -136,7 +136,6 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
     model->persistence_id = entity.persistence_id();
     model->service = service;
     model->message_factory = ctx->factory.get();
-    model->strict_order = true;
     if (entity.passivation_strategy().has_timeout() && entity.passivation_strategy().timeout().timeout() > 0)
       model->settings.passivation_timeout =
           std::chrono::milliseconds{entity.passivation_strategy().timeout().timeout()};

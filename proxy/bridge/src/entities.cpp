@@ -1,9 +1,13 @@
 // Entity instances whose handlers run in the user function. Each instance owns one protocol stream: recovery
 // opens it and sends `init` (plus, for event-sourced entities, the events after the snapshot); each command is
 // sent with the next per-stream id and answered by exactly one reply, whose events or state are persisted before
-// the client sees the reply. The next command goes out only once those writes are durable (strict order, as the
-// reference proxy does). A broken stream or a protocol violation fails the command in flight and restarts the
-// instance, which reopens the stream (re-init, replay) before its next command.
+// the client sees the reply. Commands pipeline as native ones do (contracts.md): the next command goes to the user
+// function as soon as the previous reply is in, before its writes are durable; replies and side effects still wait
+// for durability. A failed write fails every command that saw its effects (those waiting for durability and the one
+// at the user function), closes the stream and recovers: the new stream starts from durable state (init with the
+// last durable snapshot, then the events after it). A broken stream or a protocol violation fails the command in
+// flight and restarts the instance the same way. (The reference proxy sends one command at a time and waits for
+// durability in between, which bounds a hot entity to one round trip plus one commit per command.)
 #include "entities.hpp"
 
 #include <limits>
@@ -113,7 +117,12 @@ protected:
     close_stream();
     command_id_ = 0;
     recovering_ = false;
-    in_flight_.reset();
+    // A command still at the user function when the entity restarts (an earlier write failed) ran against events
+    // that are not durable: it fails, and its reply, if it still comes, arrives on the closed stream and is dropped.
+    if (in_flight_) {
+      auto pc = take_in_flight();
+      abandon_async(pc, status_code::unavailable, "an earlier write of this entity failed; the entity restarts");
+    }
   }
 
   void on_stop() override { close_stream(); }

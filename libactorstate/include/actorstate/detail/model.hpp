@@ -108,8 +108,6 @@ struct model_base {
   google::protobuf::MessageFactory* message_factory = nullptr;
   /// Spawns instances; null: the runtime's own actor for `kind`.
   instance_spawner spawn_instance;
-  /// Entities handle the next command only once the previous one's writes are durable (no pipelining).
-  bool strict_order = false;
 
   explicit model_base(entity_kind k) : kind(k) {}
   virtual ~model_base() = default;
