@@ -1,9 +1,5 @@
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <mutex>
-
-#include "runtime/gateway.hpp"
 #include "test_entities.hpp"
 
 using namespace actorstate;
@@ -37,25 +33,6 @@ TEST_CASE("region.one_instance_per_entity_id") {
   CHECK(reply.value() == std::string(50, 'x'));
 }
 
-TEST_CASE("region.lru_cap_passivates_least_recently_used") {
-  harness h;
-  auto region = h.region(text_log().model(), std::chrono::seconds{30}, 2);
-  for (auto id : {"e1", "e2", "e3", "e4"}) {
-    AppendText a;
-    a.set_id(id);
-    a.set_text(id);
-    REQUIRE(h.call(region, make_command(id, "Append", a)).ok());
-  }
-  CHECK(eventually([&] { return h.active(region) <= 2; }));
-  CHECK(h.metrics->passivations.value() >= 2);
-  // Passivated entities come back with their state.
-  GetText g;
-  g.set_id("e1");
-  TextReply reply;
-  REQUIRE(reply.ParseFromString(h.call(region, make_command("e1", "Get", g)).payload));
-  CHECK(reply.value() == "e1");
-}
-
 TEST_CASE("region.shutdown_finishes_entities") {
   harness h;
   auto region = h.region(text_log().model());
@@ -71,46 +48,4 @@ TEST_CASE("region.shutdown_finishes_entities") {
   for (size_t i = 0; i < region->shards().size(); ++i)
     self->receive([&](caf::down_msg&) { ++down; }, caf::after(std::chrono::seconds{10}) >> [] {});
   CHECK(down == region->shards().size());
-}
-
-TEST_CASE("region.gateway_fails_unanswered_commands_at_the_deadline_and_each_call_once") {
-  harness h;
-  auto region = h.region(text_log().model());
-  runtime::gateway_pool gateways{*h.sys, 1, std::chrono::milliseconds{300}};
-  std::mutex mu;
-  std::vector<command_result> results;
-  std::atomic<int> calls{0};
-  auto dispatch = [&](const std::string& id) {
-    AppendText a;
-    a.set_id(id);
-    a.set_text("x");
-    gateways.dispatch(region->target(id), make_command(id, "Append", a), [&](command_result r) {
-      std::lock_guard<std::mutex> lock{mu};
-      results.push_back(std::move(r));
-      ++calls;
-    });
-  };
-  // Answered calls finish normally and are not failed again when their deadline passes.
-  for (int i = 0; i < 20; ++i)
-    dispatch("quick-" + std::to_string(i));
-  REQUIRE(eventually([&] { return calls.load() == 20; }));
-  // A write that never becomes durable holds its reply back: the caller gets DEADLINE_EXCEEDED.
-  h.store->hold_writes();
-  auto t0 = std::chrono::steady_clock::now();
-  dispatch("stuck");
-  REQUIRE(eventually([&] { return calls.load() == 21; }));
-  auto waited = std::chrono::steady_clock::now() - t0;
-  CHECK(waited >= std::chrono::milliseconds{250});
-  h.store->release_writes();
-  std::this_thread::sleep_for(std::chrono::milliseconds{700});  // past every deadline: nothing runs twice
-  dispatch("after");
-  REQUIRE(eventually([&] { return calls.load() == 22; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds{400});
-  std::lock_guard<std::mutex> lock{mu};
-  REQUIRE(results.size() == 22);
-  for (int i = 0; i < 20; ++i)
-    CHECK(results[static_cast<size_t>(i)].ok());
-  CHECK(results[20].code == status_code::deadline_exceeded);
-  CHECK(results[21].ok());
-  gateways.stop();
 }

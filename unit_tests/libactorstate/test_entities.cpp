@@ -115,24 +115,6 @@ std::future<command_result> harness::call_async(const region_ptr& region, comman
   return result;
 }
 
-std::vector<std::future<command_result>> harness::call_in_order(const region_ptr& region, std::vector<command> cmds) {
-  std::vector<std::shared_ptr<std::promise<command_result>>> promises;
-  std::vector<std::future<command_result>> results;
-  for (size_t i = 0; i < cmds.size(); ++i) {
-    promises.push_back(std::make_shared<std::promise<command_result>>());
-    results.push_back(promises.back()->get_future());
-  }
-  sys->spawn([promises, region, cmds = std::move(cmds)](caf::event_based_actor* self) mutable {
-    for (size_t i = 0; i < cmds.size(); ++i) {
-      auto p = promises[i];
-      self->request(region->target(cmds[i].entity_id), std::chrono::seconds{10}, std::move(cmds[i]))
-          .then([p](command_result& r) { p->set_value(std::move(r)); },
-                [p](caf::error& err) { p->set_value(to_command_result(err)); });
-    }
-  });
-  return results;
-}
-
 command_result harness::call(const region_ptr& region, command cmd) {
   auto f = call_async(region, std::move(cmd));
   if (f.wait_for(std::chrono::seconds{15}) != std::future_status::ready)
