@@ -289,3 +289,32 @@ TEST_CASE_FIXTURE(deterministic_fixture,
   gateway.stop();
   run_actors();
 }
+
+// The protocol says a shard that answered a handover holds commands and runs nothing. A start that was waiting for
+// the handover to finish used to survive a later handover request, so the shard answered both handovers and then
+// served anyway.
+TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.a_handover_after_a_pending_start_keeps_the_shard_stopped") {
+  spawn_region(std::chrono::seconds{30}, 4);
+  auto s = shard_of("a");
+  auto ra = send(append_cmd("a", "x"));
+  until_appended(1);
+  auto h1 = handover(s);
+  run_actors();
+  start(s);
+  run_actors();
+  auto h2 = handover(s);
+  run_actors();
+  auto rb = send(append_cmd("a", "y"));
+  settle();
+  CHECK(reply_text(*ra) == "x");
+  REQUIRE(h1->has_value());
+  REQUIRE(h2->has_value());
+  CHECK(**h1 == 1);
+  CHECK(**h2 == 1);
+  // The last word was the handover: the command waits, and no instance runs.
+  CHECK_FALSE(rb->has_value());
+  CHECK(active() == 0);
+  start(s);
+  settle();
+  CHECK(reply_text(*rb) == "xy");
+}

@@ -214,6 +214,9 @@ private:
       for (auto& [id, inst] : instances_)
         passivate(inst);
     }
+    // A handover asked after a start that still waits for the previous handover supersedes that start: its answer
+    // tells the caller the shard holds commands and runs nothing, so it must not serve again once it is empty.
+    start_requested_ = false;
     handovers_.push_back(rp);
     finish_handover_if_empty();
     return rp;
