@@ -59,41 +59,6 @@ TEST_CASE("event_sourced.commands_apply_events_in_order") {
   CHECK(highest.value() == 2);
 }
 
-TEST_CASE("event_sourced.recovers_state_after_passivation") {
-  harness h;
-  auto region = h.region(text_log().model(), std::chrono::milliseconds{50});
-  for (auto t : {"a", "b", "c"})
-    h.call(region, make_command("r", "Append", append("r", t)));
-  CHECK(eventually([&] { return h.active(region) == 0; }));
-  CHECK(h.metrics->passivations.value() >= 1);
-  CHECK(get(h, region, "r") == "abc");
-  CHECK(h.metrics->recoveries.value() >= 2);
-}
-
-TEST_CASE("event_sourced.snapshot_every_n_events_and_recovery_from_it") {
-  harness h;
-  auto region = h.region(text_log(2).model(), std::chrono::milliseconds{50});
-  for (auto t : {"1", "2", "3", "4", "5"})
-    h.call(region, make_command("s", "Append", append("s", t)));
-  CHECK(eventually([&] {
-    auto snap = wait<persistence::result<std::optional<persistence::snapshot>>>(
-        [&](auto cb) { inner(h)->load_snapshot("text-log|s", cb); });
-    return snap.ok() && snap.value() && snap.value()->seq == 4;
-  }));
-  CHECK(eventually([&] { return h.active(region) == 0; }));
-  CHECK(get(h, region, "s") == "12345");
-}
-
-TEST_CASE("event_sourced.unreadable_snapshot_falls_back_to_full_replay") {
-  harness h;
-  auto region = h.region(text_log(1).model(), std::chrono::milliseconds{50});
-  for (auto t : {"p", "q", "r"})
-    h.call(region, make_command("c", "Append", append("c", t)));
-  CHECK(eventually([&] { return h.active(region) == 0; }));
-  h.store->corrupt_snapshots(true);
-  CHECK(get(h, region, "c") == "pqr");
-}
-
 TEST_CASE("event_sourced.user_failure_persists_nothing") {
   harness h;
   auto region = h.region(text_log().model());
@@ -118,53 +83,6 @@ TEST_CASE("event_sourced.multiple_events_from_one_command") {
   CHECK(highest.value() == 3);
 }
 
-TEST_CASE("event_sourced.replies_wait_for_durability_while_commands_pipeline") {
-  harness h;
-  auto region = h.region(text_log().model());
-  h.call(region, make_command("p", "Append", append("p", "0")));
-  h.store->hold_writes();
-  GetText g;
-  g.set_id("p");
-  auto rs = h.call_in_order(region, {make_command("p", "Append", append("p", "1")),
-                                     make_command("p", "Append", append("p", "2")), make_command("p", "Get", g)});
-  auto& r1 = rs[0];
-  auto& r2 = rs[1];
-  auto& r3 = rs[2];
-  // Both appends were handled and written without waiting for the first to become durable ...
-  CHECK(eventually([&] { return h.store->held_writes() == 2; }));
-  // ... but no reply left, not even the read that saw their events.
-  CHECK(r3.wait_for(std::chrono::milliseconds{200}) == std::future_status::timeout);
-  CHECK(r1.wait_for(std::chrono::milliseconds{0}) == std::future_status::timeout);
-  h.store->release_writes();
-  CHECK(text_of(r1.get()) == "01");
-  CHECK(text_of(r2.get()) == "012");
-  CHECK(text_of(r3.get()) == "012");
-}
-
-TEST_CASE("event_sourced.outcomes_keep_issue_order_when_a_lost_outcome_is_followed_by_a_success") {
-  // Successes reach the entity coalesced; once a write of the incarnation failed, outcomes travel one by one. Here the
-  // middle of three pipelined writes commits but reports unknown_outcome, and the write after it succeeds.
-  harness h;
-  auto region = h.region(text_log().model());
-  h.call(region, make_command("o", "Append", append("o", "a")));
-  h.store->hold_writes();
-  auto rb = h.call_async(region, make_command("o", "Append", append("o", "b")));
-  REQUIRE(eventually([&] { return h.store->held_writes() == 1; }));
-  h.store->lose_write_outcomes(1);
-  auto rc = h.call_async(region, make_command("o", "Append", append("o", "c")));
-  REQUIRE(eventually([&] { return h.store->held_writes() == 2; }));
-  auto rd = h.call_async(region, make_command("o", "Append", append("o", "d")));
-  REQUIRE(eventually([&] { return h.store->held_writes() == 3; }));
-  h.store->release_writes();
-  CHECK(text_of(rb.get()) == "ab");
-  // "c" may or may not be stored, so neither it nor "d", which saw it, is confirmed.
-  CHECK(rc.get().code == status_code::unavailable);
-  CHECK(rd.get().code == status_code::unavailable);
-  // Recovery reads what the store holds: all four committed.
-  CHECK(get(h, region, "o") == "abcd");
-  CHECK(text_of(h.call(region, make_command("o", "Append", append("o", "e")))) == "abcde");
-}
-
 TEST_CASE("event_sourced.handler_exception_fails_only_that_command") {
   harness h;
   auto region = h.region(text_log().model());
@@ -175,19 +93,6 @@ TEST_CASE("event_sourced.handler_exception_fails_only_that_command") {
   CHECK(r.code == status_code::internal);
   CHECK(get(h, region, "t") == "a");
   CHECK(text_of(h.call(region, make_command("t", "Append", append("t", "c")))) == "ac");
-}
-
-TEST_CASE("event_sourced.unavailable_store_at_recovery_fails_command_then_recovers") {
-  harness h;
-  auto region = h.region(text_log().model(), std::chrono::milliseconds{50});
-  h.call(region, make_command("u", "Append", append("u", "a")));
-  CHECK(eventually([&] { return h.active(region) == 0; }));
-  h.store->fail_reads(persistence::code::unavailable, 1);
-  GetText g;
-  g.set_id("u");
-  auto r = h.call(region, make_command("u", "Get", g));
-  CHECK(r.code == status_code::unavailable);
-  CHECK(get(h, region, "u") == "a");
 }
 
 TEST_CASE("event_sourced.bad_request_bytes_and_unknown_method") {

@@ -1,8 +1,5 @@
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <mutex>
-
 #include "test_entities.hpp"
 
 using namespace actorstate;
@@ -34,25 +31,6 @@ TEST_CASE("region.one_instance_per_entity_id") {
   TextReply reply;
   REQUIRE(reply.ParseFromString(h.call(region, make_command("same", "Get", g)).payload));
   CHECK(reply.value() == std::string(50, 'x'));
-}
-
-TEST_CASE("region.lru_cap_passivates_least_recently_used") {
-  harness h;
-  auto region = h.region(text_log().model(), std::chrono::seconds{30}, 2);
-  for (auto id : {"e1", "e2", "e3", "e4"}) {
-    AppendText a;
-    a.set_id(id);
-    a.set_text(id);
-    REQUIRE(h.call(region, make_command(id, "Append", a)).ok());
-  }
-  CHECK(eventually([&] { return h.active(region) <= 2; }));
-  CHECK(h.metrics->passivations.value() >= 2);
-  // Passivated entities come back with their state.
-  GetText g;
-  g.set_id("e1");
-  TextReply reply;
-  REQUIRE(reply.ParseFromString(h.call(region, make_command("e1", "Get", g)).payload));
-  CHECK(reply.value() == "e1");
 }
 
 TEST_CASE("region.shutdown_finishes_entities") {

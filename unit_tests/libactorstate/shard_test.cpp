@@ -10,28 +10,7 @@ using namespace actorstate::testing;
 
 namespace {
 
-struct shard_fixture : deterministic_fixture {
-  /// Runs actors and completes store operations until `n` appends were issued; the last one stays pending.
-  void until_appended(size_t n) {
-    for (int guard = 0; guard < 1000; ++guard) {
-      run_actors();
-      if (store->appends() >= n)
-        return;
-      if (!store->complete_one())
-        break;
-    }
-    FAIL("the append was never issued");
-  }
-
-  /// The first id of the form "<prefix><n>" that hashes onto shard `index`.
-  std::string id_in_shard(uint32_t index, const std::string& prefix = "e") {
-    for (int n = 0;; ++n) {
-      auto id = prefix + std::to_string(n);
-      if (shard_of(id) == index)
-        return id;
-    }
-  }
-};
+using shard_fixture = deterministic_fixture;
 
 }  // namespace
 

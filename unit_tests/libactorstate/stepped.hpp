@@ -8,41 +8,52 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
+#include <doctest/doctest.h>
 #include <caf/all.hpp>
 
 #include "test_entities.hpp"
 
 namespace actorstate::testing {
 
-/// A store whose operations complete only when the test calls `complete_all`, on the test thread. Enough of the
-/// contract for one event-sourced entity: journal, no snapshots.
+/// A store whose operations complete only when the test says so (`complete_one`, `complete_all`), on the test
+/// thread, in issue order (which is what the contract asks per persistence id). It keeps the contract's fencing:
+/// an append must continue the journal exactly and a value write must name the version it replaces, otherwise
+/// `conflict` and nothing is written. Faults are injected per kind of operation: a failed write writes nothing; a lost
+/// outcome writes and then reports `unknown_outcome`; a failed read returns the error.
 class stepped_store final : public persistence::store {
 public:
   void append(std::string pid, std::vector<persistence::event> events,
               persistence::callback<persistence::status> done) override {
     ++appends_;
     pending_.push_back([this, pid, events = std::move(events), done = std::move(done)]() mutable {
-      if (failing_appends_ > 0) {
-        --failing_appends_;
-        done(persistence::status{failure_code_, "injected append failure"});
+      if (auto failure = next_write_failure(failing_appends_, append_failure_)) {
+        done(*failure);
         return;
       }
-      auto& log = journal_[pid];
       // Fencing as the contract asks: an append must continue the journal exactly.
-      int64_t highest = log.empty() ? 0 : log.back().seq;
+      auto& highest = highest_[pid];
       if (!events.empty() && events.front().seq != highest + 1) {
         done(persistence::status{persistence::code::conflict, "sequence number mismatch"});
         return;
       }
+      auto& log = journal_[pid];
       for (auto& e : events)
         log.push_back(std::move(e));
-      done({});
+      highest = log.empty() ? highest : log.back().seq;
+      done(write_outcome());
     });
   }
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
               persistence::callback<persistence::result<std::vector<persistence::event>>> done) override {
     pending_.push_back([this, pid, from, to, max, done = std::move(done)] {
+      if (auto failure = next_read_failure()) {
+        done(*failure);
+        return;
+      }
+      replayed_from_.push_back(from);
       std::vector<persistence::event> out;
       for (auto& e : journal_[pid])
         if (e.seq >= from && e.seq <= to && out.size() < max)
@@ -51,32 +62,78 @@ public:
     });
   }
   void highest_seq(std::string pid, persistence::callback<persistence::result<int64_t>> done) override {
-    pending_.push_back(
-        [this, pid, done = std::move(done)] { done(journal_[pid].empty() ? int64_t{0} : journal_[pid].back().seq); });
+    pending_.push_back([this, pid, done = std::move(done)] { done(highest_[pid]); });
   }
-  void delete_up_to(std::string, int64_t, persistence::callback<persistence::status> done) override {
-    pending_.push_back([done = std::move(done)] { done({}); });
+  void delete_up_to(std::string pid, int64_t to, persistence::callback<persistence::status> done) override {
+    pending_.push_back([this, pid, to, done = std::move(done)] {
+      // Deletion never lowers the highest sequence number: the fence stays where it was.
+      std::erase_if(journal_[pid], [to](const persistence::event& e) { return e.seq <= to; });
+      done({});
+    });
   }
-  void save_snapshot(std::string, persistence::snapshot, persistence::callback<persistence::status> done) override {
-    pending_.push_back([done = std::move(done)] { done({}); });
+  void save_snapshot(std::string pid, persistence::snapshot s,
+                     persistence::callback<persistence::status> done) override {
+    pending_.push_back([this, pid, s = std::move(s), done = std::move(done)]() mutable {
+      ++snapshot_saves_;
+      snapshots_[pid][s.seq] = std::move(s);
+      done({});
+    });
   }
-  void load_snapshot(std::string,
+  void load_snapshot(std::string pid,
                      persistence::callback<persistence::result<std::optional<persistence::snapshot>>> done) override {
-    pending_.push_back([done = std::move(done)] { done(std::optional<persistence::snapshot>{}); });
+    pending_.push_back([this, pid, done = std::move(done)] {
+      if (auto failure = next_read_failure()) {
+        done(*failure);
+        return;
+      }
+      auto& saved = snapshots_[pid];
+      done(saved.empty() ? std::optional<persistence::snapshot>{} : saved.rbegin()->second);
+    });
   }
-  void delete_snapshots(std::string, int64_t, persistence::callback<persistence::status> done) override {
-    pending_.push_back([done = std::move(done)] { done({}); });
+  void delete_snapshots(std::string pid, int64_t to, persistence::callback<persistence::status> done) override {
+    pending_.push_back([this, pid, to, done = std::move(done)] {
+      std::erase_if(snapshots_[pid], [to](const auto& entry) { return entry.first <= to; });
+      done({});
+    });
   }
-  void get_value(std::string,
+  void get_value(std::string key,
                  persistence::callback<persistence::result<std::optional<persistence::stored_value>>> done) override {
-    pending_.push_back([done = std::move(done)] { done(std::optional<persistence::stored_value>{}); });
+    pending_.push_back([this, key, done = std::move(done)] {
+      if (auto failure = next_read_failure()) {
+        done(*failure);
+        return;
+      }
+      done(value(key));
+    });
   }
-  void put_value(std::string, std::string, std::string, int64_t,
+  void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
                  persistence::callback<persistence::result<int64_t>> done) override {
-    pending_.push_back([done = std::move(done)] { done(int64_t{1}); });
+    ++value_writes_;
+    pending_.push_back([this, key, type = std::move(type), payload = std::move(payload), expected_version,
+                        done = std::move(done)]() mutable {
+      if (auto refused = refuse_value_write(key, expected_version)) {
+        done(*refused);
+        return;
+      }
+      values_[key] = persistence::stored_value{std::move(type), std::move(payload), expected_version + 1};
+      auto outcome = write_outcome();
+      if (!outcome.ok())
+        done(outcome);
+      else
+        done(expected_version + 1);
+    });
   }
-  void delete_value(std::string, int64_t, persistence::callback<persistence::status> done) override {
-    pending_.push_back([done = std::move(done)] { done({}); });
+  void delete_value(std::string key, int64_t expected_version,
+                    persistence::callback<persistence::status> done) override {
+    ++value_writes_;
+    pending_.push_back([this, key, expected_version, done = std::move(done)] {
+      if (auto refused = refuse_value_write(key, expected_version)) {
+        done(*refused);
+        return;
+      }
+      values_.erase(key);
+      done(write_outcome());
+    });
   }
   std::string name() const override { return "stepped"; }
   void ping(persistence::callback<persistence::status> done) override { done({}); }
@@ -84,12 +141,8 @@ public:
 
   size_t complete_all() {
     size_t n = 0;
-    while (!pending_.empty()) {
-      auto op = std::move(pending_.front());
-      pending_.pop_front();
-      op();
+    while (complete_one())
       ++n;
-    }
     return n;
   }
   /// Completes the oldest pending operation; false if there was none.
@@ -105,17 +158,83 @@ public:
   /// The next `n` appends to complete fail with `code` and write nothing.
   void fail_appends(size_t n, persistence::code code = persistence::code::unavailable) {
     failing_appends_ = n;
-    failure_code_ = code;
+    append_failure_ = code;
+  }
+  /// The next `n` value writes (puts and deletes) to complete fail with `code` and write nothing.
+  void fail_value_writes(size_t n, persistence::code code = persistence::code::unavailable) {
+    failing_value_writes_ = n;
+    value_failure_ = code;
+  }
+  /// The next `n` writes to complete that do not fail are written, but report `unknown_outcome`.
+  void lose_write_outcomes(size_t n) { losing_outcomes_ = n; }
+  /// The next `n` reads (snapshot loads, replays, value gets) to complete fail with `code`.
+  void fail_reads(size_t n, persistence::code code = persistence::code::unavailable) {
+    failing_reads_ = n;
+    read_failure_ = code;
   }
   size_t appends() const { return appends_; }
+  size_t value_writes() const { return value_writes_; }
+  size_t snapshot_saves() const { return snapshot_saves_; }
   size_t journal_size(const std::string& pid) { return journal_[pid].size(); }
+  const std::vector<persistence::event>& journal(const std::string& pid) { return journal_[pid]; }
+  /// The sequence number of the newest snapshot of `pid`, 0 if it has none.
+  int64_t snapshot_seq(const std::string& pid) {
+    auto& saved = snapshots_[pid];
+    return saved.empty() ? 0 : saved.rbegin()->first;
+  }
+  /// The `from` of every replay that completed, in order: where each recovery started reading the journal.
+  const std::vector<int64_t>& replayed_from() const { return replayed_from_; }
+  std::optional<persistence::stored_value> value(const std::string& key) const {
+    auto i = values_.find(key);
+    return i == values_.end() ? std::nullopt : std::optional{i->second};
+  }
 
 private:
+  std::optional<persistence::status> next_write_failure(size_t& failing, persistence::code code) {
+    if (failing == 0)
+      return std::nullopt;
+    --failing;
+    return persistence::status{code, "injected write failure"};
+  }
+  /// Why a value write must write nothing: an injected failure, or fencing (the version it replaces is not current).
+  std::optional<persistence::status> refuse_value_write(const std::string& key, int64_t expected_version) {
+    if (auto failure = next_write_failure(failing_value_writes_, value_failure_))
+      return failure;
+    auto current = values_.find(key);
+    if ((current == values_.end() ? 0 : current->second.version) != expected_version)
+      return persistence::status{persistence::code::conflict, "version mismatch"};
+    return std::nullopt;
+  }
+  std::optional<persistence::status> next_read_failure() {
+    if (failing_reads_ == 0)
+      return std::nullopt;
+    --failing_reads_;
+    return persistence::status{read_failure_, "injected read failure"};
+  }
+  /// The outcome a write that was carried out reports.
+  persistence::status write_outcome() {
+    if (losing_outcomes_ == 0)
+      return {};
+    --losing_outcomes_;
+    return persistence::status{persistence::code::unknown_outcome, "injected lost outcome"};
+  }
+
   std::deque<std::function<void()>> pending_;
   std::map<std::string, std::vector<persistence::event>> journal_;
+  std::map<std::string, int64_t> highest_;  ///< Not lowered by deletion, as the contract says.
+  std::map<std::string, std::map<int64_t, persistence::snapshot>> snapshots_;
+  std::map<std::string, persistence::stored_value> values_;
+  std::vector<int64_t> replayed_from_;
   size_t failing_appends_ = 0;
-  persistence::code failure_code_ = persistence::code::unavailable;
+  persistence::code append_failure_ = persistence::code::unavailable;
+  size_t failing_value_writes_ = 0;
+  persistence::code value_failure_ = persistence::code::unavailable;
+  size_t losing_outcomes_ = 0;
+  size_t failing_reads_ = 0;
+  persistence::code read_failure_ = persistence::code::unavailable;
   size_t appends_ = 0;
+  size_t value_writes_ = 0;
+  size_t snapshot_saves_ = 0;
 };
 
 struct deterministic_fixture {
@@ -141,6 +260,8 @@ struct deterministic_fixture {
     env->model = model ? std::move(model) : text_log().model();
     env->store = store;
     env->metrics = metrics;
+    env->route = route;
+    env->max_pipeline = max_pipeline;
     runtime::region_config rc;
     rc.env = env;
     rc.shards = shards;
@@ -168,11 +289,12 @@ struct deterministic_fixture {
   /// Sends a command from a fresh actor; the result is available after the actors ran.
   answer<command_result> send(command cmd) {
     auto result = std::make_shared<std::optional<command_result>>();
-    sys->spawn([result, target = region->target(cmd.entity_id), cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
-      self->request(target, caf::infinite, std::move(cmd))
-          .then([result](command_result& r) { *result = std::move(r); },
-                [result](caf::error& e) { *result = to_command_result(e); });
-    });
+    sys->spawn(
+        [result, target = region->target(cmd.entity_id), cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
+          self->request(target, caf::infinite, std::move(cmd))
+              .then([result](command_result& r) { *result = std::move(r); },
+                    [result](caf::error& e) { *result = to_command_result(e); });
+        });
     return result;
   }
 
@@ -187,6 +309,34 @@ struct deterministic_fixture {
   }
 
   void start(uint32_t index) { caf::anon_send(region->shards().at(index), start_atom_v); }
+
+  /// Runs actors and completes store operations one at a time until `done()` holds; operations issued by then that
+  /// it does not need stay pending.
+  template <class Pred>
+  void until(Pred done) {
+    for (int guard = 0; guard < 1000; ++guard) {
+      run_actors();
+      if (done())
+        return;
+      if (!store->complete_one())
+        break;
+    }
+    FAIL("the awaited state was never reached");
+  }
+
+  /// `until` `n` appends were issued; the last one stays pending.
+  void until_appended(size_t n) {
+    until([this, n] { return store->appends() >= n; });
+  }
+
+  /// The first id of the form "<prefix><n>" that hashes onto shard `index`.
+  std::string id_in_shard(uint32_t index, const std::string& prefix = "e") const {
+    for (int n = 0;; ++n) {
+      auto id = prefix + std::to_string(n);
+      if (shard_of(id) == index)
+        return id;
+    }
+  }
 
   uint32_t shard_of(const std::string& id) const {
     return runtime::shard_of(id, static_cast<uint32_t>(region->shards().size()));
@@ -209,6 +359,10 @@ struct deterministic_fixture {
   std::shared_ptr<stepped_store> store;
   std::shared_ptr<metrics::entity_metrics> metrics;
   std::shared_ptr<const runtime::region> region;
+  /// Where the region's forwards and side effects go (set before `spawn_region`); none by default.
+  runtime::route_fn route;
+  /// Writes in flight per entity (set before `spawn_region`).
+  size_t max_pipeline = 256;
 };
 
 /// The text of a successful reply ("" for failures).
@@ -217,6 +371,11 @@ inline std::string reply_text(const std::optional<command_result>& r) {
   if (!r || !r->ok() || !reply.ParseFromString(r->payload))
     return "";
   return reply.value();
+}
+
+/// The status of a reply, or nullopt while none arrived: a missing reply never passes for an expected failure.
+inline std::optional<status_code> code_of(const std::optional<command_result>& r) {
+  return r ? std::optional{r->code} : std::nullopt;
 }
 
 inline command append_cmd(const std::string& id, const std::string& text) {
@@ -230,6 +389,29 @@ inline command get_cmd(const std::string& id) {
   GetText g;
   g.set_id(id);
   return make_command(id, "Get", g);
+}
+
+/// The state a register's reply carries (absent: `present` is false; failures too).
+inline NumberState number_of(const std::optional<command_result>& r) {
+  NumberState n;
+  if (r && r->ok())
+    n.ParseFromString(r->payload);
+  return n;
+}
+
+inline command set_cmd(const std::string& id, int64_t value, bool remove = false) {
+  SetNumber s;
+  s.set_id(id);
+  s.set_value(value);
+  s.set_remove(remove);
+  return make_command(id, "Set", s);
+}
+
+/// A register's read takes the same request as a text log's `Get`.
+inline command read_cmd(const std::string& id) {
+  auto cmd = get_cmd(id);
+  cmd.method = "Read";
+  return cmd;
 }
 
 }  // namespace actorstate::testing

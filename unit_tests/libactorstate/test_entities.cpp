@@ -107,30 +107,13 @@ region_ptr harness::region(std::shared_ptr<detail::model_base> model, std::chron
 std::future<command_result> harness::call_async(const region_ptr& region, command cmd) {
   auto promise = std::make_shared<std::promise<command_result>>();
   auto result = promise->get_future();
-  sys->spawn([promise, target = region->target(cmd.entity_id), cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
-    self->request(target, std::chrono::seconds{10}, std::move(cmd))
-        .then([promise](command_result& r) { promise->set_value(std::move(r)); },
-              [promise](caf::error& err) { promise->set_value(to_command_result(err)); });
-  });
+  sys->spawn(
+      [promise, target = region->target(cmd.entity_id), cmd = std::move(cmd)](caf::event_based_actor* self) mutable {
+        self->request(target, std::chrono::seconds{10}, std::move(cmd))
+            .then([promise](command_result& r) { promise->set_value(std::move(r)); },
+                  [promise](caf::error& err) { promise->set_value(to_command_result(err)); });
+      });
   return result;
-}
-
-std::vector<std::future<command_result>> harness::call_in_order(const region_ptr& region, std::vector<command> cmds) {
-  std::vector<std::shared_ptr<std::promise<command_result>>> promises;
-  std::vector<std::future<command_result>> results;
-  for (size_t i = 0; i < cmds.size(); ++i) {
-    promises.push_back(std::make_shared<std::promise<command_result>>());
-    results.push_back(promises.back()->get_future());
-  }
-  sys->spawn([promises, region, cmds = std::move(cmds)](caf::event_based_actor* self) mutable {
-    for (size_t i = 0; i < cmds.size(); ++i) {
-      auto p = promises[i];
-      self->request(region->target(cmds[i].entity_id), std::chrono::seconds{10}, std::move(cmds[i]))
-          .then([p](command_result& r) { p->set_value(std::move(r)); },
-                [p](caf::error& err) { p->set_value(to_command_result(err)); });
-    }
-  });
-  return results;
 }
 
 command_result harness::call(const region_ptr& region, command cmd) {
@@ -144,7 +127,8 @@ uint64_t harness::active(const region_ptr& region) {
   caf::scoped_actor self{*sys};
   uint64_t n = 0;
   for (const auto& shard : region->actors())
-    self->request(shard, std::chrono::seconds{10}, stats_atom_v).receive([&](uint64_t x) { n += x; }, [](caf::error&) {});
+    self->request(shard, std::chrono::seconds{10}, stats_atom_v)
+        .receive([&](uint64_t x) { n += x; }, [](caf::error&) {});
   return n;
 }
 

@@ -48,9 +48,6 @@ public:
   /// Sends without waiting; the result arrives in the returned future.
   std::future<command_result> call_async(const region_ptr& region, command cmd);
 
-  /// Sends all commands from one actor, so they reach the region (and the entity) in this order.
-  std::vector<std::future<command_result>> call_in_order(const region_ptr& region, std::vector<command> cmds);
-
   /// Instances in memory over all of the region's shards.
   uint64_t active(const region_ptr& region);
 

@@ -220,6 +220,9 @@ private:
       for (auto& [id, inst] : instances_)
         passivate(inst);
     }
+    // A handover asked after a start that still waits for the previous handover supersedes that start: its answer
+    // tells the caller the shard holds commands and runs nothing, so it must not serve again once it is empty.
+    start_requested_ = false;
     handovers_.push_back(rp);
     finish_handover_if_empty();
     return rp;
@@ -247,8 +250,13 @@ private:
     phase_ = phase::serving;
     auto held = std::move(held_);
     held_.clear();
-    for (auto& b : held)
+    for (auto& b : held) {
+      // A caller whose deadline passed while the shard was stopped has been told DEADLINE_EXCEEDED; running its
+      // command now would only spend a handover's backlog on answers nobody reads.
+      if (!b.reply.pending())
+        continue;
       deliver(std::move(b.cmd), std::move(b.reply));
+    }
   }
 
   /// The store refused a write of `entity_id` because another writer owns it. On a single node that is a second

@@ -10,6 +10,8 @@
 //   handover_atom      -> uint64_t (instances stopped). Every instance stops once its writes are durable; the answer
 //                         leaves when the last one is down. Afterwards the shard holds commands and runs nothing.
 //   start_atom         -> bool (true). Serves again: held commands run, each instance recovering from the store.
+//                         During a handover it takes effect once the last instance is down, unless a handover is
+//                         asked again before that (the later request wins).
 //   stats_atom         -> uint64_t, the instances in memory (stopping ones included).
 //   fenced_atom, id    -> (no answer) from an instance: the store refused its write because another writer owns
 //                         the entity (`conflict`). The shard records it; it is the signal a cluster member acts on.
