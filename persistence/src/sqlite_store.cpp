@@ -10,6 +10,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -148,15 +149,24 @@ static_assert(std::size(migrations) == sqlite_schema_version, "one migration per
 
 // -- Connections ------------------------------------------------------------------------------------------------------
 
+/// Entries of connection::known_highest at most; see remember_highest.
+constexpr size_t known_highest_limit = size_t{1} << 16;
+
 /// A connection and its cached statements, used by exactly one thread at a time.
 struct connection {
   // Declared first so that it is destroyed last, after every statement is finalized.
   db_ptr db;
   stmt_ptr begin, commit, rollback, savepoint, release, rollback_to;
-  stmt_ptr highest, insert_event, delete_events, mark_deleted, replay;
+  stmt_ptr highest, insert_event, insert_event_fenced, delete_events, mark_deleted, replay;
   stmt_ptr save_snapshot, load_snapshot, delete_snapshots;
   stmt_ptr get_value, value_version, insert_value, update_value, delete_value;
   stmt_ptr ping;
+
+  // The writer's: per persistence id, the highest sequence number this connection has itself inserted, either
+  // committed or inserted by the open group transaction (a hot entity's appends pipeline into one group), so that an
+  // append need not read the fence first. It is only ever what this writer saw succeed; run_batch forgets all of it on
+  // any failure (see forget_highest). Lives and dies with the connection, so a reopened store starts without it.
+  std::unordered_map<std::string, int64_t> known_highest;
 };
 
 struct statement_def {
@@ -178,6 +188,11 @@ constexpr statement_def statements[] = {
      " coalesce((SELECT deleted_to FROM journal_meta WHERE persistence_id = ?1), 0))"},
     {&connection::insert_event,
      "INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES (?1, ?2, ?3, ?4, ?5)"},
+    // The first event of an append that trusts known_highest: inserted only if no deletion reached its sequence
+    // number (see append_events); no row inserted means another writer got there.
+    {&connection::insert_event_fenced,
+     "INSERT INTO journal (persistence_id, seq, type, payload, metadata) SELECT ?1, ?2, ?3, ?4, ?5"
+     " WHERE NOT EXISTS (SELECT 1 FROM journal_meta WHERE persistence_id = ?1 AND deleted_to >= ?2)"},
     {&connection::delete_events, "DELETE FROM journal WHERE persistence_id = ?1 AND seq <= ?2"},
     {&connection::mark_deleted,
      "INSERT INTO journal_meta (persistence_id, deleted_to) VALUES (?1, ?2) ON CONFLICT (persistence_id)"
@@ -340,20 +355,65 @@ result<int64_t> read_highest(connection& c, const std::string& pid) {
   return s.int64_at(0);
 }
 
+// Forgets every known highest sequence number. Called on any failure of the writer: a refused write, a failed
+// statement, a rolled-back savepoint or group, a failed COMMIT. Telling which entries a failure made wrong (an insert
+// the rollback undid, a commit that may or may not have happened) is where bugs would hide, and failures are rare;
+// forgetting everything costs each persistence id one fence read on its next append.
+void forget_highest(connection& c) {
+  c.known_highest.clear();
+}
+
+// Bounded: with millions of entities the map would otherwise keep one entry per entity ever written, though a
+// passivated entity's entry is worthless and the store cannot tell which are. When full it starts over, which costs
+// each active persistence id one fence read; an LRU would keep the hot ones but pay for its bookkeeping on every
+// append.
+void remember_highest(connection& c, const std::string& pid, int64_t seq) {
+  auto known = c.known_highest.find(pid);
+  if (known != c.known_highest.end()) {
+    known->second = seq;
+    return;
+  }
+  if (c.known_highest.size() >= known_highest_limit)
+    c.known_highest.clear();
+  c.known_highest.emplace(pid, seq);
+}
+
+// The fence: the batch must continue the journal exactly. When this writer knows the highest sequence number (it
+// inserted it), a batch that continues it is inserted without reading the fence. The belief can be too low (the
+// highest sequence number never falls, but another store on the same file, e.g. a stale owner, may have appended
+// since), never too high, and the database still fences such a batch:
+//  - the rows of a journal are consecutive from deleted_to + 1 up to its highest (appends continue it exactly,
+//    deletion removes a prefix), so if another writer appended past the belief without deleting, the first event's
+//    sequence number is taken and UNIQUE (persistence_id, seq) refuses the insert: conflict;
+//  - if it also deleted those events, journal_meta's deleted_to has reached the first event's sequence number, which
+//    insert_event_fenced checks in the same statement.
+// This writer's own deletion lowers neither the highest sequence number nor the belief, and leaves it true.
 status append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
   if (auto st = check_batch(pid, events); !st.ok())
     return st;
-  auto highest = read_highest(c, pid);
-  if (!highest.ok())
-    return highest.error();
-  if (auto st = check_next(pid, events, highest.value()); !st.ok())
-    return st;
-  for (const auto& e : events) {
-    use s{c.insert_event};
-    s.text(1, pid).int64(2, e.seq).text(3, e.type).blob(4, e.payload).blob(5, e.metadata);
-    if (int rc = s.step(); rc != SQLITE_DONE)
-      return db_error(c.db.get(), rc, "append to '" + pid + "' at seq " + std::to_string(e.seq));
+  auto known = c.known_highest.find(pid);
+  bool trusted = known != c.known_highest.end() && events.front().seq == known->second + 1;
+  // A batch that does not continue the belief is judged by the fence itself: if the belief is too low, the batch may
+  // be right (its caller re-read after another writer's appends).
+  if (!trusted) {
+    auto highest = read_highest(c, pid);
+    if (!highest.ok())
+      return highest.error();
+    if (auto st = check_next(pid, events, highest.value()); !st.ok())
+      return st;
   }
+  auto what = [&](const event& e) { return "append to '" + pid + "' at seq " + std::to_string(e.seq); };
+  for (const auto& e : events) {
+    bool fenced = trusted && &e == &events.front();
+    use s{fenced ? c.insert_event_fenced : c.insert_event};
+    s.text(1, pid).int64(2, e.seq).text(3, e.type).blob(4, e.payload).blob(5, e.metadata);
+    int rc = s.step();
+    if (fenced && (rc == SQLITE_DONE ? sqlite3_changes(c.db.get()) != 1 : (rc & 0xff) == SQLITE_CONSTRAINT))
+      return {code::conflict, what(e) + ": another writer has appended since this one last did"};
+    if (rc != SQLITE_DONE)
+      return db_error(c.db.get(), rc, what(e));
+  }
+  remember_highest(c, pid, events.back().seq);
   return {};
 }
 
@@ -515,6 +575,7 @@ private:
     while (i < batch.size()) {
       auto first = i;
       if (int rc = step_once(c.begin); rc != SQLITE_DONE) {
+        forget_highest(c);
         auto st = db_error(db, rc, "begin transaction");
         for (; i < batch.size(); ++i)
           batch[i]->fail(st);
@@ -523,6 +584,8 @@ private:
       bool doomed = false;
       for (; i < batch.size() && !doomed; ++i) {
         if (auto st = run_in_savepoint(c, *batch[i]); !st.ok()) {
+          // The group's earlier inserts are rolled back with it.
+          forget_highest(c);
           if (sqlite3_get_autocommit(db) == 0)
             step_once(c.rollback);
           status rolled_back{code::unavailable,
@@ -538,6 +601,8 @@ private:
         // An I/O error during COMMIT may strike after the commit frame reached the WAL (e.g. a failed fsync): WAL
         // recovery would then apply it on the next open. SQLite cannot tell us, so the caller must re-read. Any other
         // failure (full disk, busy) means the transaction did not commit.
+        // The group's inserts may or may not be durable: what this writer believes of them is void.
+        forget_highest(c);
         auto st = db_error(db, rc, "commit");
         if ((rc & 0xff) == SQLITE_IOERR)
           st = status{code::unknown_outcome, st.message()};
@@ -562,6 +627,9 @@ private:
     if (int rc = step_once(c.savepoint); rc != SQLITE_DONE)
       return storage_error(rc, "savepoint");
     auto st = o.execute(c);
+    // Refused (a conflict may mean another writer has appended) or failed: forget before the next write runs.
+    if (!st.ok())
+      forget_highest(c);
     if (!st.ok() && !is_rejection(st.error_code()))
       return st;
     if (!st.ok()) {

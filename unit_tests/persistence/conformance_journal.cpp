@@ -237,3 +237,44 @@ CONFORMANCE_TEST(journal, racing_batches_one_wins_whole) {
     CHECK(value_of(f.s.highest("p")) == base);
   }
 }
+
+// A store may remember the highest sequence number it wrote itself instead of reading it before every append (the
+// SQLite plugin does). Another store on the same data, as a second node or a stale owner, must still be fenced.
+
+DURABLE_CONFORMANCE_TEST(journal, stale_store_on_same_data_conflicts) {
+  sync_store other{f.env->open()};
+  REQUIRE_OK(f.s.append("p", evs(1, 2)));
+  REQUIRE_OK(other.append("p", {ev(3, "other")}));
+  // f.s last wrote 2 and has seen nothing since.
+  CHECK_CODE(f.s.append("p", {ev(3, "stale")}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(3, "stale"), ev(4, "stale")}), code::conflict);
+  // It recovers by reading, and may then append after what it read.
+  REQUIRE(value_of(f.s.highest("p")) == 3);
+  CHECK(value_of(f.s.replay("p", 3)) == std::vector<event>{ev(3, "other")});
+  REQUIRE_OK(f.s.append("p", {ev(4)}));
+  CHECK(value_of(other.replay("p")) == std::vector<event>{ev(1), ev(2), ev(3, "other"), ev(4)});
+}
+
+DURABLE_CONFORMANCE_TEST(journal, stale_store_conflicts_after_other_deleted) {
+  // The other store appends past what f.s wrote and deletes all of it, so no stored event collides with a stale
+  // append: the fence must hold all the same.
+  sync_store other{f.env->open()};
+  REQUIRE_OK(f.s.append("p", evs(1, 2)));
+  REQUIRE_OK(other.append("p", evs(3, 4)));
+  REQUIRE_OK(other.delete_up_to("p", 4));
+  CHECK_CODE(f.s.append("p", {ev(3, "stale")}), code::conflict);
+  REQUIRE(value_of(f.s.highest("p")) == 4);
+  CHECK(value_of(f.s.replay("p")).empty());
+  REQUIRE_OK(f.s.append("p", {ev(5)}));
+  CHECK(value_of(other.replay("p")) == evs(5, 5));
+}
+
+DURABLE_CONFORMANCE_TEST(journal, append_after_reading_other_stores_events) {
+  // A writer that re-read after another store's appends (without a refused append of its own in between) is right.
+  sync_store other{f.env->open()};
+  REQUIRE_OK(f.s.append("p", evs(1, 2)));
+  REQUIRE_OK(other.append("p", evs(3, 4)));
+  REQUIRE(value_of(f.s.highest("p")) == 4);
+  REQUIRE_OK(f.s.append("p", evs(5, 6)));
+  CHECK(value_of(other.replay("p")) == evs(1, 6));
+}
