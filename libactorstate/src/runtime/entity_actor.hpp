@@ -20,11 +20,11 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actorstate/detail/model.hpp"
-#include "actorstate/messages.hpp"
 #include "actorstate/persistence/store.hpp"
 #include "ops/metrics.hpp"
 #include "runtime/effects.hpp"
 #include "runtime/fifo.hpp"
+#include "runtime/messages.hpp"
 #include "runtime/reply.hpp"
 
 namespace actorstate::runtime {
@@ -39,6 +39,15 @@ struct entity_env {
 };
 
 status_code to_status_code(const persistence::status& st);
+
+/// Spawns the instances of an entity type whose handlers run outside the runtime (the Cloudstate bridge); set as the
+/// model's `spawn_instance`. The actor it spawns derives from `entity_actor` below.
+class instance_factory {
+public:
+  virtual ~instance_factory() = default;
+  virtual caf::actor spawn(caf::local_actor* parent, std::shared_ptr<const entity_env> env,
+                           const std::string& entity_id) const = 0;
+};
 
 class entity_actor : public caf::event_based_actor {
 public:

@@ -205,7 +205,7 @@ private:
 
 caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_env> env, const std::string& id) {
   if (env->model->spawn_instance)
-    return env->model->spawn_instance(parent, std::move(env), id);
+    return env->model->spawn_instance->spawn(parent, std::move(env), id);
   switch (env->model->kind) {
     case detail::entity_kind::event_sourced:
       return parent->spawn<event_sourced_actor>(std::move(env), id);

@@ -1,4 +1,4 @@
-#include "actorstate/messages.hpp"
+#include "runtime/messages.hpp"
 
 #include <google/protobuf/descriptor.h>
 #include <caf/all.hpp>

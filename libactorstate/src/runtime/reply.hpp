@@ -26,7 +26,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/response_promise.hpp>
 
-#include "actorstate/messages.hpp"
+#include "runtime/messages.hpp"
 
 namespace actorstate::runtime {
 

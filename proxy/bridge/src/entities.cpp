@@ -434,16 +434,30 @@ private:
 
 }  // namespace
 
-detail::instance_spawner event_sourced_spawner(std::shared_ptr<const uf_context> ctx) {
-  return [ctx](caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env, const std::string& id) {
-    return parent->spawn<event_sourced_entity>(std::move(env), id, ctx);
-  };
+namespace {
+
+/// Spawns bridged instances of `Entity` talking to the user function of `ctx`.
+template <class Entity>
+class bridged_factory final : public runtime::instance_factory {
+public:
+  explicit bridged_factory(std::shared_ptr<const uf_context> ctx) : ctx_(std::move(ctx)) {}
+  caf::actor spawn(caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env,
+                   const std::string& entity_id) const override {
+    return parent->spawn<Entity>(std::move(env), entity_id, ctx_);
+  }
+
+private:
+  std::shared_ptr<const uf_context> ctx_;
+};
+
+}  // namespace
+
+std::shared_ptr<const runtime::instance_factory> event_sourced_spawner(std::shared_ptr<const uf_context> ctx) {
+  return std::make_shared<bridged_factory<event_sourced_entity>>(std::move(ctx));
 }
 
-detail::instance_spawner value_entity_spawner(std::shared_ptr<const uf_context> ctx) {
-  return [ctx](caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env, const std::string& id) {
-    return parent->spawn<value_entity>(std::move(env), id, ctx);
-  };
+std::shared_ptr<const runtime::instance_factory> value_entity_spawner(std::shared_ptr<const uf_context> ctx) {
+  return std::make_shared<bridged_factory<value_entity>>(std::move(ctx));
 }
 
 detail::handler_output output_of(const cloudstate::action::ActionResponse& response) {

@@ -8,8 +8,8 @@
 
 namespace actorstate::bridge {
 
-detail::instance_spawner event_sourced_spawner(std::shared_ptr<const uf_context> ctx);
-detail::instance_spawner value_entity_spawner(std::shared_ptr<const uf_context> ctx);
+std::shared_ptr<const runtime::instance_factory> event_sourced_spawner(std::shared_ptr<const uf_context> ctx);
+std::shared_ptr<const runtime::instance_factory> value_entity_spawner(std::shared_ptr<const uf_context> ctx);
 
 /// Calls ActionProtocol/handleUnary for one command.
 void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::string& service_name,

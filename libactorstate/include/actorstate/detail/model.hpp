@@ -12,8 +12,6 @@
 #include <string_view>
 #include <vector>
 
-#include <caf/fwd.hpp>
-
 #include "actorstate/messages.hpp"
 #include "actorstate/status_code.hpp"
 
@@ -27,6 +25,7 @@ class ServiceDescriptor;
 
 namespace actorstate::runtime {
 struct entity_env;
+class instance_factory;
 }  // namespace actorstate::runtime
 
 namespace actorstate::detail {
@@ -89,10 +88,6 @@ struct model_base;
 /// logged; calls to them fail with UNIMPLEMENTED.
 bool check_handlers(const model_base& model, std::string& error);
 
-/// Spawns the actor of one entity instance (see runtime/entity_actor.hpp for what such an actor must do).
-using instance_spawner = std::function<caf::actor(
-    caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env, const std::string& entity_id)>;
-
 /// Common part of all models.
 struct model_base {
   entity_kind kind;
@@ -107,7 +102,8 @@ struct model_base {
   /// Makes request prototypes for the frontend; null: the generated factory (compiled-in services).
   google::protobuf::MessageFactory* message_factory = nullptr;
   /// Spawns instances; null: the runtime's own actor for `kind`.
-  instance_spawner spawn_instance;
+  /// Defined by the runtime (runtime/entity_actor.hpp): this header stays free of the actor framework.
+  std::shared_ptr<const runtime::instance_factory> spawn_instance;
 
   explicit model_base(entity_kind k) : kind(k) {}
   virtual ~model_base() = default;
