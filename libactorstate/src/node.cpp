@@ -203,7 +203,6 @@ int node::serve() {
       r.descriptor = model->service->FindMethodByName(name);
       auto* factory = model->message_factory != nullptr ? model->message_factory
                                                         : google::protobuf::MessageFactory::generated_factory();
-      r.input_prototype = factory->GetPrototype(sig.input);
       r.factory = factory;
       r.keyed = model->kind != detail::entity_kind::action;
       bool streaming = r.descriptor->client_streaming() || r.descriptor->server_streaming();

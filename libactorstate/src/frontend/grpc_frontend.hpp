@@ -23,10 +23,9 @@
 
 #include <caf/actor.hpp>
 
-#include "actorstate/detail/model.hpp"
+#include "frontend/calls.hpp"
 #include "http/http_server.hpp"
 #include "runtime/reply.hpp"
-#include "runtime/shard_region.hpp"
 
 namespace google::protobuf {
 class FieldDescriptor;
@@ -48,21 +47,7 @@ namespace actorstate::frontend {
 class client_port;
 class reflection;
 
-struct route {
-  std::shared_ptr<const runtime::region> region;
-  std::string method;  ///< Simple method name, as the entity's handlers know it.
-  const google::protobuf::MethodDescriptor* descriptor = nullptr;
-  const google::protobuf::Message* input_prototype = nullptr;
-  google::protobuf::MessageFactory* factory = nullptr;  ///< Makes the method's messages (HTTP transcoding).
-  std::vector<const google::protobuf::FieldDescriptor*> key_fields;
-  bool keyed = true;  ///< false for actions: no entity key.
-  /// Streamed methods: opens the call (set for actions that stream); unary methods leave it empty.
-  std::function<std::shared_ptr<detail::action_stream>(std::vector<metadata_entry> metadata,
-                                                       detail::action_stream_sink sink, detail::call_router route)>
-      open_stream;
-};
-
-class grpc_frontend {
+class grpc_frontend final : public calls {
 public:
   grpc_frontend(runtime::call_deadlines& deadlines, size_t max_message_size);
   ~grpc_frontend();
@@ -82,18 +67,15 @@ public:
   /// Any thread; true before `start`.
   bool accept_healthy() const;
 
-  /// The route of "/<service>/<method>", of a method, or of a service and method name; null if none.
-  const route* find(const std::string& path) const;
-  const route* find(const google::protobuf::MethodDescriptor* method) const;
+  const route* find(const std::string& path) const override;
+  const route* find(const google::protobuf::MethodDescriptor* method) const override;
+  /// The route of a service and method name; null if none.
   const route* find(std::string_view service, std::string_view method) const;
 
-  /// Routes one call as a client's would go (request scanned, entity key extracted, sent to its shard); `done` runs
-  /// once, on the thread of the actor that answers (or the deadline thread). Used for client calls, forwards and
-  /// side effects alike.
   void call(const route& r, std::string payload, std::vector<metadata_entry> metadata,
-            std::function<void(command_result)> done);
-  /// `call` by name as a function (for forwards and side effects); valid while the frontend lives.
-  detail::call_router router();
+            std::function<void(command_result)> done) override;
+  /// Valid while the frontend lives.
+  detail::call_router router() override;
   /// The same by service and method name; an unknown target answers UNIMPLEMENTED.
   void call(const std::string& service, const std::string& method, std::string payload,
             std::function<void(command_result)> done);
@@ -101,9 +83,8 @@ public:
   /// The reflection service over the served services (after `start`).
   const reflection* reflection_service() const { return reflection_.get(); }
 
-  /// Called by every call when it starts and ends; `begin_call` returns false once draining started.
-  bool begin_call();
-  void end_call();
+  bool begin_call() override;
+  void end_call() override;
 
 private:
   class service;

@@ -11,7 +11,7 @@
 #include <google/protobuf/descriptor.h>
 #include <microhttpd.h>
 
-#include "frontend/grpc_frontend.hpp"
+#include "frontend/calls.hpp"
 #include "http/grpc_web.hpp"
 #include "http/transcoder.hpp"
 #include "ops/log.hpp"
@@ -249,7 +249,7 @@ struct call_state : std::enable_shared_from_this<call_state> {
 };
 
 struct http_server::impl {
-  frontend::grpc_frontend& fe;
+  frontend::calls& fe;
   const transcoder& tc;
   http_options opts;
   MHD_Daemon* daemon = nullptr;
@@ -257,7 +257,7 @@ struct http_server::impl {
   std::set<std::shared_ptr<call_state>> live;
   bool stopping = false;
 
-  impl(frontend::grpc_frontend& f, const transcoder& t, http_options o) : fe(f), tc(t), opts(std::move(o)) {}
+  impl(frontend::calls& f, const transcoder& t, http_options o) : fe(f), tc(t), opts(std::move(o)) {}
 
   std::vector<std::pair<std::string, std::string>> cors_headers(const std::string& origin) const {
     if (origin.empty())
@@ -692,7 +692,7 @@ struct http_server::impl {
   }
 };
 
-http_server::http_server(frontend::grpc_frontend& fe, const transcoder& tc, http_options opts)
+http_server::http_server(frontend::calls& fe, const transcoder& tc, http_options opts)
     : impl_(std::make_unique<impl>(fe, tc, std::move(opts))) {}
 
 http_server::~http_server() {

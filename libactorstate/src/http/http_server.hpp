@@ -27,7 +27,7 @@
 #include "actorstate/status_code.hpp"
 
 namespace actorstate::frontend {
-class grpc_frontend;
+class calls;
 }  // namespace actorstate::frontend
 
 namespace actorstate::http {
@@ -47,7 +47,7 @@ int http_status(status_code code);
 class http_server {
 public:
   /// `fe` routes the calls and `tc` transcodes them; both must outlive the server.
-  http_server(frontend::grpc_frontend& fe, const transcoder& tc, http_options opts);
+  http_server(frontend::calls& fe, const transcoder& tc, http_options opts);
   ~http_server();
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
