@@ -194,6 +194,7 @@ int node::serve() {
     rc.passivation_timeout = s.opts.passivation_timeout;
     rc.max_active = s.opts.max_active_entities;
     rc.action_workers = threads;
+    rc.stop_timeout = s.opts.drain_timeout;
     auto region = runtime::spawn_region(*s.sys, rc);
     s.regions[model->service_name] = region;
     for (auto& [name, sig] : model->methods) {

@@ -112,7 +112,7 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
   flag("--shards", o.shards, "Shards: the unit of ownership; a stable hash of the entity id picks one", "ACTORSTATE_SHARDS")->check(CLI::Range(1u, 100000u));
   flag("--command-timeout", command_timeout_, "Commands not answered by then fail with DEADLINE_EXCEEDED",
        "ACTORSTATE_COMMAND_TIMEOUT");
-  flag("--drain-timeout", drain_timeout_, "Longest wait for in-flight commands at shutdown",
+  flag("--drain-timeout", drain_timeout_, "Longest wait at shutdown for in-flight commands, then for entities to stop",
        "ACTORSTATE_DRAIN_TIMEOUT");
   flag("--max-message-size", max_message_size_, "Largest request or reply (e.g. 12MiB)", "ACTORSTATE_MAX_MESSAGE_SIZE");
   flag("--cors-allow-origin", o.cors_allow_origins,

@@ -17,57 +17,14 @@
 #include "bridged_node.hpp"
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
+#include "fake_discovery.hpp"
 #include "streamtest/stream_test.grpc.pb.h"
 
 namespace {
 
 namespace st = actorstate::streamtest;
 namespace es = cloudstate::eventsourced;
-
-void add_file(const google::protobuf::FileDescriptor* f, std::set<std::string>& seen,
-              google::protobuf::FileDescriptorSet& set) {
-  if (!seen.insert(f->name()).second)
-    return;
-  for (int i = 0; i < f->dependency_count(); ++i)
-    add_file(f->dependency(i), seen, set);
-  f->CopyTo(set.add_file());
-}
-
-/// Discovery that offers Misbehaving (or, when `invalid`, a service that is not in the descriptors) and records
-/// what the proxy reports.
-class discovery final : public cloudstate::EntityDiscovery::Service {
-public:
-  std::atomic<bool> invalid{false};
-  std::string service = "actorstate.streamtest.Misbehaving";
-  std::mutex mtx;
-  std::vector<std::string> errors;
-
-  grpc::Status discover(grpc::ServerContext*, const cloudstate::ProxyInfo*, cloudstate::EntitySpec* spec) override {
-    google::protobuf::FileDescriptorSet set;
-    std::set<std::string> seen;
-    add_file(st::Chunk::descriptor()->file(), seen, set);
-    spec->set_proto(set.SerializeAsString());
-    auto* e = spec->add_entities();
-    e->set_entity_type("cloudstate.eventsourced.EventSourced");
-    e->set_service_name(invalid ? "actorstate.streamtest.Missing" : service);
-    e->set_persistence_id("misbehaving");
-    spec->mutable_service_info()->set_protocol_minor_version(2);
-    return grpc::Status::OK;
-  }
-  grpc::Status reportError(grpc::ServerContext*, const cloudstate::UserFunctionError* e,
-                           google::protobuf::Empty*) override {
-    std::lock_guard<std::mutex> guard{mtx};
-    errors.push_back(e->message());
-    return grpc::Status::OK;
-  }
-  bool reported(const std::string& part) {
-    std::lock_guard<std::mutex> guard{mtx};
-    for (auto& e : errors)
-      if (e.find(part) != std::string::npos)
-        return true;
-    return false;
-  }
-};
+using bridge_tests::discovery;
 
 /// Answers every command with the wrong command id; counts the streams the proxy opened.
 class wrong_ids final : public es::EventSourced::Service {

@@ -13,6 +13,7 @@
 #include "bridged_node.hpp"
 #include "cloudstate/action.grpc.pb.h"
 #include "cloudstate/entity.grpc.pb.h"
+#include "fake_discovery.hpp"
 #include "streamtest/stream_test.grpc.pb.h"
 
 namespace {
@@ -20,14 +21,7 @@ namespace {
 namespace st = actorstate::streamtest;
 namespace ca = cloudstate::action;
 
-void add_file(const google::protobuf::FileDescriptor* f, std::set<std::string>& seen,
-              google::protobuf::FileDescriptorSet& set) {
-  if (!seen.insert(f->name()).second)
-    return;
-  for (int i = 0; i < f->dependency_count(); ++i)
-    add_file(f->dependency(i), seen, set);
-  f->CopyTo(set.add_file());
-}
+using bridge_tests::add_file;
 
 ca::ActionResponse reply(const std::string& text) {
   st::Chunk c;

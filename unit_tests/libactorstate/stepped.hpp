@@ -267,6 +267,7 @@ struct deterministic_fixture {
     rc.shards = shards;
     rc.passivation_timeout = passivation;
     rc.max_active = max_active;
+    rc.stop_timeout = stop_timeout;
     region = runtime::spawn_region(*sys, rc);
     settle();
   }
@@ -363,6 +364,8 @@ struct deterministic_fixture {
   runtime::route_fn route;
   /// Writes in flight per entity (set before `spawn_region`).
   size_t max_pipeline = 256;
+  /// At shutdown: how long shards wait for instances before killing them (set before `spawn_region`).
+  std::chrono::milliseconds stop_timeout{10000};
 };
 
 /// The text of a successful reply ("" for failures).

@@ -39,7 +39,7 @@ struct node_options {
   size_t max_active_entities = 100000;  ///< Per entity type; least recently used instances are passivated first.
   uint32_t shards = 128;                ///< Shards: the unit of ownership (a stable hash of the entity id picks one).
   std::chrono::milliseconds command_timeout{60000};  ///< A command not answered by then fails DEADLINE_EXCEEDED.
-  std::chrono::milliseconds drain_timeout{10000};    ///< Longest wait for in-flight commands at shutdown.
+  std::chrono::milliseconds drain_timeout{10000};    ///< Longest wait at shutdown for calls, then for entities.
   size_t max_message_size = 12 * 1024 * 1024;
   std::vector<std::string> cors_allow_origins;  ///< Browser origins allowed to call ("*": any); none by default.
   std::string log_level = "info";

@@ -60,51 +60,76 @@ std::vector<metadata_entry> request_metadata(const grpc::GenericCallbackServerCo
   return out;
 }
 
-/// One unary call: read the request, hand it to the entity, write the reply. gRPC owns the reactor and deletes
-/// it in OnDone, which happens only after Finish, so the completion callback always finds it alive.
+/// One unary call: read the request, hand it to the entity, write the reply. A cancelled call (the client went away,
+/// or the server's shutdown cancelled it) finishes at once, so neither the drain nor gRPC's Shutdown waits for the
+/// command timeout. The runtime's completion may therefore come after gRPC is done with the call: it holds a strong
+/// reference, and gRPC's own reference (self_) is dropped in OnDone, so the reactor is freed by whichever comes
+/// last. Exactly one Finish wins (`finished_`); only its winner touches the server context, which is valid until
+/// OnDone, and OnDone cannot come before that Finish.
 class unary_call : public grpc::ServerGenericBidiReactor {
 public:
-  unary_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx) : fe_(fe), ctx_(ctx) {
+  static unary_call* create(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx) {
+    std::shared_ptr<unary_call> call{new unary_call(fe, ctx)};
+    call->self_ = call;
+    call->start();
+    return call.get();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (finished_.load())
+      return;  // Cancelled while reading.
+    if (!ok) {
+      finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "no request message"});
+      return;
+    }
+    std::string payload;
+    if (!dump(request_, payload)) {
+      finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"});
+      return;
+    }
+    // self_ is still set: OnDone only follows this reaction.
+    fe_.call(*route_, std::move(payload), request_metadata(*ctx_),
+             [call = self_](command_result r) { call->complete(std::move(r)); });
+  }
+
+  void OnWriteDone(bool) override {}
+
+  void OnCancel() override { finish(grpc::Status{grpc::StatusCode::CANCELLED, "the call was cancelled"}); }
+
+  void OnDone() override {
+    fe_.end_call();
+    auto last = std::move(self_);  // May free this reactor when `last` goes (a pending completion keeps it).
+  }
+
+private:
+  unary_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx) : fe_(fe), ctx_(ctx) {}
+
+  void start() {
     if (!fe_.begin_call()) {
-      Finish(grpc::Status{grpc::StatusCode::UNAVAILABLE, "the node is shutting down"});
+      finish(grpc::Status{grpc::StatusCode::UNAVAILABLE, "the node is shutting down"});
       return;
     }
     route_ = fe_.find(ctx_->method());
     if (route_ == nullptr) {
-      Finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "unknown service or method " + ctx_->method()});
+      finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "unknown service or method " + ctx_->method()});
       return;
     }
     if (route_->descriptor->client_streaming() || route_->descriptor->server_streaming()) {
       // Only actions stream; the route was checked when it was added.
-      Finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "streaming calls are not supported for " + ctx_->method()});
+      finish(grpc::Status{grpc::StatusCode::UNIMPLEMENTED, "streaming calls are not supported for " + ctx_->method()});
       return;
     }
     StartRead(&request_);
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "no request message"});
-      return;
-    }
-    std::string payload;
-    if (!dump(request_, payload)) {
-      Finish(grpc::Status{grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"});
-      return;
-    }
-    fe_.call(*route_, std::move(payload), request_metadata(*ctx_),
-             [this](command_result r) { complete(std::move(r)); });
+  void finish(const grpc::Status& status) {
+    if (!finished_.exchange(true))
+      Finish(status);
   }
 
-  void OnWriteDone(bool) override {}
-
-  void OnDone() override {
-    fe_.end_call();
-    delete this;
-  }
-
-private:
   void complete(command_result r) {
+    if (finished_.exchange(true))
+      return;  // Cancelled: nobody waits for this answer any more (and the context may be gone).
     for (auto& entry : r.metadata) {
       std::string key = entry.key;
       std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -128,6 +153,8 @@ private:
   const route* route_ = nullptr;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer reply_;
+  std::atomic<bool> finished_{false};
+  std::shared_ptr<unary_call> self_;  ///< gRPC's reference, dropped in OnDone.
 };
 
 /// A streamed action call: client messages go to the action's stream, its elements come back as they arrive and
@@ -234,7 +261,7 @@ public:
         return new streamed_call(fe_, ctx, *r);
       fe_.end_call();  // Draining: unary_call answers UNAVAILABLE and counts itself.
     }
-    return new unary_call(fe_, ctx);
+    return unary_call::create(fe_, ctx);
   }
 
 private:

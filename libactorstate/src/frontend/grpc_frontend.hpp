@@ -60,7 +60,8 @@ public:
   uint16_t start(const std::string& bind, uint16_t port, const http::http_options& http, std::string& error);
 
   /// Answers new calls with UNAVAILABLE, waits up to `drain` for in-flight calls to complete, then stops the
-  /// server (cancelling what is still running after `drain`).
+  /// server (cancelling what is still running after `drain`). A cancelled call (client gone, or cancelled here)
+  /// finishes at once and stops counting as in flight; the runtime's late answer to it is dropped.
   void shutdown(std::chrono::milliseconds drain);
 
   /// false while the client port cannot accept connections (out of file descriptors or memory); for readiness.

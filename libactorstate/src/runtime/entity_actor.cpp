@@ -220,6 +220,9 @@ void entity_actor::restart() {
   phase_ = phase::failed;
   reset();
   maybe_restart();
+  // A passivation that arrived while the command was in flight could not stop the entity then; the shard never
+  // asks again (at shutdown it only waits, then kills), so a restart that leaves the entity idle must finish it now.
+  maybe_stop();
 }
 
 void entity_actor::end_async() {
@@ -288,8 +291,9 @@ void entity_actor::maybe_restart() {
 }
 
 void entity_actor::maybe_stop() {
-  if (stopping_ && !busy_ && effects_running_ == 0 && queue_.empty() && waiting_.empty() && outstanding_ == 0 &&
-      (phase_ == phase::ready || phase_ == phase::idle)) {
+  // stopped_: a restart inside `process` may already have stopped the entity.
+  if (stopping_ && !stopped_ && !busy_ && effects_running_ == 0 && queue_.empty() && waiting_.empty() &&
+      outstanding_ == 0 && (phase_ == phase::ready || phase_ == phase::idle)) {
     env_->metrics->passivations.inc();
     stopped_ = true;
     on_stop();

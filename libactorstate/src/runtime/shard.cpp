@@ -87,6 +87,12 @@ public:
             passivate(instances_.at(*lru_.front()));
         },
         [this](tick_atom) {
+          if (phase_ == phase::shutting_down) {
+            // Only the tick scheduled for the stop deadline matters now (an idle tick armed earlier may come first).
+            if (clock().now() >= kill_at_)
+              kill_remaining();
+            return;
+          }
           tick_armed_ = false;
           passivate_idle();
           arm_tick();
@@ -280,7 +286,9 @@ private:
     auto i = instances_.find(id);
     if (i == instances_.end())
       return;
-    if (dm.reason && dm.reason != caf::exit_reason::normal)
+    // Instances killed at the stop deadline were already reported together (kill_remaining).
+    bool killed = phase_ == phase::shutting_down && dm.reason == caf::exit_reason::kill;
+    if (dm.reason && dm.reason != caf::exit_reason::normal && !killed)
       log::warn("entity actor terminated abnormally",
                 {{"entity_type", cfg_.env->model->service_name}, {"entity_id", id}, {"reason", to_string(dm.reason)}});
     auto buffered = std::move(i->second.buffered);
@@ -322,8 +330,24 @@ private:
     handovers_.clear();
     for (auto& [id, inst] : instances_)
       passivate(inst);
-    if (instances_.empty())
+    if (instances_.empty()) {
       quit(em.reason);
+      return;
+    }
+    kill_at_ = clock().now() + cfg_.stop_timeout;
+    delayed_send(this, cfg_.stop_timeout, tick_atom_v);
+  }
+
+  /// Instances still running at the stop deadline wait for something that may never come (a user function that does
+  /// not answer); killing them fails what they hold (entity_actor::on_exit) and lets the shard, and shutdown, finish.
+  void kill_remaining() {
+    if (instances_.empty())
+      return;
+    log::warn("entities did not stop in time; killing them", {{"entity_type", cfg_.env->model->service_name},
+                                                              {"shard", std::to_string(cfg_.index)},
+                                                              {"count", std::to_string(instances_.size())}});
+    for (auto& [id, inst] : instances_)
+      send_exit(inst.handle, caf::exit_reason::kill);
   }
 
   shard_config cfg_;
@@ -337,6 +361,7 @@ private:
   bool start_requested_ = false;
   bool tick_armed_ = false;
   uint64_t fenced_ = 0;  ///< Writes of this shard's instances that the store refused (conflict).
+  caf::actor_clock::time_point kill_at_;  ///< At shutdown: when instances still running are killed.
   caf::error exit_reason_;
 };
 

@@ -18,6 +18,9 @@
 //   shed_atom          -> (no answer) another shard of the type is over the active cap: passivate the least
 //                         recently used instance here if the type is still over it.
 //   exit (shutdown)    -> every instance passivates, held commands fail UNAVAILABLE, the shard quits when empty.
+//                         Instances still running `stop_timeout` later are killed (one waiting for a user function
+//                         that never answers would otherwise keep the shard, and the actor system, up forever);
+//                         a killed instance fails what it still holds (entity_actor::on_exit).
 //
 // The active cap (`--max-active-entities`) is per entity type and node, shared by the type's shards through an
 // `active_budget`: a shard that activates an instance past the cap passivates its own least recently used instance,
@@ -73,6 +76,7 @@ struct shard_config {
   uint32_t index = 0;
   std::chrono::milliseconds passivation_timeout{30000};
   std::shared_ptr<active_budget> budget;
+  std::chrono::milliseconds stop_timeout{10000};  ///< At shutdown: longest wait for instances before killing them.
 };
 
 caf::actor spawn_shard(caf::actor_system& sys, shard_config cfg);

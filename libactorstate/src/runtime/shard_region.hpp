@@ -8,7 +8,8 @@
 // `shards()[i]` of every region (send each `handover_atom` or `start_atom`, see runtime/shard.hpp).
 //
 // Thread rules: built once by `spawn_region`, then read-only; `target` is safe from any thread. `stop` (node
-// shutdown) sends each actor an exit; each shard passivates its instances and stops when all have finished.
+// shutdown) sends each actor an exit; each shard passivates its instances and stops when all have finished, killing
+// those that have not within `stop_timeout` (see runtime/shard.hpp).
 #pragma once
 
 #include <atomic>
@@ -31,6 +32,7 @@ struct region_config {
   std::chrono::milliseconds passivation_timeout{30000};
   size_t max_active = 100000;  ///< Live instances of this type on this node, over all its shards.
   size_t action_workers = 2;   ///< Actions: calls are spread over this many worker actors.
+  std::chrono::milliseconds stop_timeout{10000};  ///< At shutdown: longest wait for instances before killing them.
 };
 
 /// The shard of `entity_id`; stable across processes and platforms.

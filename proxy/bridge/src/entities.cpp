@@ -69,27 +69,37 @@ protected:
   void open_stream(StartCall start_call) {
     close_stream();
     auto generation = ++generation_;
-    auto self = caf::actor_cast<caf::actor>(this);
+    // The stream outlives this actor until gRPC reports it done, which a user function that never ends its side
+    // delays forever: a weak handle keeps the stream from holding the actor (and its system) alive, and what
+    // arrives after the actor stopped is dropped.
+    caf::weak_actor_ptr self{ctrl()};
     stream_ = stream::open(
         std::move(start_call),
         [this, self, generation](Out msg) {
-          detail::post(self, [this, generation, msg = std::move(msg)]() mutable {
-            if (generation == generation_)
-              on_message(std::move(msg));
-          });
+          if (auto alive = caf::actor_cast<caf::actor>(self))
+            detail::post(alive, [this, generation, msg = std::move(msg)]() mutable {
+              if (generation == generation_)
+                on_message(std::move(msg));
+            });
         },
         [this, self, generation](grpc::Status status) {
-          detail::post(self, [this, generation, status] {
-            if (generation == generation_)
-              on_stream_end(status);
-          });
+          if (auto alive = caf::actor_cast<caf::actor>(self))
+            detail::post(alive, [this, generation, status] {
+              if (generation == generation_)
+                on_stream_end(status);
+            });
         });
   }
 
+  /// Half-closes the stream (the user function then ends its side), or cancels it when a command is still waiting
+  /// for its reply: that reply would go nowhere, and a user function that never sends it never ends the stream.
   void close_stream() {
     ++generation_;
     if (stream_) {
-      stream_->close();
+      if (in_flight_)
+        stream_->cancel();
+      else
+        stream_->close();
       stream_.reset();
     }
   }
@@ -118,14 +128,20 @@ protected:
     command_id_ = 0;
     recovering_ = false;
     // A command still at the user function when the entity restarts (an earlier write failed) ran against events
-    // that are not durable: it fails, and its reply, if it still comes, arrives on the closed stream and is dropped.
+    // that are not durable: it fails, and its stream was cancelled above (close_stream), so no reply comes.
     if (in_flight_) {
       auto pc = take_in_flight();
       abandon_async(pc, status_code::unavailable, "an earlier write of this entity failed; the entity restarts");
     }
   }
 
-  void on_stop() override { close_stream(); }
+  void on_stop() override {
+    close_stream();
+    // Only a killed entity stops with a command in flight (a passivated one waits for the reply first).
+    if (in_flight_)
+      take_in_flight().reply.deliver(
+          command_result::failure(status_code::unavailable, "entity stopped before answering"));
+  }
 
   virtual void on_message(Out msg) = 0;
 
