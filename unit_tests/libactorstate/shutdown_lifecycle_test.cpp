@@ -78,12 +78,17 @@ struct held_fixture : deterministic_fixture {
   void spawn_held_region(std::chrono::milliseconds passivation) {
     auto model = std::make_shared<detail::event_sourced_model>(
         *std::static_pointer_cast<detail::event_sourced_model>(text_log().model()));
-    model->spawn_instance = [spawned = spawned](caf::local_actor* parent,
-                                                std::shared_ptr<const runtime::entity_env> env, const std::string& id) {
-      auto handle = parent->spawn<held_entity>(std::move(env), id);
-      spawned->push_back(handle);
-      return handle;
+    struct held_factory final : runtime::instance_factory {
+      explicit held_factory(std::shared_ptr<std::vector<caf::actor>> s) : out(std::move(s)) {}
+      caf::actor spawn(caf::local_actor* parent, std::shared_ptr<const runtime::entity_env> env,
+                       const std::string& id) const override {
+        auto handle = parent->spawn<held_entity>(std::move(env), id);
+        out->push_back(handle);
+        return handle;
+      }
+      std::shared_ptr<std::vector<caf::actor>> out;
     };
+    model->spawn_instance = std::make_shared<held_factory>(spawned);
     spawn_region(passivation, 4, 1000, model);
   }
 
