@@ -72,6 +72,8 @@ struct held_fixture : deterministic_fixture {
     settle();
     sched->advance_time(stop_timeout + std::chrono::milliseconds{1});
     settle();
+    // The handles would otherwise keep their actors, whose environment holds the model, whose factory holds them.
+    spawned->clear();
   }
 
   /// A region of text_log's type whose instances are held_entity (collected in `spawned`).
