@@ -27,10 +27,6 @@
 
 namespace actorstate {
 
-std::string type_url(const google::protobuf::Descriptor* descriptor) {
-  return "type.googleapis.com/" + descriptor->full_name();
-}
-
 struct node::impl {
   node_options opts;
   std::vector<std::shared_ptr<detail::model_base>> models;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "actorstate/frontend/http_options.hpp"
 #include "actorstate/status_code.hpp"
 
 namespace actorstate::frontend {
@@ -33,12 +34,6 @@ class calls;
 namespace actorstate::http {
 
 class transcoder;
-
-struct http_options {
-  std::vector<std::string> cors_origins;  ///< Origins allowed to call from a browser; "*" allows any.
-  size_t max_message_size = 12 * 1024 * 1024;
-  unsigned threads = 2;
-};
 
 /// The HTTP status of a call that ended with `code` (the gRPC-HTTP mapping, with the contract's 404 for
 /// UNIMPLEMENTED and 413 for RESOURCE_EXHAUSTED).

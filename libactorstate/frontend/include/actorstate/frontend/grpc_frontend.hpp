@@ -24,7 +24,7 @@
 #include <caf/actor.hpp>
 
 #include "actorstate/frontend/calls.hpp"
-#include "http/http_server.hpp"
+#include "actorstate/frontend/http_options.hpp"
 #include "actorstate/runtime/reply.hpp"
 
 namespace google::protobuf {
@@ -39,6 +39,7 @@ class Server;
 }  // namespace grpc
 
 namespace actorstate::http {
+class http_server;
 class transcoder;
 }  // namespace actorstate::http
 
