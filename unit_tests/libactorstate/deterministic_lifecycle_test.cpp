@@ -3,7 +3,7 @@
 // side effect runs, commands that race a passivation, and a local call's deadline passing while a write is pending.
 #include <doctest/doctest.h>
 
-#include "runtime/reply.hpp"
+#include "actorstate/runtime/reply.hpp"
 #include "stepped.hpp"
 
 using namespace actorstate;

@@ -6,7 +6,7 @@
 #include <optional>
 #include <random>
 
-#include "frontend/entity_key.hpp"
+#include "actorstate/frontend/entity_key.hpp"
 #include "testing/test_entities.pb.h"
 
 using namespace actorstate;

@@ -7,8 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include "actorstate/node.hpp"
+#include "actorstate/ops/units.hpp"
 #include "actorstate/persistence/store.hpp"
-#include "ops/units.hpp"
 
 using namespace actorstate;
 

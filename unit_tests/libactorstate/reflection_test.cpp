@@ -2,8 +2,8 @@
 
 #include <google/protobuf/descriptor.pb.h>
 
-#include "frontend/reflection.hpp"
 #include "grpc/reflection/v1alpha/reflection.pb.h"
+#include "reflection.hpp"
 #include "testing/test_entities.pb.h"
 
 using namespace actorstate;

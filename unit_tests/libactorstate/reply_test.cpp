@@ -2,7 +2,7 @@
 // command and shutdown each finish a call exactly once. Deterministic: manual deadlines and the stepped fixture.
 #include <doctest/doctest.h>
 
-#include "runtime/reply.hpp"
+#include "actorstate/runtime/reply.hpp"
 #include "stepped.hpp"
 
 using namespace actorstate;

@@ -7,8 +7,8 @@
 #include <functional>
 #include <vector>
 
-#include "runtime/entity_actor.hpp"
-#include "runtime/post.hpp"
+#include "actorstate/runtime/entity_actor.hpp"
+#include "actorstate/runtime/post.hpp"
 #include "stepped.hpp"
 
 using namespace actorstate;

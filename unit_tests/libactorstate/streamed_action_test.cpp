@@ -10,7 +10,7 @@
 #include <google/protobuf/descriptor.h>
 
 #include "actorstate/entity.hpp"
-#include "runtime/action_streams.hpp"
+#include "actorstate/runtime/action_streams.hpp"
 #include "testing/test_entities.pb.h"
 
 using namespace actorstate;

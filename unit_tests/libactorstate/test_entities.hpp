@@ -11,9 +11,9 @@
 #include <caf/all.hpp>
 
 #include "actorstate/entity.hpp"
+#include "actorstate/ops/metrics.hpp"
 #include "actorstate/persistence/fault_injection.hpp"
-#include "ops/metrics.hpp"
-#include "runtime/shard_region.hpp"
+#include "actorstate/runtime/shard_region.hpp"
 #include "testing/test_entities.pb.h"
 
 namespace actorstate::testing {

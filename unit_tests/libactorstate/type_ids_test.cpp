@@ -8,7 +8,7 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
-#include "runtime/messages.hpp"
+#include "actorstate/runtime/messages.hpp"
 
 namespace user_app {
 

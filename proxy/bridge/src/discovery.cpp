@@ -16,10 +16,10 @@
 #include <CLI/CLI.hpp>
 
 #include "actorstate/bridge.hpp"
+#include "actorstate/frontend/entity_key.hpp"
 #include "actorstate/node.hpp"
+#include "actorstate/ops/log.hpp"
 #include "entities.hpp"
-#include "frontend/entity_key.hpp"
-#include "ops/log.hpp"
 #include "uf_context.hpp"
 
 namespace actorstate::bridge {

@@ -16,8 +16,8 @@
 
 #include <caf/all.hpp>
 
-#include "ops/log.hpp"
-#include "runtime/entity_actor.hpp"
+#include "actorstate/ops/log.hpp"
+#include "actorstate/runtime/entity_actor.hpp"
 #include "uf_stream.hpp"
 
 namespace actorstate::bridge {

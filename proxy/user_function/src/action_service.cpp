@@ -9,8 +9,8 @@
 #include <optional>
 
 #include "actorstate/entity.hpp"
-#include "frontend/write_queue.hpp"
-#include "ops/log.hpp"
+#include "actorstate/frontend/write_queue.hpp"
+#include "actorstate/ops/log.hpp"
 #include "services.hpp"
 #include "stream_support.hpp"
 

@@ -7,8 +7,8 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 
+#include "actorstate/ops/log.hpp"
 #include "actorstate/user_function.hpp"
-#include "ops/log.hpp"
 #include "services.hpp"
 
 #ifndef ACTORSTATE_VERSION

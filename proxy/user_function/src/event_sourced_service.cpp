@@ -9,7 +9,7 @@
 #include <google/protobuf/message.h>
 
 #include "actorstate/entity.hpp"
-#include "ops/log.hpp"
+#include "actorstate/ops/log.hpp"
 #include "services.hpp"
 #include "stream_support.hpp"
 

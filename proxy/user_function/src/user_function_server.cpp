@@ -2,8 +2,8 @@
 // registration rather than as a proxy that refuses to start), the gRPC server and its lifecycle. Shutdown uses
 // gRPC's own deadline: the proxy keeps one stream open per active entity, and those get `drain_timeout` to carry
 // their last commands before gRPC cancels them.
+#include "actorstate/ops/process.hpp"
 #include "actorstate/user_function.hpp"
-#include "ops/process.hpp"
 
 #include <signal.h>
 
@@ -15,8 +15,8 @@
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/grpcpp.h>
 
-#include "frontend/entity_key.hpp"
-#include "ops/log.hpp"
+#include "actorstate/frontend/entity_key.hpp"
+#include "actorstate/ops/log.hpp"
 #include "services.hpp"
 
 namespace actorstate {

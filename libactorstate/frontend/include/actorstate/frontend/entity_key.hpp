@@ -1,0 +1,42 @@
+// Entity keys: the request fields marked `(cloudstate.entity_key) = true` (option 1080) or the legacy option 50002
+// select the entity instance. Several key fields are joined with "-" in field-number order; strings are used as
+// they are, integers in decimal, bools as "true"/"false". Other field types are rejected when a service is loaded.
+// Options are recognised both as parsed extensions (generated descriptors) and as unknown fields (descriptors
+// built at run time from a FileDescriptorSet).
+//
+// Thread rules: key field lists are computed once per method when services load; the scan is a pure function of
+// the request bytes and may run on any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace google::protobuf {
+class Descriptor;
+class FieldDescriptor;
+class Message;
+}  // namespace google::protobuf
+
+namespace actorstate::frontend {
+
+/// Collects the key fields of `input`, sorted by number. Returns false with `error` naming the field if a key field
+/// has an unsupported type or is repeated.
+bool key_fields(const google::protobuf::Descriptor* input, std::vector<const google::protobuf::FieldDescriptor*>& out,
+                std::string& error);
+
+/// Checks that `wire` is a well-formed encoding of `type` and extracts the entity id from it in one pass, without
+/// building a message: tags, lengths and varints are checked at every depth (up to protobuf's 100 levels), nested
+/// messages against their own types, proto3 strings for UTF-8, packed fields for whole elements; the key fields are
+/// read from the top level (the last occurrence wins, absent fields read as their defaults, as in a parse). Returns
+/// false with `error` if the bytes would not parse. This replaces a full parse on every call's path: the handler
+/// parses the request once more anyway (or the user function does).
+bool scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
+                  const std::vector<const google::protobuf::FieldDescriptor*>& key_fields, std::string& key,
+                  std::string& error);
+
+/// The entity id of `msg` for the given key fields.
+std::string extract_key(const google::protobuf::Message& msg,
+                        const std::vector<const google::protobuf::FieldDescriptor*>& fields);
+
+}  // namespace actorstate::frontend

@@ -1,0 +1,322 @@
+#include "actorstate/node.hpp"
+#include "actorstate/ops/process.hpp"
+
+#include <signal.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <caf/all.hpp>
+
+#include "actorstate/entity.hpp"
+#include "actorstate/frontend/grpc_frontend.hpp"
+#include "actorstate/ops/log.hpp"
+#include "actorstate/ops/metrics.hpp"
+#include "actorstate/persistence/store.hpp"
+#include "actorstate/runtime/action_streams.hpp"
+#include "actorstate/runtime/reply.hpp"
+#include "actorstate/runtime/shard_region.hpp"
+#include "management_server.hpp"
+
+namespace actorstate {
+
+struct node::impl {
+  node_options opts;
+  std::vector<std::shared_ptr<detail::model_base>> models;
+  metrics::registry metrics;
+  std::shared_ptr<persistence::store> store;
+  std::unique_ptr<caf::actor_system_config> caf_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<runtime::call_deadlines> deadlines;
+  std::map<std::string, std::shared_ptr<const runtime::region>> regions;
+  std::unique_ptr<frontend::grpc_frontend> frontend;
+  std::unique_ptr<ops::management_server> management;
+  std::atomic<bool> serving{false};
+  bool opened = false;
+  bool served = false;
+  bool stopped = false;
+  uint16_t port = 0;
+  uint16_t management_port = 0;
+  size_t threads = 0;
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool stop_requested = false;
+
+  bool validate(const std::shared_ptr<detail::model_base>& model, std::string& error);
+  bool ready();
+  void shutdown();
+};
+
+bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std::string& error) {
+  // Models of user functions arrive with their service resolved in a pool built at run time.
+  if (model->service == nullptr)
+    model->service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(model->service_name);
+  if (model->service == nullptr) {
+    error = "service " + model->service_name + " is not among the linked protobuf descriptors";
+    return false;
+  }
+  if (model->kind != detail::entity_kind::action && model->persistence_id.empty()) {
+    error = "entity type " + model->service_name + " needs a persistence id";
+    return false;
+  }
+  for (auto& m : models)
+    if (m->service_name == model->service_name) {
+      error = "service " + model->service_name + " is registered twice";
+      return false;
+    }
+  return detail::check_handlers(*model, error);
+}
+
+bool node::impl::ready() {
+  if (!serving.load())
+    return false;
+  // A node that cannot take new connections (out of file descriptors) should get no traffic sent its way.
+  if (!frontend->accept_healthy())
+    return false;
+  auto promise = std::make_shared<std::promise<bool>>();
+  auto answer = promise->get_future();
+  store->ping([promise](persistence::status st) { promise->set_value(st.ok()); });
+  return answer.wait_for(std::chrono::seconds{2}) == std::future_status::ready && answer.get();
+}
+
+node::node(node_options options) : impl_(std::make_unique<impl>()) {
+  impl_->opts = std::move(options);
+}
+
+node::~node() {
+  stop();
+  impl_->shutdown();
+}
+
+bool node::add_model(std::shared_ptr<detail::model_base> model) {
+  std::string error;
+  if (impl_->served) {
+    log::error("entity types must be added before the node starts", {{"service", model->service_name}});
+    return false;
+  }
+  if (!impl_->validate(model, error)) {
+    log::error("cannot register entity type", {{"service", model->service_name}, {"error", error}});
+    return false;
+  }
+  impl_->models.push_back(std::move(model));
+  return true;
+}
+
+int node::start() {
+  if (auto rc = open(); rc != 0)
+    return rc;
+  return serve();
+}
+
+int node::open() {
+  auto& s = *impl_;
+  if (s.opened)
+    return 0;
+  s.opened = true;
+  // Signals are taken by run()'s sigtimedwait, so every thread created from here on must have them blocked.
+  ops::block_termination_signals();
+  log::level lvl;
+  if (log::parse_level(s.opts.log_level, lvl))
+    log::set_level(lvl);
+
+  persistence::store_options store_opts;
+  store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
+  store_opts.sqlite_quick_check = s.opts.sqlite_quick_check;
+  auto uri = s.opts.store_uri();
+  auto opened = persistence::open_store(uri, store_opts);
+  if (!opened.ok()) {
+    log::error("cannot open the store; refusing to start",
+               {{"store", persistence::redact_uri(uri)}, {"error", opened.error().to_string()}});
+    return 2;
+  }
+  s.store = std::move(opened.value());
+  if (s.opts.wrap_store)
+    s.store = s.opts.wrap_store(std::move(s.store));
+  log::info("store opened", {{"store", persistence::redact_uri(uri)}, {"plugin", s.store->name()}});
+
+  s.threads = s.opts.scheduler_threads;
+  if (s.threads == 0)
+    s.threads = std::max<size_t>(2, std::thread::hardware_concurrency());
+  auto threads = s.threads;
+  s.caf_cfg = std::make_unique<caf::actor_system_config>();
+  // Without the sleep-poll phase a hand-off between actors costs tens of microseconds less (caf-remoting.md).
+  s.caf_cfg->set("scheduler.max-threads", threads);
+  s.caf_cfg->set("work-stealing.aggressive-poll-attempts", 0);
+  s.caf_cfg->set("work-stealing.moderate-poll-attempts", 0);
+  s.caf_cfg->add_message_types<caf::id_block::actorstate>();
+  s.sys = std::make_unique<caf::actor_system>(*s.caf_cfg);
+  s.deadlines = std::make_unique<runtime::call_deadlines>(s.opts.command_timeout);
+  s.frontend = std::make_unique<frontend::grpc_frontend>(*s.deadlines, s.opts.max_message_size);
+
+  std::string error;
+  s.management =
+      std::make_unique<ops::management_server>([&s] { return s.ready(); }, [&s] { return s.metrics.render(); });
+  s.management_port = s.management->start(s.opts.bind, s.opts.management_port, error);
+  if (s.management_port == 0) {
+    log::error("cannot start the management endpoint", {{"error", error}});
+    return 2;
+  }
+  log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
+  return 0;
+}
+
+int node::serve() {
+  auto& s = *impl_;
+  if (s.served)
+    return 0;
+  if (!s.opened) {
+    if (auto rc = open(); rc != 0)
+      return rc;
+  }
+  s.served = true;
+  auto threads = s.threads;
+
+  for (auto& model : s.models) {
+    auto env = std::make_shared<runtime::entity_env>();
+    env->model = model;
+    env->store = s.store;
+    env->metrics = s.metrics.entity(model->service_name);
+    env->route = s.frontend->router();
+    runtime::region_config rc;
+    rc.env = env;
+    rc.shards = s.opts.shards;
+    rc.passivation_timeout = s.opts.passivation_timeout;
+    rc.max_active = s.opts.max_active_entities;
+    rc.action_workers = threads;
+    rc.stop_timeout = s.opts.drain_timeout;
+    auto region = runtime::spawn_region(*s.sys, rc);
+    s.regions[model->service_name] = region;
+    for (auto& [name, sig] : model->methods) {
+      frontend::route r;
+      r.region = region;
+      r.method = name;
+      r.descriptor = model->service->FindMethodByName(name);
+      auto* factory = model->message_factory != nullptr ? model->message_factory
+                                                        : google::protobuf::MessageFactory::generated_factory();
+      r.factory = factory;
+      r.keyed = model->kind != detail::entity_kind::action;
+      bool streaming = r.descriptor->client_streaming() || r.descriptor->server_streaming();
+      if (model->kind == detail::entity_kind::action && streaming) {
+        r.open_stream = [action = std::static_pointer_cast<const detail::action_model>(model), method = r.descriptor](
+                            std::vector<metadata_entry> metadata, detail::action_stream_sink sink,
+                            detail::call_router route) {
+          return runtime::open_streamed_call(action, method, std::move(metadata), std::move(sink), std::move(route));
+        };
+      }
+      std::string error;
+      if (!s.frontend->add_route("/" + model->service_name + "/" + name, std::move(r), error)) {
+        log::error("cannot serve entity type", {{"service", model->service_name}, {"error", error}});
+        return 2;
+      }
+    }
+    log::info("entity type registered", {{"service", model->service_name},
+                                         {"kind", std::string{detail::to_string(model->kind)}},
+                                         {"persistence_id", model->persistence_id}});
+  }
+
+  std::string error;
+  http::http_options http_opts;
+  http_opts.cors_origins = s.opts.cors_allow_origins;
+  s.port = s.frontend->start(s.opts.bind, s.opts.port, http_opts, error);
+  if (s.port == 0) {
+    log::error("cannot start the gRPC frontend", {{"error", error}});
+    return 2;
+  }
+  log::info("listening on grpc " + s.opts.bind + ":" + std::to_string(s.port));
+  if (!s.opts.port_file.empty() && !ops::write_port_file(s.opts.port_file, s.port)) {
+    log::error("cannot write the port file", {{"path", s.opts.port_file}});
+    return 2;
+  }
+  s.serving = true;
+  return 0;
+}
+
+int node::run() {
+  if (auto rc = start(); rc != 0) {
+    impl_->shutdown();
+    return rc;
+  }
+  // stop() wakes the wait at once; a signal is noticed within one tick.
+  while (!stopping()) {
+    std::unique_lock<std::mutex> lock{impl_->mtx};
+    impl_->cv.wait_for(lock, std::chrono::milliseconds{50}, [this] { return impl_->stop_requested; });
+  }
+  impl_->shutdown();
+  return 0;
+}
+
+bool node::stopping() {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  if (!impl_->stop_requested && impl_->opened) {
+    // Signals stay blocked (and pending) in every thread after open(); take one if it arrived.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    timespec zero{0, 0};
+    int sig = sigtimedwait(&set, nullptr, &zero);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log::info("signal received; shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+      impl_->stop_requested = true;
+    }
+  }
+  return impl_->stop_requested;
+}
+
+void node::stop() {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->stop_requested = true;
+  impl_->cv.notify_all();
+}
+
+void node::impl::shutdown() {
+  if (stopped || !opened)
+    return;
+  stopped = true;
+  serving = false;
+  // Order matters: stop taking calls and let in-flight ones finish (their replies wait for durability), then stop
+  // the entities, then flush and close the store.
+  if (frontend)
+    frontend->shutdown(opts.drain_timeout);
+  if (management)
+    management->stop();
+  if (sys) {
+    for (auto& [name, region] : regions)
+      region->stop();
+    regions.clear();
+    sys.reset();
+  }
+  if (deadlines)
+    deadlines->stop();
+  if (store)
+    store->close();
+  log::info("stopped");
+}
+
+void node::invoke(const std::string& service_name, command cmd, std::function<void(command_result)> done) {
+  auto i = impl_->regions.find(service_name);
+  if (!impl_->serving.load() || i == impl_->regions.end()) {
+    done(command_result::failure(i == impl_->regions.end() ? status_code::unimplemented : status_code::unavailable,
+                                 "cannot reach " + service_name));
+    return;
+  }
+  const auto& target = i->second->target(cmd.entity_id);
+  caf::anon_send(target, runtime::local_command{std::move(cmd), impl_->deadlines->open(std::move(done))});
+}
+
+uint16_t node::port() const {
+  return impl_->port;
+}
+
+uint16_t node::management_port() const {
+  return impl_->management_port;
+}
+
+}  // namespace actorstate

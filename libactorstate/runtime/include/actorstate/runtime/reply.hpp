@@ -1,0 +1,129 @@
+// How a command's one answer gets back to whoever sent it, without a hop through another actor.
+//
+// A caller outside the actor system (a gRPC reactor, an HTTP connection, `node::invoke`, a forward or side effect)
+// opens a `call_slot` at `call_deadlines` and sends the command with it (`local_command`) straight to the shard. The
+// actor that produces the result (the entity instance, an action worker) finishes the slot, which runs the caller's
+// completion on that actor's thread: the reply leaves from where it is made. Callers inside the actor system
+// (another node's member, tests) send a plain `command` request and get a CAF response instead; `reply_to` is either.
+//
+// Exactly once: a slot finishes once, whichever comes first: the result, the deadline (DEADLINE_EXCEEDED, from the
+// deadline thread), or the last reference to it being dropped unanswered (UNAVAILABLE: its message reached an actor
+// that had stopped, or the actor stopped with it queued). A late result is dropped.
+//
+// Thread rules: `call_slot::finish` and `call_deadlines::open` from any thread; a completion must not block (it runs
+// on an actor thread, the deadline thread, or whichever thread drops the slot last).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/response_promise.hpp>
+
+#include "actorstate/runtime/messages.hpp"
+
+namespace actorstate::runtime {
+
+/// One local caller's completion.
+class call_slot {
+public:
+  using clock = std::chrono::steady_clock;
+
+  call_slot(std::function<void(command_result)> done, clock::time_point deadline);
+  /// Dropped unanswered: the caller hears UNAVAILABLE.
+  ~call_slot();
+  call_slot(const call_slot&) = delete;
+  call_slot& operator=(const call_slot&) = delete;
+
+  /// Runs the completion with `r` unless the slot is already finished; false if it was.
+  bool finish(command_result r);
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  clock::time_point deadline() const { return deadline_; }
+
+private:
+  std::atomic<bool> finished_{false};
+  std::function<void(command_result)> done_;
+  clock::time_point deadline_;
+};
+
+/// A command from a local caller: its answer goes to `slot`, not to the message's sender. Never leaves the node.
+struct local_command {
+  command cmd;
+  std::shared_ptr<call_slot> slot;
+};
+
+/// Where one command's answer goes: a CAF response promise or a local caller's slot. Copies share the destination.
+class reply_to {
+public:
+  reply_to() = default;
+  explicit reply_to(caf::response_promise promise) : promise_(std::move(promise)) {}
+  explicit reply_to(std::shared_ptr<call_slot> slot) : slot_(std::move(slot)) {}
+
+  /// Delivers `r` if nothing was delivered through this destination yet.
+  void deliver(command_result r);
+  bool pending() const;
+  /// The local caller's slot, or null for a CAF requester.
+  const std::shared_ptr<call_slot>& slot() const { return slot_; }
+  caf::response_promise& promise() { return promise_; }
+
+private:
+  caf::response_promise promise_;
+  std::shared_ptr<call_slot> slot_;
+};
+
+/// The command timeout of every local call. All calls share one timeout, so deadlines come in the order calls
+/// open: a FIFO and one timer at a time do the job of a timer per call. (A CAF request timeout per call costs the
+/// clock thread a wake-up per command and keeps every entry until it fires, even after the reply came.) The FIFO
+/// holds slots weakly, and `open` drops answered calls from its front, so it stays as long as the calls in flight.
+class call_deadlines {
+public:
+  using clock = call_slot::clock;
+
+  /// Runs its own timer thread.
+  explicit call_deadlines(std::chrono::milliseconds timeout);
+  /// No timer thread: the owner calls `expire_due` (deterministic tests).
+  static std::unique_ptr<call_deadlines> manual(std::chrono::milliseconds timeout);
+  ~call_deadlines();
+  call_deadlines(const call_deadlines&) = delete;
+  call_deadlines& operator=(const call_deadlines&) = delete;
+
+  /// Opens a call that must finish within the timeout; any thread.
+  std::shared_ptr<call_slot> open(std::function<void(command_result)> done);
+
+  /// Fails every open call whose deadline is at or before `now` with DEADLINE_EXCEEDED; returns how many.
+  size_t expire_due(clock::time_point now);
+
+  /// Stops the timer thread and fails every call still open with UNAVAILABLE (node shutdown, after the actor system
+  /// is gone: a slot still held by then is held outside it, e.g. by a user function's call, and its completion must
+  /// run while the frontend that made it still exists).
+  void stop();
+
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+private:
+  struct manual_tag {};
+  call_deadlines(std::chrono::milliseconds timeout, manual_tag);
+  void run();
+  void drop_finished_front();  ///< With `mtx_` held.
+
+  std::chrono::milliseconds timeout_;
+  std::mutex mtx_;
+  std::condition_variable wake_;
+  struct entry {
+    std::weak_ptr<call_slot> slot;
+    clock::time_point deadline;
+  };
+  std::deque<entry> by_deadline_;
+  bool stopping_ = false;
+  std::thread timer_;
+};
+
+}  // namespace actorstate::runtime
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::runtime::local_command)

@@ -1,0 +1,304 @@
+#include "actorstate/runtime/entity_actor.hpp"
+
+#include <caf/all.hpp>
+
+#include "actorstate/ops/log.hpp"
+
+namespace actorstate::runtime {
+
+status_code to_status_code(const persistence::status& st) {
+  switch (st.error_code()) {
+    case persistence::code::ok:
+      return status_code::ok;
+    case persistence::code::invalid_argument:
+      return status_code::internal;
+    case persistence::code::corrupt:
+      return status_code::data_loss;
+    case persistence::code::conflict:
+    case persistence::code::unavailable:
+    case persistence::code::unknown_outcome:
+      return status_code::unavailable;
+  }
+  return status_code::unavailable;
+}
+
+entity_actor::entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id)
+    : caf::event_based_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
+  if (cfg.parent != nullptr)
+    shard_ = cfg.parent->address();
+  env_->metrics->active.add(1);
+}
+
+entity_actor::~entity_actor() {
+  env_->metrics->active.add(-1);
+}
+
+caf::behavior entity_actor::make_behavior() {
+  // An exception escaping our own code (not a handler's: those are caught in `handle`) must not leave promises
+  // unanswered; on_exit answers them.
+  set_exception_handler([this](caf::scheduled_actor*, std::exception_ptr& ep) -> caf::error {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      log::error("entity actor crashed",
+                 {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", e.what()}});
+    } catch (...) {
+      log::error("entity actor crashed", {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}});
+    }
+    return caf::make_error(caf::sec::runtime_error);
+  });
+  return {
+      [this](command& cmd) { enqueue(cmd, reply_to{make_response_promise()}); },
+      [this](local_command& lc) { enqueue(lc.cmd, reply_to{std::move(lc.slot)}); },
+      [this](passivate_atom) {
+        stopping_ = true;
+        maybe_stop();
+      },
+      [](detail::continuation& c) { c.fn(); },
+  };
+}
+
+void entity_actor::on_exit() {
+  if (!stopped_) {
+    stopped_ = true;
+    on_stop();
+  }
+  auto gone = command_result::failure(status_code::unavailable, "entity stopped before answering");
+  for (auto& w : waiting_)
+    w.reply.deliver(gone);
+  for (auto& pc : queue_)
+    pc.reply.deliver(gone);
+  waiting_.clear();
+  queue_.clear();
+}
+
+void entity_actor::enqueue(command& cmd, reply_to reply) {
+  queue_.push_back(pending_command{std::move(cmd), std::move(reply), clock::now()});
+  if (phase_ == phase::idle) {
+    phase_ = phase::recovering;
+    recovery_started_ = clock::now();
+    recover();
+    return;
+  }
+  process();
+}
+
+void entity_actor::recovered() {
+  env_->metrics->recoveries.inc();
+  env_->metrics->recovery_latency.observe(clock::now() - recovery_started_);
+  phase_ = phase::ready;
+  process();
+}
+
+void entity_actor::recovery_failed(status_code code, const std::string& message) {
+  env_->metrics->recovery_failures.inc();
+  log::warn("entity recovery failed",
+            {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", message}});
+  reset();
+  phase_ = phase::idle;
+  // Nothing was processed, so every queued command fails; the next one retries recovery.
+  for (auto& pc : queue_.take_all())
+    deliver(pc.reply, command_result::failure(code, message), pc.arrived);
+  maybe_stop();
+}
+
+void entity_actor::process() {
+  while (phase_ == phase::ready && !busy_ && !queue_.empty() && outstanding_ < env_->max_pipeline) {
+    auto pc = queue_.take_front();
+    env_->metrics->commands.inc();
+    handle(pc);
+  }
+  maybe_stop();
+}
+
+uint64_t entity_actor::begin_write() {
+  ++outstanding_;
+  return ++issued_;
+}
+
+void entity_actor::append_events(std::vector<persistence::event> events,
+                                 std::optional<persistence::snapshot> snapshot) {
+  auto n = begin_write();
+  if (snapshot)
+    snapshot_after_.push_back({n, std::move(*snapshot)});
+  env_->metrics->persisted_events.inc(events.size());
+  env_->store->append(pid(), std::move(events), write_callback<persistence::status>(n));
+}
+
+void entity_actor::write_done(uint64_t n, const persistence::status& st) {
+  record_write(n, st);
+  after_writes();
+}
+
+void entity_actor::on_durable_notice(const std::shared_ptr<durable_signal>& signal) {
+  // A notice of an earlier incarnation comes after all of its writes were accounted for (a restart waits for them).
+  if (signal != signal_)
+    return;
+  signal->posted.store(false);
+  auto upto = signal->upto.load();
+  if (signal->noticed >= upto)
+    return;
+  persistence::status ok;
+  while (signal->noticed < upto)
+    record_write(++signal->noticed, ok);
+  after_writes();
+}
+
+void entity_actor::record_write(uint64_t n, const persistence::status& st) {
+  --outstanding_;
+  if (!snapshot_after_.empty() && snapshot_after_.front().first == n) {
+    auto snap = snapshot_after_.take_front().second;
+    if (st.ok()) {
+      auto seq = snap.seq;
+      auto p = pid();
+      env_->store->save_snapshot(p, std::move(snap), [p, seq](persistence::status saved) {
+        if (!saved.ok())
+          log::warn("snapshot not saved",
+                    {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", saved.to_string()}});
+      });
+    }
+  }
+  if (st.ok()) {
+    if (n > durable_)
+      durable_ = n;
+    release_durable();
+  } else if (n > durable_) {
+    env_->metrics->persist_failures.inc();
+    if (st.error_code() == persistence::code::conflict && phase_ != phase::failed) {
+      // Not a storage fault: another writer owns this entity. Its shard decides what that means (a cluster member
+      // gives the shard up); the instance restarts from the store like after any failed write.
+      env_->metrics->fenced.inc();
+      if (auto shard = caf::actor_cast<caf::actor>(shard_))
+        send(shard, fenced_atom_v, entity_id_);
+    }
+    if (phase_ != phase::failed) {
+      log::warn("entity write failed; restarting entity",
+                {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", st.to_string()}});
+      env_->metrics->restarts.inc();
+      phase_ = phase::failed;
+      reset();
+    }
+    // Every waiting reply depends on this write (or a later one, which the store's fencing rejects as well).
+    auto code = to_status_code(st);
+    for (auto& w : waiting_.take_all())
+      deliver(w.reply, command_result::failure(code, "could not persist: " + st.message()), w.arrived);
+  }
+}
+
+void entity_actor::after_writes() {
+  maybe_restart();
+  if (phase_ == phase::ready)
+    process();
+  else
+    maybe_stop();
+}
+
+void entity_actor::respond(pending_command& pc, command_result result) {
+  reply_plan plan;
+  plan.result = std::move(result);
+  respond(pc, std::move(plan));
+}
+
+void entity_actor::respond(pending_command& pc, reply_plan plan) {
+  if (durable_ >= issued_ && waiting_.empty()) {
+    deliver(pc.reply, std::move(plan), pc.arrived);
+    return;
+  }
+  waiting_.push_back(waiting_reply{issued_, std::move(pc.reply), std::move(plan), pc.arrived});
+}
+
+void entity_actor::fail_and_restart(pending_command& pc, status_code code, const std::string& message) {
+  log::warn("entity handler failed; restarting entity",
+            {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", message}});
+  deliver(pc.reply, command_result::failure(code, message), pc.arrived);
+  restart();
+}
+
+void entity_actor::restart() {
+  env_->metrics->restarts.inc();
+  busy_ = false;
+  phase_ = phase::failed;
+  reset();
+  maybe_restart();
+  // A passivation that arrived while the command was in flight could not stop the entity then; the shard never
+  // asks again (at shutdown it only waits, then kills), so a restart that leaves the entity idle must finish it now.
+  maybe_stop();
+}
+
+void entity_actor::end_async() {
+  busy_ = false;
+  process();
+}
+
+void entity_actor::abandon_async(pending_command& pc, status_code code, const std::string& message) {
+  busy_ = false;
+  deliver(pc.reply, command_result::failure(code, message), pc.arrived);
+}
+
+void entity_actor::deliver(reply_to& reply, reply_plan plan, clock::time_point arrived) {
+  if (!plan.has_calls()) {
+    deliver(reply, std::move(plan.result), arrived);
+    return;
+  }
+  ++effects_running_;
+  execute(
+      detail::poster(caf::actor_cast<caf::actor>(this)), env_->route, std::move(plan),
+      [this, reply, arrived](command_result r) mutable {
+        --effects_running_;
+        deliver(reply, std::move(r), arrived);
+        maybe_stop();
+      },
+      [this](const detail::effect_call& call, const command_result& error, const char* role) {
+        on_effect_error(call, error, role);
+      });
+}
+
+void entity_actor::on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) {
+  log::warn("forward or side effect failed", {{"target", call.service_name + "/" + call.method},
+                                              {"role", role},
+                                              {"entity_type", env_->model->service_name},
+                                              {"entity_id", entity_id_},
+                                              {"error", error.message}});
+}
+
+void entity_actor::deliver(reply_to& reply, command_result result, clock::time_point arrived) {
+  if (!result.ok())
+    env_->metrics->command_failures.inc();
+  env_->metrics->command_latency.observe(clock::now() - arrived);
+  reply.deliver(std::move(result));
+}
+
+void entity_actor::release_durable() {
+  while (!waiting_.empty() && waiting_.front().needs <= durable_) {
+    auto w = waiting_.take_front();
+    deliver(w.reply, std::move(w.plan), w.arrived);
+  }
+}
+
+void entity_actor::maybe_restart() {
+  // A restart waits until every write of the failed incarnation has come back, so recovery reads final state.
+  if (phase_ != phase::failed || outstanding_ > 0)
+    return;
+  issued_ = 0;
+  durable_ = 0;
+  signal_.reset();
+  phase_ = phase::idle;
+  if (!queue_.empty()) {
+    phase_ = phase::recovering;
+    recovery_started_ = clock::now();
+    recover();
+  }
+}
+
+void entity_actor::maybe_stop() {
+  // stopped_: a restart inside `process` may already have stopped the entity.
+  if (stopping_ && !stopped_ && !busy_ && effects_running_ == 0 && queue_.empty() && waiting_.empty() &&
+      outstanding_ == 0 && (phase_ == phase::ready || phase_ == phase::idle)) {
+    env_->metrics->passivations.inc();
+    stopped_ = true;
+    on_stop();
+    quit();
+  }
+}
+
+}  // namespace actorstate::runtime

@@ -1,0 +1,231 @@
+// Event-sourced entity instance: recovery = latest snapshot + the events after it (a snapshot that cannot be
+// decoded is skipped in favour of a full replay); each command's events are applied, then appended to the journal
+// with the next sequence numbers; a snapshot is saved once the append that crossed a `snapshot_every` boundary is
+// durable, so a snapshot never includes events that might not exist.
+#include <limits>
+
+#include <google/protobuf/message.h>
+#include <caf/all.hpp>
+
+#include "actorstate/entity.hpp"
+#include "actorstate/ops/log.hpp"
+#include "entity_kinds.hpp"
+
+namespace actorstate::runtime {
+
+namespace {
+
+constexpr uint64_t replay_page = 10000;
+
+class event_sourced_actor : public entity_actor {
+public:
+  event_sourced_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string id)
+      : entity_actor(cfg, std::move(env), std::move(id)),
+        model_(static_cast<const detail::event_sourced_model&>(*this->env().model)) {}
+
+protected:
+  void recover() override {
+    reset();
+    using loaded = persistence::result<std::optional<persistence::snapshot>>;
+    env().store->load_snapshot(pid(), in_actor<loaded>([this](loaded res) { on_snapshot(std::move(res)); }));
+  }
+
+  void reset() override {
+    state_ = model_.make_state();
+    seq_ = 0;
+  }
+
+  void handle(pending_command& pc) override {
+    detail::handler_output out;
+    if (!run_handler(
+            pc, [&] { return model_.handle(*state_, entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
+      return;
+    if (out.events.empty()) {
+      respond(pc, plan_of(out, false));
+      return;
+    }
+    // Apply first: an event the entity cannot apply is never persisted.
+    std::vector<persistence::event> events;
+    events.reserve(out.events.size());
+    auto first = seq_ + 1;
+    for (auto& ev : out.events) {
+      std::string error;
+      bool applied = false;
+      try {
+        applied = model_.apply(*state_, ev, error);
+      } catch (const std::exception& e) {
+        error = std::string{"event handler threw: "} + e.what();
+      }
+      if (!applied) {
+        fail_and_restart(pc, status_code::internal, error);
+        return;
+      }
+      events.push_back(persistence::event{
+          first + static_cast<int64_t>(events.size()), std::move(ev.type), std::move(ev.payload), {}});
+    }
+    auto before = seq_;
+    seq_ += static_cast<int64_t>(events.size());
+    std::optional<persistence::snapshot> snapshot;
+    if (model_.snapshot_every > 0 && seq_ / model_.snapshot_every > before / model_.snapshot_every)
+      snapshot = persistence::snapshot{seq_, type_url(state_->GetDescriptor()), state_->SerializeAsString()};
+    append_events(std::move(events), std::move(snapshot));
+    respond(pc, plan_of(out, false));
+  }
+
+private:
+  void on_snapshot(persistence::result<std::optional<persistence::snapshot>> res) {
+    if (!res.ok()) {
+      recovery_failed(to_status_code(res.error()), "could not load snapshot: " + res.error().message());
+      return;
+    }
+    if (res.value()) {
+      auto& snap = *res.value();
+      if (snap.type == type_url(state_->GetDescriptor()) && state_->ParseFromString(snap.payload)) {
+        seq_ = snap.seq;
+      } else {
+        log::warn("snapshot cannot be decoded; replaying all events",
+                  {{"persistence_id", pid()}, {"snapshot_seq", std::to_string(snap.seq)}, {"type", snap.type}});
+        state_ = model_.make_state();
+        seq_ = 0;
+      }
+    }
+    replay_from(seq_ + 1);
+  }
+
+  void replay_from(int64_t from) {
+    using replayed = persistence::result<std::vector<persistence::event>>;
+    env().store->replay(pid(), from, std::numeric_limits<int64_t>::max(), replay_page,
+                        in_actor<replayed>([this](replayed res) { on_events(std::move(res)); }));
+  }
+
+  void on_events(persistence::result<std::vector<persistence::event>> res) {
+    if (!res.ok()) {
+      recovery_failed(to_status_code(res.error()), "could not replay events: " + res.error().message());
+      return;
+    }
+    for (auto& ev : res.value()) {
+      std::string error;
+      bool applied = false;
+      try {
+        applied = model_.apply(*state_, detail::any_bytes{std::move(ev.type), std::move(ev.payload)}, error);
+      } catch (const std::exception& e) {
+        error = std::string{"event handler threw: "} + e.what();
+      }
+      if (!applied) {
+        recovery_failed(status_code::internal,
+                        "cannot apply event " + std::to_string(ev.seq) + " of " + pid() + ": " + error);
+        return;
+      }
+      seq_ = ev.seq;
+    }
+    if (res.value().size() == replay_page) {
+      replay_from(seq_ + 1);
+      return;
+    }
+    recovered();
+  }
+
+  const detail::event_sourced_model& model_;
+  std::unique_ptr<google::protobuf::Message> state_;
+  int64_t seq_ = 0;
+};
+
+class value_actor : public entity_actor {
+public:
+  value_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string id)
+      : entity_actor(cfg, std::move(env), std::move(id)),
+        model_(static_cast<const detail::value_model&>(*this->env().model)) {}
+
+protected:
+  void recover() override {
+    reset();
+    using loaded = persistence::result<std::optional<persistence::stored_value>>;
+    env().store->get_value(pid(), in_actor<loaded>([this](loaded res) { on_loaded(std::move(res)); }));
+  }
+
+  void reset() override {
+    state_.reset();
+    version_ = 0;
+  }
+
+  void handle(pending_command& pc) override {
+    detail::handler_output out;
+    if (!run_handler(
+            pc, [&] { return model_.handle(state_.get(), entity_id(), pc.cmd.method, pc.cmd.payload); }, out))
+      return;
+    if (!out.new_value && !out.delete_value) {
+      respond(pc, plan_of(out, false));
+      return;
+    }
+    env().metrics->persisted_events.inc();
+    if (out.delete_value) {
+      env().store->delete_value(pid(), version_, write_callback<persistence::status>(begin_write()));
+      state_.reset();
+      version_ = 0;
+    } else {
+      auto next = model_.make_state();
+      if (!next->ParseFromString(out.new_value->payload)) {
+        fail_and_restart(pc, status_code::internal, "new state does not parse as " + next->GetTypeName());
+        return;
+      }
+      env().store->put_value(pid(), std::move(out.new_value->type), std::move(out.new_value->payload), version_,
+                             write_callback<persistence::result<int64_t>>(begin_write()));
+      state_ = std::move(next);
+      ++version_;
+    }
+    respond(pc, plan_of(out, false));
+  }
+
+private:
+  void on_loaded(persistence::result<std::optional<persistence::stored_value>> res) {
+    if (!res.ok()) {
+      recovery_failed(to_status_code(res.error()), "could not load value: " + res.error().message());
+      return;
+    }
+    if (res.value()) {
+      auto& stored = *res.value();
+      auto state = model_.make_state();
+      if (stored.type != type_url(state->GetDescriptor()) || !state->ParseFromString(stored.payload)) {
+        recovery_failed(status_code::data_loss,
+                        "stored value of " + pid() + " does not decode as " + state->GetTypeName());
+        return;
+      }
+      state_ = std::move(state);
+      version_ = stored.version;
+    }
+    recovered();
+  }
+
+  const detail::value_model& model_;
+  std::unique_ptr<google::protobuf::Message> state_;
+  int64_t version_ = 0;
+};
+
+}  // namespace
+
+caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_env> env, const std::string& id) {
+  if (env->model->spawn_instance)
+    return env->model->spawn_instance->spawn(parent, std::move(env), id);
+  switch (env->model->kind) {
+    case detail::entity_kind::event_sourced:
+      return parent->spawn<event_sourced_actor>(std::move(env), id);
+    case detail::entity_kind::value:
+      return parent->spawn<value_actor>(std::move(env), id);
+    case detail::entity_kind::action:
+      break;
+  }
+  return {};
+}
+
+detail::handler_output run_action(const detail::action_model& model, const command& cmd) {
+  try {
+    return model.handle(cmd.method, cmd.payload);
+  } catch (const std::exception& e) {
+    detail::handler_output out;
+    out.code = status_code::internal;
+    out.message = std::string{"action handler threw: "} + e.what();
+    return out;
+  }
+}
+
+}  // namespace actorstate::runtime
