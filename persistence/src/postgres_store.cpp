@@ -518,8 +518,9 @@ status with_where(const std::string& where, const status& st) {
 // later ones then find the schema current.
 status migrate(connection& c, const std::string& where) {
   auto fail = [&](const status& st) {
+    // Best effort: the migration already failed with `st`; a failed ROLLBACK ends the session, which rolls back too.
     if (!c.lost())
-      c.exec("ROLLBACK", "rollback");
+      static_cast<void>(c.exec("ROLLBACK", "rollback"));
     return with_where(where, st);
   };
   if (auto r = c.exec("BEGIN", "begin schema migration"); !r.ok())
@@ -927,7 +928,7 @@ private:
         o.fail(std::move(error));
         return;
       }
-      o.execute(*c);
+      static_cast<void>(o.execute(*c));  // the outcome stays in the operation, which completes with it
       if (!c->lost())
         return;
       slot.drop();

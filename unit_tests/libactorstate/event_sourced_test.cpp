@@ -62,7 +62,7 @@ TEST_CASE("event_sourced.commands_apply_events_in_order") {
 TEST_CASE("event_sourced.user_failure_persists_nothing") {
   harness h;
   auto region = h.region(text_log().model());
-  h.call(region, make_command("f", "Append", append("f", "a")));
+  REQUIRE(h.call(region, make_command("f", "Append", append("f", "a"))).ok());
   auto cmd = append("f", "b");
   cmd.set_fail(true);
   auto r = h.call(region, make_command("f", "Append", cmd));
@@ -86,7 +86,7 @@ TEST_CASE("event_sourced.multiple_events_from_one_command") {
 TEST_CASE("event_sourced.handler_exception_fails_only_that_command") {
   harness h;
   auto region = h.region(text_log().model());
-  h.call(region, make_command("t", "Append", append("t", "a")));
+  REQUIRE(h.call(region, make_command("t", "Append", append("t", "a"))).ok());
   auto cmd = append("t", "b");
   cmd.set_throw_in_handler(true);
   auto r = h.call(region, make_command("t", "Append", cmd));

@@ -27,8 +27,9 @@ struct command {
   std::vector<metadata_entry> metadata;  ///< The call's request headers (actions receive them).
 };
 
-/// The outcome of a command: a reply payload (code ok) or a status code and message.
-struct command_result {
+/// The outcome of a command: a reply payload (code ok) or a status code and message. [[nodiscard]]: an outcome
+/// nobody looks at is a lost failure.
+struct [[nodiscard]] command_result {
   status_code code = status_code::ok;
   std::string message;
   std::string payload;                   ///< The serialized reply message when code is ok.

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,8 +39,9 @@ enum class code {
 
 const char* to_string(code c);
 
-/// The result of an operation: ok, or a code with a human-readable message.
-class status {
+/// The result of an operation: ok, or a code with a human-readable message. [[nodiscard]]: a status that nobody
+/// looks at is a lost failure.
+class [[nodiscard]] status {
 public:
   status() = default;
   status(code c, std::string message) : code_(c), message_(std::move(message)) {}
@@ -55,20 +57,42 @@ private:
   std::string message_;
 };
 
-/// A value or a non-ok status.
+/// Thrown by `result::value()` on a result that holds an error: a caller that skipped `ok()` gets an exception
+/// naming the error rather than undefined behaviour.
+class bad_result_access : public std::logic_error {
+public:
+  explicit bad_result_access(const status& error)
+      : std::logic_error("value() of a failed result: " + error.to_string()) {}
+};
+
+/// A value or a non-ok status. A result built from an ok status holds no value and counts as an error
+/// (`invalid_argument`), so `ok()` always means "has a value".
 template <class T>
-class result {
+class [[nodiscard]] result {
 public:
   result(T value) : value_(std::move(value)) {}
-  result(status error) : status_(std::move(error)) {}
-  bool ok() const { return status_.ok(); }
+  result(status error)
+      : status_(error.ok() ? status{code::invalid_argument, "a result was built from an ok status without a value"}
+                           : std::move(error)) {}
+  bool ok() const { return value_.has_value(); }
   const status& error() const { return status_; }
-  T& value() { return *value_; }
-  const T& value() const { return *value_; }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
+  T& value() {
+    check();
+    return *value_;
+  }
+  const T& value() const {
+    check();
+    return *value_;
+  }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
 
 private:
+  void check() const {
+    if (!value_)
+      throw bad_result_access{status_};
+  }
+
   std::optional<T> value_;
   status status_;
 };
