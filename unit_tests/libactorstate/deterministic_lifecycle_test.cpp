@@ -256,10 +256,8 @@ TEST_CASE_FIXTURE(deterministic_fixture,
   auto deadlines = runtime::call_deadlines::manual(std::chrono::seconds{1});
   std::vector<command_result> results;
   auto dispatch = [&](command cmd) {
-    auto target = region->target(cmd.entity_id);
-    caf::anon_send(target, runtime::local_command{std::move(cmd), deadlines->open([&results](command_result r) {
-                                                    results.push_back(std::move(r));
-                                                  })});
+    const auto& target = region->target(cmd.entity_id);
+    deadlines->call(target, std::move(cmd), [&results](command_result r) { results.push_back(std::move(r)); });
   };
   // Answered calls end normally and are not failed again when their deadline passes.
   for (auto id : {"q1", "q2", "q3"})

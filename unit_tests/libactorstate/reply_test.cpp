@@ -27,7 +27,7 @@ struct local_fixture : deterministic_fixture {
   /// Sends `cmd` as the frontend does: straight to its shard with a slot, from no actor.
   void call(command cmd) {
     const auto& target = region->target(cmd.entity_id);
-    caf::anon_send(target, runtime::local_command{std::move(cmd), deadlines->open(calls.done())});
+    deadlines->call(target, std::move(cmd), calls.done());
   }
   const std::vector<command_result>& results() const { return *calls.results; }
 };

@@ -12,8 +12,6 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
-#include <caf/send.hpp>
-
 #include <algorithm>
 #include <deque>
 #include <mutex>
@@ -274,7 +272,7 @@ grpc_frontend::grpc_frontend(runtime::call_deadlines& deadlines, size_t max_mess
 
 grpc_frontend::~grpc_frontend() = default;
 
-bool grpc_frontend::add_route(const std::string& path, route r, std::string& error) {
+bool grpc_frontend::add_route(route r, std::string& error) {
   if (r.keyed) {
     if (!key_fields(r.descriptor->input_type(), r.key_fields, error))
       return false;
@@ -284,9 +282,12 @@ bool grpc_frontend::add_route(const std::string& path, route r, std::string& err
       return false;
     }
   }
-  auto& added = routes_[path] = std::move(r);
-  by_service_[added.descriptor->service()->full_name()][added.descriptor->name()] = &added;
-  by_method_[added.descriptor] = &added;
+  auto& slot = by_service_[r.descriptor->service()->full_name()][r.descriptor->name()];
+  if (slot == nullptr)
+    slot = &routes_.emplace_back(std::move(r));
+  else
+    *slot = std::move(r);
+  by_method_[slot->descriptor] = slot;
   return true;
 }
 
@@ -305,10 +306,9 @@ void grpc_frontend::call(const route& r, std::string payload, std::vector<metada
     return;
   }
   cmd.payload = std::move(payload);
+  // Straight to the shard: the instance answers through the call's slot. (The target first: `cmd` moves.)
   const auto& target = r.region->target(cmd.entity_id);
-  // Straight to the shard: the instance answers through the slot. A shard that has stopped drops the message, and
-  // with it the slot, which then answers UNAVAILABLE.
-  caf::anon_send(target, runtime::local_command{std::move(cmd), deadlines_.open(std::move(done))});
+  deadlines_.call(target, std::move(cmd), std::move(done));
 }
 
 void grpc_frontend::call(const std::string& service, const std::string& method, std::string payload,
@@ -328,8 +328,12 @@ detail::call_router grpc_frontend::router() {
 }
 
 const route* grpc_frontend::find(const std::string& path) const {
-  auto i = routes_.find(path);
-  return i == routes_.end() ? nullptr : &i->second;
+  // "/<service>/<method>", as gRPC names a call: the two names are views into the path.
+  std::string_view p{path};
+  auto slash = p.rfind('/');
+  if (p.empty() || p.front() != '/' || slash == 0)
+    return nullptr;
+  return find(p.substr(1, slash - 1), p.substr(slash + 1));
 }
 
 const route* grpc_frontend::find(const google::protobuf::MethodDescriptor* method) const {
@@ -349,7 +353,7 @@ uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, const http
                               std::string& error) {
   std::vector<const google::protobuf::ServiceDescriptor*> services;
   transcoder_ = std::make_unique<http::transcoder>();
-  for (const auto& [path, r] : routes_) {
+  for (const auto& r : routes_) {
     services.push_back(r.descriptor->service());
     auto* factory = r.factory != nullptr ? r.factory : google::protobuf::MessageFactory::generated_factory();
     if (!transcoder_->add(r.descriptor, factory, error))

@@ -211,7 +211,7 @@ int node::serve() {
         };
       }
       std::string error;
-      if (!s.frontend->add_route("/" + model->service_name + "/" + name, std::move(r), error)) {
+      if (!s.frontend->add_route(std::move(r), error)) {
         log::error("cannot serve entity type", {{"service", model->service_name}, {"error", error}});
         return 2;
       }
@@ -308,7 +308,7 @@ void node::invoke(const std::string& service_name, command cmd, std::function<vo
     return;
   }
   const auto& target = i->second->target(cmd.entity_id);
-  caf::anon_send(target, runtime::local_command{std::move(cmd), impl_->deadlines->open(std::move(done))});
+  impl_->deadlines->call(target, std::move(cmd), std::move(done));
 }
 
 uint16_t node::port() const {

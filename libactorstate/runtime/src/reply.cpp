@@ -2,10 +2,11 @@
 
 #include <vector>
 
+#include <caf/send.hpp>
+
 namespace actorstate::runtime {
 
-call_slot::call_slot(std::function<void(command_result)> done, clock::time_point deadline)
-    : done_(std::move(done)), deadline_(deadline) {}
+call_slot::call_slot(std::function<void(command_result)> done) : done_(std::move(done)) {}
 
 call_slot::~call_slot() {
   // The last reference went without an answer: the command's message was dropped by an actor that had stopped, or
@@ -40,6 +41,13 @@ void reply_to::deliver(command_result r) {
     promise_.deliver(std::move(r));
 }
 
+void reply_to::pass_on(const caf::actor& to, command cmd) {
+  if (slot_)
+    caf::anon_send(to, local_command{std::move(cmd), slot_});
+  else
+    promise_.delegate(to, std::move(cmd));
+}
+
 bool reply_to::pending() const {
   if (slot_)
     return !slot_->finished();
@@ -63,11 +71,11 @@ call_deadlines::~call_deadlines() {
 std::shared_ptr<call_slot> call_deadlines::open(std::function<void(command_result)> done) {
   auto deadline = clock::now() + timeout_;
   // Not make_shared: the FIFO's weak reference would keep the whole object's memory until the entry leaves the FIFO.
-  std::shared_ptr<call_slot> slot{new call_slot(std::move(done), deadline)};
+  std::shared_ptr<call_slot> slot{new call_slot(std::move(done))};
   bool was_empty;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    drop_finished_front();
+    drop_released_front();
     was_empty = by_deadline_.empty();
     by_deadline_.push_back({slot, deadline});
   }
@@ -77,11 +85,16 @@ std::shared_ptr<call_slot> call_deadlines::open(std::function<void(command_resul
   return slot;
 }
 
-void call_deadlines::drop_finished_front() {
+void call_deadlines::drop_released_front() {
   // Only `expired`, never `lock`: a slot locked here could become ours to destroy, and its destructor runs the
   // caller's completion, which must not run under the mutex. A finished slot is dropped by its holder right after.
   while (!by_deadline_.empty() && by_deadline_.front().slot.expired())
     by_deadline_.pop_front();
+}
+
+void call_deadlines::call(const caf::actor& target, command cmd, std::function<void(command_result)> done) {
+  // A target that has stopped drops the message, and with it the slot, which then answers UNAVAILABLE.
+  caf::anon_send(target, local_command{std::move(cmd), open(std::move(done))});
 }
 
 size_t call_deadlines::expire_due(clock::time_point now) {
@@ -105,7 +118,7 @@ size_t call_deadlines::expire_due(clock::time_point now) {
 void call_deadlines::run() {
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {
-    drop_finished_front();
+    drop_released_front();
     if (by_deadline_.empty()) {
       wake_.wait(lock);
       continue;

@@ -134,10 +134,7 @@ private:
     }
     // The instance answers the caller itself: a local caller through its slot, a requester through the delegated
     // promise. The shard never sees the result.
-    if (reply.slot())
-      send(i->second.handle, local_command{std::move(cmd), reply.slot()});
-    else
-      reply.promise().delegate(i->second.handle, std::move(cmd));
+    reply.pass_on(i->second.handle, std::move(cmd));
   }
 
   std::unordered_map<std::string, instance>::iterator activate(const std::string& id,
@@ -360,7 +357,7 @@ private:
   uint64_t handed_over_ = 0;
   bool start_requested_ = false;
   bool tick_armed_ = false;
-  uint64_t fenced_ = 0;  ///< Writes of this shard's instances that the store refused (conflict).
+  uint64_t fenced_ = 0;                   ///< Writes of this shard's instances that the store refused (conflict).
   caf::actor_clock::time_point kill_at_;  ///< At shutdown: when instances still running are killed.
   caf::error exit_reason_;
 };

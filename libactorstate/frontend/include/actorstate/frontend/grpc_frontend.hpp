@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -53,8 +54,9 @@ public:
   grpc_frontend(runtime::call_deadlines& deadlines, size_t max_message_size);
   ~grpc_frontend();
 
-  /// Adds a route for "/<service>/<method>". Returns false with `error` if the method cannot be served.
-  bool add_route(const std::string& path, route r, std::string& error);
+  /// Adds (or replaces) the route of `r.descriptor`, "/<service>/<method>". Returns false with `error` if the method
+  /// cannot be served.
+  bool add_route(route r, std::string& error);
 
   /// Binds and starts serving gRPC, and HTTP/1.1 (JSON transcoding, gRPC-web) on the same port; returns the bound
   /// port (0 on failure, with `error` set: e.g. an invalid google.api.http rule, naming the method).
@@ -95,11 +97,11 @@ private:
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using by_name = std::unordered_map<std::string, const route*, name_hash, std::equal_to<>>;
+  using by_name = std::unordered_map<std::string, route*, name_hash, std::equal_to<>>;
 
   runtime::call_deadlines& deadlines_;
   size_t max_message_size_;
-  std::unordered_map<std::string, route> routes_;
+  std::deque<route> routes_;  ///< Where the routes live (a deque never moves them); found through the two indexes.
   std::unordered_map<std::string, by_name, name_hash, std::equal_to<>> by_service_;
   std::unordered_map<const google::protobuf::MethodDescriptor*, const route*> by_method_;
   std::unique_ptr<service> service_;

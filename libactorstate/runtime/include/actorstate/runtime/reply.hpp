@@ -23,6 +23,7 @@
 #include <mutex>
 #include <thread>
 
+#include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/response_promise.hpp>
 
@@ -35,7 +36,7 @@ class call_slot {
 public:
   using clock = std::chrono::steady_clock;
 
-  call_slot(std::function<void(command_result)> done, clock::time_point deadline);
+  explicit call_slot(std::function<void(command_result)> done);
   /// Dropped unanswered: the caller hears UNAVAILABLE.
   ~call_slot();
   call_slot(const call_slot&) = delete;
@@ -44,12 +45,10 @@ public:
   /// Runs the completion with `r` unless the slot is already finished; false if it was.
   bool finish(command_result r);
   bool finished() const { return finished_.load(std::memory_order_acquire); }
-  clock::time_point deadline() const { return deadline_; }
 
 private:
   std::atomic<bool> finished_{false};
   std::function<void(command_result)> done_;
-  clock::time_point deadline_;
 };
 
 /// A command from a local caller: its answer goes to `slot`, not to the message's sender. Never leaves the node.
@@ -68,9 +67,8 @@ public:
   /// Delivers `r` if nothing was delivered through this destination yet.
   void deliver(command_result r);
   bool pending() const;
-  /// The local caller's slot, or null for a CAF requester.
-  const std::shared_ptr<call_slot>& slot() const { return slot_; }
-  caf::response_promise& promise() { return promise_; }
+  /// Hands `cmd` to the actor `to`, which then answers this destination itself.
+  void pass_on(const caf::actor& to, command cmd);
 
 private:
   caf::response_promise promise_;
@@ -96,6 +94,9 @@ public:
   /// Opens a call that must finish within the timeout; any thread.
   std::shared_ptr<call_slot> open(std::function<void(command_result)> done);
 
+  /// Opens a call and sends `cmd` with its slot to `target` (a shard or an action worker), from no actor.
+  void call(const caf::actor& target, command cmd, std::function<void(command_result)> done);
+
   /// Fails every open call whose deadline is at or before `now` with DEADLINE_EXCEEDED; returns how many.
   size_t expire_due(clock::time_point now);
 
@@ -104,13 +105,11 @@ public:
   /// run while the frontend that made it still exists).
   void stop();
 
-  std::chrono::milliseconds timeout() const { return timeout_; }
-
 private:
   struct manual_tag {};
   call_deadlines(std::chrono::milliseconds timeout, manual_tag);
   void run();
-  void drop_finished_front();  ///< With `mtx_` held.
+  void drop_released_front();  ///< With `mtx_` held.
 
   std::chrono::milliseconds timeout_;
   std::mutex mtx_;
