@@ -67,45 +67,6 @@ bool key_fields(const google::protobuf::Descriptor* input, std::vector<const goo
   return true;
 }
 
-std::string extract_key(const google::protobuf::Message& msg,
-                        const std::vector<const google::protobuf::FieldDescriptor*>& fields) {
-  using fd = google::protobuf::FieldDescriptor;
-  const auto* refl = msg.GetReflection();
-  std::string key;
-  for (size_t i = 0; i < fields.size(); ++i) {
-    if (i > 0)
-      key += '-';
-    auto* f = fields[i];
-    switch (f->cpp_type()) {
-      case fd::CPPTYPE_STRING:
-        key += refl->GetString(msg, f);
-        break;
-      case fd::CPPTYPE_INT32:
-        key += std::to_string(refl->GetInt32(msg, f));
-        break;
-      case fd::CPPTYPE_INT64:
-        key += std::to_string(refl->GetInt64(msg, f));
-        break;
-      case fd::CPPTYPE_UINT32:
-        key += std::to_string(refl->GetUInt32(msg, f));
-        break;
-      case fd::CPPTYPE_UINT64:
-        key += std::to_string(refl->GetUInt64(msg, f));
-        break;
-      case fd::CPPTYPE_BOOL:
-        key += refl->GetBool(msg, f) ? "true" : "false";
-        break;
-      default:
-        break;
-    }
-  }
-  return key;
-}
-
-}  // namespace actorstate::frontend
-
-namespace actorstate::frontend {
-
 namespace {
 
 using fd = google::protobuf::FieldDescriptor;
@@ -116,28 +77,6 @@ constexpr int max_depth = 100;  // protobuf's default recursion limit
 
 bool is_proto3(const fd* f) {
   return f->file()->syntax() == google::protobuf::FileDescriptor::SYNTAX_PROTO3;
-}
-
-/// The wire type a field of this type is written with when not packed.
-uint32_t wire_type_of(const fd* f) {
-  switch (f->type()) {
-    case fd::TYPE_DOUBLE:
-    case fd::TYPE_FIXED64:
-    case fd::TYPE_SFIXED64:
-      return wire_fixed64;
-    case fd::TYPE_FLOAT:
-    case fd::TYPE_FIXED32:
-    case fd::TYPE_SFIXED32:
-      return wire_fixed32;
-    case fd::TYPE_STRING:
-    case fd::TYPE_BYTES:
-    case fd::TYPE_MESSAGE:
-      return wire_length;
-    case fd::TYPE_GROUP:
-      return wire_start_group;
-    default:
-      return wire_varint;
-  }
 }
 
 /// A packed run of scalars holds whole elements only.
@@ -176,32 +115,11 @@ struct key_values {
   }
 
   static std::string render(const fd* f, uint64_t raw, std::string_view bytes) {
-    switch (f->type()) {
-      case fd::TYPE_STRING:
-        return std::string{bytes};
-      case fd::TYPE_INT32:
-      case fd::TYPE_SFIXED32:
-        return std::to_string(static_cast<int32_t>(static_cast<uint32_t>(raw)));
-      case fd::TYPE_SINT32: {
-        auto u = static_cast<uint32_t>(raw);
-        return std::to_string(static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1)));
-      }
-      case fd::TYPE_INT64:
-      case fd::TYPE_SFIXED64:
-        return std::to_string(static_cast<int64_t>(raw));
-      case fd::TYPE_SINT64:
-        return std::to_string(static_cast<int64_t>((raw >> 1) ^ (~(raw & 1) + 1)));
-      case fd::TYPE_UINT32:
-      case fd::TYPE_FIXED32:
-        return std::to_string(static_cast<uint32_t>(raw));
-      case fd::TYPE_UINT64:
-      case fd::TYPE_FIXED64:
-        return std::to_string(raw);
-      case fd::TYPE_BOOL:
-        return raw != 0 ? "true" : "false";
-      default:
-        return {};
-    }
+    if (f->type() == fd::TYPE_STRING)
+      return std::string{bytes};
+    std::string text;
+    integer_text(f, raw, text);  // key_fields admits strings, integers and bools only
+    return text;
   }
 };
 

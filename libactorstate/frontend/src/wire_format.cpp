@@ -1,5 +1,7 @@
 #include "wire_format.hpp"
 
+#include <google/protobuf/descriptor.h>
+
 namespace actorstate::wire_format {
 
 bool valid_utf8(std::string_view text) {
@@ -39,6 +41,63 @@ bool valid_utf8(std::string_view text) {
     p += len;
   }
   return true;
+}
+
+using fd = google::protobuf::FieldDescriptor;
+
+wire_type wire_type_of(const fd* field) {
+  switch (field->type()) {
+    case fd::TYPE_DOUBLE:
+    case fd::TYPE_FIXED64:
+    case fd::TYPE_SFIXED64:
+      return wire_fixed64;
+    case fd::TYPE_FLOAT:
+    case fd::TYPE_FIXED32:
+    case fd::TYPE_SFIXED32:
+      return wire_fixed32;
+    case fd::TYPE_STRING:
+    case fd::TYPE_BYTES:
+    case fd::TYPE_MESSAGE:
+      return wire_length;
+    case fd::TYPE_GROUP:
+      return wire_start_group;
+    default:
+      return wire_varint;
+  }
+}
+
+bool integer_text(const fd* field, uint64_t value, std::string& out) {
+  switch (field->type()) {
+    case fd::TYPE_INT32:
+    case fd::TYPE_SFIXED32:
+      out = std::to_string(static_cast<int32_t>(static_cast<uint32_t>(value)));
+      return true;
+    case fd::TYPE_SINT32: {
+      auto u = static_cast<uint32_t>(value);
+      out = std::to_string(static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1)));
+      return true;
+    }
+    case fd::TYPE_UINT32:
+    case fd::TYPE_FIXED32:
+      out = std::to_string(static_cast<uint32_t>(value));
+      return true;
+    case fd::TYPE_INT64:
+    case fd::TYPE_SFIXED64:
+      out = std::to_string(static_cast<int64_t>(value));
+      return true;
+    case fd::TYPE_SINT64:
+      out = std::to_string(static_cast<int64_t>((value >> 1) ^ (~(value & 1) + 1)));
+      return true;
+    case fd::TYPE_UINT64:
+    case fd::TYPE_FIXED64:
+      out = std::to_string(value);
+      return true;
+    case fd::TYPE_BOOL:
+      out = value != 0 ? "true" : "false";
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace actorstate::wire_format

@@ -8,7 +8,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+
+namespace google::protobuf {
+class FieldDescriptor;
+}  // namespace google::protobuf
 
 namespace actorstate::wire_format {
 
@@ -82,5 +87,12 @@ private:
 
 /// Whether `text` is UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
 bool valid_utf8(std::string_view text);
+
+/// The wire type a field of `field`'s type is written with when not packed.
+wire_type wire_type_of(const google::protobuf::FieldDescriptor* field);
+
+/// The decimal text of an integer field's wire `value` (sign and zigzag as its type says), or "true"/"false" for a
+/// bool. False for other types.
+bool integer_text(const google::protobuf::FieldDescriptor* field, uint64_t value, std::string& out);
 
 }  // namespace actorstate::wire_format

@@ -45,15 +45,11 @@ bool integer_wire_type(const fd* f, detail::wire_type& out) {
     case fd::TYPE_SINT32:
     case fd::TYPE_SINT64:
     case fd::TYPE_BOOL:
-      out = detail::wire_varint;
-      return true;
     case fd::TYPE_FIXED32:
     case fd::TYPE_SFIXED32:
-      out = detail::wire_fixed32;
-      return true;
     case fd::TYPE_FIXED64:
     case fd::TYPE_SFIXED64:
-      out = detail::wire_fixed64;
+      out = wire_format::wire_type_of(f);
       return true;
     default:
       return false;

@@ -292,38 +292,20 @@ scan_result scan_length_delimited(std::string_view bytes, int number, std::strin
 }
 
 bool integer_json(const fd* field, uint64_t value, std::string& out) {
-  auto quoted = [&out](auto v) {
-    out = '"' + std::to_string(v) + '"';
-    return true;
-  };
+  if (!wire_format::integer_text(field, value, out))
+    return false;
   switch (field->type()) {
-    case fd::TYPE_INT32:
-    case fd::TYPE_SFIXED32:
-      out = std::to_string(static_cast<int32_t>(static_cast<uint32_t>(value)));
-      return true;
-    case fd::TYPE_SINT32: {
-      auto u = static_cast<uint32_t>(value);
-      out = std::to_string(static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1)));
-      return true;
-    }
-    case fd::TYPE_UINT32:
-    case fd::TYPE_FIXED32:
-      out = std::to_string(static_cast<uint32_t>(value));
-      return true;
     case fd::TYPE_INT64:
-    case fd::TYPE_SFIXED64:
-      return quoted(static_cast<int64_t>(value));
     case fd::TYPE_SINT64:
-      return quoted(static_cast<int64_t>((value >> 1) ^ (~(value & 1) + 1)));
+    case fd::TYPE_SFIXED64:
     case fd::TYPE_UINT64:
     case fd::TYPE_FIXED64:
-      return quoted(value);
-    case fd::TYPE_BOOL:
-      out = value != 0 ? "true" : "false";
-      return true;
+      out = '"' + out + '"';  // protobuf's JSON mapping prints 64-bit integers as strings
+      break;
     default:
-      return false;
+      break;
   }
+  return true;
 }
 
 namespace {

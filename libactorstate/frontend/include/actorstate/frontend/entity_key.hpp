@@ -15,7 +15,6 @@
 namespace google::protobuf {
 class Descriptor;
 class FieldDescriptor;
-class Message;
 }  // namespace google::protobuf
 
 namespace actorstate::frontend {
@@ -34,9 +33,5 @@ bool key_fields(const google::protobuf::Descriptor* input, std::vector<const goo
 bool scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
                   const std::vector<const google::protobuf::FieldDescriptor*>& key_fields, std::string& key,
                   std::string& error);
-
-/// The entity id of `msg` for the given key fields.
-std::string extract_key(const google::protobuf::Message& msg,
-                        const std::vector<const google::protobuf::FieldDescriptor*>& fields);
 
 }  // namespace actorstate::frontend
