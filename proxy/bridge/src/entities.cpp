@@ -71,24 +71,21 @@ protected:
     auto generation = ++generation_;
     // The stream outlives this actor until gRPC reports it done, which a user function that never ends its side
     // delays forever: a weak handle keeps the stream from holding the actor (and its system) alive, and what
-    // arrives after the actor stopped is dropped.
-    caf::weak_actor_ptr self{ctrl()};
+    // arrives after the actor stopped is dropped. `in_this_stream` runs `fn` inside this actor, unless the actor
+    // stopped or the stream was replaced meanwhile.
+    auto in_this_stream = [this, self = caf::weak_actor_ptr{ctrl()}, generation](auto fn) {
+      if (auto alive = caf::actor_cast<caf::actor>(self))
+        detail::post(alive, [this, generation, fn = std::move(fn)]() mutable {
+          if (generation == generation_)
+            fn();
+        });
+    };
     stream_ = stream::open(
         std::move(start_call),
-        [this, self, generation](Out msg) {
-          if (auto alive = caf::actor_cast<caf::actor>(self))
-            detail::post(alive, [this, generation, msg = std::move(msg)]() mutable {
-              if (generation == generation_)
-                on_message(std::move(msg));
-            });
+        [this, in_this_stream](Out msg) {
+          in_this_stream([this, msg = std::move(msg)]() mutable { on_message(std::move(msg)); });
         },
-        [this, self, generation](grpc::Status status) {
-          if (auto alive = caf::actor_cast<caf::actor>(self))
-            detail::post(alive, [this, generation, status] {
-              if (generation == generation_)
-                on_stream_end(status);
-            });
-        });
+        [this, in_this_stream](grpc::Status status) { in_this_stream([this, status] { on_stream_end(status); }); });
   }
 
   /// Half-closes the stream (the user function then ends its side), or cancels it when a command is still waiting
@@ -138,9 +135,10 @@ protected:
   void on_stop() override {
     close_stream();
     // Only a killed entity stops with a command in flight (a passivated one waits for the reply first).
-    if (in_flight_)
-      take_in_flight().reply.deliver(
-          command_result::failure(status_code::unavailable, "entity stopped before answering"));
+    if (in_flight_) {
+      auto pc = take_in_flight();
+      abandon_async(pc, status_code::unavailable, "entity stopped before answering");
+    }
   }
 
   virtual void on_message(Out msg) = 0;
