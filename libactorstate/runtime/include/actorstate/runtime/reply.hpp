@@ -1,7 +1,8 @@
 // How a command's one answer gets back to whoever sent it, without a hop through another actor.
 //
 // A caller outside the actor system (a gRPC reactor, an HTTP connection, `node::invoke`, a forward or side effect)
-// opens a `call_slot` at `call_deadlines` and sends the command with it (`local_command`) straight to the shard. The
+// calls through `call_deadlines::call`, which opens a `call_slot` and sends the command with it (`local_command`)
+// straight to the shard. The
 // actor that produces the result (the entity instance, an action worker) finishes the slot, which runs the caller's
 // completion on that actor's thread: the reply leaves from where it is made. Callers inside the actor system
 // (another node's member, tests) send a plain `command` request and get a CAF response instead; `reply_to` is either.
@@ -10,8 +11,8 @@
 // deadline thread), or the last reference to it being dropped unanswered (UNAVAILABLE: its message reached an actor
 // that had stopped, or the actor stopped with it queued). A late result is dropped.
 //
-// Thread rules: `call_slot::finish` and `call_deadlines::open` from any thread; a completion must not block (it runs
-// on an actor thread, the deadline thread, or whichever thread drops the slot last).
+// Thread rules: `call_slot::finish`, `call_deadlines::open` and `call_deadlines::call` from any thread; a completion
+// must not block (it runs on an actor thread, the deadline thread, or whichever thread drops the slot last).
 #pragma once
 
 #include <atomic>
