@@ -122,6 +122,10 @@ private:
   }
 
   void deliver(command cmd, reply_to reply) {
+    // A caller whose deadline passed while its command waited here (the shard handing over, the instance stopping)
+    // has been told DEADLINE_EXCEEDED; running the command now would spend a backlog on answers nobody reads.
+    if (!reply.pending())
+      return;
     auto now = clock().now();
     auto i = instances_.find(cmd.entity_id);
     if (i == instances_.end()) {
@@ -253,13 +257,8 @@ private:
     phase_ = phase::serving;
     auto held = std::move(held_);
     held_.clear();
-    for (auto& b : held) {
-      // A caller whose deadline passed while the shard was stopped has been told DEADLINE_EXCEEDED; running its
-      // command now would only spend a handover's backlog on answers nobody reads.
-      if (!b.reply.pending())
-        continue;
+    for (auto& b : held)
       deliver(std::move(b.cmd), std::move(b.reply));
-    }
   }
 
   /// The store refused a write of `entity_id` because another writer owns it. On a single node that is a second
