@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
       if (!reply.ok() || !cart.ParseFromString(reply.payload) || cart.items_size() != 1 ||
           static_cast<uint64_t>(cart.items(0).quantity()) != written) {
         std::fprintf(stderr, "recovery_bench: the recovered cart does not hold the %llu events written (%s)\n",
-                     static_cast<unsigned long long>(written), reply.message.c_str());
+                     static_cast<unsigned long long>(written), reply.status.message().c_str());
         complete = false;
         rc = 1;
       }

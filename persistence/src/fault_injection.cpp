@@ -19,12 +19,12 @@ namespace actorstate::persistence {
 namespace {
 
 struct fault {
-  code c = code::ok;
+  status_code c = status_code::ok;
   int remaining = 0;
 
   // Consumes one use of the fault, if it is armed.
-  std::optional<code> take() {
-    if (c == code::ok || remaining == 0)
+  std::optional<status_code> take() {
+    if (c == status_code::ok || remaining == 0)
       return std::nullopt;
     if (remaining > 0)
       --remaining;
@@ -114,19 +114,19 @@ faulty_store::~faulty_store() {
   close();
 }
 
-void faulty_store::fail_writes(code c, int n) {
+void faulty_store::fail_writes(status_code c, int n) {
   std::lock_guard guard{state_->mtx};
   state_->write_fault = fault{c, n};
 }
 
-void faulty_store::fail_reads(code c, int n) {
+void faulty_store::fail_reads(status_code c, int n) {
   std::lock_guard guard{state_->mtx};
   state_->read_fault = fault{c, n};
 }
 
 void faulty_store::lose_write_outcomes(int n) {
   std::lock_guard guard{state_->mtx};
-  state_->lost_outcomes = fault{code::unknown_outcome, n};
+  state_->lost_outcomes = fault{status_code::unknown_outcome, n};
 }
 
 void faulty_store::clear_faults() {
@@ -188,7 +188,7 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
   }
   forward([st = state_, key, ticket, write, lose_outcome, done = std::move(done)](R outcome) mutable {
     if (lose_outcome)
-      outcome = R(status{code::unknown_outcome, "injected: the write's outcome was lost"});
+      outcome = R(status{status_code::unknown_outcome, "injected: the write's outcome was lost"});
     st->complete(key, ticket, write, [done = std::move(done), outcome = std::move(outcome)]() mutable {
       if (done)
         done(std::move(outcome));

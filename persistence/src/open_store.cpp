@@ -17,7 +17,7 @@ result<std::shared_ptr<store>> open_store(const std::string& uri, const store_op
   // libpq takes both spellings of the scheme and the URI as it is.
   if (uri.starts_with("postgres://") || uri.starts_with("postgresql://"))
     return detail::open_postgres_store(uri, options);
-  return status{code::invalid_argument, "unknown store URI '" + redact_uri(uri) +
+  return status{status_code::invalid_argument, "unknown store URI '" + redact_uri(uri) +
                                             "'; expected \"memory\", \"sqlite:PATH\" or \"postgres://...\""};
 }
 

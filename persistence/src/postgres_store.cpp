@@ -150,7 +150,7 @@ private:
 };
 
 status bad_row(const std::string& what) {
-  return {code::corrupt, what + ": unexpected NULL or column type (was the schema altered?)"};
+  return {status_code::data_loss, what + ": unexpected NULL or column type (was the schema altered?)"};
 }
 
 int64_t affected_rows(const pg_result& r) {
@@ -158,17 +158,17 @@ int64_t affected_rows(const pg_result& r) {
 }
 
 // Server errors that reject the request alone; the transaction stays usable after ROLLBACK TO SAVEPOINT.
-code code_of(std::string_view sqlstate) {
+status_code code_of(std::string_view sqlstate) {
   if (sqlstate == "23505" || sqlstate == "23P01")  // unique_violation, exclusion_violation: a fence held
-    return code::conflict;
+    return status_code::conflict;
   if (sqlstate.starts_with("22") || sqlstate == "54000")  // data exception (bad UTF-8, NUL); key too long for an index
-    return code::invalid_argument;
+    return status_code::invalid_argument;
   if (sqlstate == "XX001" || sqlstate == "XX002")  // data_corrupted, index_corrupted
-    return code::corrupt;
+    return status_code::data_loss;
   if (sqlstate == "42P01" || sqlstate == "42703")  // a table or column of the schema is missing
-    return code::corrupt;
+    return status_code::data_loss;
   // Deadlocks, serialization failures, disk full, shutdown, ...: nothing was written, a retry may succeed.
-  return code::unavailable;
+  return status_code::unavailable;
 }
 
 // Errors after which the session is gone: connection exceptions and the server terminating the backend.
@@ -358,7 +358,7 @@ public:
   /// Runs a prepared statement with binary parameters and results.
   result<pg_result> run(stmt s, const params& p, const std::string& what) {
     if (p.oversized())
-      return status{code::invalid_argument, what + ": a value is larger than PostgreSQL's limit of 1 GiB"};
+      return status{status_code::invalid_argument, what + ": a value is larger than PostgreSQL's limit of 1 GiB"};
     pg_result r{PQexecPrepared(conn_.get(), definition(s).name, p.size(), p.values(), p.lengths(), p.formats(), 1)};
     return check(std::move(r), what);
   }
@@ -469,7 +469,7 @@ private:
       detail = "unexpected result " + std::string{PQresStatus(rs)};
     if (PQstatus(conn_.get()) != CONNECTION_OK || ends_session(sqlstate))
       lost_ = true;
-    return status{lost_ ? code::unavailable : code_of(sqlstate), what + ": " + detail};
+    return status{lost_ ? status_code::unavailable : code_of(sqlstate), what + ": " + detail};
   }
 
   pg_conn conn_;
@@ -483,7 +483,7 @@ result<std::string> describe(const std::string& uri) {
   if (options == nullptr) {
     std::string message = error != nullptr ? one_line(error) : "out of memory";
     PQfreemem(error);
-    return status{code::invalid_argument, "postgres store: cannot parse the connection URI: " + message};
+    return status{status_code::invalid_argument, "postgres store: cannot parse the connection URI: " + message};
   }
   std::string host, port, dbname, user;
   for (auto* o = options; o->keyword != nullptr; ++o) {
@@ -511,7 +511,7 @@ result<std::string> describe(const std::string& uri) {
 }
 
 status with_where(const std::string& where, const status& st) {
-  return {st.error_code(), where + ": " + st.message()};
+  return {st.code(), where + ": " + st.message()};
 }
 
 // Creates or migrates the schema in one transaction. Nodes starting together serialize on an advisory lock; the
@@ -548,10 +548,10 @@ status migrate(connection& c, const std::string& where) {
       return fail(r.error());
     version = std::strtoll(PQgetvalue(r.value().get(), 0, 0), nullptr, 10);
     if (version > postgres_schema_version)
-      return fail({code::corrupt, "schema version " + std::to_string(version) + " is newer than this build supports (" +
+      return fail({status_code::data_loss, "schema version " + std::to_string(version) + " is newer than this build supports (" +
                                       std::to_string(postgres_schema_version) + "); use a newer actorstate"});
   } else if (has_tables) {
-    return fail({code::corrupt,
+    return fail({status_code::data_loss,
                  "not an actorstate database (it has a journal, journal_highest, snapshots or kv table but no "
                  "schema_version table)"});
   }
@@ -568,18 +568,18 @@ status migrate(connection& c, const std::string& where) {
   if (!r.ok())
     return with_where(where, r.error());
   if (std::string_view{PQcmdStatus(r.value().get())} != "COMMIT")
-    return {code::unavailable, where + ": the schema migration was rolled back"};
+    return {status_code::unavailable, where + ": the schema migration was rolled back"};
   return {};
 }
 
 result<std::unique_ptr<connection>> connect_once(const std::string& uri, const std::string& where, bool writer);
 
 /// Opens a connection: the writer's creates or migrates the schema first, a reader's is read-only. Fails with
-/// `code::corrupt` for a schema this build cannot use and `code::unavailable` otherwise.
+/// `status_code::data_loss` for a schema this build cannot use and `status_code::unavailable` otherwise.
 result<std::unique_ptr<connection>> connect(const std::string& uri, const std::string& where, bool writer) {
   auto c = connect_once(uri, where, writer);
-  if (!c.ok() && c.error().error_code() != code::corrupt && c.error().error_code() != code::unavailable)
-    return status{code::unavailable, c.error().message()};
+  if (!c.ok() && c.error().code() != status_code::data_loss && c.error().code() != status_code::unavailable)
+    return status{status_code::unavailable, c.error().message()};
   return c;
 }
 
@@ -591,9 +591,9 @@ result<std::unique_ptr<connection>> connect_once(const std::string& uri, const s
   const char* values[] = {"5", "30", "10", "3", "actorstate", uri.c_str(), "UTF8", nullptr};
   pg_conn raw{PQconnectdbParams(keywords, values, 1)};
   if (!raw)
-    return status{code::unavailable, where + ": cannot connect: out of memory"};
+    return status{status_code::unavailable, where + ": cannot connect: out of memory"};
   if (PQstatus(raw.get()) != CONNECTION_OK)
-    return status{code::unavailable, where + ": cannot connect: " + one_line(PQerrorMessage(raw.get()))};
+    return status{status_code::unavailable, where + ": cannot connect: " + one_line(PQerrorMessage(raw.get()))};
   // Notices and warnings would otherwise go to stderr, in the middle of the node's logfmt lines.
   PQsetNoticeProcessor(
       raw.get(), [](void*, const char*) {}, nullptr);
@@ -629,7 +629,7 @@ public:
     if (now < next_attempt_) {
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now).count();
       error =
-          status{code::unavailable, last_error_ + " (not connected; next attempt in " + std::to_string(wait) + " ms)"};
+          status{status_code::unavailable, last_error_ + " (not connected; next attempt in " + std::to_string(wait) + " ms)"};
       return nullptr;
     }
     auto c = connect(uri_, where_, writer_);
@@ -638,7 +638,7 @@ public:
       next_attempt_ = clock_type::now() + backoff_;
       backoff_ = std::min(backoff_ * 2, max_backoff);
       // A newer schema or foreign tables stay corrupt; anything else is worth another attempt later.
-      error = c.error().error_code() == code::corrupt ? c.error() : status{code::unavailable, last_error_};
+      error = c.error().code() == status_code::data_loss ? c.error() : status{status_code::unavailable, last_error_};
       return nullptr;
     }
     backoff_ = min_backoff;
@@ -692,7 +692,7 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
       return highest.error();
     if (auto st = check_next(pid, events, highest.value()); !st.ok())
       return st;
-    return {code::conflict, what + ": another writer appended concurrently"};
+    return {status_code::conflict, what + ": another writer appended concurrently"};
   }
   for (const auto& e : events) {
     auto r = c.run(stmt::insert_event, params{}.text(pid).int64(e.seq).text(e.type).bytes(e.payload).bytes(e.metadata),
@@ -852,7 +852,7 @@ status version_conflict(connection& c, const char* what, const std::string& key,
     return current.error();
   if (auto st = check_version(what, key, expected, current.value()); !st.ok())
     return st;
-  return {code::conflict, std::string{what} + " '" + key + "': another writer changed the value concurrently"};
+  return {status_code::conflict, std::string{what} + " '" + key + "': another writer changed the value concurrently"};
 }
 
 result<int64_t> put_value_row(connection& c, const std::string& key, const std::string& type,
@@ -1015,7 +1015,7 @@ private:
         continue;
       }
       if (broken) {
-        status rolled_back{code::unavailable,
+        status rolled_back{status_code::unavailable,
                            "rolled back with a failed write in the same transaction: " + broken->message()};
         for (auto j = first; j < i; ++j)
           if (batch[j]->ok())
@@ -1045,7 +1045,7 @@ private:
                                       std::optional<status>& broken, bool& redo) {
     pipeline_round round;
     auto begin_lost = [&] {
-      round.begin_failed = status{code::unavailable, "connection lost in the transaction's first round, before COMMIT"};
+      round.begin_failed = status{status_code::unavailable, "connection lost in the transaction's first round, before COMMIT"};
       return round;
     };
     size_t n = 0;
@@ -1068,7 +1068,7 @@ private:
             (void)c.receive_count();
           if (!c.lost())
             c.end_pipeline();
-          round.begin_failed = status{code::unavailable, "the server refused BEGIN"};
+          round.begin_failed = status{status_code::unavailable, "the server refused BEGIN"};
           return round;
         }
         for (size_t k = 0; k < n; ++k)
@@ -1081,7 +1081,7 @@ private:
     if (c.lost()) {
       if (begin)
         return begin_lost();  // no COMMIT was sent, so nothing of it can have committed
-      broken = status{code::unavailable, "connection lost during a pipelined transaction"};
+      broken = status{status_code::unavailable, "connection lost during a pipelined transaction"};
       n = std::max<size_t>(n, 1);
       for (size_t k = 0; k < n; ++k)
         batch[from + k]->fail(*broken);
@@ -1094,8 +1094,8 @@ private:
   // as the operation's outcome; a rejected operation is rolled back alone and counts as handled.
   static std::optional<status> run_in_savepoint(connection& c, op& o) {
     auto broken = [&](status st) {
-      if (st.error_code() != code::unavailable)
-        st = status{code::unavailable, st.message()};
+      if (st.code() != status_code::unavailable)
+        st = status{status_code::unavailable, st.message()};
       o.fail(st);
       return std::optional<status>{std::move(st)};
     };
@@ -1119,14 +1119,14 @@ private:
     if (r.ok()) {
       if (std::string_view{PQcmdStatus(r.value().get())} == "COMMIT")
         return;
-      failure = status{code::unavailable, "commit: the server rolled the transaction back"};
+      failure = status{status_code::unavailable, "commit: the server rolled the transaction back"};
     } else if (c.lost()) {
       // COMMIT was sent; whether the server received and executed it cannot be known now.
-      failure = status{code::unknown_outcome, r.error().message() + " (connection lost after sending COMMIT)"};
+      failure = status{status_code::unknown_outcome, r.error().message() + " (connection lost after sending COMMIT)"};
       slot.drop();
     } else {
       // The server answered: a failed COMMIT ends the transaction without committing it.
-      failure = status{code::unavailable, r.error().message()};
+      failure = status{status_code::unavailable, r.error().message()};
     }
     for (auto j = first; j < end; ++j)
       if (batch[j]->ok())

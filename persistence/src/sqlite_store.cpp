@@ -38,16 +38,16 @@ struct stmt_finalizer {
 using db_ptr = std::unique_ptr<sqlite3, db_closer>;
 using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
 
-code code_of(int rc) {
+status_code code_of(int rc) {
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
-      return code::conflict;
+      return status_code::conflict;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      return code::corrupt;
+      return status_code::data_loss;
     default:
       // FULL, IOERR, BUSY, NOMEM, READONLY, ...: the statement did not take effect.
-      return code::unavailable;
+      return status_code::unavailable;
   }
 }
 
@@ -246,7 +246,7 @@ result<int64_t> check_identity(sqlite3* db, const std::string& where) {
   if (!app.ok())
     return app;
   if (version.value() > sqlite_schema_version)
-    return status{code::corrupt, where + ": schema version " + std::to_string(version.value()) +
+    return status{status_code::data_loss, where + ": schema version " + std::to_string(version.value()) +
                                      " is newer than this build supports (" + std::to_string(sqlite_schema_version) +
                                      "); use a newer actorstate"};
   if (version.value() == 0) {
@@ -254,9 +254,9 @@ result<int64_t> check_identity(sqlite3* db, const std::string& where) {
     if (!objects.ok())
       return objects;
     if (objects.value() != 0)
-      return status{code::corrupt, where + ": not an actorstate database (it has tables but no schema version)"};
+      return status{status_code::data_loss, where + ": not an actorstate database (it has tables but no schema version)"};
   } else if (app.value() != sqlite_application_id) {
-    return status{code::corrupt,
+    return status{status_code::data_loss,
                   where + ": not an actorstate database (application_id " + std::to_string(app.value()) + ")"};
   }
   return version;
@@ -290,8 +290,8 @@ status migrate(sqlite3* db, const std::string& where) {
 // Turns SQLite's open-time failures into the codes open_store promises: a file that is not a database is corrupt.
 status open_error(sqlite3* db, int rc, const std::string& where, const std::string& what) {
   auto st = db_error(db, rc, where + ": " + what);
-  if (st.error_code() == code::conflict)
-    return {code::unavailable, st.message()};
+  if (st.code() == status_code::conflict)
+    return {status_code::unavailable, st.message()};
   return st;
 }
 
@@ -318,7 +318,7 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
       if (rc = query(raw, "PRAGMA quick_check", &rows); rc != SQLITE_OK)
         return open_error(raw, rc, where, "quick_check");
       if (rows.empty() || rows.front() != "ok")
-        return status{code::corrupt,
+        return status{status_code::data_loss,
                       where + ": quick_check failed: " + (rows.empty() ? std::string{"no result"} : rows.front())};
       rows.clear();
     }
@@ -326,7 +326,7 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
       return open_error(raw, rc, where, "enable WAL");
     // The reader relies on WAL to read while the writer commits; a VFS without shared memory cannot do WAL.
     if (rows.empty() || rows.front() != "wal")
-      return status{code::unavailable, where + ": cannot enable WAL journal mode"};
+      return status{status_code::unavailable, where + ": cannot enable WAL journal mode"};
     if (auto st = migrate(raw, where); !st.ok())
       return st;
   }
@@ -409,7 +409,7 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
     s.text(1, pid).int64(2, e.seq).text(3, e.type).blob(4, e.payload).blob(5, e.metadata);
     int rc = s.step();
     if (fenced && (rc == SQLITE_DONE ? sqlite3_changes(c.db.get()) != 1 : (rc & 0xff) == SQLITE_CONSTRAINT))
-      return {code::conflict, what(e) + ": another writer has appended since this one last did"};
+      return {status_code::conflict, what(e) + ": another writer has appended since this one last did"};
     if (rc != SQLITE_DONE)
       return db_error(c.db.get(), rc, what(e));
   }
@@ -540,8 +540,8 @@ status ping_db(connection& c) {
 }
 
 // A rejected request leaves the transaction usable; anything else (I/O, full disk, corruption) dooms it.
-bool is_rejection(code c) {
-  return c == code::conflict || c == code::invalid_argument;
+bool is_rejection(status_code c) {
+  return c == status_code::conflict || c == status_code::invalid_argument;
 }
 
 // -- The engine -------------------------------------------------------------------------------------------------------
@@ -589,7 +589,7 @@ private:
           forget_highest(c);
           if (sqlite3_get_autocommit(db) == 0)
             step_once(c.rollback);
-          status rolled_back{code::unavailable,
+          status rolled_back{status_code::unavailable,
                              "rolled back with a failed write in the same transaction: " + st.message()};
           for (auto j = first; j < i; ++j)
             batch[j]->fail(rolled_back);
@@ -606,7 +606,7 @@ private:
         forget_highest(c);
         auto st = db_error(db, rc, "commit");
         if ((rc & 0xff) == SQLITE_IOERR)
-          st = status{code::unknown_outcome, st.message()};
+          st = status{status_code::unknown_outcome, st.message()};
         if (sqlite3_get_autocommit(db) == 0)
           step_once(c.rollback);
         for (auto j = first; j < i; ++j)
@@ -620,8 +620,8 @@ private:
     auto* db = c.db.get();
     auto storage_error = [&](int rc, const char* what) {
       auto st = db_error(db, rc, what);
-      if (is_rejection(st.error_code()))
-        st = status{code::unavailable, st.message()};
+      if (is_rejection(st.code()))
+        st = status{status_code::unavailable, st.message()};
       o.fail(st);
       return st;
     };
@@ -631,7 +631,7 @@ private:
     // Refused (a conflict may mean another writer has appended) or failed: forget before the next write runs.
     if (!st.ok())
       forget_highest(c);
-    if (!st.ok() && !is_rejection(st.error_code()))
+    if (!st.ok() && !is_rejection(st.code()))
       return st;
     if (!st.ok()) {
       if (int rc = step_once(c.rollback_to); rc != SQLITE_DONE)
@@ -666,18 +666,18 @@ result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const 
   auto where = "sqlite store '" + path + "'";
   // Two connections must reach the same file, which rules out in-memory and URI names.
   if (path.empty() || path == ":memory:" || path.starts_with("file:"))
-    return status{code::invalid_argument, where + ": expected a file path"};
+    return status{status_code::invalid_argument, where + ": expected a file path"};
   auto synchronous = normalize_synchronous(options.sqlite_synchronous);
   if (!synchronous)
-    return status{code::invalid_argument, where + ": sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not '" +
+    return status{status_code::invalid_argument, where + ": sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not '" +
                                               options.sqlite_synchronous + "'"};
   if (!options.sqlite_vfs.empty() && sqlite3_vfs_find(options.sqlite_vfs.c_str()) == nullptr)
-    return status{code::invalid_argument, where + ": no SQLite VFS named '" + options.sqlite_vfs + "'"};
+    return status{status_code::invalid_argument, where + ": no SQLite VFS named '" + options.sqlite_vfs + "'"};
   if (auto parent = std::filesystem::path{path}.parent_path(); !parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec)
-      return status{code::unavailable, where + ": cannot create directory '" + parent.string() + "': " + ec.message()};
+      return status{status_code::unavailable, where + ": cannot create directory '" + parent.string() + "': " + ec.message()};
   }
   auto writer = open_connection(path, where, *synchronous, options, true);
   if (!writer.ok())

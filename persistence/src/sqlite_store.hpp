@@ -22,7 +22,7 @@ inline constexpr int sqlite_schema_version = 1;
 /// Identifies actorstate files (`PRAGMA application_id`, "ACST").
 inline constexpr int sqlite_application_id = 0x41435354;
 
-/// Opens (creating if needed) the database at `path`. Fails with `code::corrupt` for a file that is not an
+/// Opens (creating if needed) the database at `path`. Fails with `status_code::data_loss` for a file that is not an
 /// actorstate database, fails `PRAGMA quick_check` or has a newer schema; the message names the path.
 result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const store_options& options);
 

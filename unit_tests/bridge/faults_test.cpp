@@ -293,7 +293,7 @@ TEST_CASE_FIXTURE(
   store->hold_writes();
   auto b = step("b");  // event 2: durable in the store, its outcome held
   REQUIRE(eventually([&] { return store->held_writes() == 1; }));
-  store->fail_writes(actorstate::persistence::code::unavailable, 1);
+  store->fail_writes(actorstate::status_code::unavailable, 1);
   auto c = step("c");  // event 3: fails, after b's outcome (same entity, issue order)
   REQUIRE(eventually([&] { return saw(0, "command:3"); }));
   auto d = step("wait:d");  // goes out before c's write failed, and is at the user function when it does

@@ -277,7 +277,7 @@ TEST_CASE_FIXTURE(deterministic_fixture,
   CHECK(results.size() == 3);
   CHECK(deadlines->expire_due(after + std::chrono::seconds{1}) == 1);
   REQUIRE(results.size() == 4);
-  CHECK(results[3].code == status_code::deadline_exceeded);
+  CHECK(results[3].status.code() == status_code::deadline_exceeded);
   // The write still completes, and the entity's late reply does not reach the caller a second time.
   settle();
   CHECK(results.size() == 4);

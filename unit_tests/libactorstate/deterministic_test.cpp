@@ -76,9 +76,9 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.failed_write_fails_depen
   settle();
   REQUIRE(rb->has_value());
   REQUIRE(rc->has_value());
-  CHECK((*rb)->code == status_code::unavailable);
+  CHECK((*rb)->status.code() == status_code::unavailable);
   // "c" saw "b"'s event, and the store's fence refused it after "b" failed.
-  CHECK((*rc)->code == status_code::unavailable);
+  CHECK((*rc)->status.code() == status_code::unavailable);
   CHECK(metrics->restarts.value() == 1);
   // A write refused because an earlier one of the same instance failed is not a fence by another writer.
   CHECK(metrics->fenced.value() == 0);
@@ -193,7 +193,7 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.unavailable_store_at_rec
   settle();
   // Nothing ran: both commands waited for the recovery that failed.
   CHECK(code_of(*get) == status_code::unavailable);
-  CHECK((*get)->message == "could not load snapshot: injected read failure");
+  CHECK((*get)->status.message() == "could not load snapshot: injected read failure");
   CHECK(code_of(*rb) == status_code::unavailable);
   CHECK(metrics->recovery_failures.value() == 1);
   CHECK(store->journal_size("text-log|u") == 1);
@@ -253,7 +253,7 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.a_failed_append_across_a
   CHECK(reply_text(*r3) == "13");
   REQUIRE(store->snapshot_seq(pid) == 2);
   auto state = std::make_shared<TextState>();
-  store->load_snapshot(pid, [state](persistence::result<std::optional<persistence::snapshot>> r) {
+  store->load_snapshot(pid, [state](result<std::optional<persistence::snapshot>> r) {
     REQUIRE(r.ok());
     REQUIRE(r.value());
     state->ParseFromString(r.value()->payload);
@@ -271,7 +271,7 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.an_undecodable_snapshot_
   REQUIRE(store->snapshot_seq("text-log|c") == 3);
   // Replace the newest snapshot by one of a type the entity does not know.
   store->save_snapshot("text-log|c", persistence::snapshot{3, "type.googleapis.com/nobody.Knows", "\x01"},
-                       [](persistence::status st) { REQUIRE(st.ok()); });
+                       [](status st) { REQUIRE(st.ok()); });
   store->complete_all();
   sched->advance_time(std::chrono::seconds{2});
   settle();
@@ -323,7 +323,7 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.a_user_failure_waits_for
   run_actors();
   CHECK(reply_text(*ra) == "a");
   CHECK(code_of(*rb) == status_code::unknown);
-  CHECK((*rb)->message == "refused b");
+  CHECK((*rb)->status.message() == "refused b");
   // When the write it saw fails, the refusal is not answered as if that write had happened.
   store->fail_appends(1);
   auto rc = send(append_cmd("f", "c"));
@@ -455,7 +455,7 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.value_write_fenced_by_an
   auto stored = store->value("register|x");
   REQUIRE(stored);
   store->put_value("register|x", stored->type, theirs.SerializeAsString(), 1,
-                   [](persistence::result<int64_t> r) { REQUIRE(r.ok()); });
+                   [](result<int64_t> r) { REQUIRE(r.ok()); });
   store->complete_all();
   auto r2 = send(set_cmd("x", 2));
   settle();

@@ -60,7 +60,7 @@ TEST_CASE_FIXTURE(node_fixture, "effects.forward_replies_with_the_target_and_syn
   a.set_id("fw");
   a.set_text("hello");
   auto r = invoke("actorstate.testing.Relay", make_command("", "Append", a));
-  REQUIRE_MESSAGE(r.ok(), r.message);
+  REQUIRE_MESSAGE(r.ok(), r.status.message());
   TextReply reply;
   REQUIRE(reply.ParseFromString(r.payload));
   CHECK(reply.value() == "hello");
@@ -79,5 +79,5 @@ TEST_CASE_FIXTURE(node_fixture, "effects.forward_to_an_unknown_service_fails_the
   a.set_text("x");
   a.set_fail(true);
   auto r = invoke("actorstate.testing.Relay", make_command("", "Append", a));
-  CHECK(r.code == status_code::unimplemented);
+  CHECK(r.status.code() == status_code::unimplemented);
 }

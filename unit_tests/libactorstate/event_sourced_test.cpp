@@ -27,7 +27,7 @@ std::string get(harness& h, const region_ptr& region, const std::string& id) {
   GetText g;
   g.set_id(id);
   auto r = h.call(region, make_command(id, "Get", g));
-  REQUIRE_MESSAGE(r.ok(), r.message);
+  REQUIRE_MESSAGE(r.ok(), r.status.message());
   return text_of(r);
 }
 
@@ -54,7 +54,7 @@ TEST_CASE("event_sourced.commands_apply_events_in_order") {
   CHECK(text_of(h.call(region, make_command("b", "Append", append("b", "z")))) == "z");
   CHECK(get(h, region, "a") == "xy");
   CHECK(get(h, region, "b") == "z");
-  auto highest = wait<persistence::result<int64_t>>([&](auto cb) { inner(h)->highest_seq("text-log|a", cb); });
+  auto highest = wait<result<int64_t>>([&](auto cb) { inner(h)->highest_seq("text-log|a", cb); });
   REQUIRE(highest.ok());
   CHECK(highest.value() == 2);
 }
@@ -66,10 +66,10 @@ TEST_CASE("event_sourced.user_failure_persists_nothing") {
   auto cmd = append("f", "b");
   cmd.set_fail(true);
   auto r = h.call(region, make_command("f", "Append", cmd));
-  CHECK(r.code == status_code::unknown);
-  CHECK(r.message == "refused b");
+  CHECK(r.status.code() == status_code::unknown);
+  CHECK(r.status.message() == "refused b");
   CHECK(get(h, region, "f") == "a");
-  auto highest = wait<persistence::result<int64_t>>([&](auto cb) { inner(h)->highest_seq("text-log|f", cb); });
+  auto highest = wait<result<int64_t>>([&](auto cb) { inner(h)->highest_seq("text-log|f", cb); });
   CHECK(highest.value() == 1);
 }
 
@@ -79,7 +79,7 @@ TEST_CASE("event_sourced.multiple_events_from_one_command") {
   auto cmd = append("m", "ab");
   cmd.set_times(3);
   CHECK(text_of(h.call(region, make_command("m", "Append", cmd))) == "ababab");
-  auto highest = wait<persistence::result<int64_t>>([&](auto cb) { inner(h)->highest_seq("text-log|m", cb); });
+  auto highest = wait<result<int64_t>>([&](auto cb) { inner(h)->highest_seq("text-log|m", cb); });
   CHECK(highest.value() == 3);
 }
 
@@ -90,7 +90,7 @@ TEST_CASE("event_sourced.handler_exception_fails_only_that_command") {
   auto cmd = append("t", "b");
   cmd.set_throw_in_handler(true);
   auto r = h.call(region, make_command("t", "Append", cmd));
-  CHECK(r.code == status_code::internal);
+  CHECK(r.status.code() == status_code::internal);
   CHECK(get(h, region, "t") == "a");
   CHECK(text_of(h.call(region, make_command("t", "Append", append("t", "c")))) == "ac");
 }
@@ -99,7 +99,7 @@ TEST_CASE("event_sourced.bad_request_bytes_and_unknown_method") {
   harness h;
   auto region = h.region(text_log().model());
   auto bad = h.call(region, command{"x", "Append", std::string{"\xff\xff\xff", 3}});
-  CHECK(bad.code == status_code::invalid_argument);
+  CHECK(bad.status.code() == status_code::invalid_argument);
   auto unknown = h.call(region, command{"x", "Nope", ""});
-  CHECK(unknown.code == status_code::unimplemented);
+  CHECK(unknown.status.code() == status_code::unimplemented);
 }

@@ -57,7 +57,7 @@ TEST_CASE("reply.unanswered_calls_fail_at_their_deadline_in_order") {
   CHECK(deadlines->expire_due(runtime::call_slot::clock::now() + 1000ms) == 1);  // only a was still open
   REQUIRE(r.results->size() == 2);
   CHECK(r.results->at(0).payload == "b");
-  CHECK(r.results->at(1).code == status_code::deadline_exceeded);
+  CHECK(r.results->at(1).status.code() == status_code::deadline_exceeded);
   CHECK_FALSE(a->finish(command_result::success("late")));  // a late result is dropped
   CHECK(r.results->size() == 2);
 }
@@ -67,7 +67,7 @@ TEST_CASE("reply.a_slot_dropped_unanswered_tells_its_caller") {
   recorder r;
   deadlines->open(r.done()).reset();
   REQUIRE(r.results->size() == 1);
-  CHECK(r.results->front().code == status_code::unavailable);
+  CHECK(r.results->front().status.code() == status_code::unavailable);
   CHECK(deadlines->expire_due(runtime::call_slot::clock::now() + 2000ms) == 0);
 }
 
@@ -79,8 +79,8 @@ TEST_CASE("reply.stop_fails_the_calls_still_open") {
   answered->finish(command_result::success("done"));
   deadlines->stop();
   REQUIRE(r.results->size() == 2);
-  CHECK(r.results->at(1).code == status_code::unavailable);
-  CHECK(r.results->at(1).message == "the node is shutting down");
+  CHECK(r.results->at(1).status.code() == status_code::unavailable);
+  CHECK(r.results->at(1).status.message() == "the node is shutting down");
 }
 
 TEST_CASE("reply.the_timer_thread_fails_a_call_nobody_answers") {
@@ -88,7 +88,7 @@ TEST_CASE("reply.the_timer_thread_fails_a_call_nobody_answers") {
   std::atomic<int> calls{0};
   std::atomic<int> code{-1};
   auto slot = deadlines.open([&](command_result r) {
-    code = static_cast<int>(r.code);
+    code = static_cast<int>(r.status.code());
     ++calls;
   });
   REQUIRE(eventually([&] { return calls.load() == 1; }));
@@ -142,7 +142,7 @@ TEST_CASE_FIXTURE(local_fixture, "reply.a_held_call_whose_deadline_passed_does_n
   start(shard);
   settle();
   REQUIRE(results().size() == 2);
-  CHECK(results().back().code == status_code::deadline_exceeded);
+  CHECK(results().back().status.code() == status_code::deadline_exceeded);
   CHECK(store->journal_size("text-log|a") == 1);  // the late append never ran
 }
 
@@ -153,7 +153,7 @@ TEST_CASE_FIXTURE(local_fixture, "reply.a_local_call_to_a_stopped_region_answers
   call(append_cmd("a", "x"));
   settle();
   REQUIRE(results().size() == 1);
-  CHECK(results().front().code == status_code::unavailable);
+  CHECK(results().front().status.code() == status_code::unavailable);
 }
 
 TEST_CASE_FIXTURE(local_fixture, "reply.local_calls_to_an_action_are_answered_by_its_worker") {

@@ -94,7 +94,7 @@ TEST_CASE_FIXTURE(shard_fixture, "shard.a_write_that_fails_during_handover_fails
   auto h = handover(s);
   settle();
   REQUIRE(r1->has_value());
-  CHECK((*r1)->code == status_code::unavailable);
+  CHECK((*r1)->status.code() == status_code::unavailable);
   REQUIRE(h->has_value());
   CHECK(**h == 1);
   CHECK(active() == 0);
@@ -167,8 +167,8 @@ TEST_CASE_FIXTURE(shard_fixture, "shard.shutdown_fails_held_commands_and_waits_f
   region->stop();
   run_actors();
   REQUIRE(held->has_value());
-  CHECK((*held)->code == status_code::unavailable);
-  CHECK((*held)->message == "node is shutting down");
+  CHECK((*held)->status.code() == status_code::unavailable);
+  CHECK((*held)->status.message() == "node is shutting down");
   // The other shard's instance still finishes its write before it stops.
   CHECK_FALSE(pending->has_value());
   settle();
@@ -251,11 +251,11 @@ TEST_CASE_FIXTURE(shard_fixture, "shard.an_idle_shard_keeps_no_timer") {
 
 TEST_CASE_FIXTURE(shard_fixture, "shard.a_fenced_write_fails_its_command_and_is_counted_apart_from_faults") {
   spawn_region(std::chrono::seconds{30}, 4);
-  store->fail_appends(1, persistence::code::conflict);
+  store->fail_appends(1, status_code::conflict);
   auto r1 = send(append_cmd("a", "x"));
   settle();
   REQUIRE(r1->has_value());
-  CHECK((*r1)->code == status_code::unavailable);
+  CHECK((*r1)->status.code() == status_code::unavailable);
   CHECK(metrics->fenced.value() == 1);
   CHECK(metrics->persist_failures.value() == 1);
   // The instance restarted from the store; the shard keeps serving it.
@@ -263,9 +263,9 @@ TEST_CASE_FIXTURE(shard_fixture, "shard.a_fenced_write_fails_its_command_and_is_
   settle();
   CHECK(reply_text(*r2) == "y");
   // An ordinary storage fault is not a fence.
-  store->fail_appends(1, persistence::code::unavailable);
+  store->fail_appends(1, status_code::unavailable);
   auto r3 = send(append_cmd("a", "z"));
   settle();
-  CHECK((*r3)->code == status_code::unavailable);
+  CHECK((*r3)->status.code() == status_code::unavailable);
   CHECK(metrics->fenced.value() == 1);
 }

@@ -129,7 +129,7 @@ TEST_CASE_FIXTURE(held_fixture,
   CHECK(active() == 1);  // passivation requested, but the command is in flight
   in_entity(spawned->front(), [](held_entity& e) { e.end_stream(); });
   REQUIRE(r->has_value());
-  CHECK((*r)->code == status_code::unavailable);
+  CHECK((*r)->status.code() == status_code::unavailable);
   // The restart left it idle, and it had been asked to stop: the shard never asks again, so it must stop now.
   CHECK(active() == 0);
   CHECK(metrics->passivations.value() == 1);
@@ -152,7 +152,7 @@ TEST_CASE_FIXTURE(held_fixture, "shutdown_lifecycle.shutdown_ends_once_a_waiting
   CHECK(shard_alive("a"));  // waits for the entity, which waits for its answer
   in_entity(spawned->front(), [](held_entity& e) { e.end_stream(); });
   REQUIRE(r->has_value());
-  CHECK((*r)->code == status_code::unavailable);
+  CHECK((*r)->status.code() == status_code::unavailable);
   // At once, not at the stop deadline: no time passed.
   CHECK_FALSE(shard_alive("a"));
   CHECK(metrics->passivations.value() == 1);
@@ -179,9 +179,9 @@ TEST_CASE_FIXTURE(held_fixture, "shutdown_lifecycle.shutdown_kills_entities_that
   settle();
   // Killed: everything it held fails, and the shard is done.
   REQUIRE(held->has_value());
-  CHECK((*held)->code == status_code::unavailable);
+  CHECK((*held)->status.code() == status_code::unavailable);
   REQUIRE(queued->has_value());
-  CHECK((*queued)->code == status_code::unavailable);
+  CHECK((*queued)->status.code() == status_code::unavailable);
   CHECK_FALSE(shard_alive("a"));
   CHECK(active() == 0);
 }

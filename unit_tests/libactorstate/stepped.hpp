@@ -26,7 +26,7 @@ namespace actorstate::testing {
 class stepped_store final : public persistence::store {
 public:
   void append(std::string pid, std::vector<persistence::event> events,
-              persistence::callback<persistence::status> done) override {
+              persistence::callback<status> done) override {
     ++appends_;
     pending_.push_back([this, pid, events = std::move(events), done = std::move(done)]() mutable {
       if (auto failure = next_write_failure(failing_appends_, append_failure_)) {
@@ -36,7 +36,7 @@ public:
       // Fencing as the contract asks: an append must continue the journal exactly.
       auto& highest = highest_[pid];
       if (!events.empty() && events.front().seq != highest + 1) {
-        done(persistence::status{persistence::code::conflict, "sequence number mismatch"});
+        done(status{status_code::conflict, "sequence number mismatch"});
         return;
       }
       auto& log = journal_[pid];
@@ -47,7 +47,7 @@ public:
     });
   }
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
-              persistence::callback<persistence::result<std::vector<persistence::event>>> done) override {
+              persistence::callback<result<std::vector<persistence::event>>> done) override {
     pending_.push_back([this, pid, from, to, max, done = std::move(done)] {
       if (auto failure = next_read_failure()) {
         done(*failure);
@@ -61,10 +61,10 @@ public:
       done(std::move(out));
     });
   }
-  void highest_seq(std::string pid, persistence::callback<persistence::result<int64_t>> done) override {
+  void highest_seq(std::string pid, persistence::callback<result<int64_t>> done) override {
     pending_.push_back([this, pid, done = std::move(done)] { done(highest_[pid]); });
   }
-  void delete_up_to(std::string pid, int64_t to, persistence::callback<persistence::status> done) override {
+  void delete_up_to(std::string pid, int64_t to, persistence::callback<status> done) override {
     pending_.push_back([this, pid, to, done = std::move(done)] {
       // Deletion never lowers the highest sequence number: the fence stays where it was.
       std::erase_if(journal_[pid], [to](const persistence::event& e) { return e.seq <= to; });
@@ -72,7 +72,7 @@ public:
     });
   }
   void save_snapshot(std::string pid, persistence::snapshot s,
-                     persistence::callback<persistence::status> done) override {
+                     persistence::callback<status> done) override {
     pending_.push_back([this, pid, s = std::move(s), done = std::move(done)]() mutable {
       ++snapshot_saves_;
       snapshots_[pid][s.seq] = std::move(s);
@@ -80,7 +80,7 @@ public:
     });
   }
   void load_snapshot(std::string pid,
-                     persistence::callback<persistence::result<std::optional<persistence::snapshot>>> done) override {
+                     persistence::callback<result<std::optional<persistence::snapshot>>> done) override {
     pending_.push_back([this, pid, done = std::move(done)] {
       if (auto failure = next_read_failure()) {
         done(*failure);
@@ -90,14 +90,14 @@ public:
       done(saved.empty() ? std::optional<persistence::snapshot>{} : saved.rbegin()->second);
     });
   }
-  void delete_snapshots(std::string pid, int64_t to, persistence::callback<persistence::status> done) override {
+  void delete_snapshots(std::string pid, int64_t to, persistence::callback<status> done) override {
     pending_.push_back([this, pid, to, done = std::move(done)] {
       std::erase_if(snapshots_[pid], [to](const auto& entry) { return entry.first <= to; });
       done({});
     });
   }
   void get_value(std::string key,
-                 persistence::callback<persistence::result<std::optional<persistence::stored_value>>> done) override {
+                 persistence::callback<result<std::optional<persistence::stored_value>>> done) override {
     pending_.push_back([this, key, done = std::move(done)] {
       if (auto failure = next_read_failure()) {
         done(*failure);
@@ -107,7 +107,7 @@ public:
     });
   }
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 persistence::callback<persistence::result<int64_t>> done) override {
+                 persistence::callback<result<int64_t>> done) override {
     ++value_writes_;
     pending_.push_back([this, key, type = std::move(type), payload = std::move(payload), expected_version,
                         done = std::move(done)]() mutable {
@@ -124,7 +124,7 @@ public:
     });
   }
   void delete_value(std::string key, int64_t expected_version,
-                    persistence::callback<persistence::status> done) override {
+                    persistence::callback<status> done) override {
     ++value_writes_;
     pending_.push_back([this, key, expected_version, done = std::move(done)] {
       if (auto refused = refuse_value_write(key, expected_version)) {
@@ -136,7 +136,7 @@ public:
     });
   }
   std::string name() const override { return "stepped"; }
-  void ping(persistence::callback<persistence::status> done) override { done({}); }
+  void ping(persistence::callback<status> done) override { done({}); }
   void close() override {}
 
   size_t complete_all() {
@@ -156,19 +156,19 @@ public:
   }
   size_t pending() const { return pending_.size(); }
   /// The next `n` appends to complete fail with `code` and write nothing.
-  void fail_appends(size_t n, persistence::code code = persistence::code::unavailable) {
+  void fail_appends(size_t n, status_code code = status_code::unavailable) {
     failing_appends_ = n;
     append_failure_ = code;
   }
   /// The next `n` value writes (puts and deletes) to complete fail with `code` and write nothing.
-  void fail_value_writes(size_t n, persistence::code code = persistence::code::unavailable) {
+  void fail_value_writes(size_t n, status_code code = status_code::unavailable) {
     failing_value_writes_ = n;
     value_failure_ = code;
   }
   /// The next `n` writes to complete that do not fail are written, but report `unknown_outcome`.
   void lose_write_outcomes(size_t n) { losing_outcomes_ = n; }
   /// The next `n` reads (snapshot loads, replays, value gets) to complete fail with `code`.
-  void fail_reads(size_t n, persistence::code code = persistence::code::unavailable) {
+  void fail_reads(size_t n, status_code code = status_code::unavailable) {
     failing_reads_ = n;
     read_failure_ = code;
   }
@@ -190,33 +190,33 @@ public:
   }
 
 private:
-  std::optional<persistence::status> next_write_failure(size_t& failing, persistence::code code) {
+  std::optional<status> next_write_failure(size_t& failing, status_code code) {
     if (failing == 0)
       return std::nullopt;
     --failing;
-    return persistence::status{code, "injected write failure"};
+    return status{code, "injected write failure"};
   }
   /// Why a value write must write nothing: an injected failure, or fencing (the version it replaces is not current).
-  std::optional<persistence::status> refuse_value_write(const std::string& key, int64_t expected_version) {
+  std::optional<status> refuse_value_write(const std::string& key, int64_t expected_version) {
     if (auto failure = next_write_failure(failing_value_writes_, value_failure_))
       return failure;
     auto current = values_.find(key);
     if ((current == values_.end() ? 0 : current->second.version) != expected_version)
-      return persistence::status{persistence::code::conflict, "version mismatch"};
+      return status{status_code::conflict, "version mismatch"};
     return std::nullopt;
   }
-  std::optional<persistence::status> next_read_failure() {
+  std::optional<status> next_read_failure() {
     if (failing_reads_ == 0)
       return std::nullopt;
     --failing_reads_;
-    return persistence::status{read_failure_, "injected read failure"};
+    return status{read_failure_, "injected read failure"};
   }
   /// The outcome a write that was carried out reports.
-  persistence::status write_outcome() {
+  status write_outcome() {
     if (losing_outcomes_ == 0)
       return {};
     --losing_outcomes_;
-    return persistence::status{persistence::code::unknown_outcome, "injected lost outcome"};
+    return status{status_code::unknown_outcome, "injected lost outcome"};
   }
 
   std::deque<std::function<void()>> pending_;
@@ -226,12 +226,12 @@ private:
   std::map<std::string, persistence::stored_value> values_;
   std::vector<int64_t> replayed_from_;
   size_t failing_appends_ = 0;
-  persistence::code append_failure_ = persistence::code::unavailable;
+  status_code append_failure_ = status_code::unavailable;
   size_t failing_value_writes_ = 0;
-  persistence::code value_failure_ = persistence::code::unavailable;
+  status_code value_failure_ = status_code::unavailable;
   size_t losing_outcomes_ = 0;
   size_t failing_reads_ = 0;
-  persistence::code read_failure_ = persistence::code::unavailable;
+  status_code read_failure_ = status_code::unavailable;
   size_t appends_ = 0;
   size_t value_writes_ = 0;
   size_t snapshot_saves_ = 0;
@@ -378,7 +378,7 @@ inline std::string reply_text(const std::optional<command_result>& r) {
 
 /// The status of a reply, or nullopt while none arrived: a missing reply never passes for an expected failure.
 inline std::optional<status_code> code_of(const std::optional<command_result>& r) {
-  return r ? std::optional{r->code} : std::nullopt;
+  return r ? std::optional{r->status.code()} : std::nullopt;
 }
 
 inline command append_cmd(const std::string& id, const std::string& text) {

@@ -40,7 +40,7 @@ command get_cmd(const std::string& id) {
 
 std::string text_of(const command_result& r) {
   TextReply reply;
-  REQUIRE_MESSAGE(r.ok(), to_string(r.code) << " " << r.message);
+  REQUIRE_MESSAGE(r.ok(), to_string(r.status.code()) << " " << r.status.message());
   REQUIRE(reply.ParseFromString(r.payload));
   return reply.value();
 }
@@ -71,7 +71,7 @@ struct sqlite_on_faulty_disk {
   std::string durable_text(const std::string& entity_id) const {
     auto s = open();
     std::promise<std::string> p;
-    s->replay("text-log|" + entity_id, 1, INT64_MAX, 1000, [&](persistence::result<std::vector<persistence::event>> r) {
+    s->replay("text-log|" + entity_id, 1, INT64_MAX, 1000, [&](result<std::vector<persistence::event>> r) {
       std::string text;
       if (r.ok())
         for (const auto& e : r.value()) {
@@ -100,8 +100,8 @@ void check_failing_disk(int code) {
 
     disk.vfs().write_error = code;
     auto failed = h.call(region, append_cmd("a", "2"));
-    CHECK(failed.code == status_code::unavailable);
-    CHECK(h.call(region, append_cmd("b", "2")).code == status_code::unavailable);
+    CHECK(failed.status.code() == status_code::unavailable);
+    CHECK(h.call(region, append_cmd("b", "2")).status.code() == status_code::unavailable);
     // Reads of a live entity need no disk: still served.
     CHECK(text_of(h.call(region, get_cmd("b"))) == "1");
 
@@ -130,7 +130,7 @@ TEST_CASE("storage_faults.failed_fsync_fails_commands_then_recovers") {
   auto region = h.region(text_log().model());
   REQUIRE(text_of(h.call(region, append_cmd("f", "1"))) == "1");
   disk.vfs().sync_error = SQLITE_IOERR_FSYNC;
-  CHECK(h.call(region, append_cmd("f", "2")).code == status_code::unavailable);
+  CHECK(h.call(region, append_cmd("f", "2")).status.code() == status_code::unavailable);
   disk.vfs().sync_error = 0;
   // Whether the unsynced page made it to the file is the disk's business; the entity re-read what is there.
   auto after = text_of(h.call(region, append_cmd("f", "3")));

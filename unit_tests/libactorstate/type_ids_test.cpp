@@ -76,3 +76,22 @@ TEST_CASE("type_ids.a_user_block_at_first_custom_type_id_lives_next_to_actorstat
       .receive([](int32_t n) { CHECK(n == 5); }, [](caf::error&) { FAIL("no answer to actorstate's message"); });
   self->send_exit(both, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("type_ids.a_command_result_keeps_its_status_and_reply_across_serialization") {
+  caf::actor_system_config cfg;
+  cfg.add_message_types<caf::id_block::actorstate>();
+  caf::actor_system sys{cfg};
+  auto failed = round_trip(sys, caf::make_message(actorstate::command_result::failure(
+                                    actorstate::status_code::conflict, "shard 7 is fenced")));
+  REQUIRE(failed.match_elements<actorstate::command_result>());
+  const auto& f = failed.get_as<actorstate::command_result>(0);
+  CHECK(f.status == actorstate::status{actorstate::status_code::conflict, "shard 7 is fenced"});
+  CHECK(f.payload.empty());
+  auto reply = actorstate::command_result::success("reply bytes");
+  reply.metadata.push_back({"k", "v"});
+  auto ok = round_trip(sys, caf::make_message(reply));
+  const auto& o = ok.get_as<actorstate::command_result>(0);
+  CHECK(o.ok());
+  CHECK(o.payload == "reply bytes");
+  CHECK(o.metadata.at(0).key == "k");
+}

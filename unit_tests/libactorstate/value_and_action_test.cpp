@@ -19,6 +19,6 @@ TEST_CASE("action.calls_run_statelessly") {
   CHECK(out.text() == "hi!");
   s.set_text("");
   auto failed = h.call(region, make_command("", "Say", s));
-  CHECK(failed.code == status_code::unknown);
-  CHECK(failed.message == "nothing to say");
+  CHECK(failed.status.code() == status_code::unknown);
+  CHECK(failed.status.message() == "nothing to say");
 }

@@ -6,6 +6,7 @@
 
 #include "conformance.hpp"
 
+using namespace actorstate;
 using namespace actorstate::persistence;
 using namespace actorstate::persistence::testing;
 
@@ -81,7 +82,7 @@ CONFORMANCE_TEST(journal, highest_not_reset_by_deleting_everything) {
   CHECK(value_of(f.s.highest("p")) == 5);
   CHECK(value_of(f.s.replay("p")).empty());
   // The fence still counts from the deleted events.
-  CHECK_CODE(f.s.append("p", {ev(1)}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(1)}), status_code::conflict);
   REQUIRE_OK(f.s.append("p", {ev(6)}));
   CHECK(seqs(value_of(f.s.replay("p"))) == std::vector<int64_t>{6});
 }
@@ -90,7 +91,7 @@ CONFORMANCE_TEST(journal, delete_beyond_highest_is_clamped) {
   seed(f);
   REQUIRE_OK(f.s.delete_up_to("p", 1000));
   CHECK(value_of(f.s.highest("p")) == 5);
-  CHECK_CODE(f.s.append("p", {ev(1001)}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(1001)}), status_code::conflict);
   REQUIRE_OK(f.s.append("p", {ev(6)}));
 }
 
@@ -122,7 +123,7 @@ CONFORMANCE_TEST(journal, rejected_append_among_concurrent_appends) {
     t.join();
   for (auto& w : good)
     CHECK_OK(w.get());
-  CHECK_CODE(bad.get(), code::conflict);
+  CHECK_CODE(bad.get(), status_code::conflict);
   for (int n = 0; n < threads * per_thread; ++n)
     CHECK(value_of(f.s.highest("pid-" + std::to_string(n))) == 2);
   CHECK(value_of(f.s.replay("p")) == evs(1, 5));
@@ -131,9 +132,9 @@ CONFORMANCE_TEST(journal, rejected_append_among_concurrent_appends) {
 CONFORMANCE_TEST(journal, multi_event_append_is_all_or_nothing) {
   REQUIRE_OK(f.s.append("p", evs(1, 2)));
   // The third event collides with the stored seq 2.
-  CHECK_CODE(f.s.append("p", {ev(3), ev(4), ev(2)}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(3), ev(4), ev(2)}), status_code::conflict);
   // The third event leaves a gap.
-  CHECK_CODE(f.s.append("p", {ev(3), ev(4), ev(6)}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(3), ev(4), ev(6)}), status_code::conflict);
   CHECK(value_of(f.s.highest("p")) == 2);
   CHECK(value_of(f.s.replay("p")) == evs(1, 2));
   REQUIRE_OK(f.s.append("p", evs(3, 5)));
@@ -166,7 +167,7 @@ CONFORMANCE_TEST(journal, second_writer_conflicts) {
   auto sa = first.get();
   auto sb = second.get();
   CHECK(sa.ok() != sb.ok());
-  CHECK_CODE((sa.ok() ? sb : sa), code::conflict);
+  CHECK_CODE((sa.ok() ? sb : sa), status_code::conflict);
   auto events = value_of(f.s.replay("p"));
   REQUIRE(events.size() == 1);
   CHECK(events[0].payload == (sa.ok() ? "from a" : "from b"));
@@ -175,7 +176,7 @@ CONFORMANCE_TEST(journal, second_writer_conflicts) {
 CONFORMANCE_TEST(journal, gap_conflicts) {
   seed(f);
   auto st = f.s.append("p", {ev(7)});
-  CHECK_CODE(st, code::conflict);
+  CHECK_CODE(st, status_code::conflict);
   // The message names the persistence id and the expected sequence number.
   CHECK(st.message().find("'p'") != std::string::npos);
   CHECK(st.message().find('6') != std::string::npos);
@@ -184,22 +185,22 @@ CONFORMANCE_TEST(journal, gap_conflicts) {
 
 CONFORMANCE_TEST(journal, stale_writer_conflicts) {
   seed(f);
-  CHECK_CODE(f.s.append("p", {ev(5)}), code::conflict);
-  CHECK_CODE(f.s.append("p", {ev(1)}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(5)}), status_code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(1)}), status_code::conflict);
   CHECK(value_of(f.s.replay("p")) == evs(1, 5));
 }
 
 CONFORMANCE_TEST(journal, empty_batch_is_invalid) {
   seed(f);
-  CHECK_CODE(f.s.append("p", {}), code::invalid_argument);
+  CHECK_CODE(f.s.append("p", {}), status_code::invalid_argument);
   CHECK(value_of(f.s.highest("p")) == 5);
 }
 
 CONFORMANCE_TEST(journal, non_consecutive_batch_rejected) {
   seed(f);
   auto st = f.s.append("p", {ev(6), ev(8)});
-  CHECK((st.error_code() == code::conflict || st.error_code() == code::invalid_argument));
-  CHECK_CODE(f.s.append("p", {ev(6), ev(6)}), code::conflict);
+  CHECK((st.code() == status_code::conflict || st.code() == status_code::invalid_argument));
+  CHECK_CODE(f.s.append("p", {ev(6), ev(6)}), status_code::conflict);
   CHECK(value_of(f.s.highest("p")) == 5);
   CHECK(value_of(f.s.replay("p")) == evs(1, 5));
 }
@@ -230,7 +231,7 @@ CONFORMANCE_TEST(journal, racing_batches_one_wins_whole) {
     auto sa = wa.get();
     auto sb = wb.get();
     REQUIRE_MESSAGE(sa.ok() != sb.ok(), "round " << round << ": " << sa.to_string() << " / " << sb.to_string());
-    CHECK_CODE((sa.ok() ? sb : sa), code::conflict);
+    CHECK_CODE((sa.ok() ? sb : sa), status_code::conflict);
     const auto& winner = sa.ok() ? a : b;
     CHECK(value_of(f.s.replay("p", base + 1)) == winner);
     base = winner.back().seq;
@@ -246,8 +247,8 @@ DURABLE_CONFORMANCE_TEST(journal, stale_store_on_same_data_conflicts) {
   REQUIRE_OK(f.s.append("p", evs(1, 2)));
   REQUIRE_OK(other.append("p", {ev(3, "other")}));
   // f.s last wrote 2 and has seen nothing since.
-  CHECK_CODE(f.s.append("p", {ev(3, "stale")}), code::conflict);
-  CHECK_CODE(f.s.append("p", {ev(3, "stale"), ev(4, "stale")}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(3, "stale")}), status_code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(3, "stale"), ev(4, "stale")}), status_code::conflict);
   // It recovers by reading, and may then append after what it read.
   REQUIRE(value_of(f.s.highest("p")) == 3);
   CHECK(value_of(f.s.replay("p", 3)) == std::vector<event>{ev(3, "other")});
@@ -262,7 +263,7 @@ DURABLE_CONFORMANCE_TEST(journal, stale_store_conflicts_after_other_deleted) {
   REQUIRE_OK(f.s.append("p", evs(1, 2)));
   REQUIRE_OK(other.append("p", evs(3, 4)));
   REQUIRE_OK(other.delete_up_to("p", 4));
-  CHECK_CODE(f.s.append("p", {ev(3, "stale")}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(3, "stale")}), status_code::conflict);
   REQUIRE(value_of(f.s.highest("p")) == 4);
   CHECK(value_of(f.s.replay("p")).empty());
   REQUIRE_OK(f.s.append("p", {ev(5)}));

@@ -7,6 +7,7 @@
 
 #include "conformance.hpp"
 
+using namespace actorstate;
 using namespace actorstate::persistence;
 using namespace actorstate::persistence::testing;
 
@@ -85,9 +86,9 @@ CONFORMANCE_TEST(value, put_with_zero_creates_version_one) {
 
 CONFORMANCE_TEST(value, wrong_version_conflicts) {
   REQUIRE_OK(f.s.put_value("k", "t", "one", 0));
-  CHECK_CODE(f.s.put_value("k", "t", "stale", 0), code::conflict);
-  CHECK_CODE(f.s.put_value("k", "t", "future", 5), code::conflict);
-  CHECK_CODE(f.s.put_value("absent", "t", "x", 1), code::conflict);
+  CHECK_CODE(f.s.put_value("k", "t", "stale", 0), status_code::conflict);
+  CHECK_CODE(f.s.put_value("k", "t", "future", 5), status_code::conflict);
+  CHECK_CODE(f.s.put_value("absent", "t", "x", 1), status_code::conflict);
   CHECK(value_of(f.s.get_value("k"))->payload == "one");
   CHECK_FALSE(value_of(f.s.get_value("absent")).has_value());
 }
@@ -104,7 +105,7 @@ CONFORMANCE_TEST(value, version_increments) {
 CONFORMANCE_TEST(value, delete_with_right_version) {
   REQUIRE_OK(f.s.put_value("k", "t", "a", 0));
   REQUIRE_OK(f.s.put_value("k", "t", "b", 1));
-  CHECK_CODE(f.s.delete_value("k", 1), code::conflict);
+  CHECK_CODE(f.s.delete_value("k", 1), status_code::conflict);
   CHECK(value_of(f.s.get_value("k")).has_value());
   REQUIRE_OK(f.s.delete_value("k", 2));
   CHECK_FALSE(value_of(f.s.get_value("k")).has_value());
@@ -114,7 +115,7 @@ CONFORMANCE_TEST(value, delete_with_right_version) {
 
 CONFORMANCE_TEST(value, delete_absent_with_zero_is_ok) {
   REQUIRE_OK(f.s.delete_value("k", 0));
-  CHECK_CODE(f.s.delete_value("k", 1), code::conflict);
+  CHECK_CODE(f.s.delete_value("k", 1), status_code::conflict);
 }
 
 // -- The whole store
@@ -143,26 +144,26 @@ CONFORMANCE_TEST(store, callbacks_per_pid_in_issue_order) {
   auto* s = f.s.operator->();
   s->append("p", {ev(1)}, record(0, true));
   s->highest_seq("p", [&, r = record(1, true)](result<int64_t> h) {
-    r(h.ok() && h.value() == 1 ? status{} : status{code::corrupt, "highest should be 1"});
+    r(h.ok() && h.value() == 1 ? status{} : status{status_code::data_loss, "highest should be 1"});
   });
   s->append("q", {ev(1)}, [](status) {});
   s->append("p", {ev(2)}, record(2, true));
   s->append("p", {ev(3)}, record(3, true));
   s->replay("p", 1, max_seq, no_limit, [&, r = record(4, true)](result<std::vector<event>> e) {
-    r(e.ok() && e.value().size() == 3 ? status{} : status{code::corrupt, "replay should see 3 events"});
+    r(e.ok() && e.value().size() == 3 ? status{} : status{status_code::data_loss, "replay should see 3 events"});
   });
   s->save_snapshot("p", snap(3), record(5, true));
   s->load_snapshot("p", [&, r = record(6, true)](result<std::optional<snapshot>> l) {
-    r(l.ok() && l.value() && l.value()->seq == 3 ? status{} : status{code::corrupt, "snapshot 3 expected"});
+    r(l.ok() && l.value() && l.value()->seq == 3 ? status{} : status{status_code::data_loss, "snapshot 3 expected"});
   });
   s->append("p", {ev(3)}, record(7, false));
   s->delete_up_to("p", 2, record(8, true));
   s->replay("p", 1, max_seq, no_limit, [&, r = record(9, true)](result<std::vector<event>> e) {
-    r(e.ok() && e.value().size() == 1 ? status{} : status{code::corrupt, "replay should see 1 event"});
+    r(e.ok() && e.value().size() == 1 ? status{} : status{status_code::data_loss, "replay should see 1 event"});
   });
   s->append("p", {ev(4)}, record(10, true));
   s->highest_seq("p", [&, r = record(11, true), done = all_done.cb()](result<int64_t> h) {
-    r(h.ok() && h.value() == 4 ? status{} : status{code::corrupt, "highest should be 4"});
+    r(h.ok() && h.value() == 4 ? status{} : status{status_code::data_loss, "highest should be 4"});
     done(true);
   });
   CHECK(all_done.get());
@@ -233,21 +234,21 @@ CONFORMANCE_TEST(store, operations_after_close_are_unavailable) {
   auto caller = std::this_thread::get_id();
   waiter<std::thread::id> thread;
   f.s->append("p", {ev(2)}, [cb = thread.cb()](status st) {
-    CHECK_CODE(st, code::unavailable);
+    CHECK_CODE(st, status_code::unavailable);
     cb(std::this_thread::get_id());
   });
   CHECK(thread.get() != caller);
-  CHECK_CODE(f.s.append("p", {ev(2)}), code::unavailable);
-  CHECK_CODE(f.s.replay("p"), code::unavailable);
-  CHECK_CODE(f.s.highest("p"), code::unavailable);
-  CHECK_CODE(f.s.delete_up_to("p", 1), code::unavailable);
-  CHECK_CODE(f.s.save_snapshot("p", snap(1)), code::unavailable);
-  CHECK_CODE(f.s.load_snapshot("p"), code::unavailable);
-  CHECK_CODE(f.s.delete_snapshots("p", 1), code::unavailable);
-  CHECK_CODE(f.s.get_value("k"), code::unavailable);
-  CHECK_CODE(f.s.put_value("k", "t", "v", 0), code::unavailable);
-  CHECK_CODE(f.s.delete_value("k", 0), code::unavailable);
-  CHECK_CODE(f.s.ping(), code::unavailable);
+  CHECK_CODE(f.s.append("p", {ev(2)}), status_code::unavailable);
+  CHECK_CODE(f.s.replay("p"), status_code::unavailable);
+  CHECK_CODE(f.s.highest("p"), status_code::unavailable);
+  CHECK_CODE(f.s.delete_up_to("p", 1), status_code::unavailable);
+  CHECK_CODE(f.s.save_snapshot("p", snap(1)), status_code::unavailable);
+  CHECK_CODE(f.s.load_snapshot("p"), status_code::unavailable);
+  CHECK_CODE(f.s.delete_snapshots("p", 1), status_code::unavailable);
+  CHECK_CODE(f.s.get_value("k"), status_code::unavailable);
+  CHECK_CODE(f.s.put_value("k", "t", "v", 0), status_code::unavailable);
+  CHECK_CODE(f.s.delete_value("k", 0), status_code::unavailable);
+  CHECK_CODE(f.s.ping(), status_code::unavailable);
 }
 
 DURABLE_CONFORMANCE_TEST(store, data_survives_reopen) {
@@ -263,9 +264,9 @@ DURABLE_CONFORMANCE_TEST(store, data_survives_reopen) {
   CHECK(value_of(f.s.load_snapshot("q")) == std::optional<snapshot>{snap(3)});
   CHECK(value_of(f.s.get_value("k")) == std::optional<stored_value>{stored_value{"t", std::string{"\0v", 2}, 1}});
   // The fences hold across the reopen too.
-  CHECK_CODE(f.s.append("p", {ev(1)}), code::conflict);
+  CHECK_CODE(f.s.append("p", {ev(1)}), status_code::conflict);
   REQUIRE_OK(f.s.append("p", {ev(6)}));
-  CHECK_CODE(f.s.put_value("k", "t", "x", 0), code::conflict);
+  CHECK_CODE(f.s.put_value("k", "t", "x", 0), status_code::conflict);
   CHECK(value_of(f.s.put_value("k", "t", "x", 1)) == 2);
 }
 
@@ -281,7 +282,7 @@ CONFORMANCE_TEST(value, racing_puts_one_wins) {
       auto ra = wa.get();
       auto rb = wb.get();
       REQUIRE_MESSAGE(ra.ok() != rb.ok(), "round " << round << ", expected " << expected);
-      CHECK_CODE((ra.ok() ? rb : ra), code::conflict);
+      CHECK_CODE((ra.ok() ? rb : ra), status_code::conflict);
       CHECK((ra.ok() ? ra : rb).value() == expected + 1);
       auto stored = value_of(f.s.get_value(key));
       REQUIRE(stored.has_value());
@@ -293,7 +294,7 @@ CONFORMANCE_TEST(value, racing_puts_one_wins) {
     auto sd = deleted.get();
     auto ru = updated.get();
     REQUIRE(sd.ok() != ru.ok());
-    CHECK_CODE((sd.ok() ? status_of(ru) : sd), code::conflict);
+    CHECK_CODE((sd.ok() ? status_of(ru) : sd), status_code::conflict);
     auto stored = value_of(f.s.get_value(key));
     if (sd.ok())
       CHECK_FALSE(stored.has_value());
@@ -326,7 +327,7 @@ DURABLE_CONFORMANCE_TEST(store, second_store_on_same_data_is_fenced) {
     auto sa = wa.get();
     auto sb = wb.get();
     REQUIRE_MESSAGE(sa.ok() != sb.ok(), "round " << round << ": " << sa.to_string() << " / " << sb.to_string());
-    CHECK_CODE((sa.ok() ? sb : sa), code::conflict);
+    CHECK_CODE((sa.ok() ? sb : sa), status_code::conflict);
     const auto& winner = sa.ok() ? a : b;
     // Both stores see the winner's events and nothing of the loser's.
     CHECK(value_of(f.s.replay("p", base + 1)) == winner);
@@ -336,11 +337,11 @@ DURABLE_CONFORMANCE_TEST(store, second_store_on_same_data_is_fenced) {
     auto ra = va.get();
     auto rb = vb.get();
     REQUIRE_MESSAGE(ra.ok() != rb.ok(), "round " << round << ": " << status_of(ra) << " / " << status_of(rb));
-    CHECK_CODE((ra.ok() ? rb : ra), code::conflict);
+    CHECK_CODE((ra.ok() ? rb : ra), status_code::conflict);
     CHECK(value_of(other.get_value("k")) ==
           std::optional<stored_value>{stored_value{"t", ra.ok() ? "a" : "b", round + 1}});
   }
   // A stale writer stays fenced out.
-  CHECK_CODE(other.append("p", {ev(base)}), code::conflict);
-  CHECK_CODE(f.s.put_value("k", "t", "stale", 0), code::conflict);
+  CHECK_CODE(other.append("p", {ev(base)}), status_code::conflict);
+  CHECK_CODE(f.s.put_value("k", "t", "stale", 0), status_code::conflict);
 }

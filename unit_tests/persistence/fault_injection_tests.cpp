@@ -10,6 +10,7 @@
 
 #include "test_support.hpp"
 
+using namespace actorstate;
 using namespace actorstate::persistence;
 using namespace actorstate::persistence::testing;
 
@@ -38,9 +39,9 @@ struct faulty_fixture {
 
 TEST_CASE("faulty.fail_writes_counted") {
   faulty_fixture f;
-  f.faulty->fail_writes(code::unavailable, 2);
-  CHECK_CODE(f.s.append("p", {ev(1)}), code::unavailable);
-  CHECK_CODE(f.s.put_value("k", "t", "v", 0), code::unavailable);
+  f.faulty->fail_writes(status_code::unavailable, 2);
+  CHECK_CODE(f.s.append("p", {ev(1)}), status_code::unavailable);
+  CHECK_CODE(f.s.put_value("k", "t", "v", 0), status_code::unavailable);
   // The failed writes never reached the inner store; reads are unaffected.
   CHECK(value_of(f.s.highest("p")) == 0);
   CHECK_FALSE(value_of(f.s.get_value("k")).has_value());
@@ -50,13 +51,13 @@ TEST_CASE("faulty.fail_writes_counted") {
 
 TEST_CASE("faulty.fail_writes_until_cleared") {
   faulty_fixture f;
-  f.faulty->fail_writes(code::unknown_outcome);
+  f.faulty->fail_writes(status_code::unknown_outcome);
   for (int i = 0; i < 5; ++i)
-    CHECK_CODE(f.s.append("p", {ev(1)}), code::unknown_outcome);
-  CHECK_CODE(f.s.save_snapshot("p", snapshot{1, "t", "s"}), code::unknown_outcome);
-  CHECK_CODE(f.s.delete_up_to("p", 1), code::unknown_outcome);
-  CHECK_CODE(f.s.delete_snapshots("p", 1), code::unknown_outcome);
-  CHECK_CODE(f.s.delete_value("k", 0), code::unknown_outcome);
+    CHECK_CODE(f.s.append("p", {ev(1)}), status_code::unknown_outcome);
+  CHECK_CODE(f.s.save_snapshot("p", snapshot{1, "t", "s"}), status_code::unknown_outcome);
+  CHECK_CODE(f.s.delete_up_to("p", 1), status_code::unknown_outcome);
+  CHECK_CODE(f.s.delete_snapshots("p", 1), status_code::unknown_outcome);
+  CHECK_CODE(f.s.delete_value("k", 0), status_code::unknown_outcome);
   REQUIRE_OK(f.s.ping());
   f.faulty->clear_faults();
   REQUIRE_OK(f.s.append("p", {ev(1)}));
@@ -65,17 +66,17 @@ TEST_CASE("faulty.fail_writes_until_cleared") {
 TEST_CASE("faulty.fail_reads") {
   faulty_fixture f;
   REQUIRE_OK(f.s.append("p", evs(1, 3)));
-  f.faulty->fail_reads(code::corrupt, 5);
-  CHECK_CODE(f.s.replay("p"), code::corrupt);
-  CHECK_CODE(f.s.highest("p"), code::corrupt);
-  CHECK_CODE(f.s.load_snapshot("p"), code::corrupt);
-  CHECK_CODE(f.s.get_value("k"), code::corrupt);
+  f.faulty->fail_reads(status_code::data_loss, 5);
+  CHECK_CODE(f.s.replay("p"), status_code::data_loss);
+  CHECK_CODE(f.s.highest("p"), status_code::data_loss);
+  CHECK_CODE(f.s.load_snapshot("p"), status_code::data_loss);
+  CHECK_CODE(f.s.get_value("k"), status_code::data_loss);
   // Writes are unaffected and do not use up the count.
   REQUIRE_OK(f.s.append("p", {ev(4)}));
-  CHECK_CODE(f.s.ping(), code::corrupt);
+  CHECK_CODE(f.s.ping(), status_code::data_loss);
   CHECK(value_of(f.s.replay("p")) == evs(1, 4));
-  f.faulty->fail_reads(code::unavailable);
-  CHECK_CODE(f.s.ping(), code::unavailable);
+  f.faulty->fail_reads(status_code::unavailable);
+  CHECK_CODE(f.s.ping(), status_code::unavailable);
   f.faulty->clear_faults();
   REQUIRE_OK(f.s.ping());
 }
@@ -119,14 +120,14 @@ TEST_CASE("faulty.hold_keeps_per_pid_order") {
   });
   REQUIRE(eventually([&] { return f.faulty->held_writes() == 1; }));
   // An injected failure on the same id also waits behind the held write.
-  f.faulty->fail_writes(code::unavailable, 1);
+  f.faulty->fail_writes(status_code::unavailable, 1);
   waiter<status> injected;
   f.s->append("p", {ev(2)}, injected.cb());
   CHECK_FALSE(read_done.ready());
   CHECK_FALSE(injected.ready());
   f.faulty->release_writes();
   CHECK(read_done.get());
-  CHECK_CODE(injected.get(), code::unavailable);
+  CHECK_CODE(injected.get(), status_code::unavailable);
   std::lock_guard guard{mtx};
   CHECK(order == std::vector<int>{1, 2});
 }
@@ -155,12 +156,12 @@ TEST_CASE("faulty.close_releases_held_writes") {
   f.faulty->close();
   REQUIRE(held.ready());
   CHECK_OK(held.get());
-  CHECK_CODE(f.s.ping(), code::unavailable);
+  CHECK_CODE(f.s.ping(), status_code::unavailable);
 }
 
 TEST_CASE("faulty.callbacks_run_on_its_worker") {
   faulty_fixture f;
-  f.faulty->fail_writes(code::unavailable, 1);
+  f.faulty->fail_writes(status_code::unavailable, 1);
   waiter<std::thread::id> injected;
   waiter<std::thread::id> forwarded;
   f.s->append("p", {ev(1)}, [cb = injected.cb()](status) { cb(std::this_thread::get_id()); });

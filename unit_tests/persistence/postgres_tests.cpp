@@ -21,6 +21,7 @@
 #include "pg_test_support.hpp"
 #include "test_support.hpp"
 
+using namespace actorstate;
 using namespace actorstate::persistence;
 using namespace actorstate::persistence::testing;
 using namespace std::chrono_literals;
@@ -329,7 +330,7 @@ TEST_CASE("store.newer_schema_version_is_refused") {
   pg_admin{db.uri()}.exec("UPDATE schema_version SET version = 99");
   auto s = open_store(db.uri());
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().error_code() == code::corrupt);
+  CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(
       s.error().message().find("schema version 99 is newer than this build supports (1)") != std::string::npos,
       s.error().message());
@@ -342,7 +343,7 @@ TEST_CASE("store.foreign_tables_are_refused") {
   admin.exec("CREATE TABLE journal (id integer PRIMARY KEY)");
   auto s = open_store(db.uri());
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().error_code() == code::corrupt);
+  CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(s.error().message().find("not an actorstate database") != std::string::npos, s.error().message());
   // Nothing was created next to the foreign table.
   CHECK(admin.text("SELECT to_regclass('schema_version') IS NULL") == "t");
@@ -373,7 +374,7 @@ TEST_CASE("store.concurrent_opens_create_the_schema_once") {
     // Every store works, and they fence each other.
     for (int i = 0; i < n; ++i)
       CHECK_OK(stores[i]->append("p", {ev(i + 1)}));
-    CHECK_CODE(stores[0]->append("p", {ev(1)}), code::conflict);
+    CHECK_CODE(stores[0]->append("p", {ev(1)}), status_code::conflict);
   }
 }
 
@@ -462,8 +463,8 @@ TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
     CHECK(put.value() == 1);
   }
   auto append_outcome = stale_append.get();
-  CHECK_CODE(append_outcome, code::conflict);
-  CHECK_CODE(stale_put.get(), code::conflict);
+  CHECK_CODE(append_outcome, status_code::conflict);
+  CHECK_CODE(stale_put.get(), status_code::conflict);
   // The same message as the write run alone.
   CHECK(append_outcome.message() == s.append("seeded", {ev(2)}).message());
   CHECK(transactions_of(admin, "pid-%") == "1");
@@ -479,7 +480,7 @@ TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
   CHECK(value_of(s.get_value("kept"))->payload == "v1");
   // Pipelined appends keep the fence: the next one-event appends follow on.
   REQUIRE_OK(s.append("pid-0", {ev(2)}));
-  CHECK_CODE(s.append("pid-0", {ev(2)}), code::conflict);
+  CHECK_CODE(s.append("pid-0", {ev(2)}), status_code::conflict);
   CHECK(value_of(s.replay("pid-0")) == evs(1, 2));
   // Without a rejected write, several pipeline rounds commit as one transaction.
   waiter<status> blocked_again;
@@ -521,7 +522,7 @@ TEST_CASE("store.failed_event_insert_rolls_back_the_whole_batch") {
   s->append("q", evs(1, 1), other.cb());
   s->append("p", evs(3, 5), batch.cb());
   CHECK_OK(other.get());
-  CHECK_CODE(batch.get(), code::conflict);
+  CHECK_CODE(batch.get(), status_code::conflict);
   CHECK(value_of(s.highest("p")) == 2);
   CHECK(seqs(value_of(s.replay("p"))) == std::vector<int64_t>{1, 2, 4});
   admin.exec("DELETE FROM journal WHERE persistence_id = 'p' AND seq = 4");
@@ -540,12 +541,12 @@ TEST_CASE("store.text_postgres_cannot_store_is_invalid_argument") {
   s->append(std::string{"a\0b", 3}, {ev(1)}, nul_pid.cb());
   s->append("fine", {ev(1)}, fine.cb());
   s->put_value("\xff\xfe", "t", "v", 0, bad_key.cb());
-  CHECK_CODE(nul_pid.get(), code::invalid_argument);
+  CHECK_CODE(nul_pid.get(), status_code::invalid_argument);
   CHECK_OK(fine.get());
-  CHECK_CODE(bad_key.get(), code::invalid_argument);
+  CHECK_CODE(bad_key.get(), status_code::invalid_argument);
   event bad_type = ev(2);
   bad_type.type = std::string{"t\0", 2};
-  CHECK_CODE(s.append("fine", {bad_type}), code::invalid_argument);
+  CHECK_CODE(s.append("fine", {bad_type}), status_code::invalid_argument);
   CHECK(value_of(s.replay("fine")) == evs(1, 1));
   REQUIRE_OK(s.append("fine", {ev(2)}));
 }
@@ -565,7 +566,7 @@ TEST_CASE("store.connection_lost_after_commit_was_executed_is_unknown_outcome") 
   relayed_store rs;
   auto& [db, relay, s] = rs;
   relay.arm('Q', "COMMIT", pg_relay::cut_mode::after_server_replied);
-  CHECK_CODE(s.append("p", {ev(2)}), code::unknown_outcome);
+  CHECK_CODE(s.append("p", {ev(2)}), status_code::unknown_outcome);
   CHECK(relay.fired());
   // The server did commit; the caller re-reads and carries on, the writer on a new connection.
   CHECK(value_of(s.highest("p")) == 2);
@@ -583,9 +584,9 @@ TEST_CASE("store.commit_lost_in_transit_is_unknown_outcome") {
   waiter<result<int64_t>> put;
   s->append("p", {ev(2)}, append.cb());
   s->put_value("k", "t", "v2", 1, put.cb());
-  CHECK_CODE(append.get(), code::unknown_outcome);
+  CHECK_CODE(append.get(), status_code::unknown_outcome);
   auto put_result = put.get();
-  CHECK_MESSAGE((put_result.ok() || put_result.error().error_code() == code::unknown_outcome), status_of(put_result));
+  CHECK_MESSAGE((put_result.ok() || put_result.error().code() == status_code::unknown_outcome), status_of(put_result));
   CHECK(relay.fired());
   // This time nothing was committed.
   CHECK(value_of(s.highest("p")) == 1);
@@ -599,7 +600,7 @@ TEST_CASE("store.connection_lost_before_commit_is_unavailable") {
   // Cut while an event row of a several-event append (sent statement by statement, after BEGIN answered) is on its
   // way: the transaction never reaches COMMIT.
   relay.arm('B', "insert_event", pg_relay::cut_mode::drop_message);
-  CHECK_CODE(s.append("p", evs(2, 3)), code::unavailable);
+  CHECK_CODE(s.append("p", evs(2, 3)), status_code::unavailable);
   CHECK(relay.fired());
   CHECK(value_of(s.highest("p")) == 1);
   REQUIRE_OK(s.append("p", evs(2, 3)));
@@ -627,11 +628,11 @@ TEST_CASE("store.unavailable_fast_while_the_server_is_down") {
   // Every operation fails at once (no queueing behind a dead server), reads and pings included.
   for (int i = 0; i < 20; ++i) {
     auto took = timed([&] {
-      CHECK_CODE(s.append("p", {ev(2)}), code::unavailable);
-      CHECK_CODE(s.put_value("k", "t", "v2", 1), code::unavailable);
-      CHECK_CODE(s.replay("p"), code::unavailable);
-      CHECK_CODE(s.get_value("k"), code::unavailable);
-      CHECK_CODE(s.ping(), code::unavailable);
+      CHECK_CODE(s.append("p", {ev(2)}), status_code::unavailable);
+      CHECK_CODE(s.put_value("k", "t", "v2", 1), status_code::unavailable);
+      CHECK_CODE(s.replay("p"), status_code::unavailable);
+      CHECK_CODE(s.get_value("k"), status_code::unavailable);
+      CHECK_CODE(s.ping(), status_code::unavailable);
     });
     CHECK_MESSAGE(took < 2s, "round " << i << " took " << took.count() << " ms");
   }
@@ -678,8 +679,8 @@ TEST_CASE("store.survives_server_restart_and_downtime") {
   server.pause();
   for (int i = 0; i < 5; ++i) {
     auto took = timed([&] {
-      CHECK_CODE(s.append("p", {ev(3)}), code::unavailable);
-      CHECK_CODE(s.highest("p"), code::unavailable);
+      CHECK_CODE(s.append("p", {ev(3)}), status_code::unavailable);
+      CHECK_CODE(s.highest("p"), status_code::unavailable);
     });
     CHECK_MESSAGE(took < 2s, "took " << took.count() << " ms");
   }
@@ -704,7 +705,7 @@ TEST_CASE("store.uris") {
   }
   auto bad = open_store(uri + "?no_such_parameter=1");
   REQUIRE_FALSE(bad.ok());
-  CHECK_MESSAGE(bad.error().error_code() == code::invalid_argument, bad.error().to_string());
+  CHECK_MESSAGE(bad.error().code() == status_code::invalid_argument, bad.error().to_string());
   // A port nobody listens on: the error names the server but never the password.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -719,7 +720,7 @@ TEST_CASE("store.uris") {
       timed([&] { refused.emplace(open_store("postgres://someone:s3cret-pw@127.0.0.1:" + closed_port + "/x")); });
   ::close(fd);
   REQUIRE_FALSE(refused->ok());
-  CHECK(refused->error().error_code() == code::unavailable);
+  CHECK(refused->error().code() == status_code::unavailable);
   CHECK(took < 5s);
   CHECK_MESSAGE(refused->error().message().find("s3cret-pw") == std::string::npos, refused->error().message());
   CHECK_MESSAGE(refused->error().message().find("127.0.0.1:" + closed_port) != std::string::npos,

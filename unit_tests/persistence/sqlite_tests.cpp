@@ -13,6 +13,7 @@
 #include "fault_vfs.hpp"
 #include "test_support.hpp"
 
+using namespace actorstate;
 using namespace actorstate::persistence;
 using namespace actorstate::persistence::testing;
 
@@ -92,7 +93,7 @@ TEST_CASE("sqlite.random_bytes_file_is_corrupt") {
   write_new_file(path, random_bytes(4096));
   auto s = open_store("sqlite:" + path);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().error_code() == code::corrupt);
+  CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(s.error().message().find(path) != std::string::npos, s.error().message());
 }
 
@@ -115,7 +116,7 @@ TEST_CASE("sqlite.damaged_page_is_corrupt") {
   SUBCASE("refused at open by the quick check") {
     auto s = open_store("sqlite:" + path);
     REQUIRE_FALSE(s.ok());
-    CHECK_MESSAGE(s.error().error_code() == code::corrupt, s.error().to_string());
+    CHECK_MESSAGE(s.error().code() == status_code::data_loss, s.error().to_string());
     CHECK_MESSAGE(s.error().message().find(path) != std::string::npos, s.error().message());
   }
   SUBCASE("without the quick check, the reads that reach it fail") {
@@ -126,7 +127,7 @@ TEST_CASE("sqlite.damaged_page_is_corrupt") {
     sync_store s{std::move(opened.value())};
     auto replayed = s.replay("p");
     REQUIRE_FALSE(replayed.ok());
-    CHECK_MESSAGE(replayed.error().error_code() == code::corrupt, replayed.error().to_string());
+    CHECK_MESSAGE(replayed.error().code() == status_code::data_loss, replayed.error().to_string());
   }
 }
 
@@ -172,7 +173,7 @@ TEST_CASE("sqlite.newer_schema_version_is_refused") {
   raw_db{path}.exec("PRAGMA user_version = 99");
   auto s = open_store("sqlite:" + path);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().error_code() == code::corrupt);
+  CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(s.error().message().find("schema version 99 is newer") != std::string::npos, s.error().message());
   CHECK(s.error().message().find(path) != std::string::npos);
 }
@@ -183,7 +184,7 @@ TEST_CASE("sqlite.foreign_database_is_refused") {
   raw_db{path}.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY)");
   auto s = open_store("sqlite:" + path);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().error_code() == code::corrupt);
+  CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(s.error().message().find("not an actorstate database") != std::string::npos, s.error().message());
   // Left as it was: still in rollback-journal mode.
   CHECK(raw_db{path}.text("PRAGMA journal_mode") == "delete");
@@ -193,13 +194,13 @@ TEST_CASE("sqlite.invalid_options_and_uris") {
   temp_dir dir;
   store_options bad_sync;
   bad_sync.sqlite_synchronous = "SOMETIMES";
-  CHECK(open_store("sqlite:" + dir.file("a.db"), bad_sync).error().error_code() == code::invalid_argument);
+  CHECK(open_store("sqlite:" + dir.file("a.db"), bad_sync).error().code() == status_code::invalid_argument);
   store_options bad_vfs;
   bad_vfs.sqlite_vfs = "no-such-vfs";
-  CHECK(open_store("sqlite:" + dir.file("b.db"), bad_vfs).error().error_code() == code::invalid_argument);
-  CHECK(open_store("sqlite:").error().error_code() == code::invalid_argument);
-  CHECK(open_store("sqlite::memory:").error().error_code() == code::invalid_argument);
-  CHECK(open_store("mysql://localhost/db").error().error_code() == code::invalid_argument);
+  CHECK(open_store("sqlite:" + dir.file("b.db"), bad_vfs).error().code() == status_code::invalid_argument);
+  CHECK(open_store("sqlite:").error().code() == status_code::invalid_argument);
+  CHECK(open_store("sqlite::memory:").error().code() == status_code::invalid_argument);
+  CHECK(open_store("mysql://localhost/db").error().code() == status_code::invalid_argument);
   store_options lower_case;
   lower_case.sqlite_synchronous = "normal";
   CHECK(open_store("sqlite:" + dir.file("c.db"), lower_case).ok());
@@ -257,12 +258,12 @@ TEST_CASE("sqlite.disk_full_is_unavailable_and_recovers") {
   sync_store s{open_sqlite(dir.file("store.db"), options)};
   REQUIRE_OK(s.append("p", evs(1, 2)));
   vfs.write_error = SQLITE_FULL;
-  CHECK_CODE(s.append("p", {ev(3)}), code::unavailable);
-  CHECK_CODE(s.put_value("k", "t", "v", 0), code::unavailable);
+  CHECK_CODE(s.append("p", {ev(3)}), status_code::unavailable);
+  CHECK_CODE(s.put_value("k", "t", "v", 0), status_code::unavailable);
   vfs.write_error = 0;
   // Nothing was written, and the store works again once the disk has room. The writer has forgotten that it inserted
   // 3 (a store that skips the fence read for what it inserted itself must), so it judges 4 by the fence: a gap.
-  CHECK_CODE(s.append("p", {ev(4)}), code::conflict);
+  CHECK_CODE(s.append("p", {ev(4)}), status_code::conflict);
   CHECK(value_of(s.highest("p")) == 2);
   REQUIRE_OK(s.append("p", {ev(3)}));
   CHECK(value_of(s.put_value("k", "t", "v", 0)) == 1);
@@ -278,7 +279,7 @@ TEST_CASE("sqlite.failed_fsync_on_commit_is_unknown_outcome") {
   sync_store s{open_sqlite(dir.file("store.db"), options)};
   REQUIRE_OK(s.append("p", evs(1, 2)));
   vfs.sync_error = SQLITE_IOERR_FSYNC;
-  CHECK_CODE(s.append("p", {ev(3)}), code::unknown_outcome);
+  CHECK_CODE(s.append("p", {ev(3)}), status_code::unknown_outcome);
   vfs.sync_error = 0;
   // The caller re-reads before writing again; whatever it finds, the store keeps working.
   auto highest = value_of(s.highest("p"));
@@ -312,13 +313,13 @@ TEST_CASE("sqlite.failed_group_of_one_entity_forgets_known_highest") {
     s->append("p", {ev(3 + i)}, appends[static_cast<size_t>(i)].cb());
   vfs.write_error = SQLITE_FULL;
   blocker.exec("COMMIT");
-  CHECK_CODE(stalled.get(), code::unavailable);
+  CHECK_CODE(stalled.get(), status_code::unavailable);
   // In one group, all three fail with it; a later group would refuse 4 for the gap.
-  CHECK_CODE(appends[0].get(), code::unavailable);
+  CHECK_CODE(appends[0].get(), status_code::unavailable);
   CHECK_FALSE(appends[1].get().ok());
   CHECK_FALSE(appends[2].get().ok());
   vfs.write_error = 0;
-  CHECK_CODE(s.append("p", {ev(6)}), code::conflict);
+  CHECK_CODE(s.append("p", {ev(6)}), status_code::conflict);
   REQUIRE_OK(s.append("p", evs(3, 6)));
   CHECK(value_of(s.replay("p")) == evs(1, 6));
 }

@@ -27,14 +27,22 @@
 
 namespace actorstate::persistence {
 
-// Lets doctest print codes and statuses in failed checks.
-inline std::ostream& operator<<(std::ostream& out, code c) {
+}  // namespace actorstate::persistence
+
+namespace actorstate {
+
+// Lets doctest print codes and statuses in failed checks (found by argument-dependent lookup).
+inline std::ostream& operator<<(std::ostream& out, status_code c) {
   return out << to_string(c);
 }
 
 inline std::ostream& operator<<(std::ostream& out, const status& st) {
   return out << st.to_string();
 }
+
+}  // namespace actorstate
+
+namespace actorstate::persistence {
 
 inline std::ostream& operator<<(std::ostream& out, const event& e) {
   return out << "event{" << e.seq << ", " << e.type << ", " << e.payload.size() << " bytes, " << e.metadata.size()
@@ -79,7 +87,7 @@ const status& status_of(const result<T>& r) {
   do {                                                                                         \
     const auto& actorstate_r_ = (expr);                                                        \
     const auto& actorstate_st_ = ::actorstate::persistence::testing::status_of(actorstate_r_); \
-    CHECK_MESSAGE(actorstate_st_.error_code() == (expected_code), actorstate_st_.to_string()); \
+    CHECK_MESSAGE(actorstate_st_.code() == (expected_code), actorstate_st_.to_string()); \
   } while (false)
 
 /// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction; unique per process, so
@@ -282,8 +290,8 @@ struct mixed_group {
   void check_outcomes() {
     for (auto& w : good)
       CHECK_OK(w.get());
-    CHECK_CODE(bad.get(), code::conflict);
-    CHECK_CODE(stale_value.get(), code::conflict);
+    CHECK_CODE(bad.get(), status_code::conflict);
+    CHECK_CODE(stale_value.get(), status_code::conflict);
   }
 
   /// The good writes are stored, the rejected append is not.

@@ -32,7 +32,7 @@ namespace actorstate::frontend {
 namespace {
 
 grpc::Status to_grpc(const command_result& r) {
-  return grpc::Status{static_cast<grpc::StatusCode>(r.code), r.message};
+  return grpc::Status{static_cast<grpc::StatusCode>(client_code(r.status.code())), r.status.message()};
 }
 
 bool dump(const grpc::ByteBuffer& buf, std::string& out) {

@@ -82,7 +82,7 @@ bool node::impl::ready() {
     return false;
   auto promise = std::make_shared<std::promise<bool>>();
   auto answer = promise->get_future();
-  store->ping([promise](persistence::status st) { promise->set_value(st.ok()); });
+  store->ping([promise](status st) { promise->set_value(st.ok()); });
   return answer.wait_for(std::chrono::seconds{2}) == std::future_status::ready && answer.get();
 }
 

@@ -95,7 +95,7 @@ private:
         next();
         return;
       }
-      bool element = out.code == status_code::ok && !(out.no_reply && !out.forward);
+      bool element = out.status.ok() && !(out.no_reply && !out.forward);
       // Actions keep a failure's side effects (Cloudstate's "failure with side effect").
       execute([](std::function<void()> fn) { fn(); }, self->route_, plan_of(out, true),
               [self, element, next](command_result r) {

@@ -10,7 +10,7 @@ namespace {
 
 /// A transport or routing failure, as opposed to the target's own answer (a user failure is an answer).
 bool undeliverable(const command_result& r) {
-  switch (r.code) {
+  switch (r.status.code()) {
     case status_code::unimplemented:
     case status_code::unavailable:
     case status_code::deadline_exceeded:
@@ -38,8 +38,8 @@ struct run {
         me->post([me, effect, r = std::move(r)] {
           if (undeliverable(r)) {
             me->on_error(effect, r, "side effect of");
-            me->finish(command_result::failure(r.code, "synchronous side effect " + effect.service_name + "/" +
-                                                           effect.method + " failed: " + r.message));
+            me->finish(command_result::failure(r.status.code(), "synchronous side effect " + effect.service_name + "/" +
+                                                           effect.method + " failed: " + r.status.message()));
             return;
           }
           me->step(me);
@@ -73,13 +73,13 @@ struct run {
 
 reply_plan plan_of(detail::handler_output& out, bool keep_effects_on_failure) {
   reply_plan plan;
-  if (out.code == status_code::ok) {
+  if (out.status.ok()) {
     plan.result = command_result::success(std::move(out.reply));
     plan.result.metadata = std::move(out.metadata);
     plan.forward = std::move(out.forward);
     plan.side_effects = std::move(out.side_effects);
   } else {
-    plan.result = command_result::failure(out.code, std::move(out.message));
+    plan.result = command_result::failure(std::move(out.status));
     if (keep_effects_on_failure)
       plan.side_effects = std::move(out.side_effects);
   }
@@ -103,9 +103,9 @@ void execute(post_fn post, const route_fn& route, reply_plan plan, std::function
 effect_error_fn action_effect_errors(std::shared_ptr<const detail::action_model> model) {
   return [model = std::move(model)](const detail::effect_call& call, const command_result& error, const char* role) {
     log::warn("forward or side effect of an action failed",
-              {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.message}});
+              {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.status.message()}});
     if (model->report_error)
-      model->report_error(error.message + " (" + role + " " + model->service_name + ", calling " + call.service_name +
+      model->report_error(error.status.message() + " (" + role + " " + model->service_name + ", calling " + call.service_name +
                           "/" + call.method + ")");
   };
 }

@@ -6,20 +6,9 @@
 
 namespace actorstate::runtime {
 
-status_code to_status_code(const persistence::status& st) {
-  switch (st.error_code()) {
-    case persistence::code::ok:
-      return status_code::ok;
-    case persistence::code::invalid_argument:
-      return status_code::internal;
-    case persistence::code::corrupt:
-      return status_code::data_loss;
-    case persistence::code::conflict:
-    case persistence::code::unavailable:
-    case persistence::code::unknown_outcome:
-      return status_code::unavailable;
-  }
-  return status_code::unavailable;
+status_code store_failure_code(const status& st) {
+  // A request the store refused as malformed is the runtime's fault, not the caller's.
+  return st.code() == status_code::invalid_argument ? status_code::internal : client_code(st.code());
 }
 
 entity_actor::entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id)
@@ -122,10 +111,10 @@ void entity_actor::append_events(std::vector<persistence::event> events,
   if (snapshot)
     snapshot_after_.push_back({n, std::move(*snapshot)});
   env_->metrics->persisted_events.inc(events.size());
-  env_->store->append(pid(), std::move(events), write_callback<persistence::status>(n));
+  env_->store->append(pid(), std::move(events), write_callback<status>(n));
 }
 
-void entity_actor::write_done(uint64_t n, const persistence::status& st) {
+void entity_actor::write_done(uint64_t n, const status& st) {
   record_write(n, st);
   after_writes();
 }
@@ -138,20 +127,20 @@ void entity_actor::on_durable_notice(const std::shared_ptr<durable_signal>& sign
   auto upto = signal->upto.load();
   if (signal->noticed >= upto)
     return;
-  persistence::status ok;
+  status ok;
   while (signal->noticed < upto)
     record_write(++signal->noticed, ok);
   after_writes();
 }
 
-void entity_actor::record_write(uint64_t n, const persistence::status& st) {
+void entity_actor::record_write(uint64_t n, const status& st) {
   --outstanding_;
   if (!snapshot_after_.empty() && snapshot_after_.front().first == n) {
     auto snap = snapshot_after_.take_front().second;
     if (st.ok()) {
       auto seq = snap.seq;
       auto p = pid();
-      env_->store->save_snapshot(p, std::move(snap), [p, seq](persistence::status saved) {
+      env_->store->save_snapshot(p, std::move(snap), [p, seq](status saved) {
         if (!saved.ok())
           log::warn("snapshot not saved",
                     {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", saved.to_string()}});
@@ -164,7 +153,7 @@ void entity_actor::record_write(uint64_t n, const persistence::status& st) {
     release_durable();
   } else if (n > durable_) {
     env_->metrics->persist_failures.inc();
-    if (st.error_code() == persistence::code::conflict && phase_ != phase::failed) {
+    if (st.code() == status_code::conflict && phase_ != phase::failed) {
       // Not a storage fault: another writer owns this entity. Its shard decides what that means (a cluster member
       // gives the shard up); the instance restarts from the store like after any failed write.
       env_->metrics->fenced.inc();
@@ -179,7 +168,7 @@ void entity_actor::record_write(uint64_t n, const persistence::status& st) {
       reset();
     }
     // Every waiting reply depends on this write (or a later one, which the store's fencing rejects as well).
-    auto code = to_status_code(st);
+    auto code = store_failure_code(st);
     for (auto& w : waiting_.take_all())
       deliver(w.reply, command_result::failure(code, "could not persist: " + st.message()), w.arrived);
   }
@@ -258,7 +247,7 @@ void entity_actor::on_effect_error(const detail::effect_call& call, const comman
                                               {"role", role},
                                               {"entity_type", env_->model->service_name},
                                               {"entity_id", entity_id_},
-                                              {"error", error.message}});
+                                              {"error", error.status.message()}});
 }
 
 void entity_actor::deliver(reply_to& reply, command_result result, clock::time_point arrived) {

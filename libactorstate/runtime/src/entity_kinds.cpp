@@ -26,7 +26,7 @@ public:
 protected:
   void recover() override {
     reset();
-    using loaded = persistence::result<std::optional<persistence::snapshot>>;
+    using loaded = result<std::optional<persistence::snapshot>>;
     env().store->load_snapshot(pid(), in_actor<loaded>([this](loaded res) { on_snapshot(std::move(res)); }));
   }
 
@@ -73,9 +73,9 @@ protected:
   }
 
 private:
-  void on_snapshot(persistence::result<std::optional<persistence::snapshot>> res) {
+  void on_snapshot(result<std::optional<persistence::snapshot>> res) {
     if (!res.ok()) {
-      recovery_failed(to_status_code(res.error()), "could not load snapshot: " + res.error().message());
+      recovery_failed(store_failure_code(res.error()), "could not load snapshot: " + res.error().message());
       return;
     }
     if (res.value()) {
@@ -93,14 +93,14 @@ private:
   }
 
   void replay_from(int64_t from) {
-    using replayed = persistence::result<std::vector<persistence::event>>;
+    using replayed = result<std::vector<persistence::event>>;
     env().store->replay(pid(), from, std::numeric_limits<int64_t>::max(), replay_page,
                         in_actor<replayed>([this](replayed res) { on_events(std::move(res)); }));
   }
 
-  void on_events(persistence::result<std::vector<persistence::event>> res) {
+  void on_events(result<std::vector<persistence::event>> res) {
     if (!res.ok()) {
-      recovery_failed(to_status_code(res.error()), "could not replay events: " + res.error().message());
+      recovery_failed(store_failure_code(res.error()), "could not replay events: " + res.error().message());
       return;
     }
     for (auto& ev : res.value()) {
@@ -139,7 +139,7 @@ public:
 protected:
   void recover() override {
     reset();
-    using loaded = persistence::result<std::optional<persistence::stored_value>>;
+    using loaded = result<std::optional<persistence::stored_value>>;
     env().store->get_value(pid(), in_actor<loaded>([this](loaded res) { on_loaded(std::move(res)); }));
   }
 
@@ -159,7 +159,7 @@ protected:
     }
     env().metrics->persisted_events.inc();
     if (out.delete_value) {
-      env().store->delete_value(pid(), version_, write_callback<persistence::status>(begin_write()));
+      env().store->delete_value(pid(), version_, write_callback<status>(begin_write()));
       state_.reset();
       version_ = 0;
     } else {
@@ -169,7 +169,7 @@ protected:
         return;
       }
       env().store->put_value(pid(), std::move(out.new_value->type), std::move(out.new_value->payload), version_,
-                             write_callback<persistence::result<int64_t>>(begin_write()));
+                             write_callback<result<int64_t>>(begin_write()));
       state_ = std::move(next);
       ++version_;
     }
@@ -177,9 +177,9 @@ protected:
   }
 
 private:
-  void on_loaded(persistence::result<std::optional<persistence::stored_value>> res) {
+  void on_loaded(result<std::optional<persistence::stored_value>> res) {
     if (!res.ok()) {
-      recovery_failed(to_status_code(res.error()), "could not load value: " + res.error().message());
+      recovery_failed(store_failure_code(res.error()), "could not load value: " + res.error().message());
       return;
     }
     if (res.value()) {
@@ -222,8 +222,7 @@ detail::handler_output run_action(const detail::action_model& model, const comma
     return model.handle(cmd.method, cmd.payload);
   } catch (const std::exception& e) {
     detail::handler_output out;
-    out.code = status_code::internal;
-    out.message = std::string{"action handler threw: "} + e.what();
+    out.status = status{status_code::internal, std::string{"action handler threw: "} + e.what()};
     return out;
   }
 }

@@ -98,8 +98,7 @@ private:
     if (!response.ParseFromString(bytes)) {
       ctx_->report_error("unparsable ActionResponse from " + service_name_ + "/" + method_->name());
       detail::handler_output out;
-      out.code = status_code::internal;
-      out.message = "the user function violated the protocol";
+      out.status = status{status_code::internal, "the user function violated the protocol"};
       sink_.response(std::move(out));
       return;
     }

@@ -234,7 +234,7 @@ protected:
 
   void on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) override {
     runtime::entity_actor::on_effect_error(call, error, role);
-    ctx_->report_error(error.message + " (" + role + " " + env().model->service_name + " entity " + entity_id() +
+    ctx_->report_error(error.status.message() + " (" + role + " " + env().model->service_name + " entity " + entity_id() +
                        ", calling " + call.service_name + "/" + call.method + ")");
   }
 
@@ -265,7 +265,7 @@ protected:
     reset();
     recovering_ = true;
     open_stream([ctx = ctx_](grpc::ClientContext* c, auto* r) { ctx->event_sourced->async()->handle(c, r); });
-    using loaded = persistence::result<std::optional<persistence::snapshot>>;
+    using loaded = result<std::optional<persistence::snapshot>>;
     env().store->load_snapshot(pid(), in_actor<loaded>([this](loaded res) { on_snapshot(std::move(res)); }));
   }
 
@@ -312,10 +312,10 @@ protected:
   }
 
 private:
-  void on_snapshot(persistence::result<std::optional<persistence::snapshot>> res) {
+  void on_snapshot(result<std::optional<persistence::snapshot>> res) {
     if (!res.ok()) {
       recovering_ = false;
-      recovery_failed(runtime::to_status_code(res.error()), "could not load snapshot: " + res.error().message());
+      recovery_failed(runtime::store_failure_code(res.error()), "could not load snapshot: " + res.error().message());
       return;
     }
     es::EventSourcedStreamIn in;
@@ -333,17 +333,17 @@ private:
   }
 
   void replay_from(int64_t from) {
-    using replayed = persistence::result<std::vector<persistence::event>>;
+    using replayed = result<std::vector<persistence::event>>;
     env().store->replay(pid(), from, std::numeric_limits<int64_t>::max(), replay_page,
                         in_actor<replayed>([this](replayed res) { on_events(std::move(res)); }));
   }
 
-  void on_events(persistence::result<std::vector<persistence::event>> res) {
+  void on_events(result<std::vector<persistence::event>> res) {
     if (!recovering_)
       return;  // The stream broke meanwhile; recovery already failed.
     if (!res.ok()) {
       recovering_ = false;
-      recovery_failed(runtime::to_status_code(res.error()), "could not replay events: " + res.error().message());
+      recovery_failed(runtime::store_failure_code(res.error()), "could not replay events: " + res.error().message());
       return;
     }
     for (auto& ev : res.value()) {
@@ -377,7 +377,7 @@ protected:
     reset();
     recovering_ = true;
     open_stream([ctx = ctx_](grpc::ClientContext* c, auto* r) { ctx->value_entity->async()->handle(c, r); });
-    using loaded = persistence::result<std::optional<persistence::stored_value>>;
+    using loaded = result<std::optional<persistence::stored_value>>;
     env().store->get_value(pid(), in_actor<loaded>([this](loaded res) { on_loaded(std::move(res)); }));
   }
 
@@ -410,10 +410,10 @@ protected:
       if (action.has_update()) {
         auto& value = *action.mutable_update()->mutable_value();
         env().store->put_value(pid(), std::move(*value.mutable_type_url()), std::move(*value.mutable_value()), version_,
-                               write_callback<persistence::result<int64_t>>(begin_write()));
+                               write_callback<result<int64_t>>(begin_write()));
         ++version_;
       } else if (action.has_delete_()) {
-        env().store->delete_value(pid(), version_, write_callback<persistence::status>(begin_write()));
+        env().store->delete_value(pid(), version_, write_callback<status>(begin_write()));
         version_ = 0;
       }
     }
@@ -421,12 +421,12 @@ protected:
   }
 
 private:
-  void on_loaded(persistence::result<std::optional<persistence::stored_value>> res) {
+  void on_loaded(result<std::optional<persistence::stored_value>> res) {
     if (!recovering_)
       return;
     if (!res.ok()) {
       recovering_ = false;
-      recovery_failed(runtime::to_status_code(res.error()), "could not load value: " + res.error().message());
+      recovery_failed(runtime::store_failure_code(res.error()), "could not load value: " + res.error().message());
       return;
     }
     ve::ValueEntityStreamIn in;
@@ -478,8 +478,7 @@ detail::handler_output output_of(const cloudstate::action::ActionResponse& respo
   detail::handler_output out;
   switch (response.response_case()) {
     case cloudstate::action::ActionResponse::kFailure:
-      out.code = status_code::unknown;
-      out.message = response.failure().description();
+      out.status = status{status_code::unknown, response.failure().description()};
       break;
     case cloudstate::action::ActionResponse::kForward:
       out.forward = effect_of(response.forward());
@@ -515,11 +514,10 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
     e->set_string_value(std::move(entry.value));
   }
   ctx->action->async()->handleUnary(&c->client, &c->request, &c->response,
-                                    [c, done = std::move(done)](grpc::Status status) {
+                                    [c, done = std::move(done)](grpc::Status call) {
                                       detail::handler_output out;
-                                      if (!status.ok()) {
-                                        out.code = status_code::unavailable;
-                                        out.message = "user function call failed: " + status.error_message();
+                                      if (!call.ok()) {
+                                        out.status = status{status_code::unavailable, "user function call failed: " + call.error_message()};
                                         done(std::move(out));
                                         return;
                                       }

@@ -28,8 +28,8 @@ void set_failure(ac::ActionResponse& response, std::string description) {
 /// The protocol's ActionResponse for a handler's output; `output` types the reply.
 ac::ActionResponse response_of(detail::handler_output out, const google::protobuf::Descriptor* output) {
   ac::ActionResponse response;
-  if (out.code != status_code::ok) {
-    response.mutable_failure()->set_description(std::move(out.message));
+  if (!out.status.ok()) {
+    response.mutable_failure()->set_description(out.status.message());
   } else if (out.forward) {
     set_forward(*response.mutable_forward(), std::move(*out.forward));
   } else if (!out.no_reply) {

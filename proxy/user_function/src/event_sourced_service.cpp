@@ -108,11 +108,11 @@ private:
       restart_failure(*reply, cmd, "command handler threw: " + error);
       return;
     }
-    if (result.code != status_code::ok) {
+    if (!result.status.ok()) {
       // A user failure (unknown) or a bad request/unknown method: either way nothing is emitted or called.
       auto* failure = reply->mutable_client_action()->mutable_failure();
       failure->set_command_id(cmd.id());
-      failure->set_description(std::move(result.message));
+      failure->set_description(result.status.message());
       send();
       return;
     }

@@ -82,8 +82,8 @@ private:
       client_failure(*reply, cmd, "command handler threw: " + error, true);
       return;
     }
-    if (result.code != status_code::ok) {
-      client_failure(*reply, cmd, std::move(result.message));
+    if (!result.status.ok()) {
+      client_failure(*reply, cmd, result.status.message());
       return;
     }
     if (result.delete_value) {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "actorstate/status_code.hpp"
+#include "actorstate/status.hpp"
 
 namespace actorstate::http::grpc_web {
 

@@ -190,6 +190,9 @@ int http_status(status_code code) {
       return 500;
     case status_code::unauthenticated:
       return 401;
+    case status_code::conflict:  // the store's codes reach no client as such (client_code): UNAVAILABLE
+    case status_code::unknown_outcome:
+      return 503;
   }
   return 500;
 }
@@ -271,7 +274,10 @@ struct http_server::impl {
             {"Access-Control-Expose-Headers", "grpc-status, grpc-message, grpc-status-details-bin"}};
   }
 
-  prepared error(status_code code, const std::string& message) const {
+  /// A failed call's answer over HTTP/JSON. Like every answer to a client, it carries `client_code` of the status.
+  prepared error(const status& why) const {
+    auto code = client_code(why.code());
+    const auto& message = why.message();
     prepared p;
     p.status = static_cast<unsigned>(http_status(code));
     if (code == status_code::unknown) {
@@ -285,7 +291,9 @@ struct http_server::impl {
   }
 
   /// A gRPC-web answer with no messages: the status in the headers ("trailers-only").
-  static prepared grpc_web_status(const call_state& s, status_code code, const std::string& message) {
+  static prepared grpc_web_status(const call_state& s, const status& why) {
+    auto code = client_code(why.code());
+    const auto& message = why.message();
     prepared p;
     p.content_type = s.content_type;
     p.headers.push_back({"grpc-status", std::to_string(static_cast<int>(code))});
@@ -389,7 +397,7 @@ struct http_server::impl {
     }
     s.counted = fe.begin_call();
     if (!s.counted)
-      return queue(s, error(status_code::unavailable, "the node is shutting down"));
+      return queue(s, error({status_code::unavailable, "the node is shutting down"}));
     bool text = false;
     if (grpc_web::is_grpc_web(s.content_type, text))
       return start_grpc_web(s, text);
@@ -401,24 +409,24 @@ struct http_server::impl {
     auto path = s.uri.substr(0, s.uri.find('?'));
     const auto* r = fe.find(path);
     if (r == nullptr)
-      return queue(s, grpc_web_status(s, status_code::unimplemented, "unknown service or method " + path));
+      return queue(s, grpc_web_status(s, {status_code::unimplemented, "unknown service or method " + path}));
     if (s.too_large)
-      return queue(s, grpc_web_status(s, status_code::resource_exhausted, "request over the size limit"));
+      return queue(s, grpc_web_status(s, {status_code::resource_exhausted, "request over the size limit"}));
     std::optional<std::string> raw = text ? grpc_web::base64_decode(s.body) : std::optional<std::string>{s.body};
     auto msgs = raw ? grpc_web::messages(*raw) : std::nullopt;
     if (!msgs)
-      return queue(s, grpc_web_status(s, status_code::invalid_argument, "malformed gRPC-web request body"));
+      return queue(s, grpc_web_status(s, {status_code::invalid_argument, "malformed gRPC-web request body"}));
     s.format = stream_format::grpc_web;
     if (r->open_stream) {
       open_stream(s, *r, std::move(*msgs));
       return wait_or_answer(s);
     }
     if (msgs->size() != 1)
-      return queue(s, grpc_web_status(s, status_code::invalid_argument, "a unary call takes exactly one message"));
+      return queue(s, grpc_web_status(s, {status_code::invalid_argument, "a unary call takes exactly one message"}));
     auto self = s.shared_from_this();
     fe.call(*r, std::move(msgs->front()), s.metadata, [this, self, text](command_result result) {
       if (!result.ok()) {
-        self->finish(grpc_web_status(*self, result.code, result.message));
+        self->finish(grpc_web_status(*self, result.status));
         return;
       }
       prepared p;
@@ -434,7 +442,7 @@ struct http_server::impl {
 
   MHD_Result start_transcoded(call_state& s) {
     if (s.too_large)
-      return queue(s, error(status_code::resource_exhausted, "request over the size limit"));
+      return queue(s, error({status_code::resource_exhausted, "request over the size limit"}));
     request req;
     auto q = s.uri.find('?');
     req.method = s.method;
@@ -453,7 +461,7 @@ struct http_server::impl {
     }
     const auto* r = fe.find(c.method);
     if (r == nullptr)
-      return queue(s, error(status_code::unimplemented, "no handler for " + c.method->full_name()));
+      return queue(s, error({status_code::unimplemented, "no handler for " + c.method->full_name()}));
     s.rule = c.rule;
     if (r->open_stream) {
       if (transcoder::server_streaming(*c.rule)) {
@@ -468,13 +476,13 @@ struct http_server::impl {
     const auto* rule = c.rule;
     fe.call(*r, std::move(c.payload), s.metadata, [this, self, rule](command_result result) {
       if (!result.ok()) {
-        self->finish(error(result.code, result.message));
+        self->finish(error(result.status));
         return;
       }
       rendered out;
       std::string err;
       if (!tc.render(*rule, result.payload, out, err)) {
-        self->finish(error(status_code::internal, err));
+        self->finish(error({status_code::internal, err}));
         return;
       }
       prepared p;
@@ -553,7 +561,7 @@ struct http_server::impl {
       // One reply: answer as a unary call would.
       prepared p;
       if (!end.ok()) {
-        p = grpcweb ? grpc_web_status(s, end.code, end.message) : error(end.code, end.message);
+        p = grpcweb ? grpc_web_status(s, end.status) : error(end.status);
       } else if (grpcweb) {
         p.content_type = s.content_type;
         p.body = grpc_web::data_frame(s.pending) + grpc_web::trailers_frame(status_code::ok, {});
@@ -566,7 +574,7 @@ struct http_server::impl {
           p.content_type = std::move(out.content_type);
           p.body = std::move(out.body);
         } else {
-          p = error(status_code::internal, err);
+          p = error({status_code::internal, err});
         }
       }
       s.pending.clear();
@@ -576,17 +584,17 @@ struct http_server::impl {
     }
     if (!s.header_decided && s.pending.empty() && !end.ok()) {
       // Nothing sent yet: the failure can still be the response's status.
-      s.ready = grpcweb ? grpc_web_status(s, end.code, end.message) : error(end.code, end.message);
+      s.ready = grpcweb ? grpc_web_status(s, end.status) : error(end.status);
       s.wake();
       return;
     }
     if (grpcweb) {
-      auto trailers = grpc_web::trailers_frame(end.code, end.ok() ? std::string{} : end.message);
+      auto trailers = grpc_web::trailers_frame(client_code(end.status.code()), end.ok() ? std::string{} : end.status.message());
       s.pending += text ? grpc_web::base64_encode(trailers) : trailers;
     } else if (!end.ok()) {
       // The status is sent already; tell the client in the stream's own format.
-      auto err = "{\"error\":{\"code\":" + std::to_string(static_cast<int>(end.code)) +
-                 ",\"message\":" + quoted(end.message) + "}}";
+      auto err = "{\"error\":{\"code\":" + std::to_string(static_cast<int>(client_code(end.status.code()))) +
+                 ",\"message\":" + quoted(end.status.message()) + "}}";
       if (s.format == stream_format::sse)
         s.pending += "event: error\ndata: " + err + "\n\n";
       else if (s.format == stream_format::ndjson)
@@ -633,7 +641,7 @@ struct http_server::impl {
   /// whatever follows on the connection could be a second request hidden from a proxy in front (request smuggling).
   MHD_Result reject_ambiguous_framing(call_state& s, const char* why) {
     log::debug("HTTP request with ambiguous framing refused", {{"reason", why}});
-    auto p = error(status_code::invalid_argument, std::string{"bad request framing: "} + why);
+    auto p = error({status_code::invalid_argument, std::string{"bad request framing: "} + why});
     p.headers.push_back({"Connection", "close"});
     return queue(s, std::move(p));
   }
@@ -737,7 +745,7 @@ void http_server::stop() {
       std::lock_guard<std::mutex> guard{c->mtx};
       stream = c->stream;
       if (!c->ready && !c->queued)
-        c->ready = s.error(status_code::unavailable, "the node is shutting down");
+        c->ready = s.error({status_code::unavailable, "the node is shutting down"});
       c->stream_ended = true;
       c->wake();
     }

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "actorstate/frontend/http_options.hpp"
-#include "actorstate/status_code.hpp"
+#include "actorstate/status.hpp"
 
 namespace actorstate::frontend {
 class calls;

@@ -180,16 +180,14 @@ template <class Request>
 bool parse_request(Request& request, const std::string& payload, handler_output& out) {
   if (request.ParseFromString(payload))
     return true;
-  out.code = status_code::invalid_argument;
-  out.message = "request does not parse as " + Request::descriptor()->full_name();
+  out.status = status{status_code::invalid_argument, "request does not parse as " + Request::descriptor()->full_name()};
   return false;
 }
 
 template <class Reply>
 void set_reply(const outcome<Reply>& result, handler_output& out) {
   if (result.failed()) {
-    out.code = status_code::unknown;
-    out.message = result.description();
+    out.status = status{status_code::unknown, result.description()};
   } else if (const auto& fwd = result.forward()) {
     out.forward = effect_call{fwd->service_name, fwd->method, fwd->payload, false};
   } else {
@@ -348,8 +346,7 @@ public:
 
 inline handler_output unknown_method(const std::string& method) {
   handler_output out;
-  out.code = status_code::unimplemented;
-  out.message = "no handler for method " + method;
+  out.status = status{status_code::unimplemented, "no handler for method " + method};
   return out;
 }
 

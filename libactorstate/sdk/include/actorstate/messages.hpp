@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "actorstate/status_code.hpp"
+#include "actorstate/status.hpp"
 
 namespace actorstate {
 
@@ -27,17 +27,19 @@ struct command {
   std::vector<metadata_entry> metadata;  ///< The call's request headers (actions receive them).
 };
 
-/// The outcome of a command: a reply payload (code ok) or a status code and message. [[nodiscard]]: an outcome
-/// nobody looks at is a lost failure.
+/// The outcome of a command: a reply payload (status ok) or why it failed. [[nodiscard]]: an outcome nobody looks
+/// at is a lost failure.
 struct [[nodiscard]] command_result {
-  status_code code = status_code::ok;
-  std::string message;
-  std::string payload;                   ///< The serialized reply message when code is ok.
+  actorstate::status status;             ///< ok, or the code and message the caller hears.
+  std::string payload;                   ///< The serialized reply message when the status is ok.
   std::vector<metadata_entry> metadata;  ///< Headers for the client's response.
 
-  bool ok() const { return code == status_code::ok; }
-  static command_result success(std::string payload) { return {status_code::ok, {}, std::move(payload), {}}; }
-  static command_result failure(status_code code, std::string message) { return {code, std::move(message), {}, {}}; }
+  bool ok() const { return status.ok(); }
+  static command_result success(std::string payload) { return {{}, std::move(payload), {}}; }
+  static command_result failure(actorstate::status why) { return {std::move(why), {}, {}}; }
+  static command_result failure(status_code code, std::string message) {
+    return {actorstate::status{code, std::move(message)}, {}, {}};
+  }
 };
 
 }  // namespace actorstate

@@ -28,13 +28,13 @@ public:
   faulty_store& operator=(const faulty_store&) = delete;
 
   /// The next `n` writes (-1: every write until clear_faults()) fail with `c` without reaching the inner store.
-  void fail_writes(code c, int n = -1);
+  void fail_writes(status_code c, int n = -1);
 
   /// The next `n` reads (-1: every read until clear_faults()) fail with `c` without reaching the inner store.
-  void fail_reads(code c, int n = -1);
+  void fail_reads(status_code c, int n = -1);
 
   /// The next `n` writes (-1: every write until clear_faults()) reach the inner store, but whatever their outcome,
-  /// they report `code::unknown_outcome`: a connection cut after the commit was sent.
+  /// they report `status_code::unknown_outcome`: a connection cut after the commit was sent.
   void lose_write_outcomes(int n = -1);
 
   /// Ends fail_writes, fail_reads and corrupt_snapshots; a hold stays until release_writes().

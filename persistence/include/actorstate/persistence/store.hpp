@@ -6,14 +6,14 @@
 //
 // Single-writer safety lives here, not in the runtime: an append states the sequence number it expects to follow
 // (`events.front().seq == highest + 1`) and a value write states the version it replaces. A second writer, a stale
-// writer or a gap is rejected with `code::conflict` and writes nothing. A write whose outcome the plugin cannot
-// know (connection cut after sending) reports `code::unknown_outcome`; the caller must re-read before its next
+// writer or a gap is rejected with `status_code::conflict` and writes nothing. A write whose outcome the plugin cannot
+// know (connection cut after sending) reports `status_code::unknown_outcome`; the caller must re-read before its next
 // write. A plugin may batch writes from many callers into one durable transaction (group commit); a write's
 // callback runs only after the transaction that holds it is durable.
 //
 // Thread safety: all methods may be called from any thread concurrently. `close()` waits for every accepted
 // operation to finish (and its callback to run) and is idempotent; operations issued after it fail with
-// `code::unavailable`.
+// `status_code::unavailable`.
 #pragma once
 
 #include <cstdint>
@@ -25,77 +25,9 @@
 #include <utility>
 #include <vector>
 
+#include "actorstate/status.hpp"
+
 namespace actorstate::persistence {
-
-/// What went wrong, coarse enough to map onto gRPC status codes.
-enum class code {
-  ok = 0,
-  conflict,          ///< Fencing: sequence number or version mismatch; nothing was written.
-  unavailable,       ///< The store cannot be reached or an I/O error occurred; nothing was written.
-  unknown_outcome,   ///< The write may or may not have committed; re-read before writing again.
-  corrupt,           ///< Stored data cannot be read (checksum, schema or decoding failure).
-  invalid_argument,  ///< The request itself is malformed (empty batch, bad range, ...).
-};
-
-const char* to_string(code c);
-
-/// The result of an operation: ok, or a code with a human-readable message. [[nodiscard]]: a status that nobody
-/// looks at is a lost failure.
-class [[nodiscard]] status {
-public:
-  status() = default;
-  status(code c, std::string message) : code_(c), message_(std::move(message)) {}
-
-  static status ok_status() { return {}; }
-  bool ok() const { return code_ == code::ok; }
-  code error_code() const { return code_; }
-  const std::string& message() const { return message_; }
-  std::string to_string() const;
-
-private:
-  code code_ = code::ok;
-  std::string message_;
-};
-
-/// Thrown by `result::value()` on a result that holds an error: a caller that skipped `ok()` gets an exception
-/// naming the error rather than undefined behaviour.
-class bad_result_access : public std::logic_error {
-public:
-  explicit bad_result_access(const status& error)
-      : std::logic_error("value() of a failed result: " + error.to_string()) {}
-};
-
-/// A value or a non-ok status. A result built from an ok status holds no value and counts as an error
-/// (`invalid_argument`), so `ok()` always means "has a value".
-template <class T>
-class [[nodiscard]] result {
-public:
-  result(T value) : value_(std::move(value)) {}
-  result(status error)
-      : status_(error.ok() ? status{code::invalid_argument, "a result was built from an ok status without a value"}
-                           : std::move(error)) {}
-  bool ok() const { return value_.has_value(); }
-  const status& error() const { return status_; }
-  T& value() {
-    check();
-    return *value_;
-  }
-  const T& value() const {
-    check();
-    return *value_;
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-private:
-  void check() const {
-    if (!value_)
-      throw bad_result_access{status_};
-  }
-
-  std::optional<T> value_;
-  status status_;
-};
 
 /// One journal entry. `type` names the payload's format (a protobuf type URL for native and Cloudstate entities).
 struct event {
@@ -132,7 +64,7 @@ public:
   virtual ~journal() = default;
 
   /// Appends `events` atomically (all or none). Their `seq` must be consecutive and the first must be
-  /// highest_seq(pid) + 1, otherwise `code::conflict`. An empty batch is `code::invalid_argument`.
+  /// highest_seq(pid) + 1, otherwise `status_code::conflict`. An empty batch is `status_code::invalid_argument`.
   virtual void append(std::string pid, std::vector<event> events, callback<status> done) = 0;
 
   /// Events with from <= seq <= to, ascending, at most `max` of them (0 means none). Deleted events are skipped.
@@ -169,7 +101,7 @@ public:
   virtual void get_value(std::string key, callback<result<std::optional<stored_value>>> done) = 0;
 
   /// Stores `type`/`payload` if the current version equals `expected_version` (0: the key must be absent);
-  /// reports the new version. A mismatch is `code::conflict`.
+  /// reports the new version. A mismatch is `status_code::conflict`.
   virtual void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
                          callback<result<int64_t>> done) = 0;
 
@@ -195,7 +127,7 @@ struct store_options {
   /// SQLite `synchronous` pragma: "FULL" (default; every commit is fsynced), "NORMAL" or "OFF".
   std::string sqlite_synchronous = "FULL";
   /// Whether opening a SQLite store first runs `PRAGMA quick_check` over the whole file, so a damaged database is
-  /// refused at start-up instead of failing the reads that reach a damaged page (with `code::corrupt`). It reads
+  /// refused at start-up instead of failing the reads that reach a damaged page (with `status_code::data_loss`). It reads
   /// every page: about 4 s for 300 MiB with a cold page cache.
   bool sqlite_quick_check = true;
   /// Upper bound of operations folded into one group-commit transaction.
@@ -205,8 +137,8 @@ struct store_options {
 };
 
 /// Opens a store from a URI: "memory", "sqlite:PATH" or "postgres://..." (also "postgresql://...", as libpq takes
-/// it). Reports `code::invalid_argument` for an unknown scheme, `code::corrupt` for a database that is not usable
-/// (the message names it) and `code::unavailable` for a server that cannot be reached.
+/// it). Reports `status_code::invalid_argument` for an unknown scheme, `status_code::data_loss` for a database that is not usable
+/// (the message names it) and `status_code::unavailable` for a server that cannot be reached.
 result<std::shared_ptr<store>> open_store(const std::string& uri, const store_options& options = {});
 
 /// `uri` with any password replaced by "***" (the user info's and a `password=` parameter's), for logs.

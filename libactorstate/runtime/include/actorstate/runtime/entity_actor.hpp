@@ -41,7 +41,9 @@ struct entity_env {
   size_t max_pipeline = 256;  ///< Most writes in flight per entity before it stops taking commands.
 };
 
-status_code to_status_code(const persistence::status& st);
+/// The code a caller hears for a failed store operation: `client_code` of the store's code, and `INTERNAL` for a
+/// request the store refused as malformed (the runtime's fault, not the caller's).
+status_code store_failure_code(const status& st);
 
 /// Spawns the instances of an entity type whose handlers run outside the runtime (the Cloudstate bridge); set as the
 /// model's `spawn_instance`. The actor it spawns derives from `entity_actor` below.
@@ -86,7 +88,7 @@ protected:
   /// durable, so a snapshot never includes events that might not exist (a lost snapshot only costs replay time).
   void append_events(std::vector<persistence::event> events, std::optional<persistence::snapshot> snapshot);
   /// Reports the outcome of write `n`; outcomes must arrive in issue order (the store guarantees it per pid).
-  void write_done(uint64_t n, const persistence::status& st);
+  void write_done(uint64_t n, const status& st);
   /// Replies once every write issued so far is durable.
   void respond(pending_command& pc, command_result result);
   /// The same for a reply that comes with forwards or side effects; they run once the writes are durable.
@@ -150,7 +152,7 @@ private:
   };
 
   void on_durable_notice(const std::shared_ptr<durable_signal>& signal);
-  void record_write(uint64_t n, const persistence::status& st);
+  void record_write(uint64_t n, const status& st);
   void after_writes();
   void enqueue(command& cmd, reply_to reply);
   void process();
@@ -195,11 +197,11 @@ persistence::callback<T> entity_actor::in_actor(F fn) {
 }
 
 namespace detail_status {
-inline const persistence::status& of(const persistence::status& st) {
+inline const status& of(const status& st) {
   return st;
 }
 template <class T>
-const persistence::status& of(const persistence::result<T>& res) {
+const status& of(const result<T>& res) {
   return res.error();
 }
 }  // namespace detail_status
@@ -236,8 +238,8 @@ bool entity_actor::run_handler(pending_command& pc, F&& handler, detail::handler
     fail_and_restart(pc, status_code::internal, "command handler threw");
     return false;
   }
-  if (out.code != status_code::ok) {
-    respond(pc, command_result::failure(out.code, std::move(out.message)));
+  if (!out.status.ok()) {
+    respond(pc, command_result::failure(std::move(out.status)));
     return false;
   }
   return true;

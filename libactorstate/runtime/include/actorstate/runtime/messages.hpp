@@ -16,6 +16,7 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>
 
@@ -35,7 +36,14 @@ typename Inspector::result_type inspect(Inspector& f, command& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, command_result& x) {
-  return f(caf::meta::type_name("actorstate.command_result"), x.code, x.message, x.payload, x.metadata);
+  // A status keeps its fields private (it is built whole): save copies of them, and build it whole after loading.
+  auto code = x.status.code();
+  auto message = x.status.message();
+  return f(caf::meta::type_name("actorstate.command_result"), code, message, x.payload, x.metadata,
+           caf::meta::load_callback([&]() -> caf::error {
+             x.status = status{code, std::move(message)};
+             return caf::none;
+           }));
 }
 
 /// Maps a CAF transport error (timeout, dead actor, ...) to the status a client sees.

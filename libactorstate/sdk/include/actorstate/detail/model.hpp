@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "actorstate/messages.hpp"
-#include "actorstate/status_code.hpp"
+#include "actorstate/status.hpp"
 
 namespace google::protobuf {
 class Descriptor;
@@ -47,8 +47,7 @@ struct effect_call {
 /// What a command handler produced: a reply, a forward, a failure or (actions only) no reply, plus (for stateful
 /// kinds) what to persist.
 struct handler_output {
-  status_code code = status_code::ok;  ///< ok, unknown (user failure), invalid_argument, unimplemented or internal.
-  std::string message;
+  actorstate::status status;  ///< ok, unknown (user failure), invalid_argument, unimplemented or internal.
   std::string reply;  ///< Serialized reply when ok.
   /// Actions, when ok and not forwarded: the handler answered nothing. A streamed call then sends no element; a
   /// unary caller gets the reply type's empty message (the protocol leaves that case open).

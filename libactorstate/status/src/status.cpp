@@ -1,4 +1,4 @@
-#include "actorstate/status_code.hpp"
+#include "actorstate/status.hpp"
 
 namespace actorstate {
 
@@ -38,8 +38,32 @@ std::string_view to_string(status_code code) {
       return "DATA_LOSS";
     case status_code::unauthenticated:
       return "UNAUTHENTICATED";
+    case status_code::conflict:
+      return "CONFLICT";
+    case status_code::unknown_outcome:
+      return "UNKNOWN_OUTCOME";
   }
   return "UNKNOWN";
+}
+
+status_code client_code(status_code code) {
+  switch (code) {
+    case status_code::conflict:
+    case status_code::unknown_outcome:
+      return status_code::unavailable;
+    default:
+      // A value outside the enumerators (a cast from a peer's number) is no code a client understands either.
+      return static_cast<int32_t>(code) >= 0 && static_cast<int32_t>(code) <= 16 ? code : status_code::unknown;
+  }
+}
+
+std::string status::to_string() const {
+  std::string out{actorstate::to_string(code_)};
+  if (!message_.empty()) {
+    out += ": ";
+    out += message_;
+  }
+  return out;
 }
 
 }  // namespace actorstate
