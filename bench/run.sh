@@ -147,10 +147,30 @@ add_row() {
   echo "| ${s//|/ | } |" >>"$rows"
 }
 
-# rate_row LABEL CLIENTS MEASURED_JSON BASELINE_JSON: a throughput row against its baseline, target ≥ 50 %.
+# cpu_ticks PID...: the clock ticks (user + system) the processes have used so far.
+cpu_ticks() {
+  local t=0 p f
+  for p in "$@"; do
+    read -r -a f <"/proc/$p/stat" 2>/dev/null && t=$((t + f[13] + f[14]))
+  done
+  echo "$t"
+}
+clk_tck="$(getconf CLK_TCK)"
+
+# cpu_per_command TICKS JSON: µs of CPU per command, from the ticks a process used during the run JSON reports.
+cpu_per_command() {
+  local rate secs
+  rate="$(field "$2" rate)"
+  secs="$(field "$2" seconds)"
+  [[ -n "$rate" && -n "$secs" ]] || return 0
+  LC_ALL=C awk -v t="$1" -v hz="$clk_tck" -v r="$rate" -v s="$secs" \
+    'BEGIN { if (r * s > 0) printf "%.0f", t / hz * 1e6 / (r * s) }'
+}
+
+# rate_row LABEL CLIENTS MEASURED_JSON BASELINE_JSON [NOTES]: a throughput row against its baseline, target ≥ 50 %.
 rate_row() {
   local label="$1" clients="$2" m="$3" b="$4"
-  local notes="" mrate brate
+  local notes="${5:-}" mrate brate
   mrate="$(field "$m" rate)"
   brate="$(field "$b" rate)"
   if [[ -z "$mrate" || -z "$brate" ]]; then
@@ -167,7 +187,7 @@ rate_row() {
   local merr berr
   merr="$(field "$m" errors)"
   berr="$(field "$b" errors)"
-  [[ "${merr:-0}" == 0 ]] || notes+="$merr errors"
+  [[ "${merr:-0}" == 0 ]] || notes+="${notes:+; }$merr errors"
   [[ "${berr:-0}" == 0 ]] || notes+="${notes:+; }baseline: $berr errors"
   add_row "$label" "$clients" "$(commas "$mrate") /s" "$(commas "$brate") /s" "$ratio %" "≥ 50 % $mark" \
     "$(commas "$(field "$m" p50_us)") / $(commas "$(field "$m" p99_us)")" \
@@ -247,11 +267,21 @@ proxy_rows() {
   for e in 1000 1; do
     for c in 1 32 256; do
       log "proxy, $store_label: $(scenario_name "$e"), $c clients (baseline, then measured)"
+      # The CPU each command costs the echo server, the proxy and the user function (the load generator apart): the
+      # per-command budget docs/performance.md compares before and after a change.
+      local e0 p0 u0 e1 p1 u1
+      e0="$(cpu_ticks "$echo_pid")"
       b="$(run_json grpc_echo_load $((seconds + 60)) "$bench/grpc_load" --target "127.0.0.1:$echo_port" --call echo \
         --concurrency "$c" --entities "$e" --seconds "$seconds" --json)" || b=""
+      e1="$(cpu_ticks "$echo_pid")"
+      p0="$(cpu_ticks "$proxy_pid")"
+      u0="$(cpu_ticks "$uf_pid")"
       m="$(run_json proxy_load $((seconds + 60)) "$bench/grpc_load" --target "127.0.0.1:$proxy_port" --call AddItem \
         --concurrency "$c" --entities "$e" --entity-prefix "p$$-$e-$c-" --seconds "$seconds" --json)" || m=""
-      rate_row "proxy, $store_label: $(scenario_name "$e")" "$c" "$m" "$b"
+      p1="$(cpu_ticks "$proxy_pid")"
+      u1="$(cpu_ticks "$uf_pid")"
+      rate_row "proxy, $store_label: $(scenario_name "$e")" "$c" "$m" "$b" \
+        "CPU µs/command: proxy $(cpu_per_command $((p1 - p0)) "$m") + user function $(cpu_per_command $((u1 - u0)) "$m"); echo server $(cpu_per_command $((e1 - e0)) "$b")"
     done
   done
   stop_pid "$proxy_pid"

@@ -98,6 +98,26 @@ for (const name of Object.keys(restate)) {
   console.log(`| ${name} | ${x(n.rps, r.rps)} | ${frac(n.latencyMs.p99, r.latencyMs.p99)} | ${x(p.rps, r.rps)} | ` +
     `${frac(p.latencyMs.p99, r.latencyMs.p99)} | ${n.usage.loadgen?.cpuPct ?? '-'} / ${p.usage.loadgen?.cpuPct ?? '-'} |`);
 }
+// The CPU each request costs, by process (µs of CPU per request = CPU share of a core / requests per second): the
+// budget docs/performance.md compares before and after a change, and the one a throughput target divides the two
+// cores by.
+console.log('');
+console.log('CPU per request, µs (server + user function or service = total; the load generator apart):');
+console.log('');
+console.log('| scenario | Restate | native | proxy | load generator (Restate / native / proxy) |');
+console.log('|---|---:|---:|---:|---:|');
+const per = (r, who) => (r?.usage?.[who]?.cpuPct != null ? (r.usage[who].cpuPct * 1e4) / r.rps : null);
+const budget = (r) => {
+  const server = per(r, 'server'), service = per(r, 'service');
+  if (server == null) return '-';
+  return service == null ? server.toFixed(0) : `${server.toFixed(0)} + ${service.toFixed(0)} = ${(server + service).toFixed(0)}`;
+};
+for (const name of Object.keys(restate)) {
+  const r = restate[name], n = native[name], p = proxy[name];
+  if (!n || !p) continue;
+  const lg = (x) => (per(x, 'loadgen') ?? NaN).toFixed(0);
+  console.log(`| ${name} | ${budget(r)} | ${budget(n)} | ${budget(p)} | ${lg(r)} / ${lg(n)} / ${lg(p)} |`);
+}
 // Other work on the two cores skews one system against the other: say so rather than print a ratio as if clean.
 const busy = [['Restate', restate], ['native', native], ['proxy', proxy]].flatMap(([who, rows]) =>
   Object.values(rows).filter((r) => (r.usage.host?.otherCpuPct ?? 0) > 20)

@@ -23,6 +23,7 @@
 #include "actorstate/runtime/action_streams.hpp"
 #include "actorstate/runtime/reply.hpp"
 #include "actorstate/runtime/shard_region.hpp"
+#include "invoke_completions.hpp"
 #include "management_server.hpp"
 
 namespace actorstate {
@@ -35,6 +36,7 @@ struct node::impl {
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<runtime::call_deadlines> deadlines;
+  std::unique_ptr<invoke_completions> completions;  ///< Where `invoke`'s callers hear their results.
   std::map<std::string, std::shared_ptr<const runtime::region>> regions;
   std::unique_ptr<frontend::grpc_frontend> frontend;
   std::unique_ptr<ops::management_server> management;
@@ -153,6 +155,7 @@ int node::open() {
   s.caf_cfg->add_message_types<caf::id_block::actorstate>();
   s.sys = std::make_unique<caf::actor_system>(*s.caf_cfg);
   s.deadlines = std::make_unique<runtime::call_deadlines>(s.opts.command_timeout);
+  s.completions = std::make_unique<invoke_completions>();
   s.frontend = std::make_unique<frontend::grpc_frontend>(*s.deadlines, s.opts.max_message_size);
 
   std::string error;
@@ -295,6 +298,9 @@ void node::impl::shutdown() {
   }
   if (deadlines)
     deadlines->stop();
+  // After the deadlines: the calls they failed have queued their completions, which run before the thread ends.
+  if (completions)
+    completions->stop();
   if (store)
     store->close();
   log::info("stopped");
@@ -308,7 +314,7 @@ void node::invoke(const std::string& service_name, command cmd, std::function<vo
     return;
   }
   const auto& target = i->second->target(cmd.entity_id);
-  impl_->deadlines->call(target, std::move(cmd), std::move(done));
+  impl_->deadlines->call(target, std::move(cmd), impl_->completions->wrap(std::move(done)));
 }
 
 uint16_t node::port() const {

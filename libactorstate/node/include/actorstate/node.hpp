@@ -115,8 +115,10 @@ public:
   /// Requests shutdown; `run()` returns once it is complete.
   void stop();
 
-  /// Sends a command to an entity without going through gRPC (for in-process callers and tests). `done` runs on
-  /// an actor thread and must not block.
+  /// Sends a command to an entity without going through gRPC (for in-process callers and tests). `done` runs once,
+  /// on the node's completion thread (never on the entity's), one completion at a time: it must not block. It may
+  /// call `invoke` again. Completions still queued when the node stops run before `run()` returns. A call that
+  /// fails at once (unknown service, node not serving) runs `done` on the calling thread before `invoke` returns.
   void invoke(const std::string& service_name, command cmd, std::function<void(command_result)> done);
 
   /// Ports actually bound (after `start`).
