@@ -11,17 +11,16 @@ using namespace actorstate::http::detail;
 namespace {
 
 path_template parsed(std::string_view text) {
-  path_template t;
-  std::string error;
-  REQUIRE_MESSAGE(path_template::parse(text, t, error), error);
-  return t;
+  auto t = path_template::parse(text);
+  REQUIRE_MESSAGE(t.ok(), t.error().message());
+  return std::move(t).value();
 }
 
 std::string parse_error(std::string_view text) {
-  path_template t;
-  std::string error;
-  CHECK_FALSE(path_template::parse(text, t, error));
-  return error;
+  auto t = path_template::parse(text);
+  CHECK_FALSE(t.ok());
+  CHECK(t.error().code() == actorstate::status_code::invalid_argument);
+  return t.error().message();
 }
 
 std::vector<std::string_view> split(std::string_view path) {

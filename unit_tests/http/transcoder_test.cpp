@@ -15,6 +15,7 @@
 #include "counter/counter.pb.h"
 #include "google/api/annotations.pb.h"
 #include "google/api/httpbody.pb.h"
+#include "http/http_server.hpp"
 #include "http/transcoder.hpp"
 #include "httptest/http_test.pb.h"
 #include "shoppingcart/shoppingcart.pb.h"
@@ -28,7 +29,7 @@ namespace {
 struct outcome {
   bool ok = false;
   call c;
-  rejection why;
+  actorstate::status why;
 };
 
 const pb::ServiceDescriptor* find_service(const pb::DescriptorPool* pool, const std::string& name) {
@@ -44,8 +45,8 @@ void add_services(transcoder& t, std::initializer_list<std::string> names,
   for (const auto& name : names) {
     const auto* s = find_service(pool, name);
     for (int i = 0; i < s->method_count(); ++i) {
-      std::string error;
-      REQUIRE_MESSAGE(t.add(s->method(i), factory, error), error);
+      auto st = t.add(s->method(i), factory);
+      REQUIRE_MESSAGE(st.ok(), st.message());
     }
   }
 }
@@ -59,8 +60,13 @@ outcome send(const transcoder& t, std::string method, std::string target, std::s
   r.query = q == std::string::npos ? std::string{} : target.substr(q + 1);
   r.content_type = std::move(content_type);
   r.body = std::move(body);
+  auto matched = t.match(r);
   outcome o;
-  o.ok = t.match(r, o.c, o.why);
+  o.ok = matched.ok();
+  if (o.ok)
+    o.c = std::move(matched).value();
+  else
+    o.why = matched.error();
   return o;
 }
 
@@ -69,13 +75,13 @@ outcome send_json(const transcoder& t, std::string method, std::string target, s
 }
 
 std::string method_of(const outcome& o) {
-  REQUIRE_MESSAGE(o.ok, o.why.message);
+  REQUIRE_MESSAGE(o.ok, o.why.message());
   return o.c.method->full_name();
 }
 
 template <class M>
 M payload(const outcome& o) {
-  REQUIRE_MESSAGE(o.ok, o.why.message);
+  REQUIRE_MESSAGE(o.ok, o.why.message());
   M m;
   REQUIRE(m.ParseFromString(o.c.payload));
   return m;
@@ -86,11 +92,10 @@ httptest::Scalars scalars(const outcome& o) {
 }
 
 rendered render(const transcoder& t, const outcome& o, const pb::Message& reply) {
-  REQUIRE_MESSAGE(o.ok, o.why.message);
-  rendered out;
-  std::string error;
-  REQUIRE_MESSAGE(t.render(*o.c.rule, reply.SerializeAsString(), out, error), error);
-  return out;
+  REQUIRE_MESSAGE(o.ok, o.why.message());
+  auto out = t.render(*o.c.rule, reply.SerializeAsString());
+  REQUIRE_MESSAGE(out.ok(), out.error().message());
+  return std::move(out).value();
 }
 
 std::string json(const transcoder& t, const outcome& o, const pb::Message& reply) {
@@ -99,10 +104,11 @@ std::string json(const transcoder& t, const outcome& o, const pb::Message& reply
   return out.body;
 }
 
+/// `status` is the HTTP status the client gets.
 void check_rejected(const outcome& o, int status, const std::string& fragment) {
   CHECK_FALSE(o.ok);
-  CHECK(o.why.status == status);
-  CHECK_MESSAGE(o.why.message.find(fragment) != std::string::npos, o.why.message);
+  CHECK(http_status(o.why.code()) == status);
+  CHECK_MESSAGE(o.why.message().find(fragment) != std::string::npos, o.why.message());
 }
 
 }  // namespace
@@ -362,7 +368,7 @@ TEST_CASE("transcoder.json_body_rejections") {
   add_services(t, {"httptest.Bodies"});
   auto bad = send_json(t, "POST", "/body/all/p", R"({"i32": )");
   check_rejected(bad, 400, "Malformed request: ");
-  CHECK(bad.why.message.size() > std::string{"Malformed request: "}.size());
+  CHECK(bad.why.message().size() > std::string{"Malformed request: "}.size());
   check_rejected(send_json(t, "POST", "/body/all/p", R"({"nope": 1})"), 400, "Malformed request");
   check_rejected(send_json(t, "POST", "/body/all/p", R"({"i32": "x"})"), 400, "Malformed request");
   check_rejected(send(t, "POST", "/body/all/p", "text/plain", "{}"), 400, "Content-type must be application/json!");
@@ -482,13 +488,12 @@ TEST_CASE("transcoder.render_malformed_reply") {
   for (const char* path : {"/resp/whole", "/resp/i64", "/resp/items", "/raw/out", "/raw/outfield"}) {
     auto o = send(t, "GET", path);
     REQUIRE(o.ok);
-    rendered out;
-    std::string error;
-    CHECK_FALSE(t.render(*o.c.rule,
-                         "\x0a\x05"
-                         "ab",
-                         out, error));
-    CHECK_MESSAGE(error.find("does not parse") != std::string::npos, error);
+    auto out = t.render(*o.c.rule,
+                        "\x0a\x05"
+                        "ab");
+    CHECK_FALSE(out.ok());
+    CHECK(out.error().code() == actorstate::status_code::internal);
+    CHECK_MESSAGE(out.error().message().find("does not parse") != std::string::npos, out.error().message());
   }
 }
 
@@ -569,10 +574,11 @@ TEST_CASE("transcoder.invalid_rules_are_rejected_with_the_method_named") {
     const auto* m = s->FindMethodByName(c.method);
     REQUIRE(m != nullptr);
     transcoder t;
-    std::string error;
-    CHECK_FALSE(t.add(m, pb::MessageFactory::generated_factory(), error));
-    CHECK_MESSAGE(error.find("httptest.Invalid." + std::string{c.method}) != std::string::npos, error);
-    CHECK_MESSAGE(error.find(c.fragment) != std::string::npos, error);
+    auto st = t.add(m, pb::MessageFactory::generated_factory());
+    CHECK_FALSE(st.ok());
+    CHECK(st.code() == actorstate::status_code::invalid_argument);
+    CHECK_MESSAGE(st.message().find("httptest.Invalid." + std::string{c.method}) != std::string::npos, st.message());
+    CHECK_MESSAGE(st.message().find(c.fragment) != std::string::npos, st.message());
     // A rejected method adds none of its bindings.
     check_rejected(send(t, "GET", "/x"), 404, "Not found");
   }

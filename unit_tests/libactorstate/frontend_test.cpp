@@ -54,9 +54,9 @@ std::string extract_key(const google::protobuf::Message& msg,
 }  // namespace
 
 TEST_CASE("frontend.entity_key_joins_fields_in_number_order") {
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  std::string error;
-  REQUIRE(frontend::key_fields(testing::CompositeKey::descriptor(), fields, error));
+  auto keys = frontend::key_fields(testing::CompositeKey::descriptor());
+  REQUIRE_MESSAGE(keys.ok(), keys.error().message());
+  const auto& fields = keys.value();
   REQUIRE(fields.size() == 3);
   testing::CompositeKey k;
   k.set_tenant("acme");
@@ -67,10 +67,10 @@ TEST_CASE("frontend.entity_key_joins_fields_in_number_order") {
 }
 
 TEST_CASE("frontend.entity_key_rejects_unsupported_types") {
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  std::string error;
-  CHECK_FALSE(frontend::key_fields(testing::BadKey::descriptor(), fields, error));
-  CHECK(error.find("actorstate.testing.BadKey.ratio") != std::string::npos);
+  auto keys = frontend::key_fields(testing::BadKey::descriptor());
+  REQUIRE_FALSE(keys.ok());
+  CHECK(keys.error().code() == status_code::invalid_argument);
+  CHECK(keys.error().message().find("actorstate.testing.BadKey.ratio") != std::string::npos);
 }
 
 TEST_CASE("frontend.entity_key_found_in_runtime_descriptors") {
@@ -92,9 +92,9 @@ TEST_CASE("frontend.entity_key_found_in_runtime_descriptors") {
   REQUIRE(fd != nullptr);
   const auto* desc = pool.FindMessageTypeByName("actorstate.testing.GetText");
   REQUIRE(desc != nullptr);
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  std::string error;
-  REQUIRE(frontend::key_fields(desc, fields, error));
+  auto keys = frontend::key_fields(desc);
+  REQUIRE_MESSAGE(keys.ok(), keys.error().message());
+  const auto& fields = keys.value();
   REQUIRE(fields.size() == 1);
   google::protobuf::DynamicMessageFactory factory{&pool};
   std::unique_ptr<google::protobuf::Message> msg{factory.GetPrototype(desc)->New()};
@@ -108,18 +108,17 @@ TEST_CASE("frontend.entity_key_found_in_runtime_descriptors") {
 namespace {
 
 std::vector<const google::protobuf::FieldDescriptor*> probe_keys() {
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  std::string error;
-  REQUIRE(frontend::key_fields(testing::ScanProbe::descriptor(), fields, error));
-  return fields;
+  auto keys = frontend::key_fields(testing::ScanProbe::descriptor());
+  REQUIRE_MESSAGE(keys.ok(), keys.error().message());
+  return std::move(keys).value();
 }
 
 /// What the scan says of `wire`: nullopt if it refuses the bytes, else the key.
 std::optional<std::string> scanned(const std::string& wire) {
   std::string key;
-  std::string error;
-  if (!frontend::scan_request(testing::ScanProbe::descriptor(), wire, probe_keys(), key, error)) {
-    CHECK(error == "request does not parse as actorstate.testing.ScanProbe");
+  if (auto st = frontend::scan_request(testing::ScanProbe::descriptor(), wire, probe_keys(), key); !st.ok()) {
+    CHECK(st ==
+          actorstate::status{status_code::invalid_argument, "request does not parse as actorstate.testing.ScanProbe"});
     return std::nullopt;
   }
   return key;

@@ -130,27 +130,26 @@ client_port::~client_port() {
   stop();
 }
 
-uint16_t client_port::open(const std::string& bind, uint16_t port, std::string& error) {
+result<uint16_t> client_port::open(const std::string& bind, uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
   addrinfo* found = nullptr;
   auto service = std::to_string(port);
-  if (int rc = ::getaddrinfo(bind.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    error = "cannot parse bind address " + bind + ": " + ::gai_strerror(rc);
-    return 0;
-  }
+  if (int rc = ::getaddrinfo(bind.c_str(), service.c_str(), &hints, &found); rc != 0)
+    return status{status_code::invalid_argument, "cannot parse bind address " + bind + ": " + ::gai_strerror(rc)};
   int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
   // SO_REUSEADDR only: restarting on a port in TIME_WAIT is fine, sharing a port with a live process is not.
   if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       ::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
-    error = "cannot listen on " + bind + ":" + service + ": " + std::strerror(errno);
+    // The message first: close and freeaddrinfo may change errno.
+    status failed{status_code::unavailable, "cannot listen on " + bind + ":" + service + ": " + std::strerror(errno)};
     if (fd >= 0)
       ::close(fd);
     ::freeaddrinfo(found);
-    return 0;
+    return failed;
   }
   ::freeaddrinfo(found);
   sockaddr_storage bound{};

@@ -34,10 +34,9 @@ bool is_key(const google::protobuf::FieldDescriptor* field) {
 
 }  // namespace
 
-bool key_fields(const google::protobuf::Descriptor* input, std::vector<const google::protobuf::FieldDescriptor*>& out,
-                std::string& error) {
+result<std::vector<const google::protobuf::FieldDescriptor*>> key_fields(const google::protobuf::Descriptor* input) {
   using fd = google::protobuf::FieldDescriptor;
-  out.clear();
+  std::vector<const fd*> out;
   for (int i = 0; i < input->field_count(); ++i) {
     auto* field = input->field(i);
     if (!is_key(field))
@@ -55,16 +54,15 @@ bool key_fields(const google::protobuf::Descriptor* input, std::vector<const goo
       default:
         break;
     }
-    if (!supported) {
-      error = "entity key field " + field->full_name() + " has unsupported type " +
-              (field->is_repeated() ? std::string{"repeated "} : std::string{}) + field->type_name() +
-              " (use string, an integer type or bool)";
-      return false;
-    }
+    if (!supported)
+      return status{status_code::invalid_argument,
+                    "entity key field " + field->full_name() + " has unsupported type " +
+                        (field->is_repeated() ? std::string{"repeated "} : std::string{}) + field->type_name() +
+                        " (use string, an integer type or bool)"};
     out.push_back(field);
   }
   std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->number() < b->number(); });
-  return true;
+  return out;
 }
 
 namespace {
@@ -205,25 +203,23 @@ bool check_message(reader& in, const google::protobuf::Descriptor* type, int dep
 
 }  // namespace
 
-bool scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
-                  const std::vector<const fd*>& key_fields, std::string& key, std::string& error) {
+status scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
+                    const std::vector<const fd*>& key_fields, std::string& key) {
   key_values keys;
   keys.fields = &key_fields;
   keys.values.resize(key_fields.size());
   for (size_t i = 0; i < key_fields.size(); ++i)
     keys.values[i] = default_text(key_fields[i]);  // what a parse would read if the field is absent
   reader in{wire};
-  if (!check_message(in, type, 0, 0, &keys)) {
-    error = "request does not parse as " + type->full_name();
-    return false;
-  }
+  if (!check_message(in, type, 0, 0, &keys))
+    return {status_code::invalid_argument, "request does not parse as " + type->full_name()};
   key.clear();
   for (size_t i = 0; i < keys.values.size(); ++i) {
     if (i > 0)
       key += '-';
     key += keys.values[i];
   }
-  return true;
+  return {};
 }
 
 }  // namespace actorstate::frontend

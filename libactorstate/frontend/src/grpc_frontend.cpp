@@ -272,15 +272,16 @@ grpc_frontend::grpc_frontend(runtime::call_deadlines& deadlines, size_t max_mess
 
 grpc_frontend::~grpc_frontend() = default;
 
-bool grpc_frontend::add_route(route r, std::string& error) {
+status grpc_frontend::add_route(route r) {
   if (r.keyed) {
-    if (!key_fields(r.descriptor->input_type(), r.key_fields, error))
-      return false;
-    if (r.key_fields.empty()) {
-      error = "method " + r.descriptor->full_name() + ": input type " + r.descriptor->input_type()->full_name() +
-              " has no field marked (cloudstate.entity_key) = true";
-      return false;
-    }
+    auto keys = key_fields(r.descriptor->input_type());
+    if (!keys.ok())
+      return keys.error();
+    if (keys->empty())
+      return {status_code::invalid_argument, "method " + r.descriptor->full_name() + ": input type " +
+                                                 r.descriptor->input_type()->full_name() +
+                                                 " has no field marked (cloudstate.entity_key) = true"};
+    r.key_fields = std::move(keys).value();
   }
   auto& slot = by_service_[r.descriptor->service()->full_name()][r.descriptor->name()];
   if (slot == nullptr)
@@ -288,7 +289,7 @@ bool grpc_frontend::add_route(route r, std::string& error) {
   else
     *slot = std::move(r);
   by_method_[slot->descriptor] = slot;
-  return true;
+  return {};
 }
 
 void grpc_frontend::call(const route& r, std::string payload, std::vector<metadata_entry> metadata,
@@ -296,9 +297,8 @@ void grpc_frontend::call(const route& r, std::string payload, std::vector<metada
   command cmd;
   cmd.method = r.method;
   cmd.metadata = std::move(metadata);
-  std::string error;
-  if (!scan_request(r.descriptor->input_type(), payload, r.key_fields, cmd.entity_id, error)) {
-    done(command_result::failure(status_code::invalid_argument, std::move(error)));
+  if (auto st = scan_request(r.descriptor->input_type(), payload, r.key_fields, cmd.entity_id); !st.ok()) {
+    done(command_result::failure(std::move(st)));
     return;
   }
   if (r.keyed && cmd.entity_id.empty()) {
@@ -349,37 +349,34 @@ const route* grpc_frontend::find(std::string_view service, std::string_view meth
   return m == s->second.end() ? nullptr : m->second;
 }
 
-uint16_t grpc_frontend::start(const std::string& bind, uint16_t port, const http::http_options& http_opts,
-                              std::string& error) {
+result<uint16_t> grpc_frontend::start(const std::string& bind, uint16_t port, const http::http_options& http_opts) {
   std::vector<const google::protobuf::ServiceDescriptor*> services;
   transcoder_ = std::make_unique<http::transcoder>();
   for (const auto& r : routes_) {
     services.push_back(r.descriptor->service());
     auto* factory = r.factory != nullptr ? r.factory : google::protobuf::MessageFactory::generated_factory();
-    if (!transcoder_->add(r.descriptor, factory, error))
-      return 0;
+    if (auto st = transcoder_->add(r.descriptor, factory); !st.ok())
+      return st;
   }
   reflection_ = std::make_unique<reflection>(services);
   service_ = std::make_unique<service>(*this);
   port_ = std::make_unique<client_port>();
-  auto bound = port_->open(bind, port, error);
-  if (bound == 0)
-    return 0;
+  auto bound = port_->open(bind, port);
+  if (!bound.ok())
+    return bound;
   // No listening port of its own: the client port hands gRPC its connections.
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_size_));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_size_));
   builder.RegisterCallbackGenericService(service_.get());
   server_ = builder.BuildAndStart();
-  if (!server_) {
-    error = "cannot start the gRPC server";
-    return 0;
-  }
+  if (!server_)
+    return status{status_code::unavailable, "cannot start the gRPC server"};
   auto opts = http_opts;
   opts.max_message_size = max_message_size_;
   http_ = std::make_unique<http::http_server>(*this, *transcoder_, std::move(opts));
-  if (!http_->start(error))
-    return 0;
+  if (auto st = http_->start(); !st.ok())
+    return st;
   port_->start([this](int fd, const sockaddr*, socklen_t) { grpc::AddInsecureChannelFromFd(server_.get(), fd); },
                [this](int fd, const sockaddr* addr, socklen_t len) { http_->add_connection(fd, addr, len); });
   return bound;

@@ -61,10 +61,9 @@ uint16_t management_server::start(const std::string& bind, uint16_t port, std::s
     return 0;
   }
   port_ = std::make_unique<frontend::client_port>("management");
-  std::string why;
-  auto bound = port_->open(bind, port, why);
-  if (bound == 0) {
-    error = "management endpoint: " + why;
+  auto bound = port_->open(bind, port);
+  if (!bound.ok()) {
+    error = "management endpoint: " + bound.error().message();
     stop();
     return 0;
   }
@@ -73,7 +72,7 @@ uint16_t management_server::start(const std::string& bind, uint16_t port, std::s
     MHD_add_connection(daemon, fd, peer, len);
   };
   port_->start(serve, serve);
-  return bound;
+  return bound.value();
 }
 
 void management_server::stop() {

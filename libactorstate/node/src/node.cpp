@@ -213,9 +213,8 @@ int node::serve() {
           return runtime::open_streamed_call(action, method, std::move(metadata), std::move(sink), std::move(route));
         };
       }
-      std::string error;
-      if (!s.frontend->add_route(std::move(r), error)) {
-        log::error("cannot serve entity type", {{"service", model->service_name}, {"error", error}});
+      if (auto st = s.frontend->add_route(std::move(r)); !st.ok()) {
+        log::error("cannot serve entity type", {{"service", model->service_name}, {"error", st.message()}});
         return 2;
       }
     }
@@ -224,14 +223,14 @@ int node::serve() {
                                          {"persistence_id", model->persistence_id}});
   }
 
-  std::string error;
   http::http_options http_opts;
   http_opts.cors_origins = s.opts.cors_allow_origins;
-  s.port = s.frontend->start(s.opts.bind, s.opts.port, http_opts, error);
-  if (s.port == 0) {
-    log::error("cannot start the gRPC frontend", {{"error", error}});
+  auto bound = s.frontend->start(s.opts.bind, s.opts.port, http_opts);
+  if (!bound.ok()) {
+    log::error("cannot start the gRPC frontend", {{"error", bound.error().message()}});
     return 2;
   }
+  s.port = bound.value();
   log::info("listening on grpc " + s.opts.bind + ":" + std::to_string(s.port));
   if (!s.opts.port_file.empty() && !ops::write_port_file(s.opts.port_file, s.port)) {
     log::error("cannot write the port file", {{"path", s.opts.port_file}});

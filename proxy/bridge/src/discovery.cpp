@@ -147,13 +147,12 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
           out.error = "Method " + method->full_name() + " is streaming, which " + type + " entities do not support";
           return out;
         }
-        std::vector<const google::protobuf::FieldDescriptor*> keys;
-        std::string error;
-        if (!frontend::key_fields(method->input_type(), keys, error)) {
-          out.error = error;
+        auto keys = frontend::key_fields(method->input_type());
+        if (!keys.ok()) {
+          out.error = keys.error().message();
           return out;
         }
-        if (keys.empty()) {
+        if (keys->empty()) {
           out.error = "Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in " +
                       method->input_type()->full_name();
           return out;

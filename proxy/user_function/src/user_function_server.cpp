@@ -96,10 +96,12 @@ bool user_function_server::impl::validate(const std::shared_ptr<detail::model_ba
         error = "method " + method->full_name() + " streams, which entities do not support";
         return false;
       }
-      std::vector<const google::protobuf::FieldDescriptor*> keys;
-      if (!frontend::key_fields(method->input_type(), keys, error))
+      auto keys = frontend::key_fields(method->input_type());
+      if (!keys.ok()) {
+        error = keys.error().message();
         return false;
-      if (keys.empty()) {
+      }
+      if (keys->empty()) {
         error = "method " + method->full_name() + " has no (cloudstate.entity_key) field in " +
                 method->input_type()->full_name();
         return false;

@@ -450,15 +450,16 @@ struct http_server::impl {
     req.query = q == std::string::npos ? std::string{} : s.uri.substr(q + 1);
     req.content_type = s.content_type;
     req.body = std::move(s.body);
-    call c;
-    rejection why;
-    if (!tc.match(req, c, why)) {
+    auto matched = tc.match(req);
+    if (!matched.ok()) {
+      // A request that does not transcode is answered in plain text (a failed call's answer is JSON: `error`).
       prepared p;
-      p.status = static_cast<unsigned>(why.status);
+      p.status = static_cast<unsigned>(http_status(matched.error().code()));
       p.content_type = "text/plain; charset=utf-8";
-      p.body = why.message;
+      p.body = matched.error().message();
       return queue(s, std::move(p));
     }
+    auto& c = matched.value();
     const auto* r = fe.find(c.method);
     if (r == nullptr)
       return queue(s, error({status_code::unimplemented, "no handler for " + c.method->full_name()}));
@@ -479,15 +480,14 @@ struct http_server::impl {
         self->finish(error(result.status));
         return;
       }
-      rendered out;
-      std::string err;
-      if (!tc.render(*rule, result.payload, out, err)) {
-        self->finish(error({status_code::internal, err}));
+      auto out = tc.render(*rule, result.payload);
+      if (!out.ok()) {
+        self->finish(error(out.error()));
         return;
       }
       prepared p;
-      p.content_type = std::move(out.content_type);
-      p.body = std::move(out.body);
+      p.content_type = std::move(out->content_type);
+      p.body = std::move(out->body);
       add_metadata(p, result);
       self->finish(std::move(p));
     });
@@ -518,19 +518,20 @@ struct http_server::impl {
     s.stream->half_close();
   }
 
-  std::string encode_element(call_state& s, const std::string& payload, std::string& err) {
+  /// One reply element in the stream's format; render's error if the element does not render.
+  result<std::string> encode_element(call_state& s, const std::string& payload) {
     if (s.format == stream_format::grpc_web)
       return grpc_web::data_frame(payload);
-    rendered out;
-    if (!tc.render(*s.rule, payload, out, err))
-      return {};
+    auto out = tc.render(*s.rule, payload);
+    if (!out.ok())
+      return out.error();
     if (s.format == stream_format::sse)
-      return "data: " + out.body + "\n\n";
-    if (out.content_type != "application/json") {
+      return "data: " + out->body + "\n\n";
+    if (out->content_type != "application/json") {
       s.format = stream_format::raw;
-      return out.body;
+      return std::move(out->body);
     }
-    return out.body + "\n";
+    return out->body + "\n";
   }
 
   void on_element(call_state& s, std::string payload) {
@@ -542,8 +543,9 @@ struct http_server::impl {
       s.pending = std::move(payload);
       return;
     }
-    std::string err;
-    auto bytes = encode_element(s, payload, err);
+    auto encoded = encode_element(s, payload);
+    // An element that does not render is left out; the stream goes on with the next one.
+    auto bytes = encoded.ok() ? std::move(encoded).value() : std::string{};
     if (s.format == stream_format::grpc_web && s.grpc_web_text)
       bytes = grpc_web::base64_encode(bytes);
     s.pending += bytes;
@@ -568,13 +570,11 @@ struct http_server::impl {
         if (text)
           p.body = grpc_web::base64_encode(p.body);
       } else {
-        rendered out;
-        std::string err;
-        if (tc.render(*s.rule, s.pending, out, err)) {
-          p.content_type = std::move(out.content_type);
-          p.body = std::move(out.body);
+        if (auto out = tc.render(*s.rule, s.pending); out.ok()) {
+          p.content_type = std::move(out->content_type);
+          p.body = std::move(out->body);
         } else {
-          p = error({status_code::internal, err});
+          p = error(out.error());
         }
       }
       s.pending.clear();
@@ -707,18 +707,16 @@ http_server::~http_server() {
   stop();
 }
 
-bool http_server::start(std::string& error) {
+status http_server::start() {
   auto& s = *impl_;
   s.daemon = MHD_start_daemon(
       MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
       nullptr, nullptr, &impl::on_request, &s, MHD_OPTION_URI_LOG_CALLBACK, &impl::on_uri, &s,
       MHD_OPTION_NOTIFY_COMPLETED, &impl::on_completed, &s, MHD_OPTION_THREAD_POOL_SIZE, std::max(1u, s.opts.threads),
       MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
-  if (s.daemon == nullptr) {
-    error = "cannot start the HTTP server";
-    return false;
-  }
-  return true;
+  if (s.daemon == nullptr)
+    return {status_code::unavailable, "cannot start the HTTP server"};
+  return {};
 }
 
 void http_server::add_connection(int fd, const sockaddr* addr, socklen_t addr_len) {

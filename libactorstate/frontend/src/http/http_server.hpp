@@ -47,7 +47,9 @@ public:
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
 
-  bool start(std::string& error);
+  /// Starts libmicrohttpd's threads (the server has no listening socket: connections come from `add_connection`);
+  /// unavailable if it cannot.
+  status start();
 
   /// Serves one accepted connection; takes ownership of `fd`.
   void add_connection(int fd, const sockaddr* addr, socklen_t addr_len);

@@ -32,15 +32,16 @@ int hex_value(char c) {
 class parser {
 public:
   parser(std::string_view text, std::vector<path_template::segment>& segs, std::vector<path_template::variable>& vars,
-         std::string& verb, std::string& error)
-      : text_(text), segs_(segs), vars_(vars), verb_(verb), error_(error) {}
+         std::string& verb)
+      : text_(text), segs_(segs), vars_(vars), verb_(verb) {}
 
-  bool run() {
+  /// Fills the segments, variables and verb; invalid_argument naming the problem and the template.
+  status run() {
     if (text_.empty() || text_[0] != '/')
       return fail("a path template must start with '/'");
     pos_ = 1;
-    if (!segments(false))
-      return false;
+    if (auto st = segments(false); !st.ok())
+      return st;
     if (pos_ < text_.size() && text_[pos_] == ':') {
       ++pos_;
       auto start = pos_;
@@ -52,44 +53,43 @@ public:
     }
     if (pos_ != text_.size())
       return unexpected();
-    return true;
+    return {};
   }
 
 private:
-  bool fail(std::string_view what) {
-    error_ = std::string{what} + " in path template '" + std::string{text_} + "'";
-    return false;
+  status fail(std::string_view what) const {
+    return {status_code::invalid_argument, std::string{what} + " in path template '" + std::string{text_} + "'"};
   }
 
-  bool unexpected() {
+  status unexpected() const {
     if (pos_ >= text_.size())
       return fail("unexpected end");
     return fail("unexpected '" + std::string(1, text_[pos_]) + "' at position " + std::to_string(pos_ + 1));
   }
 
-  bool segments(bool in_variable) {
+  status segments(bool in_variable) {
     for (;;) {
-      if (!segment(in_variable))
-        return false;
+      if (auto st = segment(in_variable); !st.ok())
+        return st;
       if (pos_ < text_.size() && text_[pos_] == '/') {
         ++pos_;
         continue;
       }
-      return true;
+      return {};
     }
   }
 
-  bool segment(bool in_variable) {
+  status segment(bool in_variable) {
     using kind = path_template::segment_kind;
     if (text_.substr(pos_, 2) == "**") {
       pos_ += 2;
       segs_.push_back({kind::multi, {}});
-      return true;
+      return {};
     }
     if (pos_ < text_.size() && text_[pos_] == '*') {
       ++pos_;
       segs_.push_back({kind::single, {}});
-      return true;
+      return {};
     }
     if (pos_ < text_.size() && text_[pos_] == '{') {
       if (in_variable)
@@ -103,10 +103,10 @@ private:
     if (pos_ == start && !(start == 1 && text_.size() == 1))
       return unexpected();
     segs_.push_back({kind::literal, std::string{text_.substr(start, pos_ - start)}});
-    return true;
+    return {};
   }
 
-  bool variable() {
+  status variable() {
     ++pos_;  // '{'
     auto start = pos_;
     for (;;) {
@@ -128,8 +128,8 @@ private:
     v.first = segs_.size();
     if (pos_ < text_.size() && text_[pos_] == '=') {
       ++pos_;
-      if (!segments(true))
-        return false;
+      if (auto st = segments(true); !st.ok())
+        return st;
     } else {
       segs_.push_back({path_template::segment_kind::single, {}});
     }
@@ -138,7 +138,7 @@ private:
       return pos_ < text_.size() && text_[pos_] == '{' ? fail("nested variable") : unexpected();
     ++pos_;
     vars_.push_back(std::move(v));
-    return true;
+    return {};
   }
 
   std::string_view text_;
@@ -146,25 +146,22 @@ private:
   std::vector<path_template::segment>& segs_;
   std::vector<path_template::variable>& vars_;
   std::string& verb_;
-  std::string& error_;
 };
 
 }  // namespace
 
-bool path_template::parse(std::string_view text, path_template& out, std::string& error) {
+result<path_template> path_template::parse(std::string_view text) {
   path_template t;
-  parser p{text, t.segments_, t.variables_, t.verb_, error};
-  if (!p.run())
-    return false;
+  parser p{text, t.segments_, t.variables_, t.verb_};
+  if (auto st = p.run(); !st.ok())
+    return st;
   for (size_t i = 0; i + 1 < t.segments_.size(); ++i) {
-    if (t.segments_[i].kind == segment_kind::multi) {
-      error = "'**' must be the last segment of path template '" + std::string{text} + "'";
-      return false;
-    }
+    if (t.segments_[i].kind == segment_kind::multi)
+      return status{status_code::invalid_argument,
+                    "'**' must be the last segment of path template '" + std::string{text} + "'"};
   }
   t.ends_with_multi_ = !t.segments_.empty() && t.segments_.back().kind == segment_kind::multi;
-  out = std::move(t);
-  return true;
+  return t;
 }
 
 bool path_template::matches(const std::vector<std::string_view>& segs) const {

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "actorstate/status.hpp"
+
 namespace actorstate::http::detail {
 
 class path_template {
@@ -35,8 +37,8 @@ public:
     size_t last = 0;
   };
 
-  /// Parses `text`; false with `error` describing the problem (without naming the method).
-  static bool parse(std::string_view text, path_template& out, std::string& error);
+  /// Parses `text`; invalid_argument describing the problem and quoting the template (without naming the method).
+  static result<path_template> parse(std::string_view text);
 
   const std::vector<segment>& segments() const noexcept { return segments_; }
   const std::vector<variable>& variables() const noexcept { return variables_; }

@@ -76,20 +76,26 @@ bool read_rule(const pb::MethodDescriptor* method, google::api::HttpRule& out) {
   return true;
 }
 
-/// Appends `text` as the value of the field at the end of `chain`, wrapped in its parent messages.
-bool encode_path(const std::vector<const fd*>& chain, std::string_view text, std::string& out, std::string& error) {
+/// Appends `text` as the value of the field at the end of `chain`, wrapped in its parent messages; invalid_argument
+/// (encode_scalar's) if the text is no value of the field.
+status encode_path(const std::vector<const fd*>& chain, std::string_view text, std::string& out) {
   if (chain.size() == 1)
-    return detail::encode_scalar(chain[0], text, out, error);
+    return detail::encode_scalar(chain[0], text, out);
   std::string inner;
-  if (!detail::encode_scalar(chain.back(), text, inner, error))
-    return false;
+  if (auto st = detail::encode_scalar(chain.back(), text, inner); !st.ok())
+    return st;
   for (size_t i = chain.size() - 1; i-- > 0;) {
     std::string wrapped;
     detail::put_length_delimited(wrapped, chain[i]->number(), inner);
     inner.swap(wrapped);
   }
   out += inner;
-  return true;
+  return {};
+}
+
+/// A rule `add` refuses, or a request `match` cannot turn into a call (HTTP 400).
+status invalid(std::string message) {
+  return {status_code::invalid_argument, std::move(message)};
 }
 
 /// The first line of a protobuf status message (the JSON parser appends a caret diagram).
@@ -166,25 +172,25 @@ struct transcoder::impl {
     i->second.push_back(b);
   }
 
-  bool make(const pb::MethodDescriptor* method, pb::MessageFactory* factory, const google::api::HttpRule& rule,
-            std::unique_ptr<binding>& out, std::string& error);
+  /// The binding of one rule; invalid_argument (internal if `factory` cannot make the reply) saying what is wrong,
+  /// without naming the method.
+  result<std::unique_ptr<binding>> make(const pb::MethodDescriptor* method, pb::MessageFactory* factory,
+                                        const google::api::HttpRule& rule);
 
-  bool resolve_path_variables(binding& b, std::string& error) const;
-  bool resolve_body(binding& b, const std::string& body, std::string& error) const;
-  bool resolve_response(binding& b, const std::string& response_body, std::string& error);
+  status resolve_path_variables(binding& b) const;
+  status resolve_body(binding& b, const std::string& body) const;
+  status resolve_response(binding& b, const std::string& response_body);
 
-  bool build(const binding& b, const request& r, const std::vector<std::string_view>& segs, call& out,
-             rejection& why) const;
-  bool add_query(const binding& b, std::string_view query, std::string& payload, rejection& why) const;
+  result<call> build(const binding& b, const request& r, const std::vector<std::string_view>& segs) const;
+  /// Appends the query parameters to `payload` (the request being built).
+  status add_query(const binding& b, std::string_view query, std::string& payload) const;
 };
 
-bool transcoder::impl::make(const pb::MethodDescriptor* method, pb::MessageFactory* factory,
-                            const google::api::HttpRule& rule, std::unique_ptr<binding>& out, std::string& error) {
+result<std::unique_ptr<binding>> transcoder::impl::make(const pb::MethodDescriptor* method, pb::MessageFactory* factory,
+                                                        const google::api::HttpRule& rule) {
   using hr = google::api::HttpRule;
-  if (!rule.selector().empty() && rule.selector() != method->full_name()) {
-    error = "selector '" + rule.selector() + "' must be empty or the method's name";
-    return false;
-  }
+  if (!rule.selector().empty() && rule.selector() != method->full_name())
+    return invalid("selector '" + rule.selector() + "' must be empty or the method's name");
   auto b = std::make_unique<binding>();
   b->method = method;
   std::string pattern;
@@ -210,35 +216,34 @@ bool transcoder::impl::make(const pb::MethodDescriptor* method, pb::MessageFacto
       pattern = rule.patch();
       break;
     case hr::kCustom:
-      if (rule.custom().kind().empty()) {
-        error = "custom pattern without a kind";
-        return false;
-      }
+      if (rule.custom().kind().empty())
+        return invalid("custom pattern without a kind");
       b->http_method = rule.custom().kind();
       pattern = rule.custom().path();
       break;
     default:
-      error = "no pattern (get, put, post, delete, patch or custom)";
-      return false;
+      return invalid("no pattern (get, put, post, delete, patch or custom)");
   }
-  if (!detail::path_template::parse(pattern, b->path, error) || !resolve_path_variables(*b, error) ||
-      !resolve_body(*b, rule.body(), error))
-    return false;
+  auto path = detail::path_template::parse(pattern);
+  if (!path.ok())
+    return path.error();
+  b->path = std::move(path).value();
+  if (auto st = resolve_path_variables(*b); !st.ok())
+    return st;
+  if (auto st = resolve_body(*b, rule.body()); !st.ok())
+    return st;
   b->resolver = resolver_for(method->file()->pool());
   b->input_url = type_url(method->input_type());
   b->output_url = type_url(method->output_type());
   b->output_prototype = factory->GetPrototype(method->output_type());
-  if (b->output_prototype == nullptr) {
-    error = "the message factory cannot make " + method->output_type()->full_name();
-    return false;
-  }
-  if (!resolve_response(*b, rule.response_body(), error))
-    return false;
-  out = std::move(b);
-  return true;
+  if (b->output_prototype == nullptr)
+    return status{status_code::internal, "the message factory cannot make " + method->output_type()->full_name()};
+  if (auto st = resolve_response(*b, rule.response_body()); !st.ok())
+    return st;
+  return b;
 }
 
-bool transcoder::impl::resolve_path_variables(binding& b, std::string& error) const {
+status transcoder::impl::resolve_path_variables(binding& b) const {
   for (const auto& v : b.path.variables()) {
     std::vector<const fd*> chain;
     const pb::Descriptor* d = b.method->input_type();
@@ -247,79 +252,65 @@ bool transcoder::impl::resolve_path_variables(binding& b, std::string& error) co
       auto dot = rest.find('.');
       auto name = rest.substr(0, dot);
       const auto* f = find_field(d, name);
-      if (f == nullptr) {
-        error = "path variable '" + v.field_path + "' refers to unknown field '" + std::string{name} + "' of " +
-                d->full_name();
-        return false;
-      }
+      if (f == nullptr)
+        return invalid("path variable '" + v.field_path + "' refers to unknown field '" + std::string{name} + "' of " +
+                       d->full_name());
       chain.push_back(f);
       if (dot == std::string_view::npos)
         break;
-      if (f->cpp_type() != fd::CPPTYPE_MESSAGE || f->is_repeated()) {
-        error = "path variable '" + v.field_path + "': '" + f->name() + "' is not a singular message field";
-        return false;
-      }
+      if (f->cpp_type() != fd::CPPTYPE_MESSAGE || f->is_repeated())
+        return invalid("path variable '" + v.field_path + "': '" + f->name() + "' is not a singular message field");
       d = f->message_type();
       rest.remove_prefix(dot + 1);
     }
     const auto* leaf = chain.back();
-    if (leaf->is_repeated()) {
-      error = "path variable '" + v.field_path + "' refers to repeated field " + leaf->full_name();
-      return false;
-    }
-    if (leaf->cpp_type() == fd::CPPTYPE_MESSAGE) {
-      error = "path variable '" + v.field_path + "' refers to message field " + leaf->full_name() +
-              " (message path variables are not supported)";
-      return false;
-    }
-    if (leaf->cpp_type() == fd::CPPTYPE_ENUM) {
-      error = "path variable '" + v.field_path + "' refers to enum field " + leaf->full_name() +
-              " (enum path variables are not supported)";
-      return false;
-    }
+    if (leaf->is_repeated())
+      return invalid("path variable '" + v.field_path + "' refers to repeated field " + leaf->full_name());
+    if (leaf->cpp_type() == fd::CPPTYPE_MESSAGE)
+      return invalid("path variable '" + v.field_path + "' refers to message field " + leaf->full_name() +
+                     " (message path variables are not supported)");
+    if (leaf->cpp_type() == fd::CPPTYPE_ENUM)
+      return invalid("path variable '" + v.field_path + "' refers to enum field " + leaf->full_name() +
+                     " (enum path variables are not supported)");
     b.path_fields.push_back(std::move(chain));
   }
-  return true;
+  return {};
 }
 
-bool transcoder::impl::resolve_body(binding& b, const std::string& body, std::string& error) const {
+status transcoder::impl::resolve_body(binding& b, const std::string& body) const {
   const auto* input = b.method->input_type();
   if (body.empty())
-    return true;
+    return {};
   if (body == "*") {
     b.body = binding::body_rule::whole;
     b.raw_body = input->full_name() == http_body_type;
-    return true;
+    return {};
   }
   const auto* f = find_field(input, body);
-  if (f == nullptr) {
-    error = "body field '" + body + "' does not exist in " + input->full_name();
-    return false;
-  }
+  if (f == nullptr)
+    return invalid("body field '" + body + "' does not exist in " + input->full_name());
   b.body = binding::body_rule::field;
   b.body_field = f;
   b.raw_body = is_http_body(f);
   detail::wire_type ignored;
   b.integer_body = !f->is_repeated() && f->type() != fd::TYPE_BOOL && integer_wire_type(f, ignored);
   b.body_prefix = "{\"" + f->json_name() + "\":";
-  return true;
+  return {};
 }
 
-bool transcoder::impl::resolve_response(binding& b, const std::string& response_body, std::string& error) {
+status transcoder::impl::resolve_response(binding& b, const std::string& response_body) {
   const auto* output = b.method->output_type();
   if (response_body.empty()) {
     b.reply = output->full_name() == http_body_type ? binding::reply_rule::http_body : binding::reply_rule::json;
-    return true;
+    return {};
   }
   const auto* f = find_field(output, response_body);
-  if (f == nullptr) {
-    error = "response_body field '" + response_body + "' does not exist in " + output->full_name();
-    return false;
-  }
+  if (f == nullptr)
+    return invalid("response_body field '" + response_body + "' does not exist in " + output->full_name());
   b.response_field = f;
   if (is_http_body(f)) {
     b.reply = binding::reply_rule::field_http_body;
-    return true;
+    return {};
   }
   if (!f->is_repeated() && integer_wire_type(f, b.response_wire))
     b.reply = binding::reply_rule::field_integer;
@@ -358,14 +349,13 @@ bool transcoder::impl::resolve_response(binding& b, const std::string& response_
         break;
     }
   }
-  return true;
+  return {};
 }
 
-bool transcoder::impl::add_query(const binding& b, std::string_view query, std::string& payload, rejection& why) const {
+status transcoder::impl::add_query(const binding& b, std::string_view query, std::string& payload) const {
   std::vector<std::vector<const fd*>> singular_seen;
   std::string name;
   std::string value;
-  std::string error;
   while (!query.empty()) {
     auto amp = query.find('&');
     auto pair = query.substr(0, amp);
@@ -374,56 +364,44 @@ bool transcoder::impl::add_query(const binding& b, std::string_view query, std::
       continue;
     auto eq = pair.find('=');
     auto raw_value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    if (!detail::percent_decode(pair.substr(0, eq), true, name) || !detail::percent_decode(raw_value, true, value)) {
-      why = {400, "Malformed request: broken percent-encoding in the query string"};
-      return false;
-    }
+    if (!detail::percent_decode(pair.substr(0, eq), true, name) || !detail::percent_decode(raw_value, true, value))
+      return invalid("Malformed request: broken percent-encoding in the query string");
     std::vector<const fd*> chain;
     const pb::Descriptor* d = b.method->input_type();
     std::string_view rest = name;
     for (;;) {
       auto dot = rest.find('.');
       const auto* f = find_field(d, rest.substr(0, dot));
-      if (f == nullptr) {
-        why = {400,
-               "Unknown query parameter [" + name + "]: " + b.method->input_type()->full_name() + " has no such field"};
-        return false;
-      }
+      if (f == nullptr)
+        return invalid("Unknown query parameter [" + name + "]: " + b.method->input_type()->full_name() +
+                       " has no such field");
       chain.push_back(f);
       if (dot == std::string_view::npos)
         break;
-      if (f->cpp_type() != fd::CPPTYPE_MESSAGE || f->is_repeated()) {
-        why = {400, "Query parameter [" + name + "] does not refer to a field: '" + f->name() +
-                        "' is not a singular message field"};
-        return false;
-      }
+      if (f->cpp_type() != fd::CPPTYPE_MESSAGE || f->is_repeated())
+        return invalid("Query parameter [" + name + "] does not refer to a field: '" + f->name() +
+                       "' is not a singular message field");
       d = f->message_type();
       rest.remove_prefix(dot + 1);
     }
     const auto* leaf = chain.back();
-    if (leaf->cpp_type() == fd::CPPTYPE_MESSAGE) {
-      why = {400, "Query parameter [" + name + "] refers to a message field"};
-      return false;
-    }
+    if (leaf->cpp_type() == fd::CPPTYPE_MESSAGE)
+      return invalid("Query parameter [" + name + "] refers to a message field");
     if (!leaf->is_repeated()) {
       for (const auto& seen : singular_seen) {
-        if (seen == chain) {
-          why = {400, "Multiple values sent for non-repeated field by query parameter [" + name + "]"};
-          return false;
-        }
+        if (seen == chain)
+          return invalid("Multiple values sent for non-repeated field by query parameter [" + name + "]");
       }
       singular_seen.push_back(chain);
     }
-    if (!encode_path(chain, value, payload, error)) {
-      why = {400, "Malformed request: query parameter [" + name + "] " + error};
-      return false;
-    }
+    if (auto st = encode_path(chain, value, payload); !st.ok())
+      return invalid("Malformed request: query parameter [" + name + "] " + st.message());
   }
-  return true;
+  return {};
 }
 
-bool transcoder::impl::build(const binding& b, const request& r, const std::vector<std::string_view>& segs, call& out,
-                             rejection& why) const {
+result<call> transcoder::impl::build(const binding& b, const request& r,
+                                     const std::vector<std::string_view>& segs) const {
   std::string payload;
   if (b.body != binding::body_rule::none) {
     if (b.raw_body) {
@@ -438,19 +416,17 @@ bool transcoder::impl::build(const binding& b, const request& r, const std::vect
         detail::put_length_delimited(payload, b.body_field->number(), raw);
     } else {
       auto text = detail::trim(r.body);
-      if (r.content_type.empty() ? !text.empty() : !detail::is_json_content_type(r.content_type)) {
-        why = {400, "Content-type must be application/json!"};
-        return false;
-      }
+      if (r.content_type.empty() ? !text.empty() : !detail::is_json_content_type(r.content_type))
+        return invalid("Content-type must be application/json!");
       if (!text.empty()) {
-        std::string error;
         bool done = false;
         if (b.integer_body) {
-          // The counter's hot path: a bare or quoted integer needs no JSON parser.
+          // The counter's hot path: a bare or quoted integer needs no JSON parser. Text that is no integer goes to
+          // the parser, whose error the client then gets.
           auto number = text;
           if (number.size() >= 2 && number.front() == '"' && number.back() == '"')
             number = number.substr(1, number.size() - 2);
-          done = detail::encode_scalar(b.body_field, number, payload, error);
+          done = detail::encode_scalar(b.body_field, number, payload).ok();
         }
         if (!done) {
           pb::util::JsonParseOptions options;
@@ -465,75 +441,70 @@ bool transcoder::impl::build(const binding& b, const request& r, const std::vect
             wrapped += '}';
             st = pb::util::JsonToBinaryString(b.resolver, b.input_url, wrapped, &payload, options);
           }
-          if (!st.ok()) {
-            why = {400, "Malformed request: " + first_line(st.message().ToString())};
-            return false;
-          }
+          if (!st.ok())
+            return invalid("Malformed request: " + first_line(st.message().ToString()));
         }
       }
     }
   }
-  if (b.body != binding::body_rule::whole && !r.query.empty() && !add_query(b, r.query, payload, why))
-    return false;
+  if (b.body != binding::body_rule::whole && !r.query.empty()) {
+    if (auto st = add_query(b, r.query, payload); !st.ok())
+      return st;
+  }
   const auto& vars = b.path.variables();
   std::string decoded;
-  std::string error;
   for (size_t i = 0; i < vars.size(); ++i) {
-    if (!detail::percent_decode(b.path.capture(vars[i], segs), false, decoded)) {
-      why = {400, "Malformed request: broken percent-encoding in the path"};
-      return false;
-    }
-    if (!encode_path(b.path_fields[i], decoded, payload, error)) {
-      why = {400, "Malformed request: path variable [" + vars[i].field_path + "] " + error};
-      return false;
-    }
+    if (!detail::percent_decode(b.path.capture(vars[i], segs), false, decoded))
+      return invalid("Malformed request: broken percent-encoding in the path");
+    if (auto st = encode_path(b.path_fields[i], decoded, payload); !st.ok())
+      return invalid("Malformed request: path variable [" + vars[i].field_path + "] " + st.message());
   }
+  call out;
   out.rule = &b;
   out.method = b.method;
   out.payload = std::move(payload);
-  return true;
+  return out;
 }
 
 transcoder::transcoder() : impl_(std::make_unique<impl>()) {}
 
 transcoder::~transcoder() = default;
 
-bool transcoder::add(const pb::MethodDescriptor* method, pb::MessageFactory* factory, std::string& error) {
+status transcoder::add(const pb::MethodDescriptor* method, pb::MessageFactory* factory) {
   google::api::HttpRule rule;
   if (!read_rule(method, rule)) {
     rule.set_post("/" + method->service()->full_name() + "/" + method->name());
     rule.set_body("*");
   }
-  auto fail = [&](const std::string& what) {
-    error = "HTTP rule of " + method->full_name() + ": " + what;
-    return false;
+  // A frontend adds many methods: the message names the one at fault; the code stays the failed step's.
+  auto fail = [&](status_code code, const std::string& what) {
+    return status{code, "HTTP rule of " + method->full_name() + ": " + what};
   };
   std::vector<std::unique_ptr<binding>> made;
-  std::unique_ptr<binding> b;
-  std::string why;
-  if (!impl_->make(method, factory, rule, b, why))
-    return fail(why);
-  made.push_back(std::move(b));
+  auto b = impl_->make(method, factory, rule);
+  if (!b.ok())
+    return fail(b.error().code(), b.error().message());
+  made.push_back(std::move(b).value());
   for (const auto& extra : rule.additional_bindings()) {
     if (extra.additional_bindings_size() > 0)
-      return fail("additional_bindings may not be nested (only one level is supported)");
-    if (!impl_->make(method, factory, extra, b, why))
-      return fail("additional binding: " + why);
-    made.push_back(std::move(b));
+      return fail(status_code::invalid_argument, "additional_bindings may not be nested (only one level is supported)");
+    auto more = impl_->make(method, factory, extra);
+    if (!more.ok())
+      return fail(more.error().code(), "additional binding: " + more.error().message());
+    made.push_back(std::move(more).value());
   }
   for (auto& m : made) {
     impl_->index(m.get());
     impl_->bindings.push_back(std::move(m));
   }
-  return true;
+  return {};
 }
 
-bool transcoder::match(const request& r, call& out, rejection& why) const {
+result<call> transcoder::match(const request& r) const {
   std::vector<std::string_view> segs;
   segs.reserve(8);
   auto not_found = [&] {
-    why = {404, "Not found: no HTTP rule matches " + r.method + " " + r.path};
-    return false;
+    return status{status_code::not_found, "Not found: no HTTP rule matches " + r.method + " " + r.path};
   };
   if (!detail::split_path(r.path, segs))
     return not_found();
@@ -559,23 +530,23 @@ bool transcoder::match(const request& r, call& out, rejection& why) const {
       s = &stripped;
     }
     if (b.path.matches(*s))
-      return impl_->build(b, r, *s, out, why);
+      return impl_->build(b, r, *s);
   }
   return not_found();
 }
 
-bool transcoder::render(const binding& rule, std::string_view reply, rendered& out, std::string& error) const {
-  auto malformed = [&] {
-    error = "the reply does not parse as " + rule.method->output_type()->full_name();
-    return false;
+result<rendered> transcoder::render(const binding& rule, std::string_view reply) const {
+  rendered out;
+  auto malformed = [&]() -> result<rendered> {
+    return status{status_code::internal, "the reply does not parse as " + rule.method->output_type()->full_name()};
   };
-  auto raw = [&](std::string_view bytes) {
+  auto raw = [&](std::string_view bytes) -> result<rendered> {
     google::api::HttpBody body;
     if (!body.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
       return malformed();
     out.content_type = body.content_type().empty() ? "application/octet-stream" : body.content_type();
     out.body = std::move(*body.mutable_data());
-    return true;
+    return std::move(out);
   };
   switch (rule.reply) {
     case binding::reply_rule::http_body:
@@ -593,7 +564,7 @@ bool transcoder::render(const binding& rule, std::string_view reply, rendered& o
         return malformed();
       if (res == detail::scan_result::ok && detail::integer_json(rule.response_field, value, out.body)) {
         out.content_type = "application/json";
-        return true;
+        return out;
       }
       break;  // unusual encoding: let protobuf print it
     }
@@ -611,21 +582,19 @@ bool transcoder::render(const binding& rule, std::string_view reply, rendered& o
     pb::io::StringOutputStream sink{&json};
     st = pb::util::BinaryToJsonStream(rule.resolver, rule.output_url, &in, &sink, print_options());
   }
-  if (!st.ok()) {
-    error = "cannot print the reply as JSON: " + st.message().ToString();
-    return false;
-  }
+  if (!st.ok())
+    return status{status_code::internal, "cannot print the reply as JSON: " + st.message().ToString()};
   out.content_type = "application/json";
   if (rule.response_field == nullptr) {
     out.body = std::move(json);
-    return true;
+    return out;
   }
   std::string_view value;
   if (detail::json_member(json, rule.response_field->json_name(), value))
     out.body = std::string{value};
   else
     out.body = rule.response_default;
-  return true;
+  return out;
 }
 
 bool transcoder::server_streaming(const binding& rule) {

@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "actorstate/status.hpp"
+
 namespace google::protobuf {
 class Message;
 class MessageFactory;
@@ -49,13 +51,6 @@ struct call {
   std::string payload;  ///< The serialized request message.
 };
 
-/// Why a request could not be transcoded: the HTTP status (400 bad input, 404 no route, 405 wrong verb for a known
-/// path is reported as 404 like the reference) and a message for the client.
-struct rejection {
-  int status = 0;
-  std::string message;
-};
-
 /// A rendered reply body.
 struct rendered {
   std::string content_type;  ///< "application/json" unless the reply (or its response_body field) is an HttpBody.
@@ -71,17 +66,19 @@ public:
 
   /// Adds the bindings of `method` (its `google.api.http` option, read also from descriptors built at run time, or
   /// the implicit rule). `factory` makes its request and reply messages and must outlive the transcoder. Returns
-  /// false with `error` naming the method if a rule is invalid.
-  bool add(const google::protobuf::MethodDescriptor* method, google::protobuf::MessageFactory* factory,
-           std::string& error);
+  /// invalid_argument naming the method if a rule is invalid (internal if `factory` cannot make the reply type);
+  /// a rejected method adds none of its bindings.
+  status add(const google::protobuf::MethodDescriptor* method, google::protobuf::MessageFactory* factory);
 
-  /// The call `r` makes; false with `why` set if none matches or the request is malformed ("Malformed request"
-  /// for bad JSON, "Content-type must be application/json!" for a body rule with another content type).
-  bool match(const request& r, call& out, rejection& why) const;
+  /// The call `r` makes. Why not, with a message for the client: not_found (HTTP 404) if no rule matches (a wrong
+  /// verb for a known path too, like the reference), invalid_argument (HTTP 400) if the request is malformed
+  /// ("Malformed request" for bad JSON, "Content-type must be application/json!" for a body rule with another
+  /// content type).
+  result<call> match(const request& r) const;
 
-  /// Renders the reply bytes of a call made through `rule` (for a server-streaming method: one element); false
-  /// with `error` if the bytes do not parse as the reply type.
-  bool render(const binding& rule, std::string_view reply, rendered& out, std::string& error) const;
+  /// Renders the reply bytes of a call made through `rule` (for a server-streaming method: one element); internal
+  /// if the bytes do not parse as the reply type.
+  result<rendered> render(const binding& rule, std::string_view reply) const;
 
   /// Whether the binding's method streams its replies (the HTTP server then answers with server-sent events or
   /// newline-delimited JSON).

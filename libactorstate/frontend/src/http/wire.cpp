@@ -118,24 +118,21 @@ void put_length_delimited(std::string& out, int number, std::string_view bytes) 
   out.append(bytes);
 }
 
-bool encode_scalar(const fd* field, std::string_view text, std::string& out, std::string& error) {
+status encode_scalar(const fd* field, std::string_view text, std::string& out) {
   const int n = field->number();
-  auto bad = [&error](std::string_view what) {
-    error = "is not " + std::string{what};
-    return false;
-  };
+  auto bad = [](std::string_view what) { return status{status_code::invalid_argument, "is not " + std::string{what}}; };
   switch (field->type()) {
     case fd::TYPE_STRING:
       if (!valid_utf8(text))
         return bad("valid UTF-8");
       put_length_delimited(out, n, text);
-      return true;
+      return {};
     case fd::TYPE_BYTES: {
       std::string raw;
       if (!base64_decode(text, raw))
         return bad("base64");
       put_length_delimited(out, n, raw);
-      return true;
+      return {};
     }
     case fd::TYPE_BOOL: {
       bool v = false;
@@ -145,7 +142,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
         return bad("a bool (true or false)");
       put_tag(out, n, wire_varint);
       put_varint(out, v ? 1 : 0);
-      return true;
+      return {};
     }
     case fd::TYPE_INT32:
     case fd::TYPE_SINT32:
@@ -163,7 +160,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
                             ? static_cast<uint64_t>(static_cast<int64_t>(v))
                             : static_cast<uint64_t>((static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31)));
       }
-      return true;
+      return {};
     }
     case fd::TYPE_INT64:
     case fd::TYPE_SINT64:
@@ -180,7 +177,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
                             ? static_cast<uint64_t>(v)
                             : (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
       }
-      return true;
+      return {};
     }
     case fd::TYPE_UINT32:
     case fd::TYPE_FIXED32: {
@@ -194,7 +191,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
         put_tag(out, n, wire_varint);
         put_varint(out, v);
       }
-      return true;
+      return {};
     }
     case fd::TYPE_UINT64:
     case fd::TYPE_FIXED64: {
@@ -208,7 +205,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
         put_tag(out, n, wire_varint);
         put_varint(out, v);
       }
-      return true;
+      return {};
     }
     case fd::TYPE_FLOAT: {
       float v = 0;
@@ -216,7 +213,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
         return bad("a valid float");
       put_tag(out, n, wire_fixed32);
       put_fixed32(out, std::bit_cast<uint32_t>(v));
-      return true;
+      return {};
     }
     case fd::TYPE_DOUBLE: {
       double v = 0;
@@ -224,7 +221,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
         return bad("a valid double");
       put_tag(out, n, wire_fixed64);
       put_fixed64(out, std::bit_cast<uint64_t>(v));
-      return true;
+      return {};
     }
     case fd::TYPE_ENUM: {
       int32_t v = 0;
@@ -234,7 +231,7 @@ bool encode_scalar(const fd* field, std::string_view text, std::string& out, std
         return bad("a value of enum " + field->enum_type()->full_name());
       put_tag(out, n, wire_varint);
       put_varint(out, static_cast<uint64_t>(static_cast<int64_t>(v)));
-      return true;
+      return {};
     }
     default:
       return bad("a scalar");

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "actorstate/status.hpp"
 #include "wire_format.hpp"
 
 namespace google::protobuf {
@@ -30,9 +31,9 @@ void put_tag(std::string& out, int number, wire_type type);
 void put_length_delimited(std::string& out, int number, std::string_view bytes);
 
 /// Parses `text` as a value of the scalar `field` (an enum by name or number; bytes as base64, standard or URL-safe)
-/// and appends it as one occurrence of the field. False with `error` saying what is wrong with the text.
-bool encode_scalar(const google::protobuf::FieldDescriptor* field, std::string_view text, std::string& out,
-                   std::string& error);
+/// and appends it to `out` (the request being built) as one occurrence of the field. Returns invalid_argument saying
+/// what is wrong with the text ("is not a valid int32"), `out` then holding no part of the field.
+status encode_scalar(const google::protobuf::FieldDescriptor* field, std::string_view text, std::string& out);
 
 /// Decodes standard or URL-safe base64, padding optional (a ' ' counts as '+', since query strings turn '+' into
 /// ' '). False if `text` is not base64.

@@ -26,6 +26,8 @@
 #include <string>
 #include <thread>
 
+#include "actorstate/status.hpp"
+
 namespace actorstate::frontend {
 
 class client_port {
@@ -38,8 +40,9 @@ public:
   client_port(const client_port&) = delete;
   client_port& operator=(const client_port&) = delete;
 
-  /// Binds and listens on `bind`:`port` (0: a free port); returns the bound port, or 0 with `error` set.
-  uint16_t open(const std::string& bind, uint16_t port, std::string& error);
+  /// Binds and listens on `bind`:`port` (0: a free port); returns the bound port. invalid_argument if `bind` is no
+  /// numeric address, unavailable if the port cannot be bound or listened on.
+  result<uint16_t> open(const std::string& bind, uint16_t port);
 
   /// Starts accepting; `http2` gets connections that open with the HTTP/2 preface, `http1` all others.
   void start(handoff http2, handoff http1, std::chrono::milliseconds sniff_timeout = std::chrono::seconds{10});

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "actorstate/status.hpp"
+
 namespace google::protobuf {
 class Descriptor;
 class FieldDescriptor;
@@ -19,19 +21,18 @@ class FieldDescriptor;
 
 namespace actorstate::frontend {
 
-/// Collects the key fields of `input`, sorted by number. Returns false with `error` naming the field if a key field
-/// has an unsupported type or is repeated.
-bool key_fields(const google::protobuf::Descriptor* input, std::vector<const google::protobuf::FieldDescriptor*>& out,
-                std::string& error);
+/// The key fields of `input`, sorted by number (none if it has none). Returns invalid_argument naming the field if a
+/// key field has an unsupported type or is repeated.
+result<std::vector<const google::protobuf::FieldDescriptor*>> key_fields(const google::protobuf::Descriptor* input);
 
 /// Checks that `wire` is a well-formed encoding of `type` and extracts the entity id from it in one pass, without
 /// building a message: tags, lengths and varints are checked at every depth (up to protobuf's 100 levels), nested
 /// messages against their own types, proto3 strings for UTF-8, packed fields for whole elements; the key fields are
-/// read from the top level (the last occurrence wins, absent fields read as their defaults, as in a parse). Returns
-/// false with `error` if the bytes would not parse. This replaces a full parse on every call's path: the handler
-/// parses the request once more anyway (or the user function does).
-bool scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
-                  const std::vector<const google::protobuf::FieldDescriptor*>& key_fields, std::string& key,
-                  std::string& error);
+/// read from the top level (the last occurrence wins, absent fields read as their defaults, as in a parse) into
+/// `key` (the command's entity id, filled in place). Returns invalid_argument ("request does not parse as <type>")
+/// if the bytes would not parse. This replaces a full parse on every call's path: the handler parses the request
+/// once more anyway (or the user function does).
+status scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
+                    const std::vector<const google::protobuf::FieldDescriptor*>& key_fields, std::string& key);
 
 }  // namespace actorstate::frontend

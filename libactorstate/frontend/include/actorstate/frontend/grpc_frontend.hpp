@@ -27,6 +27,7 @@
 #include "actorstate/frontend/calls.hpp"
 #include "actorstate/frontend/http_options.hpp"
 #include "actorstate/runtime/reply.hpp"
+#include "actorstate/status.hpp"
 
 namespace google::protobuf {
 class FieldDescriptor;
@@ -54,13 +55,14 @@ public:
   grpc_frontend(runtime::call_deadlines& deadlines, size_t max_message_size);
   ~grpc_frontend();
 
-  /// Adds (or replaces) the route of `r.descriptor`, "/<service>/<method>". Returns false with `error` if the method
-  /// cannot be served.
-  bool add_route(route r, std::string& error);
+  /// Adds (or replaces) the route of `r.descriptor`, "/<service>/<method>". Returns invalid_argument naming the
+  /// method or field if the method cannot be served (a keyed route without a usable entity key).
+  status add_route(route r);
 
   /// Binds and starts serving gRPC, and HTTP/1.1 (JSON transcoding, gRPC-web) on the same port; returns the bound
-  /// port (0 on failure, with `error` set: e.g. an invalid google.api.http rule, naming the method).
-  uint16_t start(const std::string& bind, uint16_t port, const http::http_options& http, std::string& error);
+  /// port. Fails with invalid_argument for an invalid google.api.http rule (naming the method) or bind address,
+  /// unavailable if the port cannot be listened on or a server cannot start.
+  result<uint16_t> start(const std::string& bind, uint16_t port, const http::http_options& http);
 
   /// Answers new calls with UNAVAILABLE, waits up to `drain` for in-flight calls to complete, then stops the
   /// server (cancelling what is still running after `drain`). A cancelled call (client gone, or cancelled here)
