@@ -149,14 +149,14 @@ int node::open() {
   s.deadlines = std::make_unique<runtime::call_deadlines>(s.opts.command_timeout);
   s.frontend = std::make_unique<frontend::grpc_frontend>(*s.deadlines, s.opts.max_message_size);
 
-  std::string error;
   s.management =
       std::make_unique<ops::management_server>([&s] { return s.ready(); }, [&s] { return s.metrics.render(); });
-  s.management_port = s.management->start(s.opts.bind, s.opts.management_port, error);
-  if (s.management_port == 0) {
-    log::error("cannot start the management endpoint", {{"error", error}});
+  auto management_port = s.management->start(s.opts.bind, s.opts.management_port);
+  if (!management_port.ok()) {
+    log::error("cannot start the management endpoint", {{"error", management_port.error().message()}});
     return 2;
   }
+  s.management_port = management_port.value();
   log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
   return 0;
 }
