@@ -130,3 +130,23 @@ TEST_CASE("options.redact_uri") {
   CHECK(persistence::redact_uri("postgres://h/db") == "postgres://h/db");
   CHECK(persistence::redact_uri("sqlite:/tmp/a.db") == "sqlite:/tmp/a.db");
 }
+
+TEST_CASE("options.parse_node_options_returns_the_exit_code") {
+  auto run = [](std::vector<std::string> args) {
+    static std::string prog = "node";
+    std::vector<char*> argv{prog.data()};
+    for (auto& a : args)
+      argv.push_back(a.data());
+    return parse_node_options(static_cast<int>(argv.size()), argv.data(), "test");
+  };
+  auto good = run({"--port", "1234"});
+  CHECK_FALSE(good.exit_code);
+  CHECK(good.options.port == 1234);
+  // The library never exits: after --help (printed) main returns 0, after a bad flag CLI11's code.
+  CHECK(run({"--help"}).exit_code == 0);
+  CHECK(run({"--no-such-flag"}).exit_code == static_cast<int>(CLI::ExitCodes::ExtrasError));
+  CHECK(run({"--command-timeout", "0s"}).exit_code == static_cast<int>(CLI::ExitCodes::ValidationError));
+  auto bad_port = run({"--port", "http"}).exit_code;
+  REQUIRE(bad_port);
+  CHECK(*bad_port != 0);
+}

@@ -301,14 +301,15 @@ TEST_CASE("streamed_action.registration_must_match_the_method_shape") {
   unary_for_stream.on_call<Shout, Shout>("Chorus", [](const Shout& s, action_context&) -> outcome<Shout> { return s; });
   auto m = unary_for_stream.model();
   m->service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName("actorstate.testing.Chant");
-  std::string error;
-  CHECK_FALSE(detail::check_handlers(*m, error));
-  CHECK(error.find("streams, but its handler was registered for unary calls") != std::string::npos);
+  auto checked = detail::check_handlers(*m);
+  CHECK(checked.code() == status_code::invalid_argument);
+  CHECK(checked.message().find("streams, but its handler was registered for unary calls") != std::string::npos);
 
   action stream_for_unary{"actorstate.testing.Echo"};
   stream_for_unary.on_stream<Shout, Shout>("Say", [] { return stream_handlers<Shout, Shout>{}; });
   auto e = stream_for_unary.model();
   e->service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName("actorstate.testing.Echo");
-  CHECK_FALSE(detail::check_handlers(*e, error));
-  CHECK(error.find("is unary, but its handler was registered for streams") != std::string::npos);
+  checked = detail::check_handlers(*e);
+  CHECK(checked.code() == status_code::invalid_argument);
+  CHECK(checked.message().find("is unary, but its handler was registered for streams") != std::string::npos);
 }

@@ -47,25 +47,20 @@ management_server::~management_server() {
   stop();
 }
 
-uint16_t management_server::start(const std::string& bind, uint16_t port, std::string& error) {
+result<uint16_t> management_server::start(const std::string& bind, uint16_t port) {
   sockaddr_in addr{};
-  if (inet_pton(AF_INET, bind.c_str(), &addr.sin_addr) != 1) {
-    error = "management endpoint: cannot parse bind address " + bind;
-    return 0;
-  }
+  if (inet_pton(AF_INET, bind.c_str(), &addr.sin_addr) != 1)
+    return status{status_code::invalid_argument, "management endpoint: cannot parse bind address " + bind};
   // epoll: a connection's descriptor may be above FD_SETSIZE in a process with many connections open.
   daemon_ = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, nullptr,
                              nullptr, &handle, this, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
-  if (daemon_ == nullptr) {
-    error = "management endpoint: cannot start the HTTP server";
-    return 0;
-  }
+  if (daemon_ == nullptr)
+    return status{status_code::unavailable, "management endpoint: cannot start the HTTP server"};
   port_ = std::make_unique<frontend::client_port>("management");
   auto bound = port_->open(bind, port);
   if (!bound.ok()) {
-    error = "management endpoint: " + bound.error().message();
     stop();
-    return 0;
+    return status{bound.error().code(), "management endpoint: " + bound.error().message()};
   }
   auto serve = [daemon = daemon_](int fd, const sockaddr* peer, socklen_t len) {
     // libmicrohttpd closes the socket when it refuses it.

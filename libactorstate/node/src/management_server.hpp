@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "actorstate/status.hpp"
+
 struct MHD_Daemon;
 
 namespace actorstate::frontend {
@@ -25,8 +27,9 @@ public:
   management_server(const management_server&) = delete;
   management_server& operator=(const management_server&) = delete;
 
-  /// Binds and starts; returns the bound port, or 0 with `error` set.
-  uint16_t start(const std::string& bind, uint16_t port, std::string& error);
+  /// Binds and starts; returns the bound port, or `invalid_argument` (a bind address that is no IPv4 address) or
+  /// `unavailable` (the port or the HTTP server cannot be had).
+  result<uint16_t> start(const std::string& bind, uint16_t port);
   void stop();
 
   // Used by the request handler.

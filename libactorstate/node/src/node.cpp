@@ -51,29 +51,24 @@ struct node::impl {
   std::condition_variable cv;
   bool stop_requested = false;
 
-  bool validate(const std::shared_ptr<detail::model_base>& model, std::string& error);
+  status validate(const std::shared_ptr<detail::model_base>& model);
   bool ready();
   void shutdown();
 };
 
-bool node::impl::validate(const std::shared_ptr<detail::model_base>& model, std::string& error) {
+status node::impl::validate(const std::shared_ptr<detail::model_base>& model) {
   // Models of user functions arrive with their service resolved in a pool built at run time.
   if (model->service == nullptr)
     model->service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(model->service_name);
-  if (model->service == nullptr) {
-    error = "service " + model->service_name + " is not among the linked protobuf descriptors";
-    return false;
-  }
-  if (model->kind != detail::entity_kind::action && model->persistence_id.empty()) {
-    error = "entity type " + model->service_name + " needs a persistence id";
-    return false;
-  }
+  if (model->service == nullptr)
+    return {status_code::invalid_argument,
+            "service " + model->service_name + " is not among the linked protobuf descriptors"};
+  if (model->kind != detail::entity_kind::action && model->persistence_id.empty())
+    return {status_code::invalid_argument, "entity type " + model->service_name + " needs a persistence id"};
   for (auto& m : models)
-    if (m->service_name == model->service_name) {
-      error = "service " + model->service_name + " is registered twice";
-      return false;
-    }
-  return detail::check_handlers(*model, error);
+    if (m->service_name == model->service_name)
+      return {status_code::already_exists, "service " + model->service_name + " is registered twice"};
+  return detail::check_handlers(*model);
 }
 
 bool node::impl::ready() {
@@ -98,13 +93,12 @@ node::~node() {
 }
 
 bool node::add_model(std::shared_ptr<detail::model_base> model) {
-  std::string error;
   if (impl_->served) {
     log::error("entity types must be added before the node starts", {{"service", model->service_name}});
     return false;
   }
-  if (!impl_->validate(model, error)) {
-    log::error("cannot register entity type", {{"service", model->service_name}, {"error", error}});
+  if (auto valid = impl_->validate(model); !valid.ok()) {
+    log::error("cannot register entity type", {{"service", model->service_name}, {"error", valid.message()}});
     return false;
   }
   impl_->models.push_back(std::move(model));
@@ -158,14 +152,14 @@ int node::open() {
   s.completions = std::make_unique<invoke_completions>();
   s.frontend = std::make_unique<frontend::grpc_frontend>(*s.deadlines, s.opts.max_message_size);
 
-  std::string error;
   s.management =
       std::make_unique<ops::management_server>([&s] { return s.ready(); }, [&s] { return s.metrics.render(); });
-  s.management_port = s.management->start(s.opts.bind, s.opts.management_port, error);
-  if (s.management_port == 0) {
-    log::error("cannot start the management endpoint", {{"error", error}});
+  auto management_port = s.management->start(s.opts.bind, s.opts.management_port);
+  if (!management_port.ok()) {
+    log::error("cannot start the management endpoint", {{"error", management_port.error().message()}});
     return 2;
   }
+  s.management_port = management_port.value();
   log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
   return 0;
 }

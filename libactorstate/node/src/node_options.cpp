@@ -162,17 +162,18 @@ void node_flags::apply(int argc, char** argv) {
   opts_.max_message_size = *size;
 }
 
-node_options parse_node_options(int argc, char** argv, const std::string& description) {
+parsed_node_options parse_node_options(int argc, char** argv, const std::string& description) {
   CLI::App app{description};
-  node_options opts;
-  node_flags flags{app, opts};
+  parsed_node_options parsed;
+  node_flags flags{app, parsed.options};
   try {
     app.parse(argc, argv);
     flags.apply(argc, argv);
   } catch (const CLI::ParseError& e) {
-    std::exit(app.exit(e));
+    // app.exit prints the help or the error; the program's main returns the code, the library never exits.
+    parsed.exit_code = app.exit(e);
   }
-  return opts;
+  return parsed;
 }
 
 }  // namespace actorstate

@@ -49,15 +49,8 @@ protected:
     events.reserve(out.events.size());
     auto first = seq_ + 1;
     for (auto& ev : out.events) {
-      std::string error;
-      bool applied = false;
-      try {
-        applied = model_.apply(*state_, ev, error);
-      } catch (const std::exception& e) {
-        error = std::string{"event handler threw: "} + e.what();
-      }
-      if (!applied) {
-        fail_and_restart(pc, status_code::internal, error);
+      if (auto applied = apply(ev); !applied.ok()) {
+        fail_and_restart(pc, status_code::internal, applied.message());
         return;
       }
       events.push_back(persistence::event{
@@ -73,6 +66,16 @@ protected:
   }
 
 private:
+  /// Applies one event to the state. An event handler that throws fails like an event that cannot be applied
+  /// (`internal`): the state may be half changed, so the caller gives it up either way.
+  status apply(const detail::any_bytes& ev) {
+    try {
+      return model_.apply(*state_, ev);
+    } catch (const std::exception& e) {
+      return {status_code::internal, std::string{"event handler threw: "} + e.what()};
+    }
+  }
+
   void on_snapshot(result<std::optional<persistence::snapshot>> res) {
     if (!res.ok()) {
       recovery_failed(store_failure_code(res.error()), "could not load snapshot: " + res.error().message());
@@ -104,16 +107,9 @@ private:
       return;
     }
     for (auto& ev : res.value()) {
-      std::string error;
-      bool applied = false;
-      try {
-        applied = model_.apply(*state_, detail::any_bytes{std::move(ev.type), std::move(ev.payload)}, error);
-      } catch (const std::exception& e) {
-        error = std::string{"event handler threw: "} + e.what();
-      }
-      if (!applied) {
+      if (auto applied = apply(detail::any_bytes{std::move(ev.type), std::move(ev.payload)}); !applied.ok()) {
         recovery_failed(status_code::internal,
-                        "cannot apply event " + std::to_string(ev.seq) + " of " + pid() + ": " + error);
+                        "cannot apply event " + std::to_string(ev.seq) + " of " + pid() + ": " + applied.message());
         return;
       }
       seq_ = ev.seq;

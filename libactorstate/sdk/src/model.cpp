@@ -18,33 +18,28 @@ std::string_view to_string(entity_kind kind) {
   return "unknown";
 }
 
-bool check_handlers(const model_base& model, std::string& error) {
+status check_handlers(const model_base& model) {
   for (const auto& [name, sig] : model.methods) {
     const auto* method = model.service->FindMethodByName(name);
-    if (method == nullptr) {
-      error = "service " + model.service_name + " has no method " + name;
-      return false;
-    }
-    if (method->input_type() != sig.input || method->output_type() != sig.output) {
-      error = "method " + method->full_name() + " takes " + method->input_type()->full_name() + " and returns " +
-              method->output_type()->full_name() + ", but its handler was registered for " + sig.input->full_name() +
-              " -> " + sig.output->full_name();
-      return false;
-    }
+    if (method == nullptr)
+      return {status_code::invalid_argument, "service " + model.service_name + " has no method " + name};
+    if (method->input_type() != sig.input || method->output_type() != sig.output)
+      return {status_code::invalid_argument,
+              "method " + method->full_name() + " takes " + method->input_type()->full_name() + " and returns " +
+                  method->output_type()->full_name() + ", but its handler was registered for " +
+                  sig.input->full_name() + " -> " + sig.output->full_name()};
     bool streams = method->client_streaming() || method->server_streaming();
-    if (streams != sig.streamed) {
-      error = "method " + method->full_name() +
-              (streams ? " streams, but its handler was registered for unary calls"
-                       : " is unary, but its handler was registered for streams");
-      return false;
-    }
+    if (streams != sig.streamed)
+      return {status_code::invalid_argument, "method " + method->full_name() +
+                                                 (streams ? " streams, but its handler was registered for unary calls"
+                                                          : " is unary, but its handler was registered for streams")};
   }
   for (int i = 0; i < model.service->method_count(); ++i) {
     const auto* method = model.service->method(i);
     if (!model.methods.count(method->name()))
       log::warn("method has no handler; calls will fail with UNIMPLEMENTED", {{"method", method->full_name()}});
   }
-  return true;
+  return {};
 }
 
 }  // namespace actorstate::detail

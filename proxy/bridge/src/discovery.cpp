@@ -38,17 +38,17 @@ std::string version() {
 #endif
 }
 
-/// Builds the pool from the spec's files; returns an error message or "".
-std::string build_descriptors(uf_context& ctx, const std::string& proto_bytes) {
+/// Builds the pool from the spec's files; `invalid_argument` if the spec's files do not make one.
+status build_descriptors(uf_context& ctx, const std::string& proto_bytes) {
   google::protobuf::FileDescriptorSet set;
   if (!set.ParseFromString(proto_bytes))
-    return "EntitySpec.proto is not a serialized FileDescriptorSet";
+    return {status_code::invalid_argument, "EntitySpec.proto is not a serialized FileDescriptorSet"};
   std::set<std::string> seen;
   for (const auto& file : set.file()) {
     if (!seen.insert(file.name()).second)
       continue;  // Libraries may send a file more than once.
     if (!ctx.user_files.Add(file))
-      return "cannot add descriptor file " + file.name();
+      return {status_code::invalid_argument, "cannot add descriptor file " + file.name()};
   }
   ctx.linked_files =
       std::make_unique<google::protobuf::DescriptorPoolDatabase>(*google::protobuf::DescriptorPool::generated_pool());
@@ -56,18 +56,20 @@ std::string build_descriptors(uf_context& ctx, const std::string& proto_bytes) {
   ctx.pool = std::make_unique<google::protobuf::DescriptorPool>(ctx.files.get());
   for (const auto& name : seen)
     if (ctx.pool->FindFileByName(name) == nullptr)
-      return "descriptor file " + name + " cannot be built (a dependency is missing or it is invalid)";
+      return {status_code::invalid_argument,
+              "descriptor file " + name + " cannot be built (a dependency is missing or it is invalid)"};
   ctx.factory = std::make_unique<google::protobuf::DynamicMessageFactory>(ctx.pool.get());
   return {};
 }
 
-struct validated {
-  std::vector<std::shared_ptr<detail::model_base>> models;
-  std::string error;
-};
+using model_list = std::vector<std::shared_ptr<detail::model_base>>;
 
-validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::EntitySpec& spec) {
-  validated out;
+/// One entity type per spec entity, or why the spec cannot be served: `failed_precondition` for a protocol version
+/// this proxy does not speak, `invalid_argument` for anything wrong in the spec. The messages are the reference
+/// proxy's, which the TCK compares.
+result<model_list> validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::EntitySpec& spec) {
+  auto invalid = [](std::string message) { return status{status_code::invalid_argument, std::move(message)}; };
+  model_list models;
   const auto& info = spec.service_info();
   auto major = info.protocol_major_version();
   auto minor = info.protocol_minor_version();
@@ -75,25 +77,18 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
     log::warn("the user function does not state its protocol version (0.0); assuming 0.2",
               {{"support_library", info.support_library_name() + " " + info.support_library_version()}});
   } else if (major != 0 || minor != 2) {
-    out.error = "Incompatible protocol version " + std::to_string(major) + "." + std::to_string(minor) +
-                ", only 0.2 is supported";
-    return out;
+    return status{status_code::failed_precondition, "Incompatible protocol version " + std::to_string(major) + "." +
+                                                        std::to_string(minor) + ", only 0.2 is supported"};
   }
-  if (spec.entities().empty()) {
-    out.error = "No entities were reported by the discover call!";
-    return out;
-  }
-  if (auto err = build_descriptors(*ctx, spec.proto()); !err.empty()) {
-    out.error = err;
-    return out;
-  }
+  if (spec.entities().empty())
+    return invalid("No entities were reported by the discover call!");
+  if (auto built = build_descriptors(*ctx, spec.proto()); !built.ok())
+    return built;
   std::set<std::string> persistence_ids;
   for (const auto& entity : spec.entities()) {
     const auto* service = ctx->pool->FindServiceByName(entity.service_name());
-    if (service == nullptr) {
-      out.error = "Service " + entity.service_name() + " not found in descriptors";
-      return out;
-    }
+    if (service == nullptr)
+      return invalid("Service " + entity.service_name() + " not found in descriptors");
     std::shared_ptr<detail::model_base> model;
     const auto& type = entity.entity_type();
     bool keyed = type == event_sourced_type || type == value_entity_type;
@@ -119,18 +114,13 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
       };
       model = m;
     } else {
-      out.error = "Service " + entity.service_name() + " has unsupported entity type " + type;
-      return out;
+      return invalid("Service " + entity.service_name() + " has unsupported entity type " + type);
     }
     if (keyed) {
-      if (entity.persistence_id().empty()) {
-        out.error = "Entity " + entity.service_name() + " has no persistence id";
-        return out;
-      }
-      if (!persistence_ids.insert(entity.persistence_id()).second) {
-        out.error = "Persistence id " + entity.persistence_id() + " is used by more than one entity";
-        return out;
-      }
+      if (entity.persistence_id().empty())
+        return invalid("Entity " + entity.service_name() + " has no persistence id");
+      if (!persistence_ids.insert(entity.persistence_id()).second)
+        return invalid("Persistence id " + entity.persistence_id() + " is used by more than one entity");
     }
     model->service_name = entity.service_name();
     model->persistence_id = entity.persistence_id();
@@ -143,26 +133,20 @@ validated validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::Ent
       const auto* method = service->method(i);
       bool streaming = method->client_streaming() || method->server_streaming();
       if (keyed) {
-        if (streaming) {
-          out.error = "Method " + method->full_name() + " is streaming, which " + type + " entities do not support";
-          return out;
-        }
+        if (streaming)
+          return invalid("Method " + method->full_name() + " is streaming, which " + type + " entities do not support");
         auto keys = frontend::key_fields(method->input_type());
-        if (!keys.ok()) {
-          out.error = keys.error().message();
-          return out;
-        }
-        if (keys->empty()) {
-          out.error = "Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in " +
-                      method->input_type()->full_name();
-          return out;
-        }
+        if (!keys.ok())
+          return keys.error();
+        if (keys->empty())
+          return invalid("Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in " +
+                         method->input_type()->full_name());
       }
       model->methods[method->name()] = {method->input_type(), method->output_type(), streaming};
     }
-    out.models.push_back(std::move(model));
+    models.push_back(std::move(model));
   }
-  return out;
+  return models;
 }
 
 /// One discovery call that waits for the channel to connect (up to `wait`, plus time to answer once connected)
@@ -287,21 +271,21 @@ bool discover(node& n, const bridge_options& opts, const std::function<bool()>& 
       problem = "user function at " + target + " did not answer discovery: " + status->error_message();
       log::warn(problem);
     } else {
-      auto result = validate(ctx, spec);
-      if (result.error.empty()) {
-        for (auto& model : result.models)
+      auto models = validate(ctx, spec);
+      if (models.ok()) {
+        for (auto& model : models.value())
           if (!n.add_model(model))
             return false;
         log::info("discovery succeeded", {{"user_function", target},
                                           {"service", spec.service_info().service_name()},
                                           {"support_library", spec.service_info().support_library_name() + " " +
                                                                   spec.service_info().support_library_version()},
-                                          {"entities", std::to_string(result.models.size())}});
+                                          {"entities", std::to_string(models.value().size())}});
         return true;
       }
       log::error("the user function's entity spec is invalid; not serving it",
-                 {{"user_function", target}, {"error", result.error}});
-      ctx->report_error(result.error);
+                 {{"user_function", target}, {"error", models.error().message()}});
+      ctx->report_error(models.error().message());
       backoff = opts.backoff_max;  // A fixed user function must be redeployed; don't hammer it meanwhile.
     }
     std::uniform_real_distribution<double> jitter{0.8, 1.2};

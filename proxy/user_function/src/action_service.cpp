@@ -48,31 +48,32 @@ std::vector<metadata_entry> metadata_of(const cloudstate::Metadata& metadata) {
   return entries;
 }
 
-/// The model and method a streamed call names, or why it can't be served.
+/// The model and method a streamed call names.
 struct streamed_target {
   const detail::action_model* model = nullptr;
   const google::protobuf::MethodDescriptor* method = nullptr;
-  std::string error;
 };
 
-streamed_target find_streamed(const registry& reg, const ac::ActionCommand& cmd, const char* rpc) {
-  streamed_target t;
-  auto i = reg.actions.find(cmd.service_name());
-  if (i == reg.actions.end()) {
-    t.error = "unknown action service " + cmd.service_name();
-  } else if (t.method = i->second->service->FindMethodByName(cmd.name()); t.method == nullptr) {
-    t.error = "action service " + cmd.service_name() + " has no method " + cmd.name();
-  } else if (!t.method->client_streaming() && !t.method->server_streaming()) {
-    t.error = "method " + t.method->full_name() + " is unary; " + rpc + " serves streaming methods";
-  } else if (!i->second->open_stream || !i->second->methods.count(cmd.name())) {
-    t.error = "no handler for method " + cmd.name();
-  } else {
-    t.model = i->second.get();
-  }
-  if (!t.error.empty())
+/// What `cmd` names, or why it can't be served (logged): `not_found` for an unknown service or method,
+/// `invalid_argument` for a unary method, `unimplemented` for a method without a stream handler.
+result<streamed_target> find_streamed(const registry& reg, const ac::ActionCommand& cmd, const char* rpc) {
+  auto refused = [&](status_code code, std::string message) -> result<streamed_target> {
     log::warn("streamed action call refused",
-              {{"rpc", rpc}, {"service", cmd.service_name()}, {"command", cmd.name()}, {"error", t.error}});
-  return t;
+              {{"rpc", rpc}, {"service", cmd.service_name()}, {"command", cmd.name()}, {"error", message}});
+    return status{code, std::move(message)};
+  };
+  auto i = reg.actions.find(cmd.service_name());
+  if (i == reg.actions.end())
+    return refused(status_code::not_found, "unknown action service " + cmd.service_name());
+  const auto* method = i->second->service->FindMethodByName(cmd.name());
+  if (method == nullptr)
+    return refused(status_code::not_found, "action service " + cmd.service_name() + " has no method " + cmd.name());
+  if (!method->client_streaming() && !method->server_streaming())
+    return refused(status_code::invalid_argument,
+                   "method " + method->full_name() + " is unary; " + rpc + " serves streaming methods");
+  if (!i->second->open_stream || !i->second->methods.count(cmd.name()))
+    return refused(status_code::unimplemented, "no handler for method " + cmd.name());
+  return streamed_target{i->second.get(), method};
 }
 
 /// Where the handlers' responses go on a server-streaming rpc (streamed-out or bidi): the write queue, whose end
@@ -108,15 +109,16 @@ public:
   }
 
 protected:
-  /// Opens the handlers' stream for `target`, or answers with its error and finishes.
-  bool open(const streamed_target& target, const cloudstate::Metadata& metadata) {
-    if (target.model == nullptr) {
+  /// Opens the handlers' stream for `found`, or answers with its error and finishes.
+  bool open(const result<streamed_target>& found, const cloudstate::Metadata& metadata) {
+    if (!found.ok()) {
       ac::ActionResponse failure;
-      set_failure(failure, target.error);
+      set_failure(failure, found.error().message());
       out_->push(std::move(failure));
       out_->end(grpc::Status::OK);
       return false;
     }
+    const auto& target = found.value();
     stream_ =
         target.model->open_stream(target.method, metadata_of(metadata), queue_sink(out_, target.method->output_type()));
     return true;
@@ -142,11 +144,12 @@ public:
         shared_->answer(std::nullopt, "the stream ended before its first command");
         return;
       }
-      auto target = find_streamed(reg_, in_, "handleStreamedIn");
-      if (target.model == nullptr) {
-        shared_->answer(std::nullopt, std::move(target.error));
+      auto found = find_streamed(reg_, in_, "handleStreamedIn");
+      if (!found.ok()) {
+        shared_->answer(std::nullopt, found.error().message());
         return;
       }
+      const auto& target = found.value();
       detail::action_response_sink sink;
       sink.response = [s = shared_, output = target.method->output_type()](detail::handler_output out) {
         s->answer(response_of(std::move(out), output), {});
@@ -261,10 +264,10 @@ grpc::ServerUnaryReactor* action_service::handleUnary(grpc::CallbackServerContex
   }
   const auto& model = *i->second;
   detail::handler_output result;
-  std::string error;
-  if (!run_guarded([&] { result = model.handle(cmd->name(), cmd->payload().value()); }, error)) {
-    log::error("action handler threw", {{"service", model.service_name}, {"command", cmd->name()}, {"error", error}});
-    set_failure(*response, "action handler threw: " + error);
+  if (auto ran = run_guarded([&] { result = model.handle(cmd->name(), cmd->payload().value()); }); !ran.ok()) {
+    log::error("action handler threw",
+               {{"service", model.service_name}, {"command", cmd->name()}, {"error", ran.message()}});
+    set_failure(*response, "action handler threw: " + ran.message());
   } else {
     *response = response_of(std::move(result), output_type(model, cmd->name()));
   }

@@ -79,10 +79,9 @@ private:
       protocol_failure(0, "expected init as the first message, got an event");
       return;
     }
-    std::string error;
-    if (!apply(detail::any_bytes{event.payload().type_url(), event.payload().value()}, error)) {
-      protocol_failure(0,
-                       "cannot apply event " + std::to_string(event.sequence()) + " of " + entity_id_ + ": " + error);
+    if (auto applied = apply(detail::any_bytes{event.payload().type_url(), event.payload().value()}); !applied.ok()) {
+      protocol_failure(
+          0, "cannot apply event " + std::to_string(event.sequence()) + " of " + entity_id_ + ": " + applied.message());
       return;
     }
     sequence_ = event.sequence();
@@ -102,10 +101,10 @@ private:
       return;
     }
     detail::handler_output result;
-    std::string error;
     const auto& entity_id = cmd.entity_id().empty() ? entity_id_ : cmd.entity_id();
-    if (!run_guarded([&] { result = model_->handle(*state_, entity_id, cmd.name(), cmd.payload().value()); }, error)) {
-      restart_failure(*reply, cmd, "command handler threw: " + error);
+    auto ran = run_guarded([&] { result = model_->handle(*state_, entity_id, cmd.name(), cmd.payload().value()); });
+    if (!ran.ok()) {
+      restart_failure(*reply, cmd, "command handler threw: " + ran.message());
       return;
     }
     if (!result.status.ok()) {
@@ -118,8 +117,8 @@ private:
     }
     auto before = sequence_;
     for (auto& ev : result.events) {
-      if (!apply(ev, error)) {
-        restart_failure(*reply, cmd, "cannot apply emitted event " + ev.type + ": " + error);
+      if (auto applied = apply(ev); !applied.ok()) {
+        restart_failure(*reply, cmd, "cannot apply emitted event " + ev.type + ": " + applied.message());
         return;
       }
       set_any(*reply->add_events(), std::move(ev.type), std::move(ev.payload));
@@ -139,11 +138,11 @@ private:
     send();
   }
 
-  bool apply(const detail::any_bytes& event, std::string& error) {
-    bool applied = false;
-    std::string thrown;
-    if (!run_guarded([&] { applied = model_->apply(*state_, event, error); }, thrown))
-      error = "event handler threw: " + thrown;
+  /// Applies one event; an event handler that throws fails like an event that cannot be applied (`internal`).
+  status apply(const detail::any_bytes& event) {
+    status applied;
+    if (auto ran = run_guarded([&] { applied = model_->apply(*state_, event); }); !ran.ok())
+      return {status_code::internal, "event handler threw: " + ran.message()};
     return applied;
   }
 

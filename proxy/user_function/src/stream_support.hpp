@@ -1,7 +1,7 @@
 // Helpers shared by the entity streams and actions: a bidi reactor that alternates strictly between one read and
 // at most one write (the proxy sends an entity one command at a time and expects exactly one reply per command,
-// in order), Any, Forward and SideEffect construction, and running user code so that an exception becomes an
-// error text.
+// in order), Any, Forward and SideEffect construction, and running user code so that an exception becomes a
+// status.
 #pragma once
 
 #include <exception>
@@ -19,19 +19,18 @@
 
 namespace actorstate::uf {
 
-/// Runs `f`; returns false with `error` set if it throws. SDK handlers throw only on bugs, never for expected
+/// Runs `f`; `internal` with the exception's text if it throws. SDK handlers throw only on bugs, never for expected
 /// failures, so an exception means the entity's local state can no longer be trusted.
 template <class F>
-bool run_guarded(F&& f, std::string& error) {
+status run_guarded(F&& f) {
   try {
     f();
-    return true;
+    return {};
   } catch (const std::exception& e) {
-    error = e.what();
+    return {status_code::internal, e.what()};
   } catch (...) {
-    error = "unknown exception";
+    return {status_code::internal, "unknown exception"};
   }
-  return false;
 }
 
 inline void set_any(google::protobuf::Any& any, std::string type_url, std::string value) {

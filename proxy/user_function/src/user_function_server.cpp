@@ -36,7 +36,7 @@ struct user_function_server::impl {
   bool stopped = false;
   bool stop_requested = false;
 
-  bool validate(const std::shared_ptr<detail::model_base>& model, std::string& error) const;
+  status validate(const std::shared_ptr<detail::model_base>& model) const;
   void shutdown();
 };
 
@@ -65,50 +65,39 @@ std::string listen_address(const std::string& host, uint16_t port) {
 
 }  // namespace
 
-bool user_function_server::impl::validate(const std::shared_ptr<detail::model_base>& model, std::string& error) const {
-  if (!complete(*model)) {
-    error = "the model of " + model->service_name + " lacks handlers";
-    return false;
-  }
+status user_function_server::impl::validate(const std::shared_ptr<detail::model_base>& model) const {
+  if (!complete(*model))
+    return {status_code::invalid_argument, "the model of " + model->service_name + " lacks handlers"};
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   model->service = pool->FindServiceByName(model->service_name);
-  if (model->service == nullptr) {
-    error = "service " + model->service_name + " is not among the linked protobuf descriptors";
-    return false;
-  }
+  if (model->service == nullptr)
+    return {status_code::invalid_argument,
+            "service " + model->service_name + " is not among the linked protobuf descriptors"};
   bool entity = model->kind != detail::entity_kind::action;
-  if (entity && model->persistence_id.empty()) {
-    error = "entity type " + model->service_name + " needs a persistence id";
-    return false;
-  }
+  if (entity && model->persistence_id.empty())
+    return {status_code::invalid_argument, "entity type " + model->service_name + " needs a persistence id"};
   for (const auto& m : reg.all)
-    if (m->service_name == model->service_name) {
-      error = "service " + model->service_name + " is registered twice";
-      return false;
-    }
-  if (!detail::check_handlers(*model, error))
-    return false;
+    if (m->service_name == model->service_name)
+      return {status_code::already_exists, "service " + model->service_name + " is registered twice"};
+  if (auto handlers = detail::check_handlers(*model); !handlers.ok())
+    return handlers;
   for (int i = 0; i < model->service->method_count(); ++i) {
     const auto* method = model->service->method(i);
     if (entity) {
       // A proxy refuses such entity services at discovery, and then serves nothing at all.
-      if (method->client_streaming() || method->server_streaming()) {
-        error = "method " + method->full_name() + " streams, which entities do not support";
-        return false;
-      }
+      if (method->client_streaming() || method->server_streaming())
+        return {status_code::invalid_argument,
+                "method " + method->full_name() + " streams, which entities do not support"};
       auto keys = frontend::key_fields(method->input_type());
-      if (!keys.ok()) {
-        error = keys.error().message();
-        return false;
-      }
-      if (keys->empty()) {
-        error = "method " + method->full_name() + " has no (cloudstate.entity_key) field in " +
-                method->input_type()->full_name();
-        return false;
-      }
+      if (!keys.ok())
+        return keys.error();
+      if (keys->empty())
+        return {status_code::invalid_argument, "method " + method->full_name() +
+                                                   " has no (cloudstate.entity_key) field in " +
+                                                   method->input_type()->full_name()};
     }
   }
-  return true;
+  return {};
 }
 
 user_function_server::user_function_server(user_function_options opts) : impl_(std::make_unique<impl>()) {
@@ -130,9 +119,8 @@ bool user_function_server::add_model(std::shared_ptr<detail::model_base> model) 
     log::error("entity types must be added before the user function starts", {{"service", model->service_name}});
     return false;
   }
-  std::string error;
-  if (!impl_->validate(model, error)) {
-    log::error("cannot register entity type", {{"service", model->service_name}, {"error", error}});
+  if (auto valid = impl_->validate(model); !valid.ok()) {
+    log::error("cannot register entity type", {{"service", model->service_name}, {"error", valid.message()}});
     return false;
   }
   auto& reg = impl_->reg;

@@ -48,13 +48,12 @@ private:
     model_ = i->second;
     entity_id_ = init.entity_id();
     if (init.state().has_value()) {
-      std::string error;
-      auto state = parse_state(init.state().value(), error);
-      if (!state) {
-        protocol_failure("stored value of " + entity_id_ + ": " + error);
+      auto state = parse_state(init.state().value());
+      if (!state.ok()) {
+        protocol_failure("stored value of " + entity_id_ + ": " + state.error().message());
         return;
       }
-      state_ = std::move(state);
+      state_ = std::move(state).value();
     }
     log::debug("value entity activated",
                {{"service", init.service_name()}, {"entity_id", entity_id_}, {"has_state", state_ ? "true" : "false"}});
@@ -70,16 +69,17 @@ private:
     auto* reply = out_.mutable_reply();
     reply->set_command_id(cmd.id());
     detail::handler_output result;
-    std::string error;
     const auto& entity_id = cmd.entity_id().empty() ? entity_id_ : cmd.entity_id();
-    if (!run_guarded([&] { result = model_->handle(state_.get(), entity_id, cmd.name(), cmd.payload().value()); },
-                     error)) {
+    auto ran =
+        run_guarded([&] { result = model_->handle(state_.get(), entity_id, cmd.name(), cmd.payload().value()); });
+    if (!ran.ok()) {
       // As for event-sourced entities, ask for a restart; the local state is untouched, so nothing is lost if the
       // proxy (which has no restart for value entities) keeps the stream.
-      log::error(
-          "value entity command handler threw",
-          {{"service", model_->service_name}, {"entity_id", entity_id_}, {"command", cmd.name()}, {"error", error}});
-      client_failure(*reply, cmd, "command handler threw: " + error, true);
+      log::error("value entity command handler threw", {{"service", model_->service_name},
+                                                        {"entity_id", entity_id_},
+                                                        {"command", cmd.name()},
+                                                        {"error", ran.message()}});
+      client_failure(*reply, cmd, "command handler threw: " + ran.message(), true);
       return;
     }
     if (!result.status.ok()) {
@@ -90,12 +90,12 @@ private:
       reply->mutable_state_action()->mutable_delete_();
       state_.reset();
     } else if (result.new_value) {
-      auto next_state = parse_state(*result.new_value, error);
-      if (!next_state) {
-        client_failure(*reply, cmd, "new state: " + error);
+      auto next_state = parse_state(*result.new_value);
+      if (!next_state.ok()) {
+        client_failure(*reply, cmd, "new state: " + next_state.error().message());
         return;
       }
-      state_ = std::move(next_state);
+      state_ = std::move(next_state).value();
       set_any(*reply->mutable_state_action()->mutable_update()->mutable_value(), std::move(result.new_value->type),
               std::move(result.new_value->payload));
     }
@@ -111,21 +111,17 @@ private:
   }
 
   // The state type is fixed by the model; a value of another type is never stored or accepted.
-  std::unique_ptr<google::protobuf::Message> parse_state(const google::protobuf::Any& any, std::string& error) {
-    return parse_state(detail::any_bytes{any.type_url(), any.value()}, error);
+  result<std::unique_ptr<google::protobuf::Message>> parse_state(const google::protobuf::Any& any) {
+    return parse_state(detail::any_bytes{any.type_url(), any.value()});
   }
 
-  std::unique_ptr<google::protobuf::Message> parse_state(const detail::any_bytes& value, std::string& error) {
+  result<std::unique_ptr<google::protobuf::Message>> parse_state(const detail::any_bytes& value) {
     auto state = model_->make_state();
     auto expected = type_url(state->GetDescriptor());
-    if (value.type != expected) {
-      error = "value has type " + value.type + ", expected " + expected;
-      return nullptr;
-    }
-    if (!state->ParseFromString(value.payload)) {
-      error = "value does not parse as " + state->GetTypeName();
-      return nullptr;
-    }
+    if (value.type != expected)
+      return status{status_code::invalid_argument, "value has type " + value.type + ", expected " + expected};
+    if (!state->ParseFromString(value.payload))
+      return status{status_code::invalid_argument, "value does not parse as " + state->GetTypeName()};
     return state;
   }
 

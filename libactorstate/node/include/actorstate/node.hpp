@@ -2,15 +2,17 @@
 // management endpoint (/alive, /ready, /metrics) and clean shutdown on SIGTERM/SIGINT (stop accepting, finish
 // in-flight commands, flush the store).
 //
-// Typical use from main(): parse options with `parse_node_options` (flags > environment > config file > defaults),
-// `add` entity types, then `run()`, which blocks until a signal arrives or `stop()` is called. `add` must happen
-// before `run`/`start`. `start`, `stop` and `invoke` are thread-safe; `run` is called once.
+// Typical use from main(): parse options with `parse_node_options` (flags > environment > config file > defaults;
+// main returns its exit code after --help or a bad flag), `add` entity types, then `run()`, which blocks until a
+// signal arrives or `stop()` is called. `add` must happen before `run`/`start`. `start`, `stop` and `invoke` are
+// thread-safe; `run` is called once.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,8 +81,21 @@ private:
   std::string max_message_size_ = "12MiB";
 };
 
-/// Parses argv for a program that only has node flags. Exits the process on --help or a bad flag, with usage.
-node_options parse_node_options(int argc, char** argv, const std::string& description);
+/// What `parse_node_options` made of argv: the options to run with, or the code the program exits with at once.
+struct parsed_node_options {
+  node_options options;
+  /// Set when the program must not start a node: 0 after --help (CLI11 printed the usage), CLI11's non-zero code
+  /// after a bad flag or value (CLI11 printed the error). main returns it; the library never exits the process.
+  std::optional<int> exit_code;
+};
+
+/// Parses argv for a program that only has node flags (flags > environment > config file > defaults):
+///
+///     auto parsed = actorstate::parse_node_options(argc, argv, "my node");
+///     if (parsed.exit_code)
+///       return *parsed.exit_code;
+///     actorstate::node node{std::move(parsed.options)};
+parsed_node_options parse_node_options(int argc, char** argv, const std::string& description);
 
 class node {
 public:

@@ -372,17 +372,13 @@ public:
       return i == cmds->end() ? detail::unknown_method(method)
                               : i->second(static_cast<const State&>(state), id, payload);
     };
-    model_->apply = [evs = events_](google::protobuf::Message& state, const detail::any_bytes& ev, std::string& error) {
+    model_->apply = [evs = events_](google::protobuf::Message& state, const detail::any_bytes& ev) -> status {
       auto i = evs->find(ev.type);
-      if (i == evs->end()) {
-        error = "no event handler for " + ev.type;
-        return false;
-      }
-      if (!i->second(static_cast<State&>(state), ev.payload)) {
-        error = "event does not parse as " + ev.type;
-        return false;
-      }
-      return true;
+      if (i == evs->end())
+        return {status_code::invalid_argument, "no event handler for " + ev.type};
+      if (!i->second(static_cast<State&>(state), ev.payload))
+        return {status_code::invalid_argument, "event does not parse as " + ev.type};
+      return {};
     };
   }
 

@@ -84,8 +84,8 @@ struct model_base;
 
 /// Checks the registered handlers against `model.service` (resolved): each names a method of the service, with its
 /// request and reply types, registered for streams exactly when the method streams. Methods without a handler are
-/// logged; calls to them fail with UNIMPLEMENTED.
-bool check_handlers(const model_base& model, std::string& error);
+/// logged; calls to them fail with UNIMPLEMENTED. A mismatch is `invalid_argument`, naming the method.
+status check_handlers(const model_base& model);
 
 /// Common part of all models.
 struct model_base {
@@ -119,8 +119,8 @@ struct event_sourced_model : model_base {
   std::function<handler_output(const google::protobuf::Message& state, const std::string& entity_id,
                                const std::string& method, const std::string& payload)>
       handle;
-  /// Applies one event; returns false with `error` set if the event cannot be applied (unknown type, bad bytes).
-  std::function<bool(google::protobuf::Message& state, const any_bytes& event, std::string& error)> apply;
+  /// Applies one event; a non-ok status (`invalid_argument`: unknown type, bad bytes) if it cannot be applied.
+  std::function<status(google::protobuf::Message& state, const any_bytes& event)> apply;
 };
 
 /// Value entity: state is a protobuf message stored whole on every update.
