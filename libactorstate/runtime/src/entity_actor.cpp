@@ -251,6 +251,7 @@ void entity_actor::on_effect_error(const detail::effect_call& call, const comman
 }
 
 void entity_actor::deliver(reply_to& reply, command_result result, clock::time_point arrived) {
+  detail::at_worker here{context()};  // what the caller's completion sends leaves from this worker (post.hpp)
   if (!result.ok())
     env_->metrics->command_failures.inc();
   env_->metrics->command_latency.observe(clock::now() - arrived);

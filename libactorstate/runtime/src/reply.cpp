@@ -4,6 +4,8 @@
 
 #include <caf/send.hpp>
 
+#include "actorstate/runtime/post.hpp"
+
 namespace actorstate::runtime {
 
 call_slot::call_slot(std::function<void(command_result)> done) : done_(std::move(done)) {}
@@ -43,7 +45,7 @@ void reply_to::deliver(command_result r) {
 
 void reply_to::pass_on(const caf::actor& to, command cmd) {
   if (slot_)
-    caf::anon_send(to, local_command{std::move(cmd), slot_});
+    detail::send_here(to, local_command{std::move(cmd), slot_});
   else
     promise_.delegate(to, std::move(cmd));
 }
@@ -94,7 +96,7 @@ void call_deadlines::drop_released_front() {
 
 void call_deadlines::call(const caf::actor& target, command cmd, std::function<void(command_result)> done) {
   // A target that has stopped drops the message, and with it the slot, which then answers UNAVAILABLE.
-  caf::anon_send(target, local_command{std::move(cmd), open(std::move(done))});
+  detail::send_here(target, local_command{std::move(cmd), open(std::move(done))});
 }
 
 size_t call_deadlines::expire_due(clock::time_point now) {

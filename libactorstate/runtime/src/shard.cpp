@@ -76,7 +76,10 @@ public:
     set_exit_handler([this](caf::exit_msg& em) { on_exit_requested(em); });
     return {
         [this](command& cmd) { route(cmd, reply_to{make_response_promise()}); },
-        [this](local_command& lc) { route(lc.cmd, reply_to{std::move(lc.slot)}); },
+        [this](local_command& lc) {
+          detail::at_worker here{context()};  // the command goes on to its instance from this worker (post.hpp)
+          route(lc.cmd, reply_to{std::move(lc.slot)});
+        },
         [this](handover_atom) { return handover(); },
         [this](start_atom) {
           start();
