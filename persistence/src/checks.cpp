@@ -12,8 +12,8 @@ status check_batch(const std::string& pid, const std::vector<event>& events) {
     auto want = events.front().seq + static_cast<int64_t>(i);
     if (events[i].seq != want)
       return {status_code::conflict, "append to '" + pid + "': sequence numbers are not consecutive (event " +
-                                  std::to_string(i) + " has seq " + std::to_string(events[i].seq) + ", expected " +
-                                  std::to_string(want) + ")"};
+                                         std::to_string(i) + " has seq " + std::to_string(events[i].seq) +
+                                         ", expected " + std::to_string(want) + ")"};
   }
   return {};
 }
@@ -21,7 +21,8 @@ status check_batch(const std::string& pid, const std::vector<event>& events) {
 status check_next(const std::string& pid, const std::vector<event>& events, int64_t highest) {
   if (events.front().seq != highest + 1)
     return {status_code::conflict, "append to '" + pid + "': expected seq " + std::to_string(highest + 1) + ", got " +
-                                std::to_string(events.front().seq) + " (highest is " + std::to_string(highest) + ")"};
+                                       std::to_string(events.front().seq) + " (highest is " + std::to_string(highest) +
+                                       ")"};
   return {};
 }
 
@@ -31,7 +32,7 @@ status check_version(const char* what, const std::string& key, int64_t expected,
             std::string{what} + " '" + key + "': negative expected version " + std::to_string(expected)};
   if (expected != current)
     return {status_code::conflict, std::string{what} + " '" + key + "': expected version " + std::to_string(expected) +
-                                ", found " + std::to_string(current)};
+                                       ", found " + std::to_string(current)};
   return {};
 }
 

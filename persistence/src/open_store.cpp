@@ -18,7 +18,7 @@ result<std::shared_ptr<store>> open_store(const std::string& uri, const store_op
   if (uri.starts_with("postgres://") || uri.starts_with("postgresql://"))
     return detail::open_postgres_store(uri, options);
   return status{status_code::invalid_argument, "unknown store URI '" + redact_uri(uri) +
-                                            "'; expected \"memory\", \"sqlite:PATH\" or \"postgres://...\""};
+                                                   "'; expected \"memory\", \"sqlite:PATH\" or \"postgres://...\""};
 }
 
 std::string redact_uri(const std::string& uri) {

@@ -548,8 +548,9 @@ status migrate(connection& c, const std::string& where) {
       return fail(r.error());
     version = std::strtoll(PQgetvalue(r.value().get(), 0, 0), nullptr, 10);
     if (version > postgres_schema_version)
-      return fail({status_code::data_loss, "schema version " + std::to_string(version) + " is newer than this build supports (" +
-                                      std::to_string(postgres_schema_version) + "); use a newer actorstate"});
+      return fail({status_code::data_loss, "schema version " + std::to_string(version) +
+                                               " is newer than this build supports (" +
+                                               std::to_string(postgres_schema_version) + "); use a newer actorstate"});
   } else if (has_tables) {
     return fail({status_code::data_loss,
                  "not an actorstate database (it has a journal, journal_highest, snapshots or kv table but no "
@@ -628,8 +629,8 @@ public:
     auto now = clock_type::now();
     if (now < next_attempt_) {
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now).count();
-      error =
-          status{status_code::unavailable, last_error_ + " (not connected; next attempt in " + std::to_string(wait) + " ms)"};
+      error = status{status_code::unavailable,
+                     last_error_ + " (not connected; next attempt in " + std::to_string(wait) + " ms)"};
       return nullptr;
     }
     auto c = connect(uri_, where_, writer_);
@@ -1045,7 +1046,8 @@ private:
                                       std::optional<status>& broken, bool& redo) {
     pipeline_round round;
     auto begin_lost = [&] {
-      round.begin_failed = status{status_code::unavailable, "connection lost in the transaction's first round, before COMMIT"};
+      round.begin_failed =
+          status{status_code::unavailable, "connection lost in the transaction's first round, before COMMIT"};
       return round;
     };
     size_t n = 0;

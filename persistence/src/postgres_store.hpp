@@ -11,8 +11,9 @@
 // their issue order and a read sees every write whose callback has run.
 //
 // Connection loss: a write whose transaction was cut before COMMIT was sent reports `status_code::unavailable`; one cut
-// after COMMIT was sent reports `status_code::unknown_outcome`. A lost connection is re-opened on the next operation that
-// needs it; while that fails, operations fail fast with `status_code::unavailable` and attempts back off from 100 ms to 2 s.
+// after COMMIT was sent reports `status_code::unknown_outcome`. A lost connection is re-opened on the next operation
+// that needs it; while that fails, operations fail fast with `status_code::unavailable` and attempts back off from 100
+// ms to 2 s.
 #pragma once
 
 #include <memory>
@@ -26,9 +27,10 @@ namespace actorstate::persistence::detail {
 inline constexpr int postgres_schema_version = 1;
 
 /// Opens a store on the database named by `uri`, a libpq connection URI ("postgres://…" or "postgresql://…",
-/// passed to libpq unchanged), creating or migrating the schema. Fails with `status_code::invalid_argument` for a URI libpq
-/// cannot parse, `status_code::unavailable` when the server cannot be reached and `status_code::data_loss` for a database with a newer
-/// schema or foreign tables of the same names. Messages name the server and database, never the password.
+/// passed to libpq unchanged), creating or migrating the schema. Fails with `status_code::invalid_argument` for a URI
+/// libpq cannot parse, `status_code::unavailable` when the server cannot be reached and `status_code::data_loss` for a
+/// database with a newer schema or foreign tables of the same names. Messages name the server and database, never the
+/// password.
 result<std::shared_ptr<store>> open_postgres_store(const std::string& uri, const store_options& options);
 
 }  // namespace actorstate::persistence::detail

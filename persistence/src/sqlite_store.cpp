@@ -247,14 +247,15 @@ result<int64_t> check_identity(sqlite3* db, const std::string& where) {
     return app;
   if (version.value() > sqlite_schema_version)
     return status{status_code::data_loss, where + ": schema version " + std::to_string(version.value()) +
-                                     " is newer than this build supports (" + std::to_string(sqlite_schema_version) +
-                                     "); use a newer actorstate"};
+                                              " is newer than this build supports (" +
+                                              std::to_string(sqlite_schema_version) + "); use a newer actorstate"};
   if (version.value() == 0) {
     auto objects = query_int(db, "SELECT count(*) FROM sqlite_master", where);
     if (!objects.ok())
       return objects;
     if (objects.value() != 0)
-      return status{status_code::data_loss, where + ": not an actorstate database (it has tables but no schema version)"};
+      return status{status_code::data_loss,
+                    where + ": not an actorstate database (it has tables but no schema version)"};
   } else if (app.value() != sqlite_application_id) {
     return status{status_code::data_loss,
                   where + ": not an actorstate database (application_id " + std::to_string(app.value()) + ")"};
@@ -669,15 +670,17 @@ result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const 
     return status{status_code::invalid_argument, where + ": expected a file path"};
   auto synchronous = normalize_synchronous(options.sqlite_synchronous);
   if (!synchronous)
-    return status{status_code::invalid_argument, where + ": sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not '" +
-                                              options.sqlite_synchronous + "'"};
+    return status{
+        status_code::invalid_argument,
+        where + ": sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not '" + options.sqlite_synchronous + "'"};
   if (!options.sqlite_vfs.empty() && sqlite3_vfs_find(options.sqlite_vfs.c_str()) == nullptr)
     return status{status_code::invalid_argument, where + ": no SQLite VFS named '" + options.sqlite_vfs + "'"};
   if (auto parent = std::filesystem::path{path}.parent_path(); !parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec)
-      return status{status_code::unavailable, where + ": cannot create directory '" + parent.string() + "': " + ec.message()};
+      return status{status_code::unavailable,
+                    where + ": cannot create directory '" + parent.string() + "': " + ec.message()};
   }
   auto writer = open_connection(path, where, *synchronous, options, true);
   if (!writer.ok())

@@ -25,8 +25,7 @@ namespace actorstate::testing {
 /// outcome writes and then reports `unknown_outcome`; a failed read returns the error.
 class stepped_store final : public persistence::store {
 public:
-  void append(std::string pid, std::vector<persistence::event> events,
-              persistence::callback<status> done) override {
+  void append(std::string pid, std::vector<persistence::event> events, persistence::callback<status> done) override {
     ++appends_;
     pending_.push_back([this, pid, events = std::move(events), done = std::move(done)]() mutable {
       if (auto failure = next_write_failure(failing_appends_, append_failure_)) {
@@ -71,8 +70,7 @@ public:
       done({});
     });
   }
-  void save_snapshot(std::string pid, persistence::snapshot s,
-                     persistence::callback<status> done) override {
+  void save_snapshot(std::string pid, persistence::snapshot s, persistence::callback<status> done) override {
     pending_.push_back([this, pid, s = std::move(s), done = std::move(done)]() mutable {
       ++snapshot_saves_;
       snapshots_[pid][s.seq] = std::move(s);
@@ -123,8 +121,7 @@ public:
         done(expected_version + 1);
     });
   }
-  void delete_value(std::string key, int64_t expected_version,
-                    persistence::callback<status> done) override {
+  void delete_value(std::string key, int64_t expected_version, persistence::callback<status> done) override {
     ++value_writes_;
     pending_.push_back([this, key, expected_version, done = std::move(done)] {
       if (auto refused = refuse_value_write(key, expected_version)) {

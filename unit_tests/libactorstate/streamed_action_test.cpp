@@ -49,7 +49,8 @@ struct recorder {
     detail::action_stream_sink s;
     s.element = [this](std::string payload) { add("element:" + text_of(payload)); };
     s.end = [this](command_result r) {
-      add("end:" + std::string{to_string(r.status.code())} + (r.status.message().empty() ? "" : ":" + r.status.message()));
+      add("end:" + std::string{to_string(r.status.code())} +
+          (r.status.message().empty() ? "" : ":" + r.status.message()));
     };
     return s;
   }

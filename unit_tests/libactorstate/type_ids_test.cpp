@@ -81,8 +81,8 @@ TEST_CASE("type_ids.a_command_result_keeps_its_status_and_reply_across_serializa
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::actorstate>();
   caf::actor_system sys{cfg};
-  auto failed = round_trip(sys, caf::make_message(actorstate::command_result::failure(
-                                    actorstate::status_code::conflict, "shard 7 is fenced")));
+  auto failed = round_trip(sys, caf::make_message(actorstate::command_result::failure(actorstate::status_code::conflict,
+                                                                                      "shard 7 is fenced")));
   REQUIRE(failed.match_elements<actorstate::command_result>());
   const auto& f = failed.get_as<actorstate::command_result>(0);
   CHECK(f.status == actorstate::status{actorstate::status_code::conflict, "shard 7 is fenced"});

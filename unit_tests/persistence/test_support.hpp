@@ -25,9 +25,7 @@
 
 #include "actorstate/persistence/store.hpp"
 
-namespace actorstate::persistence {
-
-}  // namespace actorstate::persistence
+namespace actorstate::persistence {}  // namespace actorstate::persistence
 
 namespace actorstate {
 
@@ -87,7 +85,7 @@ const status& status_of(const result<T>& r) {
   do {                                                                                         \
     const auto& actorstate_r_ = (expr);                                                        \
     const auto& actorstate_st_ = ::actorstate::persistence::testing::status_of(actorstate_r_); \
-    CHECK_MESSAGE(actorstate_st_.code() == (expected_code), actorstate_st_.to_string()); \
+    CHECK_MESSAGE(actorstate_st_.code() == (expected_code), actorstate_st_.to_string());       \
   } while (false)
 
 /// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction; unique per process, so

@@ -39,7 +39,7 @@ struct run {
           if (undeliverable(r)) {
             me->on_error(effect, r, "side effect of");
             me->finish(command_result::failure(r.status.code(), "synchronous side effect " + effect.service_name + "/" +
-                                                           effect.method + " failed: " + r.status.message()));
+                                                                    effect.method + " failed: " + r.status.message()));
             return;
           }
           me->step(me);
@@ -105,8 +105,8 @@ effect_error_fn action_effect_errors(std::shared_ptr<const detail::action_model>
     log::warn("forward or side effect of an action failed",
               {{"target", call.service_name + "/" + call.method}, {"role", role}, {"error", error.status.message()}});
     if (model->report_error)
-      model->report_error(error.status.message() + " (" + role + " " + model->service_name + ", calling " + call.service_name +
-                          "/" + call.method + ")");
+      model->report_error(error.status.message() + " (" + role + " " + model->service_name + ", calling " +
+                          call.service_name + "/" + call.method + ")");
   };
 }
 

@@ -234,8 +234,8 @@ protected:
 
   void on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) override {
     runtime::entity_actor::on_effect_error(call, error, role);
-    ctx_->report_error(error.status.message() + " (" + role + " " + env().model->service_name + " entity " + entity_id() +
-                       ", calling " + call.service_name + "/" + call.method + ")");
+    ctx_->report_error(error.status.message() + " (" + role + " " + env().model->service_name + " entity " +
+                       entity_id() + ", calling " + call.service_name + "/" + call.method + ")");
   }
 
   pending_command take_in_flight() {
@@ -513,17 +513,17 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
     e->set_key(std::move(entry.key));
     e->set_string_value(std::move(entry.value));
   }
-  ctx->action->async()->handleUnary(&c->client, &c->request, &c->response,
-                                    [c, done = std::move(done)](grpc::Status call) {
-                                      detail::handler_output out;
-                                      if (!call.ok()) {
-                                        out.status = status{status_code::unavailable, "user function call failed: " + call.error_message()};
-                                        done(std::move(out));
-                                        return;
-                                      }
-                                      out = output_of(c->response);
-                                      done(std::move(out));
-                                    });
+  ctx->action->async()->handleUnary(
+      &c->client, &c->request, &c->response, [c, done = std::move(done)](grpc::Status call) {
+        detail::handler_output out;
+        if (!call.ok()) {
+          out.status = status{status_code::unavailable, "user function call failed: " + call.error_message()};
+          done(std::move(out));
+          return;
+        }
+        out = output_of(c->response);
+        done(std::move(out));
+      });
 }
 
 }  // namespace actorstate::bridge

@@ -589,7 +589,8 @@ struct http_server::impl {
       return;
     }
     if (grpcweb) {
-      auto trailers = grpc_web::trailers_frame(client_code(end.status.code()), end.ok() ? std::string{} : end.status.message());
+      auto trailers =
+          grpc_web::trailers_frame(client_code(end.status.code()), end.ok() ? std::string{} : end.status.message());
       s.pending += text ? grpc_web::base64_encode(trailers) : trailers;
     } else if (!end.ok()) {
       // The status is sent already; tell the client in the stream's own format.

@@ -127,8 +127,8 @@ struct store_options {
   /// SQLite `synchronous` pragma: "FULL" (default; every commit is fsynced), "NORMAL" or "OFF".
   std::string sqlite_synchronous = "FULL";
   /// Whether opening a SQLite store first runs `PRAGMA quick_check` over the whole file, so a damaged database is
-  /// refused at start-up instead of failing the reads that reach a damaged page (with `status_code::data_loss`). It reads
-  /// every page: about 4 s for 300 MiB with a cold page cache.
+  /// refused at start-up instead of failing the reads that reach a damaged page (with `status_code::data_loss`). It
+  /// reads every page: about 4 s for 300 MiB with a cold page cache.
   bool sqlite_quick_check = true;
   /// Upper bound of operations folded into one group-commit transaction.
   size_t max_batch = 1024;
@@ -137,8 +137,8 @@ struct store_options {
 };
 
 /// Opens a store from a URI: "memory", "sqlite:PATH" or "postgres://..." (also "postgresql://...", as libpq takes
-/// it). Reports `status_code::invalid_argument` for an unknown scheme, `status_code::data_loss` for a database that is not usable
-/// (the message names it) and `status_code::unavailable` for a server that cannot be reached.
+/// it). Reports `status_code::invalid_argument` for an unknown scheme, `status_code::data_loss` for a database that is
+/// not usable (the message names it) and `status_code::unavailable` for a server that cannot be reached.
 result<std::shared_ptr<store>> open_store(const std::string& uri, const store_options& options = {});
 
 /// `uri` with any password replaced by "***" (the user info's and a `password=` parameter's), for logs.
