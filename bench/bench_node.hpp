@@ -19,4 +19,17 @@ inline actorstate::node_options local_node_options(const std::string& store) {
   return opts;
 }
 
+/// Registers `entity` and starts `node`; false if either fails (the node has logged why).
+template <class Entity>
+bool start_node(actorstate::node& node, const Entity& entity) {
+  return node.add(entity).ok() && node.start().ok();
+}
+
+/// Shuts a started node down here (calls drained, the store flushed and closed) rather than in its destructor.
+inline void stop_node(actorstate::node& node) {
+  node.stop();
+  // After stop(), run() only shuts down; it fails only for a node that did not start, which the caller checked.
+  (void)node.run();
+}
+
 }  // namespace bench

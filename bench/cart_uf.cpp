@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   auto cart = shopping_cart::make_entity();
   cart.snapshot_every(snapshot_every);
   actorstate::user_function_server server{opts};
-  if (!server.add(cart))
+  // 2 when the user function cannot start (logged already), as the samples' `--user-function` mode exits.
+  if (!server.add(cart).ok())
     return 2;
-  return server.run();
+  return server.run().ok() ? 0 : 2;
 }

@@ -153,12 +153,10 @@ int run_active(const std::string& dir, uint64_t entities, size_t clients, std::c
     return 2;
   if (child == 0) {
     actorstate::node node{node_opts(store, 20000, std::chrono::seconds{30})};
-    node.add(counter::make_entity());
-    if (node.start() != 0)
+    if (!bench::start_node(node, counter::make_entity()))
       ::_exit(2);
     auto r = per_key(node, "Add", "m-", 0, entities + warmup, 256, max_time);
-    node.stop();
-    node.run();
+    bench::stop_node(node);
     ::_exit(r.complete && r.errors == 0 ? 0 : 1);
   }
   int status = 0;
@@ -169,8 +167,7 @@ int run_active(const std::string& dir, uint64_t entities, size_t clients, std::c
   }
 
   actorstate::node node{node_opts(store, entities * 2 + 2 * warmup, std::chrono::hours{1})};
-  node.add(counter::make_entity());
-  if (node.start() != 0)
+  if (!bench::start_node(node, counter::make_entity()))
     return 2;
   // Warm up on other counters: thread stacks, regions, connections, arenas.
   per_key(node, "Get", "m-", entities, warmup, clients, max_time);
@@ -183,8 +180,7 @@ int run_active(const std::string& dir, uint64_t entities, size_t clients, std::c
   auto rss1 = bench::rss_bytes();
   auto sql1 = static_cast<uint64_t>(sqlite3_memory_used());
   auto active1 = active_entities(node.management_port());
-  node.stop();
-  node.run();
+  bench::stop_node(node);
   auto n = static_cast<double>(r.ok);
   double per = n > 0 ? (static_cast<double>(rss1) - static_cast<double>(rss0)) / n : 0;
   double sqlite_per = n > 0 ? (static_cast<double>(sql1) - static_cast<double>(sql0)) / n : 0;
@@ -214,8 +210,7 @@ int run_active(const std::string& dir, uint64_t entities, size_t clients, std::c
 int run_churn(const std::string& dir, uint64_t entities, size_t max_active, size_t clients,
               std::chrono::seconds max_time, bool json) {
   actorstate::node node{node_opts("sqlite:" + dir + "/churn.db", max_active, std::chrono::seconds{30})};
-  node.add(counter::make_entity());
-  if (node.start() != 0)
+  if (!bench::start_node(node, counter::make_entity()))
     return 2;
   auto rss_start = bench::rss_bytes();
   uint64_t rss_tenth = 0, rss_peak = rss_start;
@@ -232,8 +227,7 @@ int run_churn(const std::string& dir, uint64_t entities, size_t max_active, size
   // Without what the allocator holds only because it has not returned freed memory to the system.
   ::malloc_trim(0);
   auto rss_trimmed = bench::rss_bytes();
-  node.stop();
-  node.run();
+  bench::stop_node(node);
   if (json)
     bench::record{}
         .add("bench", "memory_churn")

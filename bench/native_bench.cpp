@@ -128,8 +128,7 @@ int main(int argc, char** argv) {
     store = "sqlite:" + (dir / "bench.db").string();
   }
   actorstate::node node{bench::local_node_options(store)};
-  node.add(shopping_cart::make_entity());
-  if (node.start() != 0)
+  if (!bench::start_node(node, shopping_cart::make_entity()))
     return 2;
   if (!json)
     std::printf("| scenario | clients | commands/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
@@ -138,8 +137,7 @@ int main(int argc, char** argv) {
       auto r = run(node, c, e, prefix, std::chrono::seconds{seconds}, max_commands);
       bench::print_throughput("native", bench::entities_label(e), e, c, r, {{"commands", r.commands}}, json);
     }
-  node.stop();
-  node.run();
+  bench::stop_node(node);
   if (own_dir)
     std::filesystem::remove_all(dir);
   return 0;

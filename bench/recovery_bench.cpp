@@ -124,21 +124,18 @@ int main(int argc, char** argv) {
     uint64_t written = 0;
     {
       actorstate::node node{bench::local_node_options(uri)};
-      node.add(make_cart());
-      if (node.start() != 0)
+      if (!bench::start_node(node, make_cart()))
         return 2;
       auto t0 = clock_type::now();
       written = fill(node, id, events, writers);
       write_s = bench::seconds_since(t0);
-      node.stop();
-      node.run();
+      bench::stop_node(node);
     }
     std::vector<double> first, second;
     bool complete = true;
     for (int r = 0; r < repeats; ++r) {
       actorstate::node node{bench::local_node_options(uri)};
-      node.add(make_cart());
-      if (node.start() != 0)
+      if (!bench::start_node(node, make_cart()))
         return 2;
       bool answered = true;
       for (int w = 0; w < 3; ++w)
@@ -161,8 +158,7 @@ int main(int argc, char** argv) {
         complete = false;
         rc = 1;
       }
-      node.stop();
-      node.run();
+      bench::stop_node(node);
     }
     auto min = *std::min_element(first.begin(), first.end());
     auto max = *std::max_element(first.begin(), first.end());

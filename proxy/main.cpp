@@ -19,12 +19,15 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   bridge_opts.max_message_size = node_opts.max_message_size;
+  // The exit code when the proxy cannot start (the failure is logged already): 2, as it has always been, for the
+  // scripts and supervisors that check it.
+  constexpr int startup_failed = 2;
   actorstate::node node{node_opts};
   // The management endpoint answers (not ready) while the user function is being discovered; the client port
   // opens only after discovery succeeded.
-  if (auto rc = node.open(); rc != 0)
-    return rc;
+  if (!node.open().ok())
+    return startup_failed;
   if (!actorstate::bridge::discover(node, bridge_opts, [&node] { return node.stopping(); }))
-    return node.stopping() ? 0 : 2;
-  return node.run();
+    return node.stopping() ? 0 : startup_failed;
+  return node.run().ok() ? 0 : startup_failed;
 }

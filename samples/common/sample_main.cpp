@@ -13,6 +13,10 @@ namespace samples {
 
 namespace {
 
+// The exit code of a sample that could not start (the failure is logged already): 2, the code the node programs
+// have always used for it and that scripts and supervisors check.
+constexpr int startup_failed = 2;
+
 bool on_command_line(int argc, char** argv, std::string_view flag) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg{argv[i]};
@@ -36,7 +40,7 @@ int run_user_function(const actorstate::node_options& node_opts, int argc, char*
     auto value = std::strtoul(port, &end, 10);
     if (*end != '\0' || value > 65535) {
       std::cerr << "PORT is not a port number: " << port << "\n";
-      return 2;
+      return startup_failed;
     }
     opts.port = static_cast<uint16_t>(value);
   }
@@ -47,9 +51,9 @@ int run_user_function(const actorstate::node_options& node_opts, int argc, char*
   opts.log_level = node_opts.log_level;
   actorstate::user_function_server server{opts};
   for (const auto& model : models)
-    if (!server.add_model(model))
-      return 2;
-  return server.run();
+    if (!server.add_model(model).ok())
+      return startup_failed;
+  return server.run().ok() ? 0 : startup_failed;
 }
 
 }  // namespace
@@ -75,9 +79,9 @@ int sample_main(int argc, char** argv, const std::string& description, const std
     return run_user_function(opts, argc, argv, name, models);
   actorstate::node node{opts};
   for (const auto& model : models)
-    if (!node.add_model(model))
-      return 2;
-  return node.run();
+    if (!node.add_model(model).ok())
+      return startup_failed;
+  return node.run().ok() ? 0 : startup_failed;
 }
 
 }  // namespace samples

@@ -35,20 +35,20 @@ public:
     opts.log_level = "error";
     tweak(opts);
     node_ = std::make_unique<node>(opts);
-    REQUIRE(node_->open() == 0);
+    REQUIRE(node_->open().ok());
     bridge_.user_function_port = static_cast<uint16_t>(uf_port_);
   }
 
   ~bridged_node() {
     node_->stop();
-    node_->run();
+    CHECK(node_->run().ok());
     uf_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds{2});
   }
 
   /// Runs discovery and opens the client port.
   void serve() {
     REQUIRE(bridge::discover(*node_, bridge_, [] { return false; }));
-    REQUIRE(node_->serve() == 0);
+    REQUIRE(node_->serve().ok());
   }
 
   std::shared_ptr<grpc::Channel> channel() const {

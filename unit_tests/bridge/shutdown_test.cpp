@@ -139,7 +139,7 @@ struct in_process_proxy {
     std::atomic<bool> stopped{false};
     std::thread watcher{[&watch, &stopped] { watch(stopped); }};
     bridged.get().stop();
-    bridged.get().run();
+    CHECK(bridged.get().run().ok());
     stopped = true;
     watcher.join();
   }

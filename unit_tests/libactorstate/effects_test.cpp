@@ -34,14 +34,14 @@ struct node_fixture {
     opts.bind = "127.0.0.1";
     opts.log_level = "warn";
     n = std::make_unique<node>(opts);
-    REQUIRE(n->add(text_log()));
-    REQUIRE(n->add(number_register()));
-    REQUIRE(n->add(relay()));
-    REQUIRE(n->start() == 0);
+    REQUIRE(n->add(text_log()).ok());
+    REQUIRE(n->add(number_register()).ok());
+    REQUIRE(n->add(relay()).ok());
+    REQUIRE(n->start().ok());
   }
   ~node_fixture() {
     n->stop();
-    n->run();
+    CHECK(n->run().ok());
   }
   command_result invoke(const std::string& service, command cmd) {
     auto p = std::make_shared<std::promise<command_result>>();

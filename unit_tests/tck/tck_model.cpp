@@ -251,15 +251,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   actorstate::user_function_server server{opts};
-  bool ok =
-      server.add(event_sourced_tck_model()) && server.add(event_sourced_empty(es_two, "event-sourced-tck-model-two")) &&
-      server.add(event_sourced_empty("cloudstate.tck.model.EventSourcedConfigured", "event-sourced-configured")
-                     .passivation_timeout(100ms)) &&
-      server.add(value_entity_tck_model()) && server.add(value_entity_empty(ve_two, "value-entity-tck-model-two")) &&
-      server.add(value_entity_empty("cloudstate.tck.model.valueentity.ValueEntityConfigured", "value-entity-configured")
-                     .passivation_timeout(100ms)) &&
-      server.add(action_tck_model()) && server.add(action_two_model());
+  auto add = [&server](const auto& entity) { return server.add(entity).ok(); };
+  bool ok = add(event_sourced_tck_model()) && add(event_sourced_empty(es_two, "event-sourced-tck-model-two")) &&
+            add(event_sourced_empty("cloudstate.tck.model.EventSourcedConfigured", "event-sourced-configured")
+                    .passivation_timeout(100ms)) &&
+            add(value_entity_tck_model()) && add(value_entity_empty(ve_two, "value-entity-tck-model-two")) &&
+            add(value_entity_empty("cloudstate.tck.model.valueentity.ValueEntityConfigured", "value-entity-configured")
+                    .passivation_timeout(100ms)) &&
+            add(action_tck_model()) && add(action_two_model());
+  // 2 when the user function cannot start (logged already), as the samples' `--user-function` mode exits.
   if (!ok)
     return 2;
-  return server.run();
+  return server.run().ok() ? 0 : 2;
 }

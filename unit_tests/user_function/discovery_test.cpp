@@ -145,44 +145,44 @@ TEST_CASE("registration.rejects_what_a_proxy_would") {
 
   SUBCASE("unknown service") {
     actorstate::event_sourced_entity<t::JournalState> e{"actorstate.uftest.Nope", "nope"};
-    CHECK_FALSE(server.add(e));
+    CHECK(server.add(e).code() == actorstate::status_code::invalid_argument);
   }
   SUBCASE("handler types differ from the service's") {
     actorstate::event_sourced_entity<t::JournalState> e{"actorstate.uftest.Journal", "journal"};
     e.on_command<t::GetRequest, t::TextReply>("Append", [](const t::JournalState&, const t::GetRequest&,
                                                            actorstate::event_context&) { return t::TextReply{}; });
-    CHECK_FALSE(server.add(e));
+    CHECK(server.add(e).code() == actorstate::status_code::invalid_argument);
   }
   SUBCASE("unary handler for a streaming method, stream handler for a unary one") {
     actorstate::action unary{"actorstate.uftest.Echo"};
     unary.on_call<t::Shout, t::Shout>(
         "Chorus", [](const t::Shout& s, actorstate::action_context&) -> actorstate::outcome<t::Shout> { return s; });
-    CHECK_FALSE(server.add(unary));
+    CHECK(server.add(unary).code() == actorstate::status_code::invalid_argument);
     actorstate::action streamed{"actorstate.uftest.Echo"};
     streamed.on_stream<t::Shout, t::Shout>("Say", [] { return actorstate::stream_handlers<t::Shout, t::Shout>{}; });
-    CHECK_FALSE(server.add(streamed));
+    CHECK(server.add(streamed).code() == actorstate::status_code::invalid_argument);
   }
   SUBCASE("entity without persistence id") {
     actorstate::value_entity<t::RegisterState> e{"actorstate.uftest.Register", ""};
-    CHECK_FALSE(server.add(e));
+    CHECK(server.add(e).code() == actorstate::status_code::invalid_argument);
   }
   SUBCASE("entity method without an entity key") {
     actorstate::value_entity<t::RegisterState> e{"actorstate.uftest.Keyless", "keyless"};
-    CHECK_FALSE(server.add(e));
+    CHECK(server.add(e).code() == actorstate::status_code::invalid_argument);
     // The same service is fine as an action: actions need no key.
-    CHECK(server.add(actorstate::action{"actorstate.uftest.Keyless"}));
+    CHECK(server.add(actorstate::action{"actorstate.uftest.Keyless"}).ok());
   }
   SUBCASE("registered twice") {
-    CHECK(server.add(make_echo()));
-    CHECK_FALSE(server.add(make_echo()));
+    CHECK(server.add(make_echo()).ok());
+    CHECK(server.add(make_echo()).code() == actorstate::status_code::already_exists);
   }
   SUBCASE("after start") {
     actorstate::user_function_options opts;
     opts.port = 0;
     actorstate::user_function_server started{opts};
-    REQUIRE(started.add(make_echo()));
-    REQUIRE(started.start() == 0);
-    CHECK_FALSE(started.add(make_register()));
+    REQUIRE(started.add(make_echo()).ok());
+    REQUIRE(started.start().ok());
+    CHECK(started.add(make_register()).code() == actorstate::status_code::failed_precondition);
   }
 }
 

@@ -108,10 +108,10 @@ public:
     opts.service_name = "uf-effects-test";
     opts.drain_timeout = 2s;
     server = std::make_unique<actorstate::user_function_server>(opts);
-    REQUIRE(server->add(forwarding_journal()));
-    REQUIRE(server->add(forwarding_register()));
-    REQUIRE(server->add(forwarding_echo()));
-    REQUIRE(server->start() == 0);
+    REQUIRE(server->add(forwarding_journal()).ok());
+    REQUIRE(server->add(forwarding_register()).ok());
+    REQUIRE(server->add(forwarding_echo()).ok());
+    REQUIRE(server->start().ok());
     auto channel = channel_to(server->port());
     event_sourced = cloudstate::eventsourced::EventSourced::NewStub(channel);
     values = cloudstate::valueentity::ValueEntity::NewStub(channel);

@@ -140,11 +140,11 @@ fixture::fixture() {
   // Streams are closed by every test; a short drain only matters when a test fails with a stream still open.
   opts.drain_timeout = 2s;
   server = std::make_unique<actorstate::user_function_server>(opts);
-  REQUIRE(server->add(shopping_cart::make_entity()));
-  REQUIRE(server->add(make_journal()));
-  REQUIRE(server->add(make_register()));
-  REQUIRE(server->add(make_echo()));
-  REQUIRE(server->start() == 0);
+  REQUIRE(server->add(shopping_cart::make_entity()).ok());
+  REQUIRE(server->add(make_journal()).ok());
+  REQUIRE(server->add(make_register()).ok());
+  REQUIRE(server->add(make_echo()).ok());
+  REQUIRE(server->start().ok());
   REQUIRE(server->port() != 0);
   channel = channel_to(server->port());
   discovery = cloudstate::EntityDiscovery::NewStub(channel);

@@ -11,7 +11,7 @@ TEST_CASE("lifecycle.run_returns_after_stop") {
   actorstate::user_function_options opts;
   opts.port = 0;
   actorstate::user_function_server server{opts};
-  REQUIRE(server.add(make_echo()));
+  REQUIRE(server.add(make_echo()).ok());
   auto done = std::async(std::launch::async, [&server] { return server.run(); });
   auto until = std::chrono::steady_clock::now() + 10s;
   while (server.port() == 0 && std::chrono::steady_clock::now() < until)
@@ -19,19 +19,19 @@ TEST_CASE("lifecycle.run_returns_after_stop") {
   REQUIRE(server.port() != 0);
   server.stop();
   REQUIRE(done.wait_for(10s) == std::future_status::ready);
-  CHECK(done.get() == 0);
+  CHECK(done.get().ok());
 }
 
 TEST_CASE("lifecycle.start_fails_on_a_taken_port") {
   actorstate::user_function_options opts;
   opts.port = 0;
   actorstate::user_function_server first{opts};
-  REQUIRE(first.add(make_echo()));
-  REQUIRE(first.start() == 0);
+  REQUIRE(first.add(make_echo()).ok());
+  REQUIRE(first.start().ok());
   opts.port = first.port();
   actorstate::user_function_server second{opts};
-  REQUIRE(second.add(make_echo()));
-  CHECK(second.start() != 0);
+  REQUIRE(second.add(make_echo()).ok());
+  CHECK(second.start().code() == actorstate::status_code::unavailable);
   CHECK(second.port() == 0);
 }
 
@@ -40,8 +40,8 @@ TEST_CASE("lifecycle.shutdown_cancels_open_streams_after_drain") {
   opts.port = 0;
   opts.drain_timeout = 300ms;
   auto server = std::make_unique<actorstate::user_function_server>(opts);
-  REQUIRE(server->add(make_journal()));
-  REQUIRE(server->start() == 0);
+  REQUIRE(server->add(make_journal()).ok());
+  REQUIRE(server->start().ok());
   auto channel = channel_to(server->port());
   auto stub = cloudstate::eventsourced::EventSourced::NewStub(channel);
   es_stream s{[&](grpc::ClientContext* c) { return stub->handle(c); }};

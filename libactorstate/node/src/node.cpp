@@ -43,6 +43,8 @@ struct node::impl {
   std::atomic<bool> serving{false};
   bool opened = false;
   bool served = false;
+  status open_status;   ///< What the first `open` returned; later calls repeat it rather than go on half opened.
+  status serve_status;  ///< Likewise for `serve`.
   bool stopped = false;
   uint16_t port = 0;
   uint16_t management_port = 0;
@@ -92,30 +94,24 @@ node::~node() {
   impl_->shutdown();
 }
 
-bool node::add_model(std::shared_ptr<detail::model_base> model) {
+status node::add_model(std::shared_ptr<detail::model_base> model) {
   if (impl_->served) {
     log::error("entity types must be added before the node starts", {{"service", model->service_name}});
-    return false;
+    return {status_code::failed_precondition, "cannot register entity type " + model->service_name +
+                                                  ": entity types must be added before the node starts"};
   }
   if (auto valid = impl_->validate(model); !valid.ok()) {
     log::error("cannot register entity type", {{"service", model->service_name}, {"error", valid.message()}});
-    return false;
+    return valid;
   }
   impl_->models.push_back(std::move(model));
-  return true;
+  return {};
 }
 
-int node::start() {
-  if (auto rc = open(); rc != 0)
-    return rc;
-  return serve();
-}
+namespace {
 
-int node::open() {
-  auto& s = *impl_;
-  if (s.opened)
-    return 0;
-  s.opened = true;
+// `open`'s work, once: the management endpoint (not ready yet), the store and the actor system.
+status open_once(node::impl& s) {
   // Signals are taken by run()'s sigtimedwait, so every thread created from here on must have them blocked.
   ops::block_termination_signals();
   log::level lvl;
@@ -130,7 +126,7 @@ int node::open() {
   if (!opened.ok()) {
     log::error("cannot open the store; refusing to start",
                {{"store", persistence::redact_uri(uri)}, {"error", opened.error().to_string()}});
-    return 2;
+    return {opened.error().code(), "cannot open the store: " + opened.error().message()};
   }
   s.store = std::move(opened.value());
   if (s.opts.wrap_store)
@@ -157,22 +153,16 @@ int node::open() {
   auto management_port = s.management->start(s.opts.bind, s.opts.management_port);
   if (!management_port.ok()) {
     log::error("cannot start the management endpoint", {{"error", management_port.error().message()}});
-    return 2;
+    return {management_port.error().code(),
+            "cannot start the management endpoint: " + management_port.error().message()};
   }
   s.management_port = management_port.value();
   log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
-  return 0;
+  return {};
 }
 
-int node::serve() {
-  auto& s = *impl_;
-  if (s.served)
-    return 0;
-  if (!s.opened) {
-    if (auto rc = open(); rc != 0)
-      return rc;
-  }
-  s.served = true;
+// `serve`'s work, once: the regions of all added entity types and the client-facing port.
+status serve_once(node::impl& s) {
   auto threads = s.threads;
 
   for (auto& model : s.models) {
@@ -209,7 +199,7 @@ int node::serve() {
       }
       if (auto st = s.frontend->add_route(std::move(r)); !st.ok()) {
         log::error("cannot serve entity type", {{"service", model->service_name}, {"error", st.message()}});
-        return 2;
+        return {st.code(), "cannot serve entity type " + model->service_name + ": " + st.message()};
       }
     }
     log::info("entity type registered", {{"service", model->service_name},
@@ -222,22 +212,50 @@ int node::serve() {
   auto bound = s.frontend->start(s.opts.bind, s.opts.port, http_opts);
   if (!bound.ok()) {
     log::error("cannot start the gRPC frontend", {{"error", bound.error().message()}});
-    return 2;
+    return {bound.error().code(), "cannot start the gRPC frontend: " + bound.error().message()};
   }
   s.port = bound.value();
   log::info("listening on grpc " + s.opts.bind + ":" + std::to_string(s.port));
   if (!s.opts.port_file.empty() && !ops::write_port_file(s.opts.port_file, s.port)) {
     log::error("cannot write the port file", {{"path", s.opts.port_file}});
-    return 2;
+    return {status_code::unavailable, "cannot write the port file " + s.opts.port_file};
   }
   s.serving = true;
-  return 0;
+  return {};
 }
 
-int node::run() {
-  if (auto rc = start(); rc != 0) {
+}  // namespace
+
+status node::start() {
+  if (auto st = open(); !st.ok())
+    return st;
+  return serve();
+}
+
+status node::open() {
+  auto& s = *impl_;
+  if (s.opened)
+    return s.open_status;
+  s.opened = true;
+  s.open_status = open_once(s);
+  return s.open_status;
+}
+
+status node::serve() {
+  auto& s = *impl_;
+  if (s.served)
+    return s.serve_status;
+  if (auto st = open(); !st.ok())
+    return st;
+  s.served = true;
+  s.serve_status = serve_once(s);
+  return s.serve_status;
+}
+
+status node::run() {
+  if (auto st = start(); !st.ok()) {
     impl_->shutdown();
-    return rc;
+    return st;
   }
   // stop() wakes the wait at once; a signal is noticed within one tick.
   while (!stopping()) {
@@ -245,7 +263,7 @@ int node::run() {
     impl_->cv.wait_for(lock, std::chrono::milliseconds{50}, [this] { return impl_->stop_requested; });
   }
   impl_->shutdown();
-  return 0;
+  return {};
 }
 
 bool node::stopping() {

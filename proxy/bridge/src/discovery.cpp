@@ -274,7 +274,7 @@ bool discover(node& n, const bridge_options& opts, const std::function<bool()>& 
       auto models = validate(ctx, spec);
       if (models.ok()) {
         for (auto& model : models.value())
-          if (!n.add_model(model))
+          if (!n.add_model(model).ok())
             return false;
         log::info("discovery succeeded", {{"user_function", target},
                                           {"service", spec.service_info().service_name()},

@@ -32,7 +32,7 @@ struct user_function_server::impl {
   std::atomic<uint16_t> port{0};
   std::mutex mtx;
   bool started = false;
-  int start_rc = 0;  ///< What the first `start` returned; later calls repeat it.
+  status start_status;  ///< What the first `start` returned; later calls repeat it.
   bool stopped = false;
   bool stop_requested = false;
 
@@ -109,19 +109,20 @@ user_function_server::~user_function_server() {
   impl_->shutdown();
 }
 
-bool user_function_server::add_model(std::shared_ptr<detail::model_base> model) {
+status user_function_server::add_model(std::shared_ptr<detail::model_base> model) {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   if (model == nullptr) {
     log::error("cannot register a null model");
-    return false;
+    return {status_code::invalid_argument, "cannot register a null model"};
   }
   if (impl_->started) {
     log::error("entity types must be added before the user function starts", {{"service", model->service_name}});
-    return false;
+    return {status_code::failed_precondition, "cannot register entity type " + model->service_name +
+                                                  ": entity types must be added before the user function starts"};
   }
   if (auto valid = impl_->validate(model); !valid.ok()) {
     log::error("cannot register entity type", {{"service", model->service_name}, {"error", valid.message()}});
-    return false;
+    return valid;
   }
   auto& reg = impl_->reg;
   switch (model->kind) {
@@ -136,23 +137,20 @@ bool user_function_server::add_model(std::shared_ptr<detail::model_base> model) 
       break;
   }
   reg.all.push_back(std::move(model));
-  return true;
+  return {};
 }
 
-int user_function_server::start() {
-  auto& s = *impl_;
-  std::lock_guard<std::mutex> guard{s.mtx};
-  if (s.started)
-    return s.start_rc;
-  s.started = true;
-  s.start_rc = 2;
+namespace {
+
+// `start`'s work, once, under the server's mutex.
+status start_once(user_function_server::impl& s) {
   // run() takes the signals with sigtimedwait, so every thread created from here on (gRPC's) must block them.
   ops::block_termination_signals();
   if (!s.opts.log_level.empty()) {
     log::level lvl;
     if (!log::parse_level(s.opts.log_level, lvl)) {
       log::error("unknown log level", {{"log_level", s.opts.log_level}});
-      return 2;
+      return {status_code::invalid_argument, "unknown log level " + s.opts.log_level};
     }
     log::set_level(lvl);
   }
@@ -187,22 +185,33 @@ int user_function_server::start() {
     if (s.server)
       s.server->Shutdown(std::chrono::system_clock::now());
     s.server.reset();
-    return 2;
+    return {status_code::unavailable, "cannot listen for the proxy on " + address};
   }
   s.port = static_cast<uint16_t>(selected);
   log::info("listening on user-function " + s.opts.host + ":" + std::to_string(selected));
   if (!s.opts.port_file.empty() && !ops::write_port_file(s.opts.port_file, s.port)) {
     log::error("cannot write the port file", {{"path", s.opts.port_file}});
-    return 2;
+    return {status_code::unavailable, "cannot write the port file " + s.opts.port_file};
   }
-  s.start_rc = 0;
-  return 0;
+  return {};
 }
 
-int user_function_server::run() {
-  if (auto rc = start(); rc != 0) {
+}  // namespace
+
+status user_function_server::start() {
+  auto& s = *impl_;
+  std::lock_guard<std::mutex> guard{s.mtx};
+  if (s.started)
+    return s.start_status;
+  s.started = true;
+  s.start_status = start_once(s);
+  return s.start_status;
+}
+
+status user_function_server::run() {
+  if (auto st = start(); !st.ok()) {
     impl_->shutdown();
-    return rc;
+    return st;
   }
   sigset_t set;
   sigemptyset(&set);
@@ -222,7 +231,7 @@ int user_function_server::run() {
     }
   }
   impl_->shutdown();
-  return 0;
+  return {};
 }
 
 void user_function_server::stop() {

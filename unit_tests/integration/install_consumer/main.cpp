@@ -11,11 +11,11 @@ int main() {
   opts.management_port = 0;
   opts.bind = "127.0.0.1";
   actorstate::node node{opts};
-  if (node.start() != 0)
+  if (!node.start().ok())
     return 1;
   bool ok = node.port() != 0 && node.management_port() != 0;
   node.stop();
-  node.run();
+  ok = node.run().ok() && ok;
   std::puts(ok ? "consumer ok" : "consumer failed");
   return ok ? 0 : 1;
 }

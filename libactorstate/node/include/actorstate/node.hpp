@@ -5,7 +5,8 @@
 // Typical use from main(): parse options with `parse_node_options` (flags > environment > config file > defaults;
 // main returns its exit code after --help or a bad flag), `add` entity types, then `run()`, which blocks until a
 // signal arrives or `stop()` is called. `add` must happen before `run`/`start`. `start`, `stop` and `invoke` are
-// thread-safe; `run` is called once.
+// thread-safe; `run` is called once. What can fail (`add`, `open`, `serve`, `start`, `run`) returns a status that
+// says what failed, and logs it too; main turns a failed one into its exit code.
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "actorstate/detail/model.hpp"
 #include "actorstate/messages.hpp"
 #include "actorstate/persistence/store.hpp"
+#include "actorstate/status.hpp"
 
 namespace CLI {
 class App;
@@ -104,28 +106,35 @@ public:
   node(const node&) = delete;
   node& operator=(const node&) = delete;
 
-  /// Registers an entity type built with the SDK (anything with a `model()`), or a model directly. Reports an
-  /// error (unknown service, type mismatch, missing entity key) by returning false and logging it.
+  /// Registers an entity type built with the SDK (anything with a `model()`), or a model directly. A model the node
+  /// cannot take is logged and refused: invalid_argument (service not linked, handler type mismatch, missing
+  /// persistence id), already_exists (service registered twice) or failed_precondition (the node already serves).
   template <class Entity>
-  bool add(const Entity& entity) {
+  status add(const Entity& entity) {
     return add_model(entity.model());
   }
-  bool add_model(std::shared_ptr<detail::model_base> model);
+  status add_model(std::shared_ptr<detail::model_base> model);
 
   /// Opens the store, starts the actor system, the gRPC frontend and the management endpoint (`open` + `serve`).
-  /// Returns a non-zero exit code (and logs why) if any of them cannot start.
-  int start();
+  /// If any of them cannot start, logs why and returns the status of `open` or `serve`.
+  status start();
 
   /// The first half of `start`: the management endpoint (not ready yet), the store and the actor system. Entity
-  /// types may still be added afterwards, e.g. once a user function has told which it has.
-  int open();
-  /// The second half: spawns the regions of all added entity types and opens the client-facing port.
-  int serve();
+  /// types may still be added afterwards, e.g. once a user function has told which it has. Fails with the store's
+  /// code ("cannot open the store: ..."; unavailable, data_loss or invalid_argument) or the management endpoint's
+  /// (invalid_argument for a bind address it cannot parse, unavailable). Later calls return the first call's status.
+  status open();
+  /// The second half: spawns the regions of all added entity types and opens the client-facing port (`open`s
+  /// first if needed). Fails with invalid_argument for an entity type that cannot be served (a method without a
+  /// usable entity key, an invalid google.api.http rule) or a bind address it cannot parse, unavailable when the
+  /// port, a server or the port file cannot be had. Later calls return the first call's status.
+  status serve();
   /// Whether `stop()` was requested or a signal arrived (for callers that wait for something before `serve`).
   bool stopping();
 
-  /// Blocks until SIGTERM/SIGINT or `stop()`, then shuts down cleanly. Calls `start()` first if needed.
-  int run();
+  /// Blocks until SIGTERM/SIGINT or `stop()`, then shuts down cleanly and returns ok. Calls `start()` first if
+  /// needed; if that fails, shuts down what did start and returns its status.
+  status run();
 
   /// Requests shutdown; `run()` returns once it is complete.
   void stop();

@@ -11,7 +11,7 @@
 //             return google::protobuf::Empty{};
 //           })
 //       .on_event<ItemAdded>([](Cart& state, const ItemAdded& ev) { add(state, ev); });
-//   node.add(cart);
+//   auto added = node.add(cart);  // a status: ok, or why the node refused the entity type
 //
 // Handlers run inside the entity's actor, one command at a time per entity instance, and must not block. A command
 // handler sees the current state read-only and decides: a reply (with events to persist, for event-sourced

@@ -9,6 +9,9 @@
 // one message at a time per stream, so a handler must not block for long. `start` blocks SIGINT and SIGTERM in
 // the calling thread (and so in every thread created afterwards, gRPC's included) for `run` to take them, and
 // ignores SIGPIPE.
+//
+// What can fail (`add`, `start`, `run`) logs why and returns a status that says what failed; a program's main turns
+// a failed one into its exit code.
 #pragma once
 
 #include <chrono>
@@ -18,6 +21,7 @@
 #include <string>
 
 #include "actorstate/detail/model.hpp"
+#include "actorstate/status.hpp"
 
 namespace actorstate {
 
@@ -42,20 +46,22 @@ public:
 
   /// Registers an entity type built with the SDK (anything with a `model()`).
   template <class Entity>
-  bool add(const Entity& entity) {
+  status add(const Entity& entity) {
     return add_model(entity.model());
   }
   /// Validates the model as a node does (the service is linked, handler types match its methods, a persistence
   /// id for entities) plus what a proxy would reject at discovery (entity methods without an entity key or with
-  /// streaming); on error logs why and returns false.
-  bool add_model(std::shared_ptr<detail::model_base> model);
+  /// streaming); on error logs why and returns invalid_argument (already_exists for a service registered twice,
+  /// failed_precondition once the server has started).
+  status add_model(std::shared_ptr<detail::model_base> model);
 
-  /// Binds and starts serving; returns 0, or a non-zero exit code (logged) when it cannot.
-  int start();
+  /// Binds and starts serving. Fails (logged) with invalid_argument for an unknown log level, unavailable when the
+  /// port or the port file cannot be had; later calls return the first call's status.
+  status start();
 
   /// Calls `start` if needed, blocks until SIGTERM/SIGINT or `stop()`, then shuts down gracefully: open calls get
-  /// up to `drain_timeout` to finish before they are cancelled. Returns the process exit code.
-  int run();
+  /// up to `drain_timeout` to finish before they are cancelled. Returns ok after that, or `start`'s failure.
+  status run();
 
   /// Requests shutdown; `run` returns once it is complete.
   void stop();
