@@ -138,6 +138,7 @@ struct binding {
   std::string response_default;  ///< The JSON of the response field when the printed reply omits it.
 
   pb::util::TypeResolver* resolver = nullptr;
+  const pb::Message* input_prototype = nullptr;
   const pb::Message* output_prototype = nullptr;
   std::string input_url;
   std::string output_url;
@@ -235,6 +236,9 @@ result<std::unique_ptr<binding>> transcoder::impl::make(const pb::MethodDescript
   b->resolver = resolver_for(method->file()->pool());
   b->input_url = type_url(method->input_type());
   b->output_url = type_url(method->output_type());
+  b->input_prototype = factory->GetPrototype(method->input_type());
+  if (b->input_prototype == nullptr)
+    return status{status_code::internal, "the message factory cannot make " + method->input_type()->full_name()};
   b->output_prototype = factory->GetPrototype(method->output_type());
   if (b->output_prototype == nullptr)
     return status{status_code::internal, "the message factory cannot make " + method->output_type()->full_name()};
@@ -458,6 +462,18 @@ result<call> transcoder::impl::build(const binding& b, const request& r,
       return invalid("Malformed request: broken percent-encoding in the path");
     if (auto st = encode_path(b.path_fields[i], decoded, payload); !st.ok())
       return invalid("Malformed request: path variable [" + vars[i].field_path + "] " + st.message());
+  }
+  if (!vars.empty() || (b.body != binding::body_rule::whole && !r.query.empty())) {
+    // The pieces above follow each other in the order they were taken (body, query, path), not in field-number
+    // order, and a path field may repeat one the body set. The reference builds a message and serializes it, and
+    // a user function may compare, hash or sign the bytes it gets (the Cloudstate TCK does): so serialize as
+    // protobuf does, in field order, with later values winning and proto3 defaults left out.
+    std::unique_ptr<pb::Message> message{b.input_prototype->New()};
+    if (!message->ParsePartialFromString(payload))
+      return invalid("Malformed request: the fields do not make a " + b.method->input_type()->full_name());
+    payload.clear();
+    if (!message->SerializePartialToString(&payload))
+      return invalid("Malformed request: the fields do not make a " + b.method->input_type()->full_name());
   }
   call out;
   out.rule = &b;
