@@ -27,13 +27,7 @@ action relay() {
 
 struct node_fixture {
   node_fixture() {
-    node_options opts;
-    opts.store = "memory";
-    opts.port = 0;
-    opts.management_port = 0;
-    opts.bind = "127.0.0.1";
-    opts.log_level = "warn";
-    n = std::make_unique<node>(opts);
+    n = std::make_unique<node>(local_node_options("memory", "warn"));
     REQUIRE(n->add(text_log()).ok());
     REQUIRE(n->add(number_register()).ok());
     REQUIRE(n->add(relay()).ok());

@@ -13,16 +13,6 @@ using namespace actorstate::testing;
 
 namespace {
 
-node_options local_options(const std::string& store = "memory") {
-  node_options opts;
-  opts.store = store;
-  opts.port = 0;
-  opts.management_port = 0;
-  opts.bind = "127.0.0.1";
-  opts.log_level = "error";
-  return opts;
-}
-
 bool starts_with(const std::string& text, const std::string& prefix) {
   return text.rfind(prefix, 0) == 0;
 }
@@ -30,7 +20,7 @@ bool starts_with(const std::string& text, const std::string& prefix) {
 }  // namespace
 
 TEST_CASE("node_status.add_says_why_a_model_is_refused") {
-  node n{local_options()};
+  node n{local_node_options()};
   CHECK(n.add(value_entity<NumberState>{"actorstate.testing.Nope", "nope"}).code() == status_code::invalid_argument);
   CHECK(n.add(value_entity<NumberState>{"actorstate.testing.Register", ""}).code() == status_code::invalid_argument);
   REQUIRE(n.add(number_register()).ok());
@@ -44,7 +34,7 @@ TEST_CASE("node_status.add_says_why_a_model_is_refused") {
 }
 
 TEST_CASE("node_status.a_store_that_cannot_open_fails_start_and_run_with_its_code") {
-  node n{local_options("nosuchplugin:x")};
+  node n{local_node_options("nosuchplugin:x")};
   auto first = n.start();
   CHECK(first.code() == status_code::invalid_argument);
   CHECK_MESSAGE(starts_with(first.message(), "cannot open the store: "), first.message());
@@ -56,7 +46,7 @@ TEST_CASE("node_status.a_store_that_cannot_open_fails_start_and_run_with_its_cod
 }
 
 TEST_CASE("node_status.an_entity_type_that_cannot_be_served_fails_serve") {
-  node n{local_options()};
+  node n{local_node_options()};
   // Echo's request has no entity key: fine for an action, not for an entity, which the node finds out in `serve`.
   value_entity<Shout> keyless{"actorstate.testing.Echo", "keyless"};
   keyless.on_command<Shout, Shout>("Say", [](const Shout&, const Shout& in, value_context&) { return in; });
@@ -70,7 +60,7 @@ TEST_CASE("node_status.an_entity_type_that_cannot_be_served_fails_serve") {
 }
 
 TEST_CASE("node_status.an_unwritable_port_file_fails_start") {
-  auto opts = local_options();
+  auto opts = local_node_options();
   opts.port_file = (std::filesystem::temp_directory_path() / "actorstate-no-such-dir" / "sub" / "port").string();
   node n{opts};
   REQUIRE(n.add(number_register()).ok());

@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 
 #include "actorstate/entity.hpp"
+#include "actorstate/node.hpp"
 #include "actorstate/ops/metrics.hpp"
 #include "actorstate/persistence/fault_injection.hpp"
 #include "actorstate/runtime/shard_region.hpp"
@@ -21,6 +22,17 @@ namespace actorstate::testing {
 event_sourced_entity<TextState> text_log(int64_t snapshot_every = 0);
 value_entity<NumberState> number_register();
 action echo();
+
+/// A node on `store` on loopback, both ports picked free, logging at `log_level` and above.
+inline node_options local_node_options(const std::string& store = "memory", const std::string& log_level = "error") {
+  node_options opts;
+  opts.store = store;
+  opts.port = 0;
+  opts.management_port = 0;
+  opts.bind = "127.0.0.1";
+  opts.log_level = log_level;
+  return opts;
+}
 
 /// Serializes a request.
 template <class Message>

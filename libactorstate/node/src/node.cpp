@@ -153,8 +153,7 @@ status open_once(node::impl& s) {
   auto management_port = s.management->start(s.opts.bind, s.opts.management_port);
   if (!management_port.ok()) {
     log::error("cannot start the management endpoint", {{"error", management_port.error().message()}});
-    return {management_port.error().code(),
-            "cannot start the management endpoint: " + management_port.error().message()};
+    return management_port.error();  // "management endpoint: ..." already
   }
   s.management_port = management_port.value();
   log::info("listening on management " + s.opts.bind + ":" + std::to_string(s.management_port));
@@ -227,9 +226,7 @@ status serve_once(node::impl& s) {
 }  // namespace
 
 status node::start() {
-  if (auto st = open(); !st.ok())
-    return st;
-  return serve();
+  return serve();  // which opens first
 }
 
 status node::open() {

@@ -12,7 +12,7 @@ status_code store_failure_code(const status& st) {
 }
 
 entity_actor::entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id)
-    : caf::event_based_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
+    : detail::worker_marked_actor(cfg), env_(std::move(env)), entity_id_(std::move(entity_id)) {
   if (cfg.parent != nullptr)
     shard_ = cfg.parent->address();
   env_->metrics->active.add(1);
@@ -251,7 +251,6 @@ void entity_actor::on_effect_error(const detail::effect_call& call, const comman
 }
 
 void entity_actor::deliver(reply_to& reply, command_result result, clock::time_point arrived) {
-  detail::at_worker here{context()};  // what the caller's completion sends leaves from this worker (post.hpp)
   if (!result.ok())
     env_->metrics->command_failures.inc();
   env_->metrics->command_latency.observe(clock::now() - arrived);

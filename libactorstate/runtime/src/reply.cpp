@@ -2,8 +2,6 @@
 
 #include <vector>
 
-#include <caf/send.hpp>
-
 #include "actorstate/runtime/post.hpp"
 
 namespace actorstate::runtime {
@@ -43,9 +41,9 @@ void reply_to::deliver(command_result r) {
     promise_.deliver(std::move(r));
 }
 
-void reply_to::pass_on(const caf::actor& to, command cmd) {
+void reply_to::pass_on(const caf::actor& to, command cmd) && {
   if (slot_)
-    detail::send_here(to, local_command{std::move(cmd), slot_});
+    detail::send_here(to, local_command{std::move(cmd), std::move(slot_)});
   else
     promise_.delegate(to, std::move(cmd));
 }

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 
 #include "actorstate/ops/log.hpp"
+#include "actorstate/runtime/post.hpp"
 #include "actorstate/runtime/reply.hpp"
 #include "entity_kinds.hpp"
 
@@ -61,9 +62,9 @@ struct instance {
   std::vector<buffered_command> buffered;  ///< Commands for the successor of a stopping instance.
 };
 
-class shard_actor : public caf::event_based_actor {
+class shard_actor : public detail::worker_marked_actor {
 public:
-  shard_actor(caf::actor_config& cfg, shard_config sc) : caf::event_based_actor(cfg), cfg_(std::move(sc)) {
+  shard_actor(caf::actor_config& cfg, shard_config sc) : detail::worker_marked_actor(cfg), cfg_(std::move(sc)) {
     auto configured = cfg_.env->model->settings.passivation_timeout;
     if (configured.count() > 0)
       cfg_.passivation_timeout = configured;
@@ -76,10 +77,7 @@ public:
     set_exit_handler([this](caf::exit_msg& em) { on_exit_requested(em); });
     return {
         [this](command& cmd) { route(cmd, reply_to{make_response_promise()}); },
-        [this](local_command& lc) {
-          detail::at_worker here{context()};  // the command goes on to its instance from this worker (post.hpp)
-          route(lc.cmd, reply_to{std::move(lc.slot)});
-        },
+        [this](local_command& lc) { route(lc.cmd, reply_to{std::move(lc.slot)}); },
         [this](handover_atom) { return handover(); },
         [this](start_atom) {
           start();
@@ -141,7 +139,7 @@ private:
     }
     // The instance answers the caller itself: a local caller through its slot, a requester through the delegated
     // promise. The shard never sees the result.
-    reply.pass_on(i->second.handle, std::move(cmd));
+    std::move(reply).pass_on(i->second.handle, std::move(cmd));
   }
 
   std::unordered_map<std::string, instance>::iterator activate(const std::string& id,

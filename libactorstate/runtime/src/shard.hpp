@@ -7,6 +7,8 @@
 //   command            -> command_result, sent by the entity instance directly to the requester (the shard
 //                         delegates). Commands for an instance that is stopping wait for its successor; commands
 //                         that arrive while the shard is handing over or stopped wait in the shard until `start`.
+//   local_command      -> (no CAF answer) the same, answered through the call slot it carries (runtime/reply.hpp);
+//                         what every local caller (gRPC, HTTP, node::invoke, forwards) sends.
 //   handover_atom      -> uint64_t (instances stopped). Every instance stops once its writes are durable; the answer
 //                         leaves when the last one is down. Afterwards the shard holds commands and runs nothing.
 //   start_atom         -> bool (true). Serves again: held commands run, each instance recovering from the store.

@@ -23,7 +23,7 @@ uint32_t shard_of(std::string_view entity_id, uint32_t shards) {
 namespace {
 
 /// Runs action calls; an asynchronous handler answers through a continuation posted back to the worker.
-caf::behavior action_worker(caf::event_based_actor* self, std::shared_ptr<const detail::action_model> model,
+caf::behavior action_worker(detail::worker_marked_actor* self, std::shared_ptr<const detail::action_model> model,
                             route_fn route) {
   // Actions keep their side effects even when they fail (unlike entities).
   auto finish = [self, route, errors = action_effect_errors(model)](reply_to reply, detail::handler_output out) {

@@ -28,6 +28,7 @@
 #include "actorstate/runtime/effects.hpp"
 #include "actorstate/runtime/fifo.hpp"
 #include "actorstate/runtime/messages.hpp"
+#include "actorstate/runtime/post.hpp"
 #include "actorstate/runtime/reply.hpp"
 
 namespace actorstate::runtime {
@@ -54,7 +55,7 @@ public:
                            const std::string& entity_id) const = 0;
 };
 
-class entity_actor : public caf::event_based_actor {
+class entity_actor : public detail::worker_marked_actor {
 public:
   entity_actor(caf::actor_config& cfg, std::shared_ptr<const entity_env> env, std::string entity_id);
   ~entity_actor() override;
@@ -184,8 +185,6 @@ private:
 }  // namespace actorstate::runtime
 
 #include <caf/actor_cast.hpp>
-
-#include "actorstate/runtime/post.hpp"
 
 namespace actorstate::runtime {
 

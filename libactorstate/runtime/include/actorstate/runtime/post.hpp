@@ -5,8 +5,8 @@
 // Sending from here: a message sent without an execution unit (CAF's `anon_send`) goes to the scheduler's central
 // queue, which hands it to the next worker in turn and wakes that worker if it sleeps: a context switch per hand-off
 // even when the sending worker is about to be free. Code that runs inside an actor but sends through plain functions
-// (a call slot's completion, a shard passing a command on, `node::invoke` called from a completion) marks its worker
-// with `at_worker`; `send_here` then queues the receiver on that worker (CAF's `exec_later`, as `self->send` does),
+// (a call slot's completion, a shard passing a command on, a forward) runs with its worker marked (`at_worker`, for
+// every message of a `worker_marked_actor`); `send_here` then queues the receiver on that worker (CAF's `exec_later`, as `self->send` does),
 // where it runs as soon as the sender yields, unless an idle worker steals it first.
 //
 // Thread rules: `post` and `send_here` from any thread; the closure runs on the actor's thread, one message at a time.
@@ -20,7 +20,8 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/execution_unit.hpp>
 #include <caf/message.hpp>
-#include <caf/send.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/message_id.hpp>
 
 namespace actorstate::detail {
 
@@ -40,6 +41,19 @@ public:
 
 private:
   caf::execution_unit* saved_;
+};
+
+/// An event-based actor that marks its worker for everything it runs, so what its code sends through plain
+/// functions (`send_here`, `post`, a call slot's completion) is queued on that worker. The shards, the entity actors
+/// and the action workers are such actors.
+class worker_marked_actor : public caf::event_based_actor {
+public:
+  using caf::event_based_actor::event_based_actor;
+
+  resume_result resume(caf::execution_unit* ctx, size_t max_throughput) override {
+    at_worker here{ctx};
+    return caf::event_based_actor::resume(ctx, max_throughput);
+  }
 };
 
 /// `anon_send`, queued on this thread's worker when an actor marked it.

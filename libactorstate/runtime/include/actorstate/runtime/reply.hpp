@@ -68,8 +68,8 @@ public:
   /// Delivers `r` if nothing was delivered through this destination yet.
   void deliver(command_result r);
   bool pending() const;
-  /// Hands `cmd` to the actor `to`, which then answers this destination itself.
-  void pass_on(const caf::actor& to, command cmd);
+  /// Hands `cmd` to the actor `to`, which then answers this destination itself. Consumes the destination.
+  void pass_on(const caf::actor& to, command cmd) &&;
 
 private:
   caf::response_promise promise_;

@@ -24,7 +24,6 @@ class ServiceDescriptor;
 }  // namespace google::protobuf
 
 namespace actorstate::runtime {
-struct entity_env;
 class instance_factory;
 }  // namespace actorstate::runtime
 
