@@ -758,6 +758,14 @@ TEST_CASE("transcoder.payloads_are_serialized_in_field_order_as_protobuf_does") 
   check_canonical(zero);
 }
 
+TEST_CASE("transcoder.a_json_only_body_is_serialized_in_field_order_too") {
+  // No path or query: the JSON converter alone writes members in the client's order, proto3 zeros included.
+  transcoder t;
+  add_services(t, {"httptest.Implicit"});
+  auto o = send_json(t, "POST", "/httptest.Implicit/Echo", R"({"userName":"u","flag":false,"i32":1,"s":"a"})");
+  check_canonical(o);
+}
+
 TEST_CASE("transcoder.the_counters_path_and_body_arrive_in_field_order") {
   transcoder t;
   add_services(t, {"actorstate.samples.counter.Counter"});

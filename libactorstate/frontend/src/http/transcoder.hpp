@@ -66,7 +66,8 @@ public:
 
   /// Adds the bindings of `method` (its `google.api.http` option, read also from descriptors built at run time, or
   /// the implicit rule). `factory` makes its request and reply messages and must outlive the transcoder. Returns
-  /// invalid_argument naming the method if a rule is invalid (internal if `factory` cannot make the reply type);
+  /// invalid_argument naming the method if a rule is invalid (internal if `factory` cannot make the request or reply
+  /// type);
   /// a rejected method adds none of its bindings.
   status add(const google::protobuf::MethodDescriptor* method, google::protobuf::MessageFactory* factory);
 

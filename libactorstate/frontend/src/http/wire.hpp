@@ -1,7 +1,8 @@
 // The byte-level helpers of the HTTP transcoder. Requests are built directly in the protobuf wire format: a JSON
 // body becomes bytes through protobuf's own JSON converter, and every path or query parameter is appended as one
 // more encoded field. Parsers merge repeated occurrences (the last scalar wins, sub-messages merge), so appending
-// gives "path over query over body" without materialising a message. Replies are scanned the same way where a
+// gives "path over query over body"; the transcoder then parses and serializes the result once to put the fields in
+// protobuf's order. Replies are scanned the same way where a
 // single scalar is rendered, and a compact JSON document is cut into its members for `response_body`.
 //
 // Thread rules: pure functions.

@@ -30,7 +30,7 @@ result<std::vector<const google::protobuf::FieldDescriptor*>> key_fields(const g
 /// messages against their own types, proto3 strings for UTF-8, packed fields for whole elements; the key fields are
 /// read from the top level (the last occurrence wins, absent fields read as their defaults, as in a parse) into
 /// `key` (the command's entity id, filled in place). Returns invalid_argument ("request does not parse as <type>")
-/// if the bytes would not parse. This replaces a full parse on every call's path: the handler parses the request
+/// if the bytes would not parse. A gRPC call's request gets no other parse on its way in: the handler parses it
 /// once more anyway (or the user function does).
 status scan_request(const google::protobuf::Descriptor* type, std::string_view wire,
                     const std::vector<const google::protobuf::FieldDescriptor*>& key_fields, std::string& key);
