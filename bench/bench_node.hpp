@@ -1,5 +1,5 @@
 // For the benchmark programs that run a node in their own process (native_bench, recovery_bench, memory_bench): the
-// node options they share. Kept apart from bench_common.hpp, which programs without libactorstate include too.
+// node options they share, and starting and stopping a node. Kept apart from bench_common.hpp, which programs without libactorstate include too.
 #pragma once
 
 #include <string>

@@ -638,7 +638,7 @@ public:
       last_error_ = c.error().message();
       next_attempt_ = clock_type::now() + backoff_;
       backoff_ = std::min(backoff_ * 2, max_backoff);
-      // A newer schema or foreign tables stay corrupt; anything else is worth another attempt later.
+      // A newer schema or foreign tables stay unusable (DATA_LOSS); anything else is worth another attempt later.
       error = c.error().code() == status_code::data_loss ? c.error() : status{status_code::unavailable, last_error_};
       return nullptr;
     }

@@ -288,7 +288,7 @@ status migrate(sqlite3* db, const std::string& where) {
   return {};
 }
 
-// Turns SQLite's open-time failures into the codes open_store promises: a file that is not a database is corrupt.
+// Turns SQLite's open-time failures into the codes open_store promises: a file that is not a database is DATA_LOSS.
 status open_error(sqlite3* db, int rc, const std::string& where, const std::string& what) {
   auto st = db_error(db, rc, where + ": " + what);
   if (st.code() == status_code::conflict)
@@ -414,7 +414,10 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
     if (rc != SQLITE_DONE)
       return db_error(c.db.get(), rc, what(e));
   }
-  remember_highest(c, pid, events.back().seq);
+  if (trusted)
+    known->second = events.back().seq;  // nothing touched the map since the lookup above
+  else
+    remember_highest(c, pid, events.back().seq);
   return {};
 }
 
@@ -629,12 +632,11 @@ private:
     if (int rc = step_once(c.savepoint); rc != SQLITE_DONE)
       return storage_error(rc, "savepoint");
     auto st = o.execute(c);
-    // Refused (a conflict may mean another writer has appended) or failed: forget before the next write runs.
-    if (!st.ok())
-      forget_highest(c);
     if (!st.ok() && !is_rejection(st.code()))
-      return st;
+      return st;  // a failure: the group fails, and run_batch forgets what this writer knew
     if (!st.ok()) {
+      // Refused (a conflict may mean another writer has appended): forget before the next write runs.
+      forget_highest(c);
       if (int rc = step_once(c.rollback_to); rc != SQLITE_DONE)
         return storage_error(rc, "rollback to savepoint");
     }

@@ -83,7 +83,7 @@ private:
 
   google::protobuf::Any any_of(std::string payload) const {
     google::protobuf::Any any;
-    any.set_type_url(type_url_of(method_->input_type()));
+    any.set_type_url(type_url(method_->input_type()));
     any.set_value(std::move(payload));
     return any;
   }

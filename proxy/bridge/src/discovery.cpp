@@ -194,10 +194,6 @@ bool wait(std::chrono::milliseconds d, const std::function<bool()>& stop) {
 
 }  // namespace
 
-std::string type_url_of(const google::protobuf::Descriptor* d) {
-  return "type.googleapis.com/" + d->full_name();
-}
-
 void uf_context::report_error(const std::string& message) const {
   struct call {
     grpc::ClientContext client;

@@ -113,7 +113,7 @@ protected:
     cmd.set_id(++command_id_);
     cmd.set_name(pc.cmd.method);
     const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
-    cmd.mutable_payload()->set_type_url(type_url_of(method->input_type()));
+    cmd.mutable_payload()->set_type_url(type_url(method->input_type()));
     cmd.mutable_payload()->set_value(pc.cmd.payload);
     in_flight_ = std::move(pc);
     begin_async();
@@ -121,23 +121,24 @@ protected:
   }
 
   void reset() override {
-    close_stream();
+    // A command still at the user function when the entity restarts (an earlier write failed) ran against events
+    // that are not durable: it fails, and its stream is cancelled, so no reply comes.
+    end_stream("an earlier write of this entity failed; the entity restarts");
     command_id_ = 0;
     recovering_ = false;
-    // A command still at the user function when the entity restarts (an earlier write failed) ran against events
-    // that are not durable: it fails, and its stream was cancelled above (close_stream), so no reply comes.
-    if (in_flight_) {
-      auto pc = take_in_flight();
-      abandon_async(pc, status_code::unavailable, "an earlier write of this entity failed; the entity restarts");
-    }
   }
 
   void on_stop() override {
-    close_stream();
     // Only a killed entity stops with a command in flight (a passivated one waits for the reply first).
+    end_stream("entity stopped before answering");
+  }
+
+  /// Cancels the stream and fails the command still at the user function, if any, with `why`.
+  void end_stream(const char* why) {
+    close_stream();
     if (in_flight_) {
       auto pc = take_in_flight();
-      abandon_async(pc, status_code::unavailable, "entity stopped before answering");
+      abandon_async(pc, status_code::unavailable, why);
     }
   }
 
@@ -217,9 +218,9 @@ protected:
     } else if (action.has_reply()) {
       const auto& payload = action.reply().payload();
       const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
-      if (!payload.type_url().empty() && payload.type_url() != type_url_of(method->output_type()))
+      if (!payload.type_url().empty() && payload.type_url() != type_url(method->output_type()))
         ctx_->report_error("Warning: reply of " + method->full_name() + " has type " + payload.type_url() +
-                           ", expected " + type_url_of(method->output_type()));
+                           ", expected " + type_url(method->output_type()));
       plan.result = command_result::success(payload.value());
       plan.result.metadata = metadata_of(action.reply().metadata());
     } else {
@@ -507,7 +508,7 @@ void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::
   auto c = std::make_shared<call>();
   c->request.set_service_name(service_name);
   c->request.set_name(method->name());
-  *c->request.mutable_payload() = to_any(type_url_of(method->input_type()), std::move(cmd.payload));
+  *c->request.mutable_payload() = to_any(type_url(method->input_type()), std::move(cmd.payload));
   for (auto& entry : cmd.metadata) {
     auto* e = c->request.mutable_metadata()->add_entries();
     e->set_key(std::move(entry.key));

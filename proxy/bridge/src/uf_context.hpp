@@ -11,6 +11,7 @@
 #include <google/protobuf/dynamic_message.h>
 #include <grpcpp/channel.h>
 
+#include "actorstate/entity.hpp"
 #include "cloudstate/action.grpc.pb.h"
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
@@ -35,8 +36,5 @@ struct uf_context {
   /// Tells the user function about a problem it caused (best effort, asynchronous).
   void report_error(const std::string& message) const;
 };
-
-/// "type.googleapis.com/<full name>".
-std::string type_url_of(const google::protobuf::Descriptor* d);
 
 }  // namespace actorstate::bridge

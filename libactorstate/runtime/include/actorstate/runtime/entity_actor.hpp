@@ -105,8 +105,8 @@ protected:
   /// For handlers that answer later: no further command is taken until `end_async`.
   void begin_async() { busy_ = true; }
   void end_async();
-  /// The entity is restarting (from `reset`) while an asynchronous handler still had `pc`: fail it at once, since it
-  /// ran against state that is being dropped, and take commands again once recovered.
+  /// The entity is restarting (from `reset`) or stopping (from `on_stop`) while an asynchronous handler still had
+  /// `pc`: fail it at once, since it ran against state that is being dropped, and take commands again once recovered.
   void abandon_async(pending_command& pc, status_code code, const std::string& message);
 
   /// Called once before the actor stops (passivation, shutdown, crash): release external resources here.
