@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -59,18 +60,9 @@ struct node::impl {
 };
 
 status node::impl::validate(const std::shared_ptr<detail::model_base>& model) {
-  // Models of user functions arrive with their service resolved in a pool built at run time.
-  if (model->service == nullptr)
-    model->service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(model->service_name);
-  if (model->service == nullptr)
-    return {status_code::invalid_argument,
-            "service " + model->service_name + " is not among the linked protobuf descriptors"};
-  if (model->kind != detail::entity_kind::action && model->persistence_id.empty())
-    return {status_code::invalid_argument, "entity type " + model->service_name + " needs a persistence id"};
-  for (auto& m : models)
-    if (m->service_name == model->service_name)
-      return {status_code::already_exists, "service " + model->service_name + " is registered twice"};
-  return detail::check_handlers(*model);
+  bool taken = std::any_of(models.begin(), models.end(),
+                           [&](const auto& m) { return m->service_name == model->service_name; });
+  return detail::check_model(*model, taken);
 }
 
 bool node::impl::ready() {

@@ -18,6 +18,19 @@ std::string_view to_string(entity_kind kind) {
   return "unknown";
 }
 
+status check_model(model_base& model, bool service_taken) {
+  if (model.service == nullptr)
+    model.service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(model.service_name);
+  if (model.service == nullptr)
+    return {status_code::invalid_argument,
+            "service " + model.service_name + " is not among the linked protobuf descriptors"};
+  if (model.kind != entity_kind::action && model.persistence_id.empty())
+    return {status_code::invalid_argument, "entity type " + model.service_name + " needs a persistence id"};
+  if (service_taken)
+    return {status_code::already_exists, "service " + model.service_name + " is registered twice"};
+  return check_handlers(model);
+}
+
 status check_handlers(const model_base& model) {
   for (const auto& [name, sig] : model.methods) {
     const auto* method = model.service->FindMethodByName(name);

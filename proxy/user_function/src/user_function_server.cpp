@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -68,19 +69,11 @@ std::string listen_address(const std::string& host, uint16_t port) {
 status user_function_server::impl::validate(const std::shared_ptr<detail::model_base>& model) const {
   if (!complete(*model))
     return {status_code::invalid_argument, "the model of " + model->service_name + " lacks handlers"};
-  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-  model->service = pool->FindServiceByName(model->service_name);
-  if (model->service == nullptr)
-    return {status_code::invalid_argument,
-            "service " + model->service_name + " is not among the linked protobuf descriptors"};
+  bool taken = std::any_of(reg.all.begin(), reg.all.end(),
+                           [&](const auto& m) { return m->service_name == model->service_name; });
+  if (auto checked = detail::check_model(*model, taken); !checked.ok())
+    return checked;
   bool entity = model->kind != detail::entity_kind::action;
-  if (entity && model->persistence_id.empty())
-    return {status_code::invalid_argument, "entity type " + model->service_name + " needs a persistence id"};
-  for (const auto& m : reg.all)
-    if (m->service_name == model->service_name)
-      return {status_code::already_exists, "service " + model->service_name + " is registered twice"};
-  if (auto handlers = detail::check_handlers(*model); !handlers.ok())
-    return handlers;
   for (int i = 0; i < model->service->method_count(); ++i) {
     const auto* method = model->service->method(i);
     if (entity) {

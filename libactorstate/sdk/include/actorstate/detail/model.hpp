@@ -86,6 +86,12 @@ struct model_base;
 /// logged; calls to them fail with UNIMPLEMENTED. A mismatch is `invalid_argument`, naming the method.
 status check_handlers(const model_base& model);
 
+/// What a node and a user-function server check before they take a model: its service among the linked protobuf
+/// descriptors (resolved here if the model has none yet; a user function's models from discovery arrive resolved),
+/// a persistence id for an entity type, no second model for the same service (`service_taken`), then
+/// `check_handlers`. `invalid_argument` or `already_exists`, naming the service.
+status check_model(model_base& model, bool service_taken);
+
 /// Common part of all models.
 struct model_base {
   entity_kind kind;
