@@ -97,30 +97,6 @@ bool valid_packed(const fd* f, std::string_view payload) {
   }
 }
 
-/// The top-level key fields' last values, as their decimal or text form.
-struct key_values {
-  const std::vector<const fd*>* fields = nullptr;
-  std::vector<std::string> values;
-
-  /// Records field `number`'s value if it is a key field written with its own wire type.
-  void offer(uint32_t number, uint32_t wt, uint64_t raw, std::string_view bytes) {
-    for (size_t i = 0; i < fields->size(); ++i) {
-      const auto* f = (*fields)[i];
-      if (static_cast<uint32_t>(f->number()) != number || wire_type_of(f) != wt)
-        continue;
-      values[i] = render(f, raw, bytes);
-    }
-  }
-
-  static std::string render(const fd* f, uint64_t raw, std::string_view bytes) {
-    if (f->type() == fd::TYPE_STRING)
-      return std::string{bytes};
-    std::string text;
-    integer_text(f, raw, text);  // key_fields admits strings, integers and bools only
-    return text;
-  }
-};
-
 /// A key field's default value as key text (proto2 may declare one; proto3's are zero and empty).
 std::string default_text(const fd* f) {
   switch (f->cpp_type()) {
@@ -140,6 +116,43 @@ std::string default_text(const fd* f) {
       return {};
   }
 }
+
+/// The top-level key fields' last occurrences, kept as views into the request until the scan has passed: a rejected
+/// request costs no key text, and a string key is copied once, into the key.
+struct key_values {
+  struct occurrence {
+    bool seen = false;
+    uint64_t raw = 0;
+    std::string_view bytes;
+  };
+  const std::vector<const fd*>* fields = nullptr;
+  std::vector<occurrence> last;
+
+  /// Records field `number`'s value if it is a key field written with its own wire type.
+  void offer(uint32_t number, uint32_t wt, uint64_t raw, std::string_view bytes) {
+    for (size_t i = 0; i < fields->size(); ++i) {
+      const auto* f = (*fields)[i];
+      if (static_cast<uint32_t>(f->number()) != number || wire_type_of(f) != wt)
+        continue;
+      last[i] = occurrence{true, raw, bytes};
+    }
+  }
+
+  /// Appends key field `i`'s text: its last value, or its default (what a parse reads for an absent field).
+  void append(size_t i, std::string& out) const {
+    const auto* f = (*fields)[i];
+    const auto& o = last[i];
+    if (!o.seen) {
+      out += default_text(f);
+    } else if (f->type() == fd::TYPE_STRING) {
+      out += o.bytes;
+    } else {
+      std::string text;
+      integer_text(f, o.raw, text);  // key_fields admits strings, integers and bools only
+      out += text;
+    }
+  }
+};
 
 /// Checks one message (or group, ended by `end_group`'s end tag) of `type` (null: unknown, structure only).
 bool check_message(reader& in, const google::protobuf::Descriptor* type, int depth, uint32_t end_group,
@@ -207,17 +220,15 @@ status scan_request(const google::protobuf::Descriptor* type, std::string_view w
                     const std::vector<const fd*>& key_fields, std::string& key) {
   key_values keys;
   keys.fields = &key_fields;
-  keys.values.resize(key_fields.size());
-  for (size_t i = 0; i < key_fields.size(); ++i)
-    keys.values[i] = default_text(key_fields[i]);  // what a parse would read if the field is absent
+  keys.last.resize(key_fields.size());
   reader in{wire};
   if (!check_message(in, type, 0, 0, &keys))
     return {status_code::invalid_argument, "request does not parse as " + type->full_name()};
   key.clear();
-  for (size_t i = 0; i < keys.values.size(); ++i) {
+  for (size_t i = 0; i < key_fields.size(); ++i) {
     if (i > 0)
       key += '-';
-    key += keys.values[i];
+    keys.append(i, key);
   }
   return {};
 }

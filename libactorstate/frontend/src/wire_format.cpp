@@ -1,6 +1,7 @@
 #include "wire_format.hpp"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/wire_format_lite.h>
 
 namespace actorstate::wire_format {
 
@@ -72,11 +73,9 @@ bool integer_text(const fd* field, uint64_t value, std::string& out) {
     case fd::TYPE_SFIXED32:
       out = std::to_string(static_cast<int32_t>(static_cast<uint32_t>(value)));
       return true;
-    case fd::TYPE_SINT32: {
-      auto u = static_cast<uint32_t>(value);
-      out = std::to_string(static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1)));
+    case fd::TYPE_SINT32:
+      out = std::to_string(google::protobuf::internal::WireFormatLite::ZigZagDecode32(static_cast<uint32_t>(value)));
       return true;
-    }
     case fd::TYPE_UINT32:
     case fd::TYPE_FIXED32:
       out = std::to_string(static_cast<uint32_t>(value));
@@ -86,7 +85,7 @@ bool integer_text(const fd* field, uint64_t value, std::string& out) {
       out = std::to_string(static_cast<int64_t>(value));
       return true;
     case fd::TYPE_SINT64:
-      out = std::to_string(static_cast<int64_t>((value >> 1) ^ (~(value & 1) + 1)));
+      out = std::to_string(google::protobuf::internal::WireFormatLite::ZigZagDecode64(value));
       return true;
     case fd::TYPE_UINT64:
     case fd::TYPE_FIXED64:

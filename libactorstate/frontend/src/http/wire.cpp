@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/wire_format_lite.h>
 
 namespace actorstate::http::detail {
 
@@ -158,7 +159,7 @@ status encode_scalar(const fd* field, std::string_view text, std::string& out) {
         // int32 is sign-extended to 64 bits on the wire; sint32 is zigzag-encoded.
         put_varint(out, field->type() == fd::TYPE_INT32
                             ? static_cast<uint64_t>(static_cast<int64_t>(v))
-                            : static_cast<uint64_t>((static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31)));
+                            : google::protobuf::internal::WireFormatLite::ZigZagEncode32(v));
       }
       return {};
     }
@@ -175,7 +176,7 @@ status encode_scalar(const fd* field, std::string_view text, std::string& out) {
         put_tag(out, n, wire_varint);
         put_varint(out, field->type() == fd::TYPE_INT64
                             ? static_cast<uint64_t>(v)
-                            : (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+                            : google::protobuf::internal::WireFormatLite::ZigZagEncode64(v));
       }
       return {};
     }
