@@ -6,12 +6,12 @@
 set -euo pipefail
 
 # Checked against the binaries by scripts/check-runtime-deps.sh in CI.
-runtime_packages=(libcaf-core0.17 libgrpc++1.51 libprotobuf32 libsqlite3-0 libmicrohttpd12 libpq5)
+runtime_packages=(libcaf-core0.17 libgrpc++1.51 libprotobuf32 libsqlite3-0 libmicrohttpd12 libnghttp2-14 libpq5)
 
 packages=(
   g++ cmake ninja-build ccache lld pkg-config git curl
   libcaf-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  libsqlite3-dev doctest-dev libcli11-dev libmicrohttpd-dev
+  libsqlite3-dev doctest-dev libcli11-dev libmicrohttpd-dev libnghttp2-dev
   libpq-dev postgresql-15
   chromium
 )

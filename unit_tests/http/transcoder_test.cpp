@@ -15,7 +15,7 @@
 #include "counter/counter.pb.h"
 #include "google/api/annotations.pb.h"
 #include "google/api/httpbody.pb.h"
-#include "http/http_server.hpp"
+#include "http/exchange.hpp"
 #include "http/transcoder.hpp"
 #include "httptest/http_test.pb.h"
 #include "shoppingcart/shoppingcart.pb.h"

@@ -23,6 +23,7 @@
 #include "actorstate/frontend/write_queue.hpp"
 #include "actorstate/ops/log.hpp"
 #include "grpc/reflection/v1alpha/reflection.pb.h"
+#include "http/h2_server.hpp"
 #include "http/http_server.hpp"
 #include "http/transcoder.hpp"
 #include "reflection.hpp"
@@ -374,10 +375,14 @@ result<uint16_t> grpc_frontend::start(const std::string& bind, uint16_t port, co
     return status{status_code::unavailable, "cannot start the gRPC server"};
   auto opts = http_opts;
   opts.max_message_size = max_message_size_;
-  http_ = std::make_unique<http::http_server>(*this, *transcoder_, std::move(opts));
+  http_ = std::make_unique<http::http_server>(*this, *transcoder_, opts);
   if (auto st = http_->start(); !st.ok())
     return st;
-  port_->start([this](int fd, const sockaddr*, socklen_t) { grpc::AddInsecureChannelFromFd(server_.get(), fd); },
+  h2_ = std::make_unique<http::h2_server>(*this, *transcoder_, std::move(opts),
+                                          [this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
+  if (auto st = h2_->start(); !st.ok())
+    return st;
+  port_->start([this](int fd, const sockaddr*, socklen_t) { h2_->add_connection(fd); },
                [this](int fd, const sockaddr* addr, socklen_t len) { http_->add_connection(fd, addr, len); });
   return bound;
 }
@@ -412,6 +417,8 @@ void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
   }
   port_->stop();
   http_->stop();
+  if (h2_)
+    h2_->stop();
   server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
   server_.reset();

@@ -8,71 +8,14 @@
 #include <set>
 #include <string_view>
 
-#include <google/protobuf/descriptor.h>
 #include <microhttpd.h>
 
-#include "actorstate/frontend/calls.hpp"
 #include "actorstate/ops/log.hpp"
-#include "http/grpc_web.hpp"
-#include "http/transcoder.hpp"
+#include "http/exchange.hpp"
 
 namespace actorstate::http {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-/// JSON string literal (for error bodies).
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
-
-/// Request headers a call passes on as metadata: not the ones about this hop or this message's framing.
-bool forwarded_header(const std::string& key) {
-  static const std::set<std::string> skipped = {"connection",     "content-length", "content-type", "transfer-encoding",
-                                                "keep-alive",     "upgrade",        "te",           "host",
-                                                "accept-encoding"};
-  return !key.empty() && key.substr(0, 5) != "grpc-" && !skipped.count(key);
-}
-
-/// Reply metadata a response may carry as headers.
-bool valid_response_header(const std::string& key) {
-  return !key.empty() && key.substr(0, 5) != "grpc-" &&
-         key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") == std::string::npos;
-}
 
 /// RFC 9110 §5.6.2 token characters, all a field name may hold.
 bool token_char(unsigned char c) {
@@ -105,7 +48,7 @@ struct framing {
       error = "malformed header field name";
       return;
     }
-    if (lower(key) == "content-length") {
+    if (ascii_lower(key) == "content-length") {
       size_t pos = 0;
       for (;;) {
         auto comma = value.find(',', pos);
@@ -123,9 +66,9 @@ struct framing {
           break;
         pos = comma + 1;
       }
-    } else if (lower(key) == "transfer-encoding") {
+    } else if (ascii_lower(key) == "transfer-encoding") {
       ++transfer_encodings;
-      if (lower(trim_ows(value)) != "chunked")
+      if (ascii_lower(trim_ows(value)) != "chunked")
         chunked_only = false;
     }
   }
@@ -142,97 +85,33 @@ struct framing {
   }
 };
 
-/// A complete response, prepared on whatever thread the result arrived on.
-struct prepared {
-  unsigned status = 200;
-  std::string content_type;
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
-enum class stream_format { grpc_web, sse, ndjson, raw };
-
 }  // namespace
 
-int http_status(status_code code) {
-  switch (code) {
-    case status_code::ok:
-      return 200;
-    case status_code::cancelled:
-      return 499;
-    case status_code::unknown:
-      return 500;
-    case status_code::invalid_argument:
-      return 400;
-    case status_code::deadline_exceeded:
-      return 504;
-    case status_code::not_found:
-      return 404;
-    case status_code::already_exists:
-      return 409;
-    case status_code::permission_denied:
-      return 403;
-    case status_code::resource_exhausted:
-      return 413;
-    case status_code::failed_precondition:
-      return 400;
-    case status_code::aborted:
-      return 409;
-    case status_code::out_of_range:
-      return 400;
-    case status_code::unimplemented:
-      return 404;
-    case status_code::internal:
-      return 500;
-    case status_code::unavailable:
-      return 503;
-    case status_code::data_loss:
-      return 500;
-    case status_code::unauthenticated:
-      return 401;
-    case status_code::conflict:  // the store's codes reach no client as such (client_code): UNAVAILABLE
-    case status_code::unknown_outcome:
-      return 503;
-  }
-  return 500;
-}
-
-/// One HTTP request from its first byte to its completion. Shared by MHD's threads (the access handler and the
-/// content reader, never at once for one connection) and the thread the runtime answers on; `mtx` guards what they
-/// share. The connection is suspended while the call waits, and resumed only under `mtx` and only if suspended,
-/// so it is never touched after MHD completed it (a suspended connection cannot complete).
-struct call_state : std::enable_shared_from_this<call_state> {
+/// One HTTP request from its first byte to its completion, and the sink of its exchange. Shared by MHD's threads
+/// (the access handler and the content reader, never at once for one connection) and the thread the runtime answers
+/// on; `mtx` guards what they share. The connection is suspended while the answer is not ready, and resumed only
+/// under `mtx` and only if suspended, so it is never touched after MHD completed it (a suspended connection cannot
+/// complete).
+struct call_state final : response_sink {
   MHD_Connection* conn = nullptr;
 
-  // The request, filled by MHD's thread before the call starts.
-  std::string uri;
-  std::string method;
-  std::string content_type;
-  std::string accept;
-  std::string origin;
-  std::vector<metadata_entry> metadata;
+  // The request, filled by MHD's thread before the exchange starts.
+  request_head request;
   std::string body;
   bool too_large = false;
   bool initialized = false;
-  bool started = false;
-  bool grpc_web_text = false;  // the base64 variant of gRPC-web
-  bool counted = false;        // took part in the frontend's drain count
+  std::shared_ptr<exchange> ex;  // set once started
 
   std::mutex mtx;
   bool suspended = false;
   bool completed = false;  // MHD is done with the connection
-  std::optional<prepared> ready;
-  bool queued = false;
+  std::optional<response> ready;
+  bool queued = false;  // an answer or a stream's head went to MHD
 
-  // Streamed replies.
-  bool streaming = false;
-  stream_format format = stream_format::ndjson;
-  const binding* rule = nullptr;
+  // A streamed answer.
+  std::optional<response> stream_head;
   std::string pending;  // bytes not yet handed to MHD
   bool stream_ended = false;
-  bool header_decided = false;  // the response (status and headers) is queued
-  std::shared_ptr<detail::action_stream> stream;
-  std::vector<std::pair<std::string, std::string>> cors;
 
   /// Resumes the connection if it waits; requires mtx.
   void wake() {
@@ -242,124 +121,82 @@ struct call_state : std::enable_shared_from_this<call_state> {
     }
   }
 
-  void finish(prepared p) {
+  void answer(response r) override {
     std::lock_guard<std::mutex> guard{mtx};
     if (ready || queued)
       return;
-    ready = std::move(p);
+    ready = std::move(r);
+    wake();
+  }
+  void head(response r) override {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (ready || queued)
+      return;
+    stream_head = std::move(r);
+    wake();
+  }
+  void data(std::string bytes) override {
+    std::lock_guard<std::mutex> guard{mtx};
+    pending += bytes;
+    wake();
+  }
+  // HTTP/1.1 answers carry no trailers: plain gRPC is not served over it.
+  void end(header_list) override {
+    std::lock_guard<std::mutex> guard{mtx};
+    stream_ended = true;
     wake();
   }
 };
 
 struct http_server::impl {
-  frontend::calls& fe;
-  const transcoder& tc;
-  http_options opts;
+  exchange_handler handler;
   MHD_Daemon* daemon = nullptr;
   std::mutex live_mtx;
   std::set<std::shared_ptr<call_state>> live;
-  bool stopping = false;
 
-  impl(frontend::calls& f, const transcoder& t, http_options o) : fe(f), tc(t), opts(std::move(o)) {}
+  impl(frontend::calls& f, const transcoder& t, http_options o) : handler(f, t, std::move(o)) {}
 
-  std::vector<std::pair<std::string, std::string>> cors_headers(const std::string& origin) const {
-    if (origin.empty())
-      return {};
-    bool allowed = std::find(opts.cors_origins.begin(), opts.cors_origins.end(), "*") != opts.cors_origins.end() ||
-                   std::find(opts.cors_origins.begin(), opts.cors_origins.end(), origin) != opts.cors_origins.end();
-    if (!allowed)
-      return {};
-    return {{"Access-Control-Allow-Origin", origin},
-            {"Vary", "Origin"},
-            {"Access-Control-Expose-Headers", "grpc-status, grpc-message, grpc-status-details-bin"}};
-  }
-
-  /// A failed call's answer over HTTP/JSON. Like every answer to a client, it carries `client_code` of the status.
-  prepared error(const status& why) const {
-    auto code = client_code(why.code());
-    const auto& message = why.message();
-    prepared p;
-    p.status = static_cast<unsigned>(http_status(code));
-    if (code == status_code::unknown) {
-      p.content_type = "text/plain; charset=utf-8";
-      p.body = message;
-    } else {
-      p.content_type = "application/json";
-      p.body = "{\"code\":" + std::to_string(static_cast<int>(code)) + ",\"message\":" + quoted(message) + "}";
-    }
-    return p;
-  }
-
-  /// A gRPC-web answer with no messages: the status in the headers ("trailers-only").
-  static prepared grpc_web_status(const call_state& s, const status& why) {
-    auto code = client_code(why.code());
-    const auto& message = why.message();
-    prepared p;
-    p.content_type = s.content_type;
-    p.headers.push_back({"grpc-status", std::to_string(static_cast<int>(code))});
-    if (!message.empty())
-      p.headers.push_back({"grpc-message", grpc_web::encode_message(message)});
-    return p;
-  }
-
-  MHD_Result queue(call_state& s, prepared p) {
-    auto* resp = MHD_create_response_from_buffer(p.body.size(), p.body.data(), MHD_RESPMEM_MUST_COPY);
-    if (!p.content_type.empty())
-      MHD_add_response_header(resp, "Content-Type", p.content_type.c_str());
-    for (const auto& [k, v] : s.cors)
+  MHD_Result queue(call_state& s, response r) {
+    auto* resp = MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY);
+    if (!r.content_type.empty())
+      MHD_add_response_header(resp, "Content-Type", r.content_type.c_str());
+    for (const auto& [k, v] : r.headers)
       MHD_add_response_header(resp, k.c_str(), v.c_str());
-    for (const auto& [k, v] : p.headers)
-      MHD_add_response_header(resp, k.c_str(), v.c_str());
-    auto rc = MHD_queue_response(s.conn, p.status, resp);
+    auto rc = MHD_queue_response(s.conn, r.status, resp);
     MHD_destroy_response(resp);
     return rc;
   }
 
-  /// Suspends the connection until the call's answer is ready, or queues the answer if it already is.
+  /// Queues the answer, or a streamed answer's head, once there is one; suspends the connection until then.
   MHD_Result wait_or_answer(call_state& s) {
     std::unique_lock<std::mutex> lock{s.mtx};
-    if (s.streaming && s.header_decided) {
-      lock.unlock();
+    if (s.queued)
       return MHD_YES;
-    }
-    if (s.streaming && (!s.pending.empty() || s.stream_ended) && !s.ready) {
-      s.header_decided = true;
-      lock.unlock();
-      return queue_stream(s);
-    }
     if (s.ready) {
-      auto p = std::move(*s.ready);
+      auto r = std::move(*s.ready);
       s.ready.reset();
       s.queued = true;
       lock.unlock();
-      return queue(s, std::move(p));
+      return queue(s, std::move(r));
+    }
+    if (s.stream_head) {
+      auto head = std::move(*s.stream_head);
+      s.stream_head.reset();
+      s.queued = true;
+      lock.unlock();
+      return queue_stream(s, std::move(head));
     }
     s.suspended = true;
     MHD_suspend_connection(s.conn);
     return MHD_YES;
   }
 
-  MHD_Result queue_stream(call_state& s) {
+  MHD_Result queue_stream(call_state& s, response head) {
     auto* resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, &read_stream, &s, nullptr);
-    const char* ct = "application/x-ndjson";
-    switch (s.format) {
-      case stream_format::grpc_web:
-        ct = s.content_type.c_str();
-        break;
-      case stream_format::sse:
-        ct = "text/event-stream";
-        break;
-      case stream_format::ndjson:
-        break;
-      case stream_format::raw:
-        ct = "application/octet-stream";
-        break;
-    }
-    MHD_add_response_header(resp, "Content-Type", ct);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    for (const auto& [k, v] : s.cors)
+    MHD_add_response_header(resp, "Content-Type", head.content_type.c_str());
+    for (const auto& [k, v] : head.headers)
       MHD_add_response_header(resp, k.c_str(), v.c_str());
-    auto rc = MHD_queue_response(s.conn, 200, resp);
+    auto rc = MHD_queue_response(s.conn, head.status, resp);
     MHD_destroy_response(resp);
     return rc;
   }
@@ -380,237 +217,13 @@ struct http_server::impl {
     return 0;
   }
 
-  // --- dispatch ---
-
-  MHD_Result start_call(call_state& s) {
-    s.cors = cors_headers(s.origin);
-    if (s.method == "OPTIONS" && !s.origin.empty()) {
-      prepared p;
-      p.status = 204;
-      if (!s.cors.empty()) {
-        p.headers.push_back({"Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS"});
-        const char* asked = MHD_lookup_connection_value(s.conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
-        p.headers.push_back({"Access-Control-Allow-Headers", asked != nullptr ? asked : "content-type"});
-        p.headers.push_back({"Access-Control-Max-Age", "600"});
-      }
-      return queue(s, std::move(p));
-    }
-    s.counted = fe.begin_call();
-    if (!s.counted)
-      return queue(s, error({status_code::unavailable, "the node is shutting down"}));
-    bool text = false;
-    if (grpc_web::is_grpc_web(s.content_type, text))
-      return start_grpc_web(s, text);
-    return start_transcoded(s);
-  }
-
-  MHD_Result start_grpc_web(call_state& s, bool text) {
-    s.grpc_web_text = text;
-    auto path = s.uri.substr(0, s.uri.find('?'));
-    const auto* r = fe.find(path);
-    if (r == nullptr)
-      return queue(s, grpc_web_status(s, {status_code::unimplemented, "unknown service or method " + path}));
-    if (s.too_large)
-      return queue(s, grpc_web_status(s, {status_code::resource_exhausted, "request over the size limit"}));
-    std::optional<std::string> raw = text ? grpc_web::base64_decode(s.body) : std::optional<std::string>{s.body};
-    auto msgs = raw ? grpc_web::messages(*raw) : std::nullopt;
-    if (!msgs)
-      return queue(s, grpc_web_status(s, {status_code::invalid_argument, "malformed gRPC-web request body"}));
-    s.format = stream_format::grpc_web;
-    if (r->open_stream) {
-      open_stream(s, *r, std::move(*msgs));
-      return wait_or_answer(s);
-    }
-    if (msgs->size() != 1)
-      return queue(s, grpc_web_status(s, {status_code::invalid_argument, "a unary call takes exactly one message"}));
-    auto self = s.shared_from_this();
-    fe.call(*r, std::move(msgs->front()), s.metadata, [this, self, text](command_result result) {
-      if (!result.ok()) {
-        self->finish(grpc_web_status(*self, result.status));
-        return;
-      }
-      prepared p;
-      p.content_type = self->content_type;
-      p.body = grpc_web::data_frame(result.payload) + grpc_web::trailers_frame(status_code::ok, {});
-      if (text)
-        p.body = grpc_web::base64_encode(p.body);
-      add_metadata(p, result);
-      self->finish(std::move(p));
-    });
-    return wait_or_answer(s);
-  }
-
-  MHD_Result start_transcoded(call_state& s) {
-    if (s.too_large)
-      return queue(s, error({status_code::resource_exhausted, "request over the size limit"}));
-    request req;
-    auto q = s.uri.find('?');
-    req.method = s.method;
-    req.path = s.uri.substr(0, q);
-    req.query = q == std::string::npos ? std::string{} : s.uri.substr(q + 1);
-    req.content_type = s.content_type;
-    req.body = std::move(s.body);
-    auto matched = tc.match(req);
-    if (!matched.ok()) {
-      // A request that does not transcode is answered in plain text (a failed call's answer is JSON: `error`).
-      prepared p;
-      p.status = static_cast<unsigned>(http_status(matched.error().code()));
-      p.content_type = "text/plain; charset=utf-8";
-      p.body = matched.error().message();
-      return queue(s, std::move(p));
-    }
-    auto& c = matched.value();
-    const auto* r = fe.find(c.method);
-    if (r == nullptr)
-      return queue(s, error({status_code::unimplemented, "no handler for " + c.method->full_name()}));
-    s.rule = c.rule;
-    if (r->open_stream) {
-      if (transcoder::server_streaming(*c.rule)) {
-        s.format = s.accept.find("text/event-stream") != std::string::npos ? stream_format::sse : stream_format::ndjson;
-      }
-      std::vector<std::string> msgs;
-      msgs.push_back(std::move(c.payload));
-      open_stream(s, *r, std::move(msgs));
-      return wait_or_answer(s);
-    }
-    auto self = s.shared_from_this();
-    const auto* rule = c.rule;
-    fe.call(*r, std::move(c.payload), s.metadata, [this, self, rule](command_result result) {
-      if (!result.ok()) {
-        self->finish(error(result.status));
-        return;
-      }
-      auto out = tc.render(*rule, result.payload);
-      if (!out.ok()) {
-        self->finish(error(out.error()));
-        return;
-      }
-      prepared p;
-      p.content_type = std::move(out->content_type);
-      p.body = std::move(out->body);
-      add_metadata(p, result);
-      self->finish(std::move(p));
-    });
-    return wait_or_answer(s);
-  }
-
-  static void add_metadata(prepared& p, const command_result& result) {
-    for (const auto& entry : result.metadata) {
-      auto key = lower(entry.key);
-      if (valid_response_header(key))
-        p.headers.push_back({key, entry.value});
-    }
-  }
-
-  /// A streaming action method: every message goes in, then the client's end; elements come back as a stream
-  /// (gRPC-web frames, server-sent events or newline-delimited JSON), or as one response for a method that does not
-  /// stream its replies.
-  void open_stream(call_state& s, const frontend::route& r, std::vector<std::string> msgs) {
-    bool streams_out = r.descriptor->server_streaming();
-    s.streaming = streams_out;
-    auto self = s.shared_from_this();
-    detail::action_stream_sink sink;
-    sink.element = [this, self](std::string payload) { on_element(*self, std::move(payload)); };
-    sink.end = [this, self](command_result end) { on_end(*self, std::move(end)); };
-    s.stream = r.open_stream(s.metadata, std::move(sink), fe.router());
-    for (auto& m : msgs)
-      s.stream->send(std::move(m));
-    s.stream->half_close();
-  }
-
-  /// One reply element in the stream's format; render's error if the element does not render.
-  result<std::string> encode_element(call_state& s, const std::string& payload) {
-    if (s.format == stream_format::grpc_web)
-      return grpc_web::data_frame(payload);
-    auto out = tc.render(*s.rule, payload);
-    if (!out.ok())
-      return out.error();
-    if (s.format == stream_format::sse)
-      return "data: " + out->body + "\n\n";
-    if (out->content_type != "application/json") {
-      s.format = stream_format::raw;
-      return std::move(out->body);
-    }
-    return out->body + "\n";
-  }
-
-  void on_element(call_state& s, std::string payload) {
-    std::lock_guard<std::mutex> guard{s.mtx};
-    if (s.stream_ended || s.completed)
-      return;
-    if (!s.streaming) {
-      // A method with one reply (client streaming): the element is the answer.
-      s.pending = std::move(payload);
-      return;
-    }
-    auto encoded = encode_element(s, payload);
-    // An element that does not render is left out; the stream goes on with the next one.
-    auto bytes = encoded.ok() ? std::move(encoded).value() : std::string{};
-    if (s.format == stream_format::grpc_web && s.grpc_web_text)
-      bytes = grpc_web::base64_encode(bytes);
-    s.pending += bytes;
-    s.wake();
-  }
-
-  void on_end(call_state& s, command_result end) {
-    std::lock_guard<std::mutex> guard{s.mtx};
-    if (s.stream_ended || s.completed)
-      return;
-    s.stream_ended = true;
-    bool grpcweb = s.format == stream_format::grpc_web;
-    bool text = s.grpc_web_text;
-    if (!s.streaming) {
-      // One reply: answer as a unary call would.
-      prepared p;
-      if (!end.ok()) {
-        p = grpcweb ? grpc_web_status(s, end.status) : error(end.status);
-      } else if (grpcweb) {
-        p.content_type = s.content_type;
-        p.body = grpc_web::data_frame(s.pending) + grpc_web::trailers_frame(status_code::ok, {});
-        if (text)
-          p.body = grpc_web::base64_encode(p.body);
-      } else {
-        if (auto out = tc.render(*s.rule, s.pending); out.ok()) {
-          p.content_type = std::move(out->content_type);
-          p.body = std::move(out->body);
-        } else {
-          p = error(out.error());
-        }
-      }
-      s.pending.clear();
-      s.ready = std::move(p);
-      s.wake();
-      return;
-    }
-    if (!s.header_decided && s.pending.empty() && !end.ok()) {
-      // Nothing sent yet: the failure can still be the response's status.
-      s.ready = grpcweb ? grpc_web_status(s, end.status) : error(end.status);
-      s.wake();
-      return;
-    }
-    if (grpcweb) {
-      auto trailers =
-          grpc_web::trailers_frame(client_code(end.status.code()), end.ok() ? std::string{} : end.status.message());
-      s.pending += text ? grpc_web::base64_encode(trailers) : trailers;
-    } else if (!end.ok()) {
-      // The status is sent already; tell the client in the stream's own format.
-      auto err = "{\"error\":{\"code\":" + std::to_string(static_cast<int>(client_code(end.status.code()))) +
-                 ",\"message\":" + quoted(end.status.message()) + "}}";
-      if (s.format == stream_format::sse)
-        s.pending += "event: error\ndata: " + err + "\n\n";
-      else if (s.format == stream_format::ndjson)
-        s.pending += err + "\n";
-    }
-    s.wake();
-  }
-
   // --- MHD callbacks ---
 
   static void* on_uri(void* cls, const char* uri, MHD_Connection* conn) {
     auto* self = static_cast<impl*>(cls);
     auto s = std::make_shared<call_state>();
     s->conn = conn;
-    s->uri = uri != nullptr ? uri : "";
+    s->request.uri = uri != nullptr ? uri : "";
     {
       std::lock_guard<std::mutex> guard{self->live_mtx};
       self->live.insert(s);
@@ -619,17 +232,8 @@ struct http_server::impl {
   }
 
   static MHD_Result collect_header(void* cls, MHD_ValueKind, const char* key, const char* value) {
-    auto& s = *static_cast<call_state*>(cls);
-    auto k = lower(key != nullptr ? key : "");
-    std::string v = value != nullptr ? value : "";
-    if (k == "content-type")
-      s.content_type = v;
-    else if (k == "accept")
-      s.accept = v;
-    else if (k == "origin")
-      s.origin = v;
-    if (forwarded_header(k))
-      s.metadata.push_back({std::move(k), std::move(v)});
+    add_request_header(static_cast<call_state*>(cls)->request, key != nullptr ? key : "",
+                       value != nullptr ? value : "");
     return MHD_YES;
   }
 
@@ -642,9 +246,9 @@ struct http_server::impl {
   /// whatever follows on the connection could be a second request hidden from a proxy in front (request smuggling).
   MHD_Result reject_ambiguous_framing(call_state& s, const char* why) {
     log::debug("HTTP request with ambiguous framing refused", {{"reason", why}});
-    auto p = error({status_code::invalid_argument, std::string{"bad request framing: "} + why});
-    p.headers.push_back({"Connection", "close"});
-    return queue(s, std::move(p));
+    auto r = exchange_handler::error({status_code::invalid_argument, std::string{"bad request framing: "} + why});
+    r.headers.push_back({"Connection", "close"});
+    return queue(s, std::move(r));
   }
 
   static MHD_Result on_request(void* cls, MHD_Connection* conn, const char*, const char* method, const char*,
@@ -652,10 +256,11 @@ struct http_server::impl {
     auto* self = static_cast<impl*>(cls);
     if (*con_cls == nullptr)
       return MHD_NO;  // every request got its state in on_uri
-    auto& s = **static_cast<std::shared_ptr<call_state>*>(*con_cls);
+    auto& holder = *static_cast<std::shared_ptr<call_state>*>(*con_cls);
+    auto& s = *holder;
     if (!s.initialized) {
       s.initialized = true;
-      s.method = method;
+      s.request.method = method;
       framing f;
       MHD_get_connection_values(conn, MHD_HEADER_KIND, &collect_framing, &f);
       if (const char* why = f.verdict())
@@ -664,16 +269,18 @@ struct http_server::impl {
       return MHD_YES;
     }
     if (*upload_data_size > 0) {
-      if (s.body.size() + *upload_data_size > self->opts.max_message_size)
+      if (s.body.size() + *upload_data_size > self->handler.options().max_message_size)
         s.too_large = true;
       else
         s.body.append(upload_data, *upload_data_size);
       *upload_data_size = 0;
       return MHD_YES;
     }
-    if (!s.started) {
-      s.started = true;
-      return self->start_call(s);
+    if (!s.ex) {
+      // The exchange may answer at once, from this thread: the answer is then queued by wait_or_answer below.
+      auto ex = self->handler.start(std::move(s.request), std::move(s.body), s.too_large, holder, false);
+      std::lock_guard<std::mutex> guard{s.mtx};
+      s.ex = std::move(ex);
     }
     return self->wait_or_answer(s);
   }
@@ -686,16 +293,14 @@ struct http_server::impl {
     auto s = *holder;
     delete holder;
     *con_cls = nullptr;
-    std::shared_ptr<detail::action_stream> stream;
+    std::shared_ptr<exchange> ex;
     {
       std::lock_guard<std::mutex> guard{s->mtx};
       s->completed = true;
-      stream = std::move(s->stream);
+      ex = std::move(s->ex);
     }
-    if (stream)
-      stream->cancel();
-    if (s->counted)
-      self->fe.end_call();
+    if (ex)
+      ex->close();
     std::lock_guard<std::mutex> guard{self->live_mtx};
     self->live.erase(s);
   }
@@ -713,8 +318,8 @@ status http_server::start() {
   s.daemon = MHD_start_daemon(
       MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
       nullptr, nullptr, &impl::on_request, &s, MHD_OPTION_URI_LOG_CALLBACK, &impl::on_uri, &s,
-      MHD_OPTION_NOTIFY_COMPLETED, &impl::on_completed, &s, MHD_OPTION_THREAD_POOL_SIZE, std::max(1u, s.opts.threads),
-      MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_COMPLETED, &impl::on_completed, &s, MHD_OPTION_THREAD_POOL_SIZE,
+      std::max(1u, s.handler.options().threads), MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
   if (s.daemon == nullptr)
     return {status_code::unavailable, "cannot start the HTTP server"};
   return {};
@@ -739,17 +344,17 @@ void http_server::stop() {
     live.assign(s.live.begin(), s.live.end());
   }
   for (auto& c : live) {
-    std::shared_ptr<detail::action_stream> stream;
+    std::shared_ptr<exchange> ex;
     {
       std::lock_guard<std::mutex> guard{c->mtx};
-      stream = c->stream;
+      ex = c->ex;
       if (!c->ready && !c->queued)
-        c->ready = s.error({status_code::unavailable, "the node is shutting down"});
+        c->ready = exchange_handler::error({status_code::unavailable, "the node is shutting down"});
       c->stream_ended = true;
       c->wake();
     }
-    if (stream)
-      stream->cancel();
+    if (ex)
+      ex->close();
   }
   MHD_stop_daemon(s.daemon);
   s.daemon = nullptr;

@@ -1,6 +1,7 @@
 // One listening socket for every client protocol. Each accepted connection is told apart by its first bytes: the
-// HTTP/2 connection preface ("PRI * HTTP/2.0...") goes to the gRPC server, anything else (HTTP/1.1: JSON
-// transcoding, gRPC-web, CORS preflights) to the HTTP server. The listener never blocks on a slow client: it polls
+// HTTP/2 connection preface ("PRI * HTTP/2.0...") goes to the `http2` hand-off (the frontend's HTTP/2 server, which
+// passes plain-gRPC connections on to the gRPC server), anything else (HTTP/1.1: JSON transcoding, gRPC-web, CORS
+// preflights) to the `http1` hand-off. The listener never blocks on a slow client: it polls
 // the listening socket and the connections still being told apart in one thread, and drops a connection that has
 // sent nothing it can decide on within `sniff_timeout`.
 //

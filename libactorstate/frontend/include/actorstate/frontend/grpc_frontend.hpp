@@ -1,9 +1,11 @@
-// The client-facing server: gRPC, and on the same port HTTP/1.1 (frontend/client_port.hpp tells them apart;
-// http/http_server.hpp serves JSON transcoding and gRPC-web through `call`). gRPC serves services that are only
-// known at run time through `grpc::CallbackGenericService`: the method path selects a route (entity type + method), the
-// request bytes are scanned once against the method's input descriptor to validate them and find the entity key
-// (frontend/entity_key.hpp), and the command goes straight to its shard with a call slot (runtime/reply.hpp): the
-// entity instance that produces the reply completes the call on its own thread. The reply bytes go back unchanged.
+// The client-facing server: gRPC, and on the same port HTTP/1.1 and the HTTP/2 connections gRPC cannot serve
+// (frontend/client_port.hpp tells HTTP/1.1 and HTTP/2 apart; http/h2_server.hpp hands plain-gRPC connections to the
+// gRPC server; http/http_server.hpp and http/h2_server.hpp serve JSON transcoding and gRPC-web through `call`). gRPC
+// serves services that are only known at run time through `grpc::CallbackGenericService`: the method path selects a
+// route (entity type + method), the request bytes are scanned once against the method's input descriptor to validate
+// them and find the entity key (frontend/entity_key.hpp), and the command goes straight to its shard with a call slot
+// (runtime/reply.hpp): the entity instance that produces the reply completes the call on its own thread. The reply
+// bytes go back unchanged.
 //
 // Thread rules: routes are fixed before `start`; afterwards the route table is read-only and shared by gRPC's threads.
 // Errors: unknown path → UNIMPLEMENTED; bytes that do not parse → INVALID_ARGUMENT; empty key → INVALID_ARGUMENT;
@@ -41,6 +43,7 @@ class Server;
 }  // namespace grpc
 
 namespace actorstate::http {
+class h2_server;
 class http_server;
 class transcoder;
 }  // namespace actorstate::http
@@ -111,6 +114,7 @@ private:
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<http::transcoder> transcoder_;
   std::unique_ptr<http::http_server> http_;
+  std::unique_ptr<http::h2_server> h2_;
   std::unique_ptr<client_port> port_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
