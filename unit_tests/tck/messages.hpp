@@ -21,7 +21,8 @@ cloudstate::Command command(int64_t id, const std::string& entity_id, const std:
 cloudstate::SideEffect side_effect(const std::string& service, const std::string& command,
                                    const google::protobuf::Message& payload, bool synchronous);
 
-/// Fails the current test, showing both messages, unless `actual` equals `expected` exactly.
+/// Fails the current test, showing both messages, unless `actual` equals `expected` exactly: the same fields, and the
+/// same bytes once serialized (payload bytes in field order, as the TCK compares them).
 void check_equal(const google::protobuf::Message& actual, const google::protobuf::Message& expected);
 
 }  // namespace tck
