@@ -152,7 +152,7 @@ void add_request_header(request_head& head, std::string_view name, std::string v
 class exchange_impl final : public exchange, public std::enable_shared_from_this<exchange_impl> {
 public:
   exchange_impl(exchange_handler& h, request_head head, std::shared_ptr<response_sink> sink)
-      : h_(h), head_(std::move(head)), sink_(std::move(sink)) {}
+      : fe_(h.fe_), tc_(h.tc_), cors_(h.cors_headers(head.origin)), head_(std::move(head)), sink_(std::move(sink)) {}
 
   ~exchange_impl() override { close(); }
 
@@ -171,11 +171,10 @@ public:
     if (stream)
       stream->cancel();
     if (counted)
-      h_.fe_.end_call();
+      fe_.end_call();
   }
 
   void start(std::string body, bool too_large, bool trailers) {
-    cors_ = h_.cors_headers(head_.origin);
     if (head_.method == "OPTIONS" && !head_.origin.empty()) {
       response r;
       r.status = 204;
@@ -188,7 +187,7 @@ public:
       answer(std::move(r));
       return;
     }
-    counted_ = h_.fe_.begin_call();
+    counted_ = fe_.begin_call();
     if (!counted_) {
       answer(exchange_handler::error({status_code::unavailable, "the node is shutting down"}));
       return;
@@ -213,7 +212,7 @@ private:
 
   void start_framed(std::string body, bool too_large) {
     auto path = head_.uri.substr(0, head_.uri.find('?'));
-    const auto* r = h_.fe_.find(path);
+    const auto* r = fe_.find(path);
     if (r == nullptr) {
       fail({status_code::unimplemented, "unknown service or method " + path});
       return;
@@ -238,7 +237,7 @@ private:
       fail({status_code::invalid_argument, "a unary call takes exactly one message"});
       return;
     }
-    h_.fe_.call(*r, std::move(msgs->front()), head_.metadata, [self = shared_from_this()](command_result result) {
+    fe_.call(*r, std::move(msgs->front()), head_.metadata, [self = shared_from_this()](command_result result) {
       std::lock_guard<std::mutex> guard{self->mtx_};
       if (!result.ok()) {
         self->fail_locked(result.status);
@@ -300,7 +299,7 @@ private:
     req.query = q == std::string::npos ? std::string{} : head_.uri.substr(q + 1);
     req.content_type = head_.content_type;
     req.body = std::move(body);
-    auto matched = h_.tc_.match(req);
+    auto matched = tc_.match(req);
     if (!matched.ok()) {
       // A request that does not transcode is answered in plain text (a failed call's answer is JSON: `error`).
       response r;
@@ -311,7 +310,7 @@ private:
       return;
     }
     auto& c = matched.value();
-    const auto* r = h_.fe_.find(c.method);
+    const auto* r = fe_.find(c.method);
     if (r == nullptr) {
       answer(exchange_handler::error({status_code::unimplemented, "no handler for " + c.method->full_name()}));
       return;
@@ -325,7 +324,7 @@ private:
       open_stream(*r, std::move(msgs));
       return;
     }
-    h_.fe_.call(*r, std::move(c.payload), head_.metadata, [self = shared_from_this()](command_result result) {
+    fe_.call(*r, std::move(c.payload), head_.metadata, [self = shared_from_this()](command_result result) {
       std::lock_guard<std::mutex> guard{self->mtx_};
       if (!result.ok()) {
         self->fail_locked(result.status);
@@ -339,7 +338,7 @@ private:
 
   /// Answers with the one rendered reply in `single_`. Requires mtx_.
   void end_single_locked() {
-    auto out = h_.tc_.render(*rule_, single_);
+    auto out = tc_.render(*rule_, single_);
     if (!out.ok()) {
       fail_locked(out.error());
       return;
@@ -370,7 +369,7 @@ private:
     detail::action_stream_sink sink;
     sink.element = [self](std::string payload) { self->on_element(std::move(payload)); };
     sink.end = [self](command_result end) { self->on_end(std::move(end)); };
-    auto stream = r.open_stream(head_.metadata, std::move(sink), h_.fe_.router());
+    auto stream = r.open_stream(head_.metadata, std::move(sink), fe_.router());
     bool kept;
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -391,7 +390,7 @@ private:
   result<std::string> encode_element(const std::string& payload) {
     if (framed())
       return grpc_web::data_frame(payload);
-    auto out = h_.tc_.render(*rule_, payload);
+    auto out = tc_.render(*rule_, payload);
     if (!out.ok())
       return out.error();
     if (format_ == body_format::sse)
@@ -538,10 +537,13 @@ private:
     sink_->end(std::move(trailers));
   }
 
-  exchange_handler& h_;
+  // Not the handler: its transport may be gone when a late answer arrives; the router and the transcoder outlive
+  // every exchange (exchange.hpp).
+  frontend::calls& fe_;
+  const transcoder& tc_;
+  header_list cors_;
   request_head head_;
   std::shared_ptr<response_sink> sink_;
-  header_list cors_;
   bool counted_ = false;  // set by `start` before any callback can run
 
   std::mutex mtx_;
