@@ -46,13 +46,23 @@ struct faulty_store::state {
   fault read_fault;
   fault lost_outcomes;
   bool corrupt = false;
-  bool holding = false;
   bool closed = false;
-  size_t held = 0;
+
+  /// What completed: an injected failure is never held, a forwarded read or write while holding that kind.
+  enum class kind { injected, read, write };
+
+  /// The hold of one kind of operation.
+  struct hold_state {
+    bool on = false;
+    size_t held = 0;  ///< Completed operations whose callbacks are held.
+  };
+  hold_state write_hold;
+  hold_state read_hold;
 
   struct pending {
     std::function<void()> deliver;
     bool held = false;
+    kind what = kind::injected;
   };
 
   // Tickets per key: completions are delivered strictly in ticket (issue) order.
@@ -70,13 +80,28 @@ struct faulty_store::state {
   // Requires mtx.
   uint64_t ticket(const std::string& key) { return keys[key].next_ticket++; }
 
-  void complete(const std::string& key, uint64_t ticket, bool write, std::function<void()> deliver) {
+  // Requires mtx.
+  hold_state& hold_of(kind what) { return what == kind::write ? write_hold : read_hold; }
+
+  void hold(kind what) {
     std::lock_guard guard{mtx};
-    bool hold = write && holding;
+    // close() must be able to finish every accepted operation.
+    if (!closed)
+      hold_of(what).on = true;
+  }
+
+  size_t held(kind what) {
+    std::lock_guard guard{mtx};
+    return hold_of(what).held;
+  }
+
+  void complete(const std::string& key, uint64_t ticket, kind what, std::function<void()> deliver) {
+    std::lock_guard guard{mtx};
+    bool hold = what != kind::injected && hold_of(what).on;
     if (hold)
-      ++held;
+      ++hold_of(what).held;
     auto i = keys.find(key);
-    i->second.done.emplace(ticket, pending{std::move(deliver), hold});
+    i->second.done.emplace(ticket, pending{std::move(deliver), hold, what});
     flush(i);
   }
 
@@ -92,14 +117,15 @@ struct faulty_store::state {
       keys.erase(i);
   }
 
-  void release() {
+  /// Stops holding `what` (reads or writes) and delivers what no longer waits.
+  void release(kind what) {
     std::lock_guard guard{mtx};
-    holding = false;
-    held = 0;
+    hold_of(what) = {};
     std::vector<std::string> names;
     for (auto& [key, ko] : keys) {
       for (auto& [ticket, p] : ko.done)
-        p.held = false;
+        if (p.what == what)
+          p.held = false;
       names.push_back(key);
     }
     for (const auto& key : names)
@@ -138,19 +164,27 @@ void faulty_store::clear_faults() {
 }
 
 void faulty_store::hold_writes() {
-  std::lock_guard guard{state_->mtx};
-  // close() must be able to finish every accepted operation.
-  if (!state_->closed)
-    state_->holding = true;
+  state_->hold(state::kind::write);
 }
 
 void faulty_store::release_writes() {
-  state_->release();
+  state_->release(state::kind::write);
 }
 
 size_t faulty_store::held_writes() const {
-  std::lock_guard guard{state_->mtx};
-  return state_->held;
+  return state_->held(state::kind::write);
+}
+
+void faulty_store::hold_reads() {
+  state_->hold(state::kind::read);
+}
+
+void faulty_store::release_reads() {
+  state_->release(state::kind::read);
+}
+
+size_t faulty_store::held_reads() const {
+  return state_->held(state::kind::read);
 }
 
 void faulty_store::corrupt_snapshots(bool on) {
@@ -180,7 +214,7 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
     }
   }
   if (injected) {
-    state_->complete(key, ticket, false, [done = std::move(done), st = std::move(*injected)] {
+    state_->complete(key, ticket, state::kind::injected, [done = std::move(done), st = std::move(*injected)] {
       if (done)
         done(R(st));
     });
@@ -189,7 +223,8 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
   forward([st = state_, key, ticket, write, lose_outcome, done = std::move(done)](R outcome) mutable {
     if (lose_outcome)
       outcome = R(status{status_code::unknown_outcome, "injected: the write's outcome was lost"});
-    st->complete(key, ticket, write, [done = std::move(done), outcome = std::move(outcome)]() mutable {
+    auto what = write ? state::kind::write : state::kind::read;
+    st->complete(key, ticket, what, [done = std::move(done), outcome = std::move(outcome)]() mutable {
       if (done)
         done(std::move(outcome));
     });
@@ -275,7 +310,8 @@ void faulty_store::close() {
     std::lock_guard guard{state_->mtx};
     state_->closed = true;
   }
-  state_->release();
+  state_->release(state::kind::write);
+  state_->release(state::kind::read);
   // Afterwards every inner callback has run, so every completion is delivered or posted.
   inner_->close();
   state_->worker.drain();

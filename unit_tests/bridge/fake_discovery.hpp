@@ -1,5 +1,5 @@
-// The discovery side of the bridge tests' fake user functions: offers one event-sourced entity of
-// streamtest/stream_test.proto (Misbehaving unless told otherwise) and records what the proxy reports. Served from a
+// The discovery side of the bridge tests' fake user functions: offers one entity of streamtest/stream_test.proto
+// (the event-sourced Misbehaving unless told otherwise) and records what the proxy reports. Served from a
 // gRPC sync server in the test process; its methods run on gRPC's threads, so the recorded errors are guarded.
 // `add_file` builds the descriptor set any fake discovery sends.
 #pragma once
@@ -26,12 +26,13 @@ inline void add_file(const google::protobuf::FileDescriptor* f, std::set<std::st
   f->CopyTo(set.add_file());
 }
 
-/// Discovery that offers `service` (or, when `invalid`, a service that is not in the descriptors) and records
-/// what the proxy reports.
+/// Discovery that offers `service` as an entity of `entity_type` (or, when `invalid`, a service that is not in the
+/// descriptors) and records what the proxy reports.
 class discovery final : public cloudstate::EntityDiscovery::Service {
 public:
   std::atomic<bool> invalid{false};
   std::string service = "actorstate.streamtest.Misbehaving";
+  std::string entity_type = "cloudstate.eventsourced.EventSourced";
   std::mutex mtx;
   std::vector<std::string> errors;
 
@@ -41,7 +42,7 @@ public:
     add_file(actorstate::streamtest::Chunk::descriptor()->file(), seen, set);
     spec->set_proto(set.SerializeAsString());
     auto* e = spec->add_entities();
-    e->set_entity_type("cloudstate.eventsourced.EventSourced");
+    e->set_entity_type(entity_type);
     e->set_service_name(invalid ? "actorstate.streamtest.Missing" : service);
     e->set_persistence_id("misbehaving");
     spec->mutable_service_info()->set_protocol_minor_version(2);

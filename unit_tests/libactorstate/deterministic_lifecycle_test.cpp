@@ -85,6 +85,36 @@ TEST_CASE_FIXTURE(deterministic_fixture,
   CHECK(active() == 1);
 }
 
+// A restart a command caused recovers at once, except in an instance asked to stop: it would recover for commands
+// it will not get, and delay the stop the shard waits for.
+TEST_CASE_FIXTURE(deterministic_fixture,
+                  "deterministic.a_restart_a_command_caused_while_passivating_stops_instead_of_recovering") {
+  max_pipeline = 1;
+  spawn_region(std::chrono::seconds{1}, 4);
+  auto ra = send(append_cmd("a", "x"));
+  auto rb = send(throwing_append_cmd("a", "y"));
+  until_appended(1);
+  // "x"'s write is pending, and holds "y" back (pipeline limit) until the instance has been told to stop.
+  sched->advance_time(std::chrono::seconds{2});
+  run_actors();
+  CHECK(active() == 1);
+  CHECK_FALSE(rb->has_value());
+  store->complete_one();
+  run_actors();
+  CHECK(reply_text(*ra) == "x");
+  CHECK(code_of(*rb) == status_code::internal);
+  CHECK(metrics->restarts.value() == 1);
+  CHECK(metrics->passivations.value() == 1);
+  CHECK(active() == 0);
+  CHECK(store->pending() == 0);
+  CHECK(metrics->recoveries.value() == 1);
+  // The next command gets a fresh instance, with what is durable.
+  auto rc = send(get_cmd("a"));
+  settle();
+  CHECK(reply_text(*rc) == "x");
+  CHECK(metrics->recoveries.value() == 2);
+}
+
 TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.a_command_racing_a_passivation_runs_on_the_successor") {
   spawn_region(std::chrono::seconds{1}, 4);
   auto ra = send(append_cmd("a", "x"));

@@ -307,6 +307,65 @@ TEST_CASE_FIXTURE(deterministic_fixture,
   CHECK(store->journal_size("text-log|t") == 2);
 }
 
+// The Cloudstate proxy re-creates an entity as soon as a command made it fail, so the next caller does not wait for
+// the recovery; it still waits for the writes the failed incarnation issued, so that recovery reads final state.
+TEST_CASE_FIXTURE(deterministic_fixture,
+                  "deterministic.a_restart_a_command_caused_recovers_without_a_further_command") {
+  spawn_region(std::chrono::seconds{30});
+  auto ra = send(append_cmd("e", "a"));
+  until_appended(1);
+  auto rb = send(throwing_append_cmd("e", "b"));
+  run_actors();
+  CHECK(code_of(*rb) == status_code::internal);
+  CHECK(metrics->restarts.value() == 1);
+  // Only "a"'s append is pending: the recovery waits for it.
+  CHECK(store->pending() == 1);
+  store->complete_one();
+  run_actors();
+  CHECK(reply_text(*ra) == "a");
+  // No command is queued, yet the recovery started: its snapshot load is pending.
+  CHECK(store->pending() == 1);
+  settle();
+  CHECK(metrics->recoveries.value() == 2);
+  CHECK(store->replayed_from() == std::vector<int64_t>{1, 1});
+  // The next command runs on the recovered state without another recovery.
+  auto rc = send(append_cmd("e", "c"));
+  settle();
+  CHECK(reply_text(*rc) == "ac");
+  CHECK(metrics->recoveries.value() == 2);
+}
+
+// A failed write is no command's doing: recovering at once would be wrong after a conflict (another node owns the
+// entity) and would make a failing store spin. Not even a command's restart waiting for that write recovers eagerly.
+TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.a_restart_after_a_failed_write_waits_for_the_next_command") {
+  spawn_region(std::chrono::seconds{30});
+  store->fail_appends(1);
+  auto ra = send(append_cmd("w", "a"));
+  settle();
+  CHECK(code_of(*ra) == status_code::unavailable);
+  CHECK(metrics->restarts.value() == 1);
+  CHECK(metrics->recoveries.value() == 1);
+  CHECK(store->pending() == 0);
+  // The handler of "c" throws while "b"'s write, which another writer will have fenced, is pending.
+  auto rb = send(append_cmd("w", "b"));
+  until_appended(2);
+  CHECK(metrics->recoveries.value() == 2);
+  store->fail_appends(1, status_code::conflict);
+  auto rc = send(throwing_append_cmd("w", "c"));
+  run_actors();
+  CHECK(code_of(*rc) == status_code::internal);
+  settle();
+  CHECK(code_of(*rb) == status_code::unavailable);
+  CHECK(metrics->restarts.value() == 2);
+  CHECK(metrics->recoveries.value() == 2);
+  CHECK(store->pending() == 0);
+  // The next command recovers.
+  auto get = send(get_cmd("w"));
+  settle();
+  CHECK(code_of(*get) == status_code::ok);
+  CHECK(metrics->recoveries.value() == 3);
+}
+
 TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.a_user_failure_waits_for_the_writes_it_saw") {
   spawn_region(std::chrono::seconds{30});
   AppendText refused;

@@ -385,6 +385,15 @@ inline command append_cmd(const std::string& id, const std::string& text) {
   return make_command(id, "Append", a);
 }
 
+/// An append whose command handler throws (the entity then restarts).
+inline command throwing_append_cmd(const std::string& id, const std::string& text) {
+  AppendText a;
+  a.set_id(id);
+  a.set_text(text);
+  a.set_throw_in_handler(true);
+  return make_command(id, "Append", a);
+}
+
 inline command get_cmd(const std::string& id) {
   GetText g;
   g.set_id(id);

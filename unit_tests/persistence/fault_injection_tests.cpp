@@ -147,6 +147,31 @@ TEST_CASE("faulty.corrupt_snapshots") {
   CHECK(value_of(f.s.load_snapshot("p"))->payload == "good state");
 }
 
+TEST_CASE("faulty.hold_reads_delays_read_callbacks_and_keeps_writes_going") {
+  faulty_fixture f;
+  REQUIRE_OK(f.s.append("p", {ev(1)}));
+  f.faulty->hold_reads();
+  waiter<result<std::optional<snapshot>>> loaded;
+  waiter<result<int64_t>> highest;
+  f.s->load_snapshot("p", loaded.cb());
+  f.s->highest_seq("p", highest.cb());
+  REQUIRE(eventually([&] { return f.faulty->held_reads() == 2; }));
+  CHECK_FALSE(loaded.ready());
+  CHECK_FALSE(highest.ready());
+  // Another persistence id's writes are not held, nor are injected read failures.
+  REQUIRE_OK(f.s.append("other", {ev(1)}));
+  f.faulty->fail_reads(status_code::unavailable, 1);
+  CHECK_CODE(f.s.highest("other"), status_code::unavailable);
+  // release_writes() leaves reads held.
+  f.faulty->release_writes();
+  CHECK_FALSE(loaded.ready());
+  f.faulty->release_reads();
+  CHECK_FALSE(value_of(loaded.get()).has_value());
+  CHECK(value_of(highest.get()) == 1);
+  CHECK(f.faulty->held_reads() == 0);
+  CHECK(value_of(f.s.highest("p")) == 1);  // no longer holding
+}
+
 TEST_CASE("faulty.close_releases_held_writes") {
   faulty_fixture f;
   f.faulty->hold_writes();

@@ -1,5 +1,7 @@
 #include "actorstate/runtime/entity_actor.hpp"
 
+#include <utility>
+
 #include <caf/all.hpp>
 
 #include "actorstate/ops/log.hpp"
@@ -64,12 +66,16 @@ void entity_actor::on_exit() {
 void entity_actor::enqueue(command& cmd, reply_to reply) {
   queue_.push_back(pending_command{std::move(cmd), std::move(reply), clock::now()});
   if (phase_ == phase::idle) {
-    phase_ = phase::recovering;
-    recovery_started_ = clock::now();
-    recover();
+    start_recovery();
     return;
   }
   process();
+}
+
+void entity_actor::start_recovery() {
+  phase_ = phase::recovering;
+  recovery_started_ = clock::now();
+  recover();
 }
 
 void entity_actor::recovered() {
@@ -153,6 +159,9 @@ void entity_actor::record_write(uint64_t n, const status& st) {
     release_durable();
   } else if (n > durable_) {
     env_->metrics->persist_failures.inc();
+    // Also when a command's restart already waits for this write: recovering without a command would be wrong after
+    // a conflict (another node owns the entity) and would make a failing store spin.
+    recover_eagerly_ = false;
     if (st.code() == status_code::conflict && phase_ != phase::failed) {
       // Not a storage fault: another writer owns this entity. Its shard decides what that means (a cluster member
       // gives the shard up); the instance restarts from the store like after any failed write.
@@ -200,12 +209,14 @@ void entity_actor::fail_and_restart(pending_command& pc, status_code code, const
   log::warn("entity handler failed; restarting entity",
             {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", message}});
   deliver(pc.reply, command_result::failure(code, message), pc.arrived);
-  restart();
+  restart(recovery::eager);
 }
 
-void entity_actor::restart() {
+void entity_actor::restart(recovery when) {
   env_->metrics->restarts.inc();
   busy_ = false;
+  // A restart while an earlier one still waits for writes keeps the earlier one's laziness (a failed write's).
+  recover_eagerly_ = when == recovery::eager && (phase_ != phase::failed || recover_eagerly_);
   phase_ = phase::failed;
   reset();
   maybe_restart();
@@ -272,11 +283,10 @@ void entity_actor::maybe_restart() {
   durable_ = 0;
   signal_.reset();
   phase_ = phase::idle;
-  if (!queue_.empty()) {
-    phase_ = phase::recovering;
-    recovery_started_ = clock::now();
-    recover();
-  }
+  // An entity asked to stop stops (maybe_stop) rather than recover for commands it will not get.
+  bool eager = std::exchange(recover_eagerly_, false) && !stopping_;
+  if (eager || !queue_.empty())
+    start_recovery();
 }
 
 void entity_actor::maybe_stop() {

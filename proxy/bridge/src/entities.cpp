@@ -8,6 +8,11 @@
 // last durable snapshot, then the events after it). A broken stream or a protocol violation fails the command in
 // flight and restarts the instance the same way. (The reference proxy sends one command at a time and waits for
 // durability in between, which bounds a hot entity to one round trip plus one commit per command.)
+//
+// As in the reference proxy, a restart a command caused (`failure` with `restart`, a `failure` message, a broken
+// stream or a protocol violation while the command is in flight) opens the new stream at once, before any further
+// command; a restart with nothing in flight, and one after a failed write, waits for the next command (see
+// `entity_actor::recovery`).
 #include "entities.hpp"
 
 #include <limits>
@@ -133,6 +138,18 @@ protected:
     end_stream("entity stopped before answering");
   }
 
+  /// A store callback of the recovery whose stream was just opened: runs `fn(value)` inside this actor unless that
+  /// stream was closed or replaced meanwhile. `recovering_` cannot tell recovery attempts apart: a load of an
+  /// abandoned attempt (its stream broke, or a restart came first) may arrive during a later one and would send a
+  /// second init on the new stream.
+  template <class T, class F>
+  persistence::callback<T> in_recovery(F fn) {
+    return in_actor<T>([this, generation = generation_, fn = std::move(fn)](T value) mutable {
+      if (generation == generation_)
+        fn(std::move(value));
+    });
+  }
+
   /// Cancels the stream and fails the command still at the user function, if any, with `why`.
   void end_stream(const char* why) {
     close_stream();
@@ -158,8 +175,9 @@ protected:
       fail_and_restart(pc, status_code::unavailable, why);
       return;
     }
-    // Idle: reopen on the next command.
-    restart();
+    // Idle: reopen on the next command, so that a user function ending every stream does not keep the proxy
+    // reopening them.
+    restart(recovery::lazy);
   }
 
   /// The reply (or failure) for the command in flight arrived with `id`; false (after restarting) if it is not the
@@ -177,11 +195,17 @@ protected:
                    entity_id() + ": " + what;
     log::error(message);
     ctx_->report_error(message);
-    if (in_flight_) {
+    constexpr const char* why = "the user function violated the protocol";
+    if (recovering_) {
+      // Not a restart: with commands queued it would recover again at once, and a user function that answers
+      // every init so would loop the proxy. The queued commands fail; the next one recovers again.
+      recovering_ = false;
+      recovery_failed(status_code::internal, why);
+    } else if (in_flight_) {
       auto pc = take_in_flight();
-      fail_and_restart(pc, status_code::internal, "the user function violated the protocol");
+      fail_and_restart(pc, status_code::internal, why);
     } else {
-      restart();
+      restart(recovery::lazy);
     }
   }
 
@@ -206,7 +230,7 @@ protected:
     if (action.has_failure()) {
       respond(pc, command_result::failure(status_code::unknown, action.failure().description()));
       if (action.failure().restart()) {
-        restart();
+        restart(recovery::eager);
         return false;
       }
       end_async();
@@ -267,7 +291,7 @@ protected:
     recovering_ = true;
     open_stream([ctx = ctx_](grpc::ClientContext* c, auto* r) { ctx->event_sourced->async()->handle(c, r); });
     using loaded = result<std::optional<persistence::snapshot>>;
-    env().store->load_snapshot(pid(), in_actor<loaded>([this](loaded res) { on_snapshot(std::move(res)); }));
+    env().store->load_snapshot(pid(), in_recovery<loaded>([this](loaded res) { on_snapshot(std::move(res)); }));
   }
 
   void reset() override {
@@ -336,12 +360,10 @@ private:
   void replay_from(int64_t from) {
     using replayed = result<std::vector<persistence::event>>;
     env().store->replay(pid(), from, std::numeric_limits<int64_t>::max(), replay_page,
-                        in_actor<replayed>([this](replayed res) { on_events(std::move(res)); }));
+                        in_recovery<replayed>([this](replayed res) { on_events(std::move(res)); }));
   }
 
   void on_events(result<std::vector<persistence::event>> res) {
-    if (!recovering_)
-      return;  // The stream broke meanwhile; recovery already failed.
     if (!res.ok()) {
       recovering_ = false;
       recovery_failed(runtime::store_failure_code(res.error()), "could not replay events: " + res.error().message());
@@ -379,7 +401,7 @@ protected:
     recovering_ = true;
     open_stream([ctx = ctx_](grpc::ClientContext* c, auto* r) { ctx->value_entity->async()->handle(c, r); });
     using loaded = result<std::optional<persistence::stored_value>>;
-    env().store->get_value(pid(), in_actor<loaded>([this](loaded res) { on_loaded(std::move(res)); }));
+    env().store->get_value(pid(), in_recovery<loaded>([this](loaded res) { on_loaded(std::move(res)); }));
   }
 
   void reset() override {
@@ -423,8 +445,6 @@ protected:
 
 private:
   void on_loaded(result<std::optional<persistence::stored_value>> res) {
-    if (!recovering_)
-      return;
     if (!res.ok()) {
       recovering_ = false;
       recovery_failed(runtime::store_failure_code(res.error()), "could not load value: " + res.error().message());

@@ -1,6 +1,7 @@
 // A store decorator for tests: it forwards every operation to an inner store and, on demand, fails operations before
 // they reach it, holds back the callbacks of writes the inner store has completed (to observe replies waiting for
-// durability), or garbles loaded snapshots (to exercise the fallback to a full replay).
+// durability) or of reads (to let a read's answer arrive late), or garbles loaded snapshots (to exercise the fallback
+// to a full replay).
 //
 // Writes are append, delete_up_to, save_snapshot, delete_snapshots, put_value and delete_value; reads are replay,
 // highest_seq, load_snapshot, get_value and ping. An injected failure never reaches the inner store; a lost outcome
@@ -9,7 +10,7 @@
 // Thread rules: every method may be called from any thread. Every callback, forwarded or injected, runs on one worker
 // thread owned by the faulty_store (never on the caller's thread), and callbacks of the same persistence id (or value
 // key) keep their issue order: an injected failure waits for earlier operations still in flight, and everything behind
-// a held write waits with it. close() releases held writes, then closes the inner store.
+// a held operation waits with it. close() releases held writes and reads, then closes the inner store.
 #pragma once
 
 #include <cstddef>
@@ -37,7 +38,7 @@ public:
   /// they report `status_code::unknown_outcome`: a connection cut after the commit was sent.
   void lose_write_outcomes(int n = -1);
 
-  /// Ends fail_writes, fail_reads and corrupt_snapshots; a hold stays until release_writes().
+  /// Ends fail_writes, fail_reads and corrupt_snapshots; a hold stays until release_writes() / release_reads().
   void clear_faults();
 
   /// From now on, the callback of a write the inner store has completed is held until release_writes(). Writes that
@@ -49,6 +50,16 @@ public:
 
   /// Writes the inner store has completed whose callbacks are held.
   size_t held_writes() const;
+
+  /// The same for reads: from now on, the callback of a read the inner store has completed is held until
+  /// release_reads(). Reads that fail by injection are not held.
+  void hold_reads();
+
+  /// Stops holding reads and runs their held callbacks in order (a read behind a held write still waits for it).
+  void release_reads();
+
+  /// Reads the inner store has completed whose callbacks are held.
+  size_t held_reads() const;
 
   /// While on, load_snapshot reports a found snapshot with its payload replaced by bytes that decode as nothing.
   void corrupt_snapshots(bool on);

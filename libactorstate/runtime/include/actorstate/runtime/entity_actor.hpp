@@ -6,7 +6,8 @@
 // when all of those are durable. A failed write fails every reply still waiting (each of them saw the failed
 // write's effects), then the entity drops its state and, once its outstanding writes have returned, recovers from
 // the store before the next command. Single-writer fencing in the store makes writes issued after a failed one
-// fail too, so the stored history never has gaps.
+// fail too, so the stored history never has gaps. A restart a command caused (its handler failed, or the user
+// function asked for one in its reply) recovers as soon as the outstanding writes have returned instead (`restart`).
 //
 // This is the runtime interface the Cloudstate bridge builds on (proxy/bridge: bridged entity actors derive from
 // `entity_actor`; a model's `spawn_instance` is an `instance_factory`).
@@ -97,10 +98,26 @@ protected:
 
   /// A forward or side effect could not be delivered (the command already failed); bridges tell the user function.
   virtual void on_effect_error(const detail::effect_call& call, const command_result& error, const char* role);
-  /// Fails `pc` and restarts the entity (handler threw, state could not be applied).
+  /// When a restarted entity recovers. Either way it first waits until every write of the failed incarnation has
+  /// returned (recovery then reads final state), and an entity asked to stop stops instead of recovering.
+  enum class recovery {
+    /// At once: for a restart a command caused, so that the user function's recovery (init, replay) is paid in the
+    /// background rather than by the next caller, as the Cloudstate proxy does. This cannot loop: every eager
+    /// restart follows a failed command, and a recovery that fails leaves the entity idle (no retry), so a user
+    /// function that fails every init costs one recovery per command at most.
+    eager,
+    /// On the next command: for a restart no command caused. An idle stream that ended or a protocol violation with
+    /// nothing in flight would otherwise let the user function restart the entity without bound, and a failed
+    /// write must not be retried eagerly either: a `conflict` means another node owns the entity, and a storage
+    /// fault should not make the entity spin.
+    lazy,
+  };
+
+  /// Fails `pc` and restarts the entity, recovering at once (handler threw, state could not be applied).
   void fail_and_restart(pending_command& pc, status_code code, const std::string& message);
-  /// Drops state and recovers before the next command, without failing anything (a restart the entity asked for).
-  void restart();
+  /// Drops state and recovers `when` asked, without failing anything (a restart the entity asked for). A write
+  /// failure before the recovery began makes it lazy.
+  void restart(recovery when);
 
   /// For handlers that answer later: no further command is taken until `end_async`.
   void begin_async() { busy_ = true; }
@@ -161,6 +178,7 @@ private:
   void deliver(reply_to& reply, reply_plan plan, clock::time_point arrived);
   void release_durable();
   void maybe_restart();
+  void start_recovery();
   void maybe_stop();
 
   std::shared_ptr<const entity_env> env_;
@@ -173,6 +191,7 @@ private:
   uint64_t durable_ = 0;
   uint64_t outstanding_ = 0;
   bool stopping_ = false;
+  bool recover_eagerly_ = false;  ///< In phase failed: recover once the writes are back, without waiting for a command.
   bool busy_ = false;
   bool stopped_ = false;
   size_t effects_running_ = 0;
