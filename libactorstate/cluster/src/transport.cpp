@@ -66,7 +66,10 @@ public:
             finish(r.id, std::move(r.result));
         },
         [this](expire_atom) { expire(); },
-        [this](flush_atom) { flush(); },
+        [this](flush_atom) {
+          flush_queued_ = false;
+          flush();
+        },
     };
   }
 
@@ -111,16 +114,18 @@ private:
       send(gateway_, wire_call{id, std::move(call)});
       return;
     }
-    // Calls that arrive before the flush message (all that were already queued in the mailbox) go out with it.
+    // Batching without waiting: with nothing else in the mailbox the outbox goes now (a lone call pays nothing);
+    // otherwise the calls queued behind this one join it, and a flush message queued behind them sends the lot.
     outbox_.push_back(wire_call{id, std::move(call)});
-    if (!flush_queued_) {
+    if (mailbox().empty()) {
+      flush();
+    } else if (!flush_queued_) {
       flush_queued_ = true;
       send(this, flush_atom_v);
     }
   }
 
   void flush() {
-    flush_queued_ = false;
     if (outbox_.empty() || !gateway_)
       return;
     if (outbox_.size() == 1)
