@@ -3,6 +3,8 @@
 //   --role call --peer HOST:PORT --hold N: calls "Echo" until it works ("ready"), sends N "Hold" calls, prints
 //     "lost <t>" when the peer is lost and "ended N unavailable=K" once all N ended, then calls "Echo" again every
 //     100 ms until one works ("recovered <t>").
+//   --role probe --peer HOST:PORT --blackhole HOST:PORT: calls the blackholed address, then (while that dial is
+//     under way) the peer, and prints "healthy <status> <ms>" and "blackholed <status> <ms>" as they end.
 // Times <t> are steady-clock milliseconds, which on Linux is CLOCK_MONOTONIC, the same clock in every process, so
 // the test compares them with its own. Lines go to stdout, flushed. The process ends on SIGTERM or after
 // --max-seconds.
@@ -72,13 +74,15 @@ int main(int argc, char** argv) {
   std::string role;
   std::string port_file;
   std::string peer;
+  std::string blackhole;
   int hold = 8;
   int hb_ms = 100;
   int timeout_ms = 500;
   int max_seconds = 60;
-  app.add_option("--role", role)->required()->check(CLI::IsMember({"serve", "call"}));
+  app.add_option("--role", role)->required()->check(CLI::IsMember({"serve", "call", "probe"}));
   app.add_option("--port-file", port_file);
   app.add_option("--peer", peer);
+  app.add_option("--blackhole", blackhole);
   app.add_option("--hold", hold);
   app.add_option("--heartbeat-ms", hb_ms);
   app.add_option("--timeout-ms", timeout_ms);
@@ -143,7 +147,25 @@ int main(int argc, char** argv) {
     return answer.wait_for(2s) == std::future_status::ready && answer.get();
   };
 
-  if (role == "call") {
+  if (role == "probe") {
+    auto t0 = clock_type::now();
+    auto since = [t0] {
+      return static_cast<long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0).count());
+    };
+    auto left = std::make_shared<std::atomic<int>>(2);
+    auto report = [&, left](const char* what) {
+      return [&, left, what](command_result r) {
+        say("%s %s %lld", what, std::string{to_string(r.status.code())}.c_str(), since());
+        --*left;
+      };
+    };
+    net.call(blackhole, make_call("Echo"), clock_type::now() + 10s, report("blackholed"));
+    std::this_thread::sleep_for(50ms);
+    net.call(peer, make_call("Echo"), clock_type::now() + 10s, report("healthy"));
+    while (*left > 0 && !should_stop(until, 10ms)) {
+    }
+  } else if (role == "call") {
     bool ready = false;
     while (!ready && !should_stop(until, 100ms))
       ready = echo_once();

@@ -10,9 +10,11 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/io/basp_broker.hpp>
 
 #include "actorstate/ops/log.hpp"
 #include "actorstate/runtime/post.hpp"
+#include "dial.hpp"
 #include "node_identity.hpp"
 #include "peer_address.hpp"
 #include "wire.hpp"
@@ -36,6 +38,7 @@ std::string render(caf::actor_system& sys, const caf::error& err) {
 
 /// What every peer link of one transport shares.
 struct link_settings {
+  caf::actor basp;  ///< The BASP broker, which does the handshake of a connection we dialed.
   std::chrono::milliseconds connect_timeout;
   std::function<void(const std::string&, const status&)> peer_lost;
   bool batching = false;
@@ -135,29 +138,54 @@ private:
     outbox_.clear();
   }
 
+  /// The time left of this dial's connect timeout, at least 1 ms (CAF takes 0 for "no timeout").
+  std::chrono::milliseconds dial_time_left() const {
+    auto left = settings_.connect_timeout - (clock::now() - dial_started_);
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds{1});
+  }
+
+  /// TCP on a dialer thread of its own (dial.hpp: CAF's middleman actor would block every dial of the process on
+  /// one unreachable host), then the BASP handshake by the broker, as CAF's own `connect` does it.
   void dial(int attempt) {
     dialing_ = true;
-    auto left = settings_.connect_timeout - (clock::now() - dial_started_);
-    auto timeout = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds{1});
-    request(system().middleman().actor_handle(), timeout, caf::connect_atom_v, address_.host, address_.port)
-        .then([this](const caf::node_id& nid, caf::strong_actor_ptr& ptr,
-                     const std::set<std::string>&) { connected(nid, std::move(ptr)); },
-              [this, attempt](caf::error& err) {
-                // CAF 0.17 kills an outgoing connection whose BASP handshake has not arrived by the next heartbeat
-                // tick, however long `connection-timeout` is (its last-seen time starts at zero): a dial that straddles
-                // a tick fails at once with `connection_timeout`. The tick after that is a full interval away, so
-                // one more attempt (within the same connect timeout) tells that apart from a peer that is down.
-                if (err == caf::sec::connection_timeout && attempt == 1 &&
-                    clock::now() - dial_started_ < settings_.connect_timeout) {
-                  dial(attempt + 1);
-                  return;
-                }
-                dialing_ = false;
-                auto why =
-                    err == caf::sec::request_timeout ? "no answer within the connect timeout" : render(system(), err);
-                log::debug("cannot reach cluster peer", {{"peer", peer_}, {"error", why}});
-                fail_waiting(status{status_code::unavailable, "cannot reach cluster peer " + peer_ + ": " + why});
-              });
+    auto dialer = system().spawn<caf::detached>(detail::dialer);
+    auto until = dial_started_ + settings_.connect_timeout;
+    request(dialer, dial_time_left(), detail::dial_request{address_.host, address_.port, until})
+        .then(
+            [this, attempt](detail::dial_outcome& tcp) {
+              if (!tcp.socket) {
+                dial_failed(tcp.error);
+                return;
+              }
+              auto scribe = system().middleman().backend().new_scribe(tcp.socket->release());
+              request(settings_.basp, dial_time_left(), caf::connect_atom_v, std::move(scribe), address_.port)
+                  .then([this](const caf::node_id& nid, caf::strong_actor_ptr& ptr,
+                               const std::set<std::string>&) { connected(nid, std::move(ptr)); },
+                        [this, attempt](caf::error& err) {
+                          // CAF 0.17 kills an outgoing connection whose BASP handshake has not arrived by the next
+                          // heartbeat tick, however long `connection-timeout` is (its last-seen time starts at zero):
+                          // a handshake that straddles a tick fails at once with `connection_timeout`. The tick after
+                          // that is a full interval away, so one more attempt (within the same connect timeout) tells
+                          // that apart from a peer that is down.
+                          if (err == caf::sec::connection_timeout && attempt == 1 &&
+                              clock::now() - dial_started_ < settings_.connect_timeout) {
+                            dial(attempt + 1);
+                            return;
+                          }
+                          dial_failed(err == caf::sec::request_timeout ? "no BASP handshake within the connect timeout"
+                                                                       : render(system(), err));
+                        });
+            },
+            [this](caf::error& err) {
+              dial_failed(err == caf::sec::request_timeout ? "no TCP answer within the connect timeout"
+                                                           : render(system(), err));
+            });
+  }
+
+  void dial_failed(const std::string& why) {
+    dialing_ = false;
+    log::debug("cannot reach cluster peer", {{"peer", peer_}, {"error", why}});
+    fail_waiting(status{status_code::unavailable, "cannot reach cluster peer " + peer_ + ": " + why});
   }
 
   void connected(const caf::node_id& nid, caf::strong_actor_ptr ptr) {
@@ -383,6 +411,7 @@ struct transport::impl {
   caf::actor_system& sys;
   transport_options opts;
   caf::actor gateway;
+  caf::actor basp;
   uint16_t port = 0;
   std::mutex mtx;
   std::unordered_map<std::string, caf::actor> links;
@@ -398,7 +427,7 @@ struct transport::impl {
     auto address = detail::parse_peer_address(peer);
     if (!address.ok())
       return address.error();
-    link_settings settings{opts.connect_timeout, opts.peer_lost, opts.batching};
+    link_settings settings{basp, opts.connect_timeout, opts.peer_lost, opts.batching};
     auto link = sys.spawn<peer_link>(peer, std::move(address.value()), std::move(settings));
     links.emplace(peer, link);
     return link;
@@ -412,6 +441,7 @@ result<std::unique_ptr<transport>> transport::start(caf::actor_system& sys, tran
     return status{status_code::failed_precondition,
                   "the actor system was not prepared with cluster::configure_remoting"};
   auto self = std::make_unique<impl>(sys, std::move(opts));
+  self->basp = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
   self->gateway = sys.spawn<gateway>(self->opts.inbound, self->opts.batching);
   const char* in = self->opts.bind.empty() ? nullptr : self->opts.bind.c_str();
   auto port = sys.middleman().publish(self->gateway, self->opts.port, in, true);
