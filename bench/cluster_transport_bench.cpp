@@ -64,6 +64,18 @@ cluster_call payload_call() {
   return c;
 }
 
+/// This process's transport with the row's settings: an echo server, or a client that serves nothing.
+result<std::unique_ptr<transport>> start_transport(caf::actor_system& sys, const settings& s, bool echo) {
+  transport_options opts;
+  opts.bind = "127.0.0.1";
+  opts.batching = s.batching;
+  opts.inbound = [echo](cluster_call c, std::function<void(command_result)> reply) {
+    reply(echo ? command_result::success(std::move(c.cmd.payload))
+               : command_result::failure(status_code::unimplemented, "the client serves nothing"));
+  };
+  return transport::start(sys, std::move(opts));
+}
+
 int serve(const settings& s, const std::string& port_file) {
   sigset_t set;
   sigemptyset(&set);
@@ -72,13 +84,7 @@ int serve(const settings& s, const std::string& port_file) {
   caf::actor_system_config cfg;
   apply(cfg, s);
   caf::actor_system sys{cfg};
-  transport_options opts;
-  opts.bind = "127.0.0.1";
-  opts.batching = s.batching;
-  opts.inbound = [](cluster_call c, std::function<void(command_result)> reply) {
-    reply(command_result::success(std::move(c.cmd.payload)));
-  };
-  auto t = transport::start(sys, opts);
+  auto t = start_transport(sys, s, true);
   if (!t.ok())
     return 2;
   {
@@ -174,13 +180,7 @@ row_result measure(const settings& s, const std::string& self_exe, size_t sequen
     caf::actor_system_config cfg;
     apply(cfg, s);
     caf::actor_system sys{cfg};
-    transport_options opts;
-    opts.bind = "127.0.0.1";
-    opts.batching = s.batching;
-    opts.inbound = [](cluster_call, std::function<void(command_result)> reply) {
-      reply(command_result::failure(status_code::unimplemented, "client"));
-    };
-    auto t = transport::start(sys, opts);
+    auto t = start_transport(sys, s, false);
     if (t.ok() && !port.empty()) {
       auto& net = *t.value();
       auto peer = "127.0.0.1:" + port;

@@ -10,6 +10,7 @@
 #include <caf/io/middleman.hpp>
 
 #include "members.hpp"
+#include "node_process.hpp"
 
 namespace actorstate::cluster::test {
 namespace {
@@ -64,15 +65,7 @@ private:
 
 /// A port nobody listens on (bound and closed again).
 uint16_t closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
-  ::close(fd);
-  return ntohs(sa.sin_port);
+  return it::pick_free_port();
 }
 
 transport_options caller() {

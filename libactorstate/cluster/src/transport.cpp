@@ -39,7 +39,7 @@ std::string render(caf::actor_system& sys, const caf::error& err) {
 /// What every peer link of one transport shares.
 struct link_settings {
   caf::actor basp;  ///< The BASP broker, which does the handshake of a connection we dialed.
-  std::chrono::milliseconds connect_timeout;
+  std::chrono::milliseconds connect_timeout{0};
   std::function<void(const std::string&, const status&)> peer_lost;
   bool batching = false;
 };
@@ -78,7 +78,11 @@ public:
 
   void on_exit() override {
     fail_all(false, status{status_code::unavailable, "the cluster transport stopped"});
+    // Strong references go now, not when the last reference to this actor does: the BASP broker holds ours in a
+    // pending handshake's promise and we hold it, and a cycle would outlive the actor system.
     gateway_ = nullptr;
+    settings_ = link_settings{};
+    outbox_.clear();
   }
 
 private:
@@ -343,6 +347,13 @@ public:
     };
   }
 
+  void on_exit() override {
+    // The reply buffers hold proxies, which hold the BASP broker, which holds this published actor: drop them at
+    // termination so no cycle outlives the actor system.
+    buffers_.clear();
+    inbound_ = nullptr;
+  }
+
 private:
   void accept(wire_call&& wc) {
     auto to = caf::actor_cast<caf::actor>(current_sender());
@@ -501,10 +512,13 @@ void transport::stop() {
     impl_->links.clear();
   }
   auto& sys = impl_->sys;
-  // Fire and forget: a blocking unpublish would wait behind a middleman actor that may be busy dialing.
-  caf::anon_send(sys.middleman().actor_handle(), caf::unpublish_atom_v, impl_->gateway.address(), impl_->port);
-  actors.push_back(impl_->gateway);
   caf::scoped_actor self{sys};
+  // Closed before the actors end, and waited for (bounded; the middleman actor is never busy with our dials), so
+  // the port is free when stop returns and no unpublish is still on its way while the actor system shuts down.
+  self->request(sys.middleman().actor_handle(), std::chrono::seconds{2}, caf::unpublish_atom_v,
+                impl_->gateway.address(), impl_->port)
+      .receive([] {}, [](caf::error&) {});
+  actors.push_back(impl_->gateway);
   for (auto& a : actors) {
     self->monitor(a);
     self->send_exit(a, caf::exit_reason::user_shutdown);
