@@ -24,6 +24,10 @@ struct held_calls {
   transport_options handler() {
     transport_options o;
     o.inbound = [this](cluster_call c, std::function<void(command_result)> reply) {
+      if (c.cmd.method == "Warm") {  // answered at once: sets up the connection before a test's timing starts
+        reply(command_result::success("warm"));
+        return;
+      }
       std::lock_guard<std::mutex> guard{mtx};
       calls.emplace_back(std::move(c), std::move(reply));
       cv.notify_all();
@@ -227,6 +231,13 @@ TEST_CASE("transport.a_call_past_its_deadline_fails_deadline_exceeded_once") {
   held_calls held;
   member b{held.handler()};
   member a{caller()};
+  // Connected first, so the deadline times the call and not the dial (which counts against it too).
+  auto warm = std::make_shared<outcomes>();
+  auto warm_call = make_call("w");
+  warm_call.cmd.method = "Warm";
+  a.net().call(b.address(), warm_call, clock::now() + 10s, warm->done());
+  REQUIRE(warm->wait(1));
+  REQUIRE(warm->at(0).ok());
   auto got = std::make_shared<outcomes>();
   auto t0 = clock::now();
   a.net().call(b.address(), make_call("slow"), t0 + 300ms, got->done());
@@ -243,11 +254,22 @@ TEST_CASE("transport.a_call_past_its_deadline_fails_deadline_exceeded_once") {
   }
   std::this_thread::sleep_for(200ms);
   CHECK(got->count() == 1);
-  // A deadline already past fails at once, without a dial.
+  // A deadline already past fails at once, without a message.
   a.net().call(b.address(), make_call("past"), clock::now() - 1ms, got->done());
   REQUIRE(got->wait(2, 1s));
   CHECK(got->at(1).status.code() == status_code::deadline_exceeded);
   held.clear();
+}
+
+TEST_CASE("transport.a_call_whose_deadline_passes_while_dialing_fails_deadline_exceeded") {
+  silent_listener hung;  // no dial can end before 100 ms (two heartbeat ticks), the deadline is at 50 ms
+  member a{caller()};
+  auto got = std::make_shared<outcomes>();
+  auto t0 = clock::now();
+  a.net().call("127.0.0.1:" + std::to_string(hung.port()), make_call("x"), t0 + 50ms, got->done());
+  REQUIRE(got->wait(1, 5s));
+  CHECK(got->at(0).status.code() == status_code::deadline_exceeded);
+  CHECK(got->time_of(0) - t0 < 50ms + 1s);
 }
 
 TEST_CASE("transport.a_call_forwarded_max_hops_times_is_not_forwarded_again") {
