@@ -7,7 +7,8 @@
 //    inbound call reaches the `inbound` handler given at start, with a reply function.
 //  - `call(peer, call, deadline, done)` sends a call to the member at `peer` ("host:port", "[v6]:port"). The transport
 //    keeps one connection per peer, dials it on demand (the first call, and the first call after it was lost) with
-//    `connect_timeout`, and watches it: a peer that stops answering CAF's heartbeats, closes the connection or stops
+//    `connect_timeout` (never through CAF's blocking `remote_actor`/`connect`: an unreachable host must not hold up
+//    dials to others), and watches it: a peer that stops answering CAF's heartbeats, closes the connection or stops
 //    its transport is *lost*, and `peer_lost` is told once per loss.
 //  - Every call ends exactly once, through `done`: with the peer's result; UNAVAILABLE when the peer cannot be
 //    reached, is lost with the call in flight, the call was forwarded `max_hops` times already, or the transport
@@ -24,7 +25,7 @@
 // Thread rules: `call`, `port` from any thread. `done`, `inbound` and `peer_lost` run on CAF worker threads and must
 // not block; `done` may run before `call` returns (bad address, hop limit, stopped transport). The reply function an
 // inbound handler gets may be called from any thread, once; a reply function dropped without a call answers
-// UNAVAILABLE. `stop` (and the destructor) must not run on an actor thread or in a callback of this transport, and
+// UNAVAILABLE; call or drop it before the actor system is destroyed (it holds a handle into it). `stop` (and the destructor) must not run on an actor thread or in a callback of this transport, and
 // must run before the actor system is destroyed: the system waits for the transport's actors, which only `stop` ends.
 #pragma once
 
@@ -78,7 +79,7 @@ struct transport_options {
   std::chrono::milliseconds connect_timeout{2000};
   uint32_t max_hops = 3;  ///< A call already forwarded this many times is not forwarded again.
   /// Calls to one peer that queue up behind each other travel as one BASP message, and so do results to one peer:
-  /// 2-4x the throughput with 16-256 calls in flight, the same sequential round trip (docs/cluster.md). Off only
+  /// 1.6-4.5x the throughput with 16-256 calls in flight, the same sequential round trip (docs/cluster.md). Off only
   /// to measure without it.
   bool batching = true;
   /// Answers one inbound call: call the reply function once, from any thread.
