@@ -25,8 +25,9 @@
 // Thread rules: `call`, `port` from any thread. `done`, `inbound` and `peer_lost` run on CAF worker threads and must
 // not block; `done` may run before `call` returns (bad address, hop limit, stopped transport). The reply function an
 // inbound handler gets may be called from any thread, once; a reply function dropped without a call answers
-// UNAVAILABLE; call or drop it before the actor system is destroyed (it holds a handle into it). `stop` (and the destructor) must not run on an actor thread or in a callback of this transport, and
-// must run before the actor system is destroyed: the system waits for the transport's actors, which only `stop` ends.
+// UNAVAILABLE; call or drop it before the actor system is destroyed (it holds a handle into it). `stop` (and the
+// destructor) must not run on an actor thread or in a callback of this transport, and must run before the actor
+// system is destroyed: the system waits for the transport's actors, which only `stop` ends.
 #pragma once
 
 #include <chrono>
