@@ -231,9 +231,10 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
   });
 }
 
-void faulty_store::append(std::string pid, std::vector<event> events, callback<status> done) {
+void faulty_store::append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
+                          callback<status> done) {
   route<status>(pid_key(pid), true, std::move(done),
-                [&](callback<status> cb) { inner_->append(std::move(pid), std::move(events), std::move(cb)); });
+                [&](callback<status> cb) { inner_->append(std::move(pid), std::move(events), fence, std::move(cb)); });
 }
 
 void faulty_store::replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -253,9 +254,10 @@ void faulty_store::delete_up_to(std::string pid, int64_t to, callback<status> do
                 [&](callback<status> cb) { inner_->delete_up_to(std::move(pid), to, std::move(cb)); });
 }
 
-void faulty_store::save_snapshot(std::string pid, snapshot s, callback<status> done) {
-  route<status>(pid_key(pid), true, std::move(done),
-                [&](callback<status> cb) { inner_->save_snapshot(std::move(pid), std::move(s), std::move(cb)); });
+void faulty_store::save_snapshot(std::string pid, snapshot s, std::optional<write_fence> fence, callback<status> done) {
+  route<status>(pid_key(pid), true, std::move(done), [&](callback<status> cb) {
+    inner_->save_snapshot(std::move(pid), std::move(s), fence, std::move(cb));
+  });
 }
 
 void faulty_store::load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) {
@@ -290,19 +292,25 @@ void faulty_store::get_value(std::string key, callback<result<std::optional<stor
 }
 
 void faulty_store::put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                             callback<result<int64_t>> done) {
+                             std::optional<write_fence> fence, callback<result<int64_t>> done) {
   route<result<int64_t>>(value_key(key), true, std::move(done), [&](callback<result<int64_t>> cb) {
-    inner_->put_value(std::move(key), std::move(type), std::move(payload), expected_version, std::move(cb));
+    inner_->put_value(std::move(key), std::move(type), std::move(payload), expected_version, fence, std::move(cb));
   });
 }
 
-void faulty_store::delete_value(std::string key, int64_t expected_version, callback<status> done) {
-  route<status>(value_key(key), true, std::move(done),
-                [&](callback<status> cb) { inner_->delete_value(std::move(key), expected_version, std::move(cb)); });
+void faulty_store::delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
+                                callback<status> done) {
+  route<status>(value_key(key), true, std::move(done), [&](callback<status> cb) {
+    inner_->delete_value(std::move(key), expected_version, fence, std::move(cb));
+  });
 }
 
 void faulty_store::ping(callback<status> done) {
   route<status>(std::string{}, false, std::move(done), [&](callback<status> cb) { inner_->ping(std::move(cb)); });
+}
+
+coordination* faulty_store::cluster_coordination() {
+  return inner_->cluster_coordination();
 }
 
 void faulty_store::close() {

@@ -1,6 +1,7 @@
 #include "memory_store.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -22,35 +23,90 @@ struct journal_data {
   int64_t highest = 0;
 };
 
+struct member_data {
+  int64_t incarnation = 0;
+  std::string address;
+  member_state state = member_state::up;
+  int64_t renewed_at_ms = 0;  ///< By clock_ms().
+};
+
+struct cluster_data {
+  std::map<std::string, member_data> members;  ///< By id, so `members` lists them in id order.
+  std::vector<shard_row> shards;               ///< Empty: not initialised.
+};
+
+/// The memory store's clock: this process's steady clock, which never jumps.
+int64_t clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 struct data {
+  explicit data(std::string cluster_name) : cluster(std::move(cluster_name)) {}
+
+  const std::string cluster;  ///< store_options::cluster: the cluster whose epochs fence writes.
   std::mutex mtx;
   std::unordered_map<std::string, journal_data> journals;
   std::unordered_map<std::string, std::map<int64_t, snapshot>> snapshots;
   std::unordered_map<std::string, stored_value> values;
+  std::unordered_map<std::string, cluster_data> clusters;
+
+  std::optional<member_row> member(const std::string& cluster_name, const std::string& id) const {
+    auto c = clusters.find(cluster_name);
+    if (c == clusters.end())
+      return std::nullopt;
+    auto m = c->second.members.find(id);
+    if (m == c->second.members.end())
+      return std::nullopt;
+    return member_row{m->second.incarnation, m->second.state, clock_ms() - m->second.renewed_at_ms};
+  }
+
+  shard_row* shard(const std::string& cluster_name, uint32_t n) {
+    auto c = clusters.find(cluster_name);
+    if (c == clusters.end() || n >= c->second.shards.size())
+      return nullptr;
+    return &c->second.shards[n];
+  }
+
+  // Every write runs this first, under the data lock, so no claim can come between the check and the write.
+  status check(const std::optional<write_fence>& fence) {
+    if (!fence)
+      return {};
+    auto* row = shard(cluster, fence->shard);
+    return check_fence(cluster, *fence, row != nullptr ? std::optional<int64_t>{row->epoch} : std::nullopt);
+  }
 };
 
-class memory_store final : public store {
+std::optional<shard_row> row_of(const shard_row* row) {
+  return row != nullptr ? std::optional<shard_row>{*row} : std::nullopt;
+}
+
+class memory_store final : public store, public coordination {
 public:
-  memory_store() : data_(std::make_shared<data>()) {}
+  explicit memory_store(std::string cluster) : data_(std::make_shared<data>(std::move(cluster))) {}
 
   ~memory_store() override { close(); }
 
   std::string name() const override { return "memory"; }
 
-  void append(std::string pid, std::vector<event> events, callback<status> done) override {
-    submit<status>(std::move(done), [pid = std::move(pid), events = std::move(events)](data& d) mutable -> status {
-      if (auto st = check_batch(pid, events); !st.ok())
-        return st;
-      auto& j = d.journals[pid];
-      if (auto st = check_next(pid, events, j.highest); !st.ok())
-        return st;
-      j.highest = events.back().seq;
-      for (auto& e : events) {
-        auto seq = e.seq;
-        j.events.emplace(seq, std::move(e));
-      }
-      return {};
-    });
+  void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
+              callback<status> done) override {
+    submit<status>(std::move(done),
+                   [pid = std::move(pid), events = std::move(events), fence](data& d) mutable -> status {
+                     if (auto st = d.check(fence); !st.ok())
+                       return st;
+                     if (auto st = check_batch(pid, events); !st.ok())
+                       return st;
+                     auto& j = d.journals[pid];
+                     if (auto st = check_next(pid, events, j.highest); !st.ok())
+                       return st;
+                     j.highest = events.back().seq;
+                     for (auto& e : events) {
+                       auto seq = e.seq;
+                       j.events.emplace(seq, std::move(e));
+                     }
+                     return {};
+                   });
   }
 
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -88,8 +144,10 @@ public:
     });
   }
 
-  void save_snapshot(std::string pid, snapshot s, callback<status> done) override {
-    submit<status>(std::move(done), [pid = std::move(pid), s = std::move(s)](data& d) mutable -> status {
+  void save_snapshot(std::string pid, snapshot s, std::optional<write_fence> fence, callback<status> done) override {
+    submit<status>(std::move(done), [pid = std::move(pid), s = std::move(s), fence](data& d) mutable -> status {
+      if (auto st = d.check(fence); !st.ok())
+        return st;
       auto seq = s.seq;
       d.snapshots[pid].insert_or_assign(seq, std::move(s));
       return {};
@@ -129,11 +187,13 @@ public:
   }
 
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 callback<result<int64_t>> done) override {
+                 std::optional<write_fence> fence, callback<result<int64_t>> done) override {
     submit<result<int64_t>>(
         std::move(done),
-        [key = std::move(key), type = std::move(type), payload = std::move(payload),
-         expected_version](data& d) mutable -> result<int64_t> {
+        [key = std::move(key), type = std::move(type), payload = std::move(payload), expected_version,
+         fence](data& d) mutable -> result<int64_t> {
+          if (auto st = d.check(fence); !st.ok())
+            return st;
           auto i = d.values.find(key);
           int64_t current = i == d.values.end() ? 0 : i->second.version;
           if (auto st = check_version("put", key, expected_version, current); !st.ok())
@@ -143,8 +203,11 @@ public:
         });
   }
 
-  void delete_value(std::string key, int64_t expected_version, callback<status> done) override {
-    submit<status>(std::move(done), [key = std::move(key), expected_version](data& d) -> status {
+  void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
+                    callback<status> done) override {
+    submit<status>(std::move(done), [key = std::move(key), expected_version, fence](data& d) -> status {
+      if (auto st = d.check(fence); !st.ok())
+        return st;
       auto i = d.values.find(key);
       int64_t current = i == d.values.end() ? 0 : i->second.version;
       if (auto st = check_version("delete", key, expected_version, current); !st.ok())
@@ -165,6 +228,120 @@ public:
       closed_ = true;
     }
     worker_.drain();
+  }
+
+  coordination* cluster_coordination() override { return this; }
+
+  // -- coordination ---------------------------------------------------------------------------------------------------
+
+  void init_cluster(std::string cluster, uint32_t shards, callback<result<uint32_t>> done) override {
+    submit<result<uint32_t>>(std::move(done), [cluster = std::move(cluster), shards](data& d) -> result<uint32_t> {
+      if (auto st = check_shard_count(cluster, shards); !st.ok())
+        return st;
+      auto& c = d.clusters[cluster];
+      if (c.shards.empty())
+        c.shards.resize(shards);
+      return static_cast<uint32_t>(c.shards.size());
+    });
+  }
+
+  void join(std::string cluster, std::string id, std::string address, callback<result<int64_t>> done) override {
+    submit<result<int64_t>>(std::move(done),
+                            [cluster = std::move(cluster), id = std::move(id),
+                             address = std::move(address)](data& d) mutable -> result<int64_t> {
+                              auto& m = d.clusters[cluster].members[id];
+                              m = member_data{m.incarnation + 1, std::move(address), member_state::up, clock_ms()};
+                              return m.incarnation;
+                            });
+  }
+
+  void renew(std::string cluster, std::string id, int64_t incarnation, callback<status> done) override {
+    submit<status>(std::move(done), [cluster = std::move(cluster), id = std::move(id), incarnation](data& d) -> status {
+      if (auto st = check_renew(cluster, id, incarnation, d.member(cluster, id)); !st.ok())
+        return st;
+      d.clusters[cluster].members[id].renewed_at_ms = clock_ms();
+      return {};
+    });
+  }
+
+  void leave(std::string cluster, std::string id, int64_t incarnation, callback<status> done) override {
+    submit<status>(std::move(done), [cluster = std::move(cluster), id = std::move(id), incarnation](data& d) -> status {
+      auto current = d.member(cluster, id);
+      bool owns = false;
+      if (current) {
+        const auto& shards = d.clusters[cluster].shards;
+        owns = std::any_of(shards.begin(), shards.end(), [&](const shard_row& row) {
+          return row.owner == id && row.owner_incarnation == incarnation;
+        });
+      }
+      auto action = decide_leave(cluster, id, incarnation, current, owns);
+      if (!action.ok())
+        return action.error();
+      if (action.value() != leave_action::none)
+        d.clusters[cluster].members[id].state =
+            action.value() == leave_action::remove ? member_state::left : member_state::leaving;
+      return {};
+    });
+  }
+
+  void members(std::string cluster, callback<result<std::vector<member_record>>> done) override {
+    using result_type = result<std::vector<member_record>>;
+    submit<result_type>(std::move(done), [cluster = std::move(cluster)](data& d) -> result_type {
+      std::vector<member_record> out;
+      auto c = d.clusters.find(cluster);
+      if (c == d.clusters.end())
+        return out;
+      auto now = clock_ms();
+      for (const auto& [id, m] : c->second.members)
+        if (m.state != member_state::left)
+          out.push_back(member_record{id, m.incarnation, m.address, public_status(m.state), now - m.renewed_at_ms});
+      return out;
+    });
+  }
+
+  void shard_owners(std::string cluster, callback<result<std::vector<shard_owner>>> done) override {
+    using result_type = result<std::vector<shard_owner>>;
+    submit<result_type>(std::move(done), [cluster = std::move(cluster)](data& d) -> result_type {
+      std::vector<shard_owner> out;
+      auto c = d.clusters.find(cluster);
+      if (c == d.clusters.end())
+        return out;
+      uint32_t n = 0;
+      for (const auto& row : c->second.shards)
+        out.push_back(shard_owner{n++, row.owner, row.owner_incarnation, row.epoch});
+      return out;
+    });
+  }
+
+  void claim_shard(std::string cluster, uint32_t shard, std::string id, int64_t incarnation, int64_t expected_epoch,
+                   std::chrono::milliseconds takeover_after, callback<result<int64_t>> done) override {
+    submit<result<int64_t>>(std::move(done),
+                            [cluster = std::move(cluster), shard, id = std::move(id), incarnation, expected_epoch,
+                             takeover_after](data& d) -> result<int64_t> {
+                              auto* row = d.shard(cluster, shard);
+                              std::optional<member_row> owner;
+                              if (row != nullptr && !row->owner.empty())
+                                owner = d.member(cluster, row->owner);
+                              if (auto st = check_claim(cluster, shard, row_of(row), id, incarnation, expected_epoch,
+                                                        takeover_after, d.member(cluster, id), owner);
+                                  !st.ok())
+                                return st;
+                              *row = shard_row{id, incarnation, row->epoch + 1};
+                              return row->epoch;
+                            });
+  }
+
+  void release_shard(std::string cluster, uint32_t shard, std::string id, int64_t incarnation, int64_t epoch,
+                     callback<result<int64_t>> done) override {
+    submit<result<int64_t>>(
+        std::move(done),
+        [cluster = std::move(cluster), shard, id = std::move(id), incarnation, epoch](data& d) -> result<int64_t> {
+          auto* row = d.shard(cluster, shard);
+          if (auto st = check_release(cluster, shard, row_of(row), id, incarnation, epoch); !st.ok())
+            return st;
+          *row = shard_row{{}, 0, epoch + 1};
+          return row->epoch;
+        });
   }
 
 private:
@@ -199,8 +376,8 @@ private:
 
 }  // namespace
 
-std::shared_ptr<store> make_memory_store() {
-  return std::make_shared<memory_store>();
+std::shared_ptr<store> make_memory_store(const store_options& options) {
+  return std::make_shared<memory_store>(options.cluster);
 }
 
 }  // namespace actorstate::persistence::detail

@@ -4,6 +4,9 @@
 //
 // Every operation runs on one worker thread in issue order and then invokes its callback there, so callbacks keep
 // their issue order for every persistence id and never run on the caller's thread.
+//
+// Its cluster coordination serves in-process tests only (several nodes in one process sharing one memory store): the
+// node refuses `--cluster` with `--store memory`.
 #pragma once
 
 #include <memory>
@@ -12,6 +15,6 @@
 
 namespace actorstate::persistence::detail {
 
-std::shared_ptr<store> make_memory_store();
+std::shared_ptr<store> make_memory_store(const store_options& options);
 
 }  // namespace actorstate::persistence::detail

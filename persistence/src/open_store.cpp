@@ -11,7 +11,7 @@ namespace actorstate::persistence {
 result<std::shared_ptr<store>> open_store(const std::string& uri, const store_options& options) {
   constexpr std::string_view sqlite_scheme = "sqlite:";
   if (uri == "memory")
-    return detail::make_memory_store();
+    return detail::make_memory_store(options);
   if (uri.starts_with(sqlite_scheme))
     return detail::open_sqlite_store(uri.substr(sqlite_scheme.size()), options);
   // libpq takes both spellings of the scheme and the URI as it is.

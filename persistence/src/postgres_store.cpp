@@ -196,6 +196,21 @@ enum class stmt : size_t {
   append_first,
   append_next,
   ping,
+  lock_shard_epochs,
+  insert_cluster,
+  insert_shards,
+  cluster_shards,
+  shard_for_update,
+  set_shard,
+  list_shards,
+  count_owned,
+  get_member,
+  member_for_update,
+  join_member,
+  renew_member,
+  set_member_status,
+  list_members,
+  count,  ///< Not a statement: the number of statements.
 };
 
 struct statement_def {
@@ -284,13 +299,95 @@ constexpr statement_def statements[] = {
      {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid},
      5},
     {stmt::ping, "ping", "SELECT 1", {}, 0},
+    // Cluster coordination: $1 is the cluster. Ages are computed by the server's clock_timestamp(), the time the
+    // statement runs (now() would be the transaction's start).
+    // The fence check of a batch (refuse_stale_writes): the shard rows stay share-locked until the transaction ends,
+    // so a claim or release (which locks the row for update) waits until the batch's writes have committed, and the
+    // new owner then recovers state that includes them. $2 is a text array ("{1,2}").
+    {stmt::lock_shard_epochs,
+     "lock_shard_epochs",
+     "SELECT shard, epoch FROM cluster_shards WHERE cluster = $1 AND shard = ANY ($2::int8[]) ORDER BY shard"
+     " FOR SHARE",
+     {text_oid, text_oid},
+     2},
+    {stmt::insert_cluster,
+     "insert_cluster",
+     "INSERT INTO cluster_meta (cluster, shards) VALUES ($1, $2) ON CONFLICT (cluster) DO NOTHING",
+     {text_oid, int8_oid},
+     2},
+    {stmt::insert_shards,
+     "insert_shards",
+     "INSERT INTO cluster_shards (cluster, shard, owner, owner_incarnation, epoch)"
+     " SELECT $1, s, '', 0, 0 FROM generate_series(0, $2 - 1) AS s",
+     {text_oid, int8_oid},
+     2},
+    {stmt::cluster_shards, "cluster_shards", "SELECT shards FROM cluster_meta WHERE cluster = $1", {text_oid}, 1},
+    {stmt::shard_for_update,
+     "shard_for_update",
+     "SELECT owner, owner_incarnation, epoch FROM cluster_shards WHERE cluster = $1 AND shard = $2 FOR UPDATE",
+     {text_oid, int8_oid},
+     2},
+    {stmt::set_shard,
+     "set_shard",
+     "UPDATE cluster_shards SET owner = $3, owner_incarnation = $4, epoch = $5 WHERE cluster = $1 AND shard = $2",
+     {text_oid, int8_oid, text_oid, int8_oid, int8_oid},
+     5},
+    {stmt::list_shards,
+     "list_shards",
+     "SELECT shard, owner, owner_incarnation, epoch FROM cluster_shards WHERE cluster = $1 ORDER BY shard",
+     {text_oid},
+     1},
+    {stmt::count_owned,
+     "count_owned",
+     "SELECT count(*) FROM cluster_shards WHERE cluster = $1 AND owner = $2 AND owner_incarnation = $3",
+     {text_oid, text_oid, int8_oid},
+     3},
+    {stmt::get_member,
+     "get_member",
+     "SELECT incarnation, status, greatest(0, extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::int8"
+     " FROM cluster_members WHERE cluster = $1 AND id = $2",
+     {text_oid, text_oid},
+     2},
+    // Renew and leave decide on the row they then change: locked, so a concurrent join of the same id (another
+    // process superseding this one) cannot come in between.
+    {stmt::member_for_update,
+     "member_for_update",
+     "SELECT incarnation, status, 0::int8 FROM cluster_members WHERE cluster = $1 AND id = $2 FOR UPDATE",
+     {text_oid, text_oid},
+     2},
+    {stmt::join_member,
+     "join_member",
+     "INSERT INTO cluster_members (cluster, id, incarnation, address, status, renewed_at)"
+     " VALUES ($1, $2, 1, $3, 'up', clock_timestamp()) ON CONFLICT (cluster, id) DO UPDATE"
+     " SET incarnation = cluster_members.incarnation + 1, address = excluded.address, status = 'up',"
+     " renewed_at = clock_timestamp() RETURNING incarnation",
+     {text_oid, text_oid, text_oid},
+     3},
+    {stmt::renew_member,
+     "renew_member",
+     "UPDATE cluster_members SET renewed_at = clock_timestamp() WHERE cluster = $1 AND id = $2",
+     {text_oid, text_oid},
+     2},
+    {stmt::set_member_status,
+     "set_member_status",
+     "UPDATE cluster_members SET status = $3 WHERE cluster = $1 AND id = $2",
+     {text_oid, text_oid, text_oid},
+     3},
+    // Byte order of ids, as the other plugins list them.
+    {stmt::list_members,
+     "list_members",
+     "SELECT id, incarnation, address, status,"
+     " greatest(0, extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::int8"
+     " FROM cluster_members WHERE cluster = $1 AND status <> 'left' ORDER BY id COLLATE \"C\"",
+     {text_oid},
+     1},
 };
 
 constexpr bool statements_in_enum_order() {
   for (size_t i = 0; i < std::size(statements); ++i)
     if (static_cast<size_t>(statements[i].id) != i)
       return false;
-  return std::size(statements) == static_cast<size_t>(stmt::ping) + 1;
+  return std::size(statements) == static_cast<size_t>(stmt::count);
 }
 
 static_assert(statements_in_enum_order(), "statements[] is indexed by stmt");
@@ -341,8 +438,36 @@ CREATE TABLE kv (
 );
 )sql";
 
+// Version 2: cluster coordination (coordination.hpp). renewed_at is the server's clock_timestamp(): every member reads
+// ages off the one server clock, never its own.
+constexpr const char* schema_v2 = R"sql(
+CREATE TABLE cluster_meta (
+  cluster text PRIMARY KEY,
+  shards bigint NOT NULL
+);
+CREATE TABLE cluster_members (
+  cluster text NOT NULL,
+  id text NOT NULL,
+  incarnation bigint NOT NULL,
+  address text NOT NULL,
+  -- 'left' rows are removed members, kept so that incarnation numbers are never reused.
+  status text NOT NULL CHECK (status IN ('up', 'leaving', 'left')),
+  renewed_at timestamptz NOT NULL,
+  PRIMARY KEY (cluster, id)
+);
+CREATE TABLE cluster_shards (
+  cluster text NOT NULL,
+  shard bigint NOT NULL,
+  owner text NOT NULL,  -- '' for none
+  owner_incarnation bigint NOT NULL,
+  epoch bigint NOT NULL,
+  PRIMARY KEY (cluster, shard)
+);
+)sql";
+
 constexpr migration migrations[] = {
     {1, schema_v1},
+    {2, schema_v2},
 };
 
 static_assert(std::size(migrations) == postgres_schema_version, "one migration per schema version");
@@ -894,14 +1019,196 @@ status ping_db(connection& c) {
   return r.ok() ? status{} : r.error();
 }
 
+// -- Cluster coordination ---------------------------------------------------------------------------------------------
+
+std::string shard_what(const char* verb, const std::string& cluster, uint32_t shard) {
+  return std::string{verb} + " shard " + std::to_string(shard) + " of cluster '" + cluster + "'";
+}
+
+// The writer's fence check (refuse_stale_writes); see stmt::lock_shard_epochs.
+result<shard_epochs> read_shard_epochs(connection& c, const std::string& cluster, const std::vector<uint32_t>& shards) {
+  std::string list = "{";
+  for (auto shard : shards)
+    list += (list.size() > 1 ? "," : "") + std::to_string(shard);
+  list += "}";
+  auto what = "check the shard epochs of cluster '" + cluster + "'";
+  auto r = c.run(stmt::lock_shard_epochs, params{}.text(cluster).text(list), what);
+  if (!r.ok())
+    return r.error();
+  shard_epochs out;
+  auto* res = r.value().get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    row_reader row{res, i};
+    auto shard = row.int64(0);
+    auto epoch = row.int64(1);
+    if (row.bad())
+      return bad_row(what);
+    out.emplace_back(static_cast<uint32_t>(shard), epoch);
+  }
+  return out;
+}
+
+// Claims and releases lock the shard row first (FOR UPDATE): they wait for the batches that hold it share-locked for
+// their fence checks, and for each other, and decide on the row as those left it. Member rows are read unlocked: a
+// renewal that commits right after a claim's decision changes nothing the fencing of writes depends on.
+result<std::optional<shard_row>> lock_shard_row(connection& c, const std::string& cluster, uint32_t shard) {
+  auto what = shard_what("lock", cluster, shard);
+  auto r = c.run(stmt::shard_for_update, params{}.text(cluster).int64(shard), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) == 0)
+    return std::optional<shard_row>{};
+  row_reader row{r.value().get(), 0};
+  shard_row out{row.bytes(0), row.int64(1), row.int64(2)};
+  if (row.bad())
+    return bad_row(what);
+  return std::optional<shard_row>{std::move(out)};
+}
+
+status write_shard_row(connection& c, const std::string& cluster, uint32_t shard, const shard_row& row) {
+  auto r = c.run(stmt::set_shard,
+                 params{}.text(cluster).int64(shard).text(row.owner).int64(row.owner_incarnation).int64(row.epoch),
+                 shard_what("update", cluster, shard));
+  return r.ok() ? status{} : r.error();
+}
+
+/// A member's row by `s` (get_member or member_for_update).
+result<std::optional<member_row>> member_row_of(connection& c, stmt s, const std::string& cluster,
+                                                const std::string& id) {
+  auto what = "read member '" + id + "' of cluster '" + cluster + "'";
+  auto r = c.run(s, params{}.text(cluster).text(id), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) == 0)
+    return std::optional<member_row>{};
+  row_reader row{r.value().get(), 0};
+  auto incarnation = row.int64(0);
+  auto state = parse_state(row.bytes(1));
+  auto age = row.int64(2);
+  if (row.bad() || !state)
+    return bad_row(what);
+  return std::optional<member_row>{member_row{incarnation, *state, age}};
+}
+
+result<std::optional<member_row>> read_member_row(connection& c, const std::string& cluster, const std::string& id) {
+  return member_row_of(c, stmt::get_member, cluster, id);
+}
+
+// Renew and leave decide on the row they then change: see stmt::member_for_update.
+result<std::optional<member_row>> lock_member_row(connection& c, const std::string& cluster, const std::string& id) {
+  return member_row_of(c, stmt::member_for_update, cluster, id);
+}
+
+result<int64_t> count_of(connection& c, stmt s, const params& p, const std::string& what) {
+  auto r = c.run(s, p, what);
+  if (!r.ok())
+    return r.error();
+  row_reader row{r.value().get(), 0};
+  auto n = PQntuples(r.value().get()) == 1 ? row.int64(0) : 0;
+  if (PQntuples(r.value().get()) != 1 || row.bad())
+    return bad_row(what);
+  return n;
+}
+
+result<uint32_t> init_cluster_rows(connection& c, const std::string& cluster, uint32_t shards) {
+  if (auto st = check_shard_count(cluster, shards); !st.ok())
+    return st;
+  auto what = "init cluster '" + cluster + "'";
+  // A concurrent first init waits on the key, then inserts nothing; the read below, a statement of its own, sees
+  // what the other one committed.
+  auto inserted = c.run(stmt::insert_cluster, params{}.text(cluster).int64(shards), what);
+  if (!inserted.ok())
+    return inserted.error();
+  if (affected_rows(inserted.value()) == 1) {
+    if (auto r = c.run(stmt::insert_shards, params{}.text(cluster).int64(shards), what); !r.ok())
+      return r.error();
+  }
+  auto recorded = count_of(c, stmt::cluster_shards, params{}.text(cluster), what);
+  if (!recorded.ok())
+    return recorded.error();
+  return static_cast<uint32_t>(recorded.value());
+}
+
+result<int64_t> join_member(connection& c, const std::string& cluster, const std::string& id,
+                            const std::string& address) {
+  return count_of(c, stmt::join_member, params{}.text(cluster).text(id).text(address),
+                  "join '" + id + "' to cluster '" + cluster + "'");
+}
+
+status stamp_renewal(connection& c, const std::string& cluster, const std::string& id) {
+  auto r =
+      c.run(stmt::renew_member, params{}.text(cluster).text(id), "renew '" + id + "' in cluster '" + cluster + "'");
+  return r.ok() ? status{} : r.error();
+}
+
+// Only the incarnation itself claims shards for itself, and its operations run one at a time: the answer cannot turn
+// from no to yes before leave has acted on it. (Others may take its shards meanwhile; then it just owns fewer.)
+result<bool> owns_shards(connection& c, const std::string& cluster, const std::string& id, int64_t incarnation) {
+  auto owned = count_of(c, stmt::count_owned, params{}.text(cluster).text(id).int64(incarnation),
+                        "read the shards of '" + id + "' in cluster '" + cluster + "'");
+  if (!owned.ok())
+    return owned.error();
+  return owned.value() > 0;
+}
+
+status set_member_state(connection& c, const std::string& cluster, const std::string& id, member_state state) {
+  auto r = c.run(stmt::set_member_status, params{}.text(cluster).text(id).text(state_text(state)),
+                 "update member '" + id + "' of cluster '" + cluster + "'");
+  return r.ok() ? status{} : r.error();
+}
+
+result<std::vector<member_record>> read_members(connection& c, const std::string& cluster) {
+  auto what = "read the members of cluster '" + cluster + "'";
+  auto r = c.run(stmt::list_members, params{}.text(cluster), what);
+  if (!r.ok())
+    return r.error();
+  std::vector<member_record> out;
+  auto* res = r.value().get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    row_reader row{res, i};
+    member_record m;
+    m.id = row.bytes(0);
+    m.incarnation = row.int64(1);
+    m.address = row.bytes(2);
+    auto state = parse_state(row.bytes(3));
+    m.age_ms = row.int64(4);
+    if (row.bad() || !state)
+      return bad_row(what);
+    m.status = public_status(*state);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+result<std::vector<shard_owner>> read_shard_owners(connection& c, const std::string& cluster) {
+  auto what = "read the shards of cluster '" + cluster + "'";
+  auto r = c.run(stmt::list_shards, params{}.text(cluster), what);
+  if (!r.ok())
+    return r.error();
+  std::vector<shard_owner> out;
+  auto* res = r.value().get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    row_reader row{res, i};
+    shard_owner o;
+    o.shard = static_cast<uint32_t>(row.int64(0));
+    o.owner = row.bytes(1);
+    o.owner_incarnation = row.int64(2);
+    o.epoch = row.int64(3);
+    if (row.bad())
+      return bad_row(what);
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 // -- The engine -------------------------------------------------------------------------------------------------------
 
 /// The connections of the shared engine: one writer and reader_count readers, each re-opened when lost.
 class postgres_core : public queued_engine<postgres_core, connection> {
 public:
-  postgres_core(size_t max_batch, std::unique_ptr<connection_slot> writer,
+  postgres_core(size_t max_batch, std::string cluster, std::unique_ptr<connection_slot> writer,
                 std::vector<std::unique_ptr<connection_slot>> readers)
-      : queued_engine(plugin_name, max_batch, readers.size()),
+      : queued_engine(plugin_name, max_batch, readers.size(), std::move(cluster)),
         writer_slot_(std::move(writer)),
         reader_slots_(std::move(readers)) {}
 
@@ -972,7 +1279,10 @@ private:
       std::optional<status> begin_failed;
       bool redo = false;
       bool begun = false;
-      if (!pipelining) {
+      // Fenced writes need their shards' epochs, read and share-locked inside the transaction before they run
+      // (refuse_stale_writes, stmt::lock_shard_epochs): BEGIN then goes alone instead of with the first round.
+      bool fenced = has_fenced_write(batch, i);
+      if (!pipelining || fenced) {
         if (auto r = c->exec("BEGIN", "begin transaction"); !r.ok()) {
           if (c->lost() && retry_on_new_connection())
             continue;
@@ -981,6 +1291,27 @@ private:
           return;
         }
         begun = true;
+      }
+      if (fenced) {
+        auto st = refuse_stale_writes(batch, i, fence_cluster(), [&](const std::vector<uint32_t>& shards) {
+          return read_shard_epochs(*c, fence_cluster(), shards);
+        });
+        if (!st.ok()) {
+          if (c->lost() && retry_on_new_connection())
+            continue;
+          bool lost = c->lost();
+          if (lost || !c->exec("ROLLBACK", "rollback").ok())
+            slot.drop();
+          if (lost) {
+            for (; i < batch.size(); ++i)
+              batch[i]->fail(st);
+            return;
+          }
+          // The server refused the read itself (a cluster name that is not UTF-8, a lock timeout): the fenced writes
+          // fail with its error, and the others run in a new transaction.
+          fail_fenced_writes(batch, i, st);
+          continue;
+        }
       }
       while (i < batch.size() && !broken && !redo && !begin_failed) {
         size_t sent = 0;
@@ -1158,7 +1489,8 @@ result<std::shared_ptr<store>> open_postgres_store(const std::string& uri, const
       return reader.error();
     reader_slots.push_back(std::make_unique<connection_slot>(uri, where.value(), false, std::move(reader.value())));
   }
-  auto core = std::make_shared<postgres_core>(options.max_batch, std::move(writer_slot), std::move(reader_slots));
+  auto core = std::make_shared<postgres_core>(options.max_batch, options.cluster, std::move(writer_slot),
+                                              std::move(reader_slots));
   core->start();
   return std::shared_ptr<store>{std::make_shared<postgres_store>(std::move(core))};
 }

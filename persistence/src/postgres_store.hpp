@@ -14,6 +14,10 @@
 // after COMMIT was sent reports `status_code::unknown_outcome`. A lost connection is re-opened on the next operation
 // that needs it; while that fails, operations fail fast with `status_code::unavailable` and attempts back off from 100
 // ms to 2 s.
+//
+// Cluster coordination (coordination.hpp): ages are computed by the server's clock_timestamp(). A batch with fenced
+// writes share-locks the rows of their shards at the start of its transaction (one statement per batch), so a claim
+// or release of such a shard, which locks the row for update, waits until those writes have committed.
 #pragma once
 
 #include <memory>
@@ -24,7 +28,7 @@
 namespace actorstate::persistence::detail {
 
 /// The schema version this build writes (table schema_version); databases with a higher version are refused.
-inline constexpr int postgres_schema_version = 1;
+inline constexpr int postgres_schema_version = 2;
 
 /// Opens a store on the database named by `uri`, a libpq connection URI ("postgres://…" or "postgresql://…",
 /// passed to libpq unchanged), creating or migrating the schema. Fails with `status_code::invalid_argument` for a URI

@@ -4,6 +4,10 @@
 // functions (found by argument-dependent lookup, see queued_store) and the parts of its engine that differ: how a batch
 // of writes runs in one transaction, how a read acquires its connection, and how the connections close.
 //
+// Cluster: the store implements coordination.hpp with the plugin's coordination row functions, and checks the fences of
+// a batch's writes (store.hpp) at the start of the transaction that holds them, once per distinct shard
+// (refuse_stale_writes). A coordination write runs in a transaction of its own.
+//
 // Threads: submit() and close() may be called from any thread, callbacks included; an operation runs and completes
 // (its callback runs) on the engine's writer thread (writes, and with several readers the operations refused after
 // close) or on a reader thread (reads, and with one reader the refused operations), never on the caller's. Per key,
@@ -15,7 +19,9 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -26,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "actorstate/persistence/coordination.hpp"
 #include "actorstate/persistence/store.hpp"
 #include "checks.hpp"
 #include "sequencing_keys.hpp"
@@ -65,6 +72,12 @@ public:
 
   /// Refused after close(): completes without running and without being counted.
   bool rejected = false;
+
+  /// A fenced write's fence (store.hpp), checked by refuse_stale_writes before the operation runs.
+  std::optional<write_fence> fence;
+
+  /// Runs in a transaction of its own (a coordination write): the writer never batches it with other writes.
+  bool alone = false;
 
 private:
   std::string key_;
@@ -209,11 +222,85 @@ struct put_value_call {
   }
 };
 
+// -- Fencing ----------------------------------------------------------------------------------------------------------
+
+/// The shard epochs that `read_epochs(shards)` found, as (shard, epoch) pairs; a shard it did not find is absent.
+using shard_epochs = std::vector<std::pair<uint32_t, int64_t>>;
+
+/// Whether one of the writes batch[from..] is fenced.
+template <class Op>
+bool has_fenced_write(const std::vector<Op*>& batch, size_t from) {
+  return std::any_of(batch.begin() + static_cast<std::ptrdiff_t>(from), batch.end(),
+                     [](const Op* o) { return o->fence.has_value(); });
+}
+
+/// Removes from batch[from..], keeping the order of the rest, every write for which `verdict(op) -> status` is not ok,
+/// after making that its outcome.
+template <class Op, class Verdict>
+void drop_failed_writes(std::vector<Op*>& batch, size_t from, Verdict verdict) {
+  auto kept = batch.begin() + static_cast<std::ptrdiff_t>(from);
+  for (auto i = kept; i != batch.end(); ++i) {
+    if (auto st = verdict(**i); !st.ok()) {
+      (*i)->fail(std::move(st));
+      continue;
+    }
+    *kept++ = *i;
+  }
+  batch.erase(kept, batch.end());
+}
+
+/// Checks the fences of the writes batch[from..] at the start of the transaction that will hold them: the epoch of each
+/// distinct shard they name is read once, by `read_epochs(shards) -> result<shard_epochs>`, which must keep those
+/// epochs from changing until the transaction ends (SQLite: the transaction's write lock does; PostgreSQL: the rows
+/// are locked). A write whose fence fails gets its outcome and leaves `batch`, so it neither runs nor fails its
+/// neighbours; the others run as if unfenced. With no fenced write this reads nothing. Returns the read's failure,
+/// with `batch` unchanged. `cluster` is store_options::cluster.
+///
+/// Once per batch is correct because nothing else can move an epoch before the transaction ends: claims and releases
+/// of this store run in transactions of their own (queued_op::alone), and those of another store wait for the lock.
+template <class Op, class ReadEpochs>
+status refuse_stale_writes(std::vector<Op*>& batch, size_t from, const std::string& cluster, ReadEpochs read_epochs) {
+  if (!has_fenced_write(batch, from))
+    return {};
+  std::vector<uint32_t> shards;
+  for (auto i = from; i < batch.size(); ++i)
+    if (batch[i]->fence)
+      shards.push_back(batch[i]->fence->shard);
+  std::sort(shards.begin(), shards.end());
+  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+  shard_epochs epochs;
+  // Without a cluster name every fenced write is refused as invalid (check_fence): there is nothing to read.
+  if (!cluster.empty()) {
+    auto found = read_epochs(shards);
+    if (!found.ok())
+      return found.error();
+    epochs = std::move(found.value());
+    std::sort(epochs.begin(), epochs.end());
+  }
+  auto epoch_of = [&](uint32_t shard) -> std::optional<int64_t> {
+    auto i = std::lower_bound(epochs.begin(), epochs.end(), shard,
+                              [](const std::pair<uint32_t, int64_t>& e, uint32_t s) { return e.first < s; });
+    return i != epochs.end() && i->first == shard ? std::optional<int64_t>{i->second} : std::nullopt;
+  };
+  drop_failed_writes(batch, from, [&](const Op& o) {
+    return o.fence ? check_fence(cluster, *o.fence, epoch_of(o.fence->shard)) : status{};
+  });
+  return {};
+}
+
+/// For a plugin whose fence check failed in a way that concerns only the fenced writes (the server refused the read
+/// itself): fails them with `st` and removes them from batch[from..]; the others can run in a new transaction.
+template <class Op>
+void fail_fenced_writes(std::vector<Op*>& batch, size_t from, const status& st) {
+  drop_failed_writes(batch, from, [&](const Op& o) { return o.fence ? st : status{}; });
+}
+
 // -- The engine -------------------------------------------------------------------------------------------------------
 
 /// Owns the queues and threads; `Derived` owns the connections and provides, privately with this class as a friend:
 ///  - `void run_batch(std::vector<op*>& batch)`: on the writer thread, runs the writes (none refused) as one group
-///    commit and fails those that did not commit;
+///    commit and fails those that did not commit; it calls refuse_stale_writes (with fence_cluster()) at the start of
+///    every transaction it opens;
 ///  - `void run_read(size_t reader, op& o)`: on reader thread `reader`, runs one accepted read;
 ///  - `void release_connections(std::unique_lock<std::mutex>& lock)`: called with `lock` held once nothing is accepted
 ///    any more; takes the connections, unlocks, and closes them in the order the plugin needs.
@@ -223,13 +310,17 @@ public:
   using connection_type = Connection;
   using op = queued_op<Connection>;
 
-  queued_engine(std::string plugin, size_t max_batch, size_t reader_count)
+  queued_engine(std::string plugin, size_t max_batch, size_t reader_count, std::string cluster)
       : plugin_(std::move(plugin)),
         max_batch_(std::max<size_t>(max_batch, 1)),
         reader_count_(reader_count),
-        fifo_reads_(reader_count == 1) {}
+        fifo_reads_(reader_count == 1),
+        cluster_(std::move(cluster)) {}
 
   const std::string& plugin() const { return plugin_; }
+
+  /// store_options::cluster: the cluster whose shard epochs fence this store's writes.
+  const std::string& fence_cluster() const { return cluster_; }
 
   void start() {
     auto self = this->shared_from_this();
@@ -366,6 +457,8 @@ private:
         if (write_q_.empty())
           return;
         while (!write_q_.empty() && batch.size() < max_batch_) {
+          if (!batch.empty() && (batch.back()->alone || write_q_.front()->alone))
+            break;
           batch.push_back(std::move(write_q_.front()));
           write_q_.pop_front();
         }
@@ -418,6 +511,7 @@ private:
   const size_t reader_count_;
   // One reader thread runs its queue in FIFO order, like the writer.
   const bool fifo_reads_;
+  const std::string cluster_;
 
   std::mutex mtx_;
   std::condition_variable write_cv_;
@@ -444,17 +538,99 @@ struct migration {
   const char* sql;
 };
 
+// -- Coordination flows -----------------------------------------------------------------------------------------------
+// The read-decide-write of coordination.hpp's writes, once for the SQL plugins, each in the transaction of its own
+// operation and decided by the rules of checks.hpp. They use the plugin's row primitives (argument-dependent lookup):
+//   lock_shard_row(c, cluster, shard) -> result<optional<shard_row>>;
+//   write_shard_row(c, cluster, shard, row) -> status;
+//   read_member_row(c, cluster, id) -> result<optional<member_row>>;  lock_member_row(c, cluster, id) -> the same;
+//   stamp_renewal(c, cluster, id) -> status;  owns_shards(c, cluster, id, incarnation) -> result<bool>;
+//   set_member_state(c, cluster, id, state) -> status.
+// "Lock" reads a row so that no other writer changes it before the transaction ends (a plugin whose transactions
+// exclude every other writer just reads it).
+
+template <class C>
+status renew_flow(C& c, const std::string& cluster, const std::string& id, int64_t incarnation) {
+  auto current = lock_member_row(c, cluster, id);
+  if (!current.ok())
+    return current.error();
+  if (auto st = check_renew(cluster, id, incarnation, current.value()); !st.ok())
+    return st;
+  return stamp_renewal(c, cluster, id);
+}
+
+template <class C>
+status leave_flow(C& c, const std::string& cluster, const std::string& id, int64_t incarnation) {
+  auto current = lock_member_row(c, cluster, id);
+  if (!current.ok())
+    return current.error();
+  auto owns = owns_shards(c, cluster, id, incarnation);
+  if (!owns.ok())
+    return owns.error();
+  auto action = decide_leave(cluster, id, incarnation, current.value(), owns.value());
+  if (!action.ok())
+    return action.error();
+  if (action.value() == leave_action::none)
+    return {};
+  return set_member_state(c, cluster, id,
+                          action.value() == leave_action::remove ? member_state::left : member_state::leaving);
+}
+
+template <class C>
+result<int64_t> claim_flow(C& c, const std::string& cluster, uint32_t shard, const std::string& id, int64_t incarnation,
+                           int64_t expected_epoch, std::chrono::milliseconds takeover_after) {
+  auto current = lock_shard_row(c, cluster, shard);
+  if (!current.ok())
+    return current.error();
+  auto claimant = read_member_row(c, cluster, id);
+  if (!claimant.ok())
+    return claimant.error();
+  result<std::optional<member_row>> owner{std::optional<member_row>{}};
+  if (current.value() && !current.value()->owner.empty())
+    owner = read_member_row(c, cluster, current.value()->owner);
+  if (!owner.ok())
+    return owner.error();
+  if (auto st = check_claim(cluster, shard, current.value(), id, incarnation, expected_epoch, takeover_after,
+                            claimant.value(), owner.value());
+      !st.ok())
+    return st;
+  auto epoch = current.value()->epoch + 1;
+  if (auto st = write_shard_row(c, cluster, shard, shard_row{id, incarnation, epoch}); !st.ok())
+    return st;
+  return epoch;
+}
+
+template <class C>
+result<int64_t> release_flow(C& c, const std::string& cluster, uint32_t shard, const std::string& id,
+                             int64_t incarnation, int64_t epoch) {
+  auto current = lock_shard_row(c, cluster, shard);
+  if (!current.ok())
+    return current.error();
+  if (auto st = check_release(cluster, shard, current.value(), id, incarnation, epoch); !st.ok())
+    return st;
+  if (auto st = write_shard_row(c, cluster, shard, shard_row{{}, 0, epoch + 1}); !st.ok())
+    return st;
+  return epoch + 1;
+}
+
 /// The store of a plugin whose engine `Engine` derives from queued_engine. Every call becomes an operation on a
-/// sequencing key (pid_key or value_key) that calls one of the plugin's row functions on a connection `c`; they are
-/// found by argument-dependent lookup, so they live in the namespace of the plugin's connection type:
+/// sequencing key (pid_key, value_key or cluster_key) that calls one of the plugin's row functions on a connection
+/// `c`; they are found by argument-dependent lookup, so they live in the namespace of the plugin's connection type:
 ///   append_events(c, pid, events) -> status;                    replay_events(c, pid, from, to, max) -> result<...>;
 ///   read_highest(c, pid) -> result<int64_t>;                    delete_events(c, pid, to) -> status;
 ///   save_snapshot_row(c, pid, snapshot) -> status;              load_snapshot_row(c, pid) -> result<optional<...>>;
 ///   delete_snapshot_rows(c, pid, to) -> status;                 get_value_row(c, key) -> result<optional<...>>;
 ///   put_value_row(c, key, type, payload, expected) -> result<int64_t>;
-///   delete_value_row(c, key, expected) -> status;               ping_db(c) -> status.
+///   delete_value_row(c, key, expected) -> status;               ping_db(c) -> status;
+/// and for coordination.hpp:
+///   init_cluster_rows(c, cluster, shards) -> result<uint32_t>;
+///   join_member(c, cluster, id, address) -> result<int64_t>;
+///   read_members(c, cluster) -> result<vector<member_record>>;  read_shard_owners(c, cluster) -> result<vector<...>>;
+///   read_shard_epochs(c, cluster, shards) -> result<shard_epochs> (the engine's, see refuse_stale_writes);
+///   and the row primitives of the coordination flows above.
+/// The row functions of writes never see a fence: the engine checked it before (refuse_stale_writes).
 template <class Engine>
-class queued_store final : public store {
+class queued_store final : public store, public coordination {
   using connection = typename Engine::connection_type;
 
 public:
@@ -464,9 +640,10 @@ public:
 
   std::string name() const override { return engine_->plugin(); }
 
-  void append(std::string pid, std::vector<event> events, callback<status> done) override {
+  void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
+              callback<status> done) override {
     auto key = pid_key(pid);
-    submit_call<status>(std::move(key), true, append_call{std::move(pid), std::move(events)}, std::move(done));
+    submit_call<status>(std::move(key), true, append_call{std::move(pid), std::move(events)}, std::move(done), fence);
   }
 
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -491,9 +668,9 @@ public:
         std::move(done));
   }
 
-  void save_snapshot(std::string pid, snapshot s, callback<status> done) override {
+  void save_snapshot(std::string pid, snapshot s, std::optional<write_fence> fence, callback<status> done) override {
     auto key = pid_key(pid);
-    submit_call<status>(std::move(key), true, save_snapshot_call{std::move(pid), std::move(s)}, std::move(done));
+    submit_call<status>(std::move(key), true, save_snapshot_call{std::move(pid), std::move(s)}, std::move(done), fence);
   }
 
   void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) override {
@@ -518,19 +695,20 @@ public:
   }
 
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 callback<result<int64_t>> done) override {
+                 std::optional<write_fence> fence, callback<result<int64_t>> done) override {
     auto seq_key = value_key(key);
     submit_call<result<int64_t>>(std::move(seq_key), true,
                                  put_value_call{std::move(key), std::move(type), std::move(payload), expected_version},
-                                 std::move(done));
+                                 std::move(done), fence);
   }
 
-  void delete_value(std::string key, int64_t expected_version, callback<status> done) override {
+  void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
+                    callback<status> done) override {
     auto seq_key = value_key(key);
     submit<status>(
         std::move(seq_key), true,
         [key = std::move(key), expected_version](connection& c) { return delete_value_row(c, key, expected_version); },
-        std::move(done));
+        std::move(done), fence);
   }
 
   void ping(callback<status> done) override {
@@ -541,16 +719,108 @@ public:
 
   void close() override { engine_->close(); }
 
+  coordination* cluster_coordination() override { return this; }
+
+  // -- coordination ---------------------------------------------------------------------------------------------------
+  // One sequencing key per cluster keeps its operations in issue order; each write runs alone (queued_op::alone).
+
+  void init_cluster(std::string cluster, uint32_t shards, callback<result<uint32_t>> done) override {
+    auto key = cluster_key(cluster);
+    submit_alone<result<uint32_t>>(
+        std::move(key),
+        [cluster = std::move(cluster), shards](connection& c) { return init_cluster_rows(c, cluster, shards); },
+        std::move(done));
+  }
+
+  void join(std::string cluster, std::string id, std::string address, callback<result<int64_t>> done) override {
+    auto key = cluster_key(cluster);
+    submit_alone<result<int64_t>>(
+        std::move(key),
+        [cluster = std::move(cluster), id = std::move(id), address = std::move(address)](connection& c) {
+          return join_member(c, cluster, id, address);
+        },
+        std::move(done));
+  }
+
+  void renew(std::string cluster, std::string id, int64_t incarnation, callback<status> done) override {
+    auto key = cluster_key(cluster);
+    submit_alone<status>(
+        std::move(key),
+        [cluster = std::move(cluster), id = std::move(id), incarnation](connection& c) {
+          return renew_flow(c, cluster, id, incarnation);
+        },
+        std::move(done));
+  }
+
+  void leave(std::string cluster, std::string id, int64_t incarnation, callback<status> done) override {
+    auto key = cluster_key(cluster);
+    submit_alone<status>(
+        std::move(key),
+        [cluster = std::move(cluster), id = std::move(id), incarnation](connection& c) {
+          return leave_flow(c, cluster, id, incarnation);
+        },
+        std::move(done));
+  }
+
+  void members(std::string cluster, callback<result<std::vector<member_record>>> done) override {
+    auto key = cluster_key(cluster);
+    submit<result<std::vector<member_record>>>(
+        std::move(key), false, [cluster = std::move(cluster)](connection& c) { return read_members(c, cluster); },
+        std::move(done));
+  }
+
+  void shard_owners(std::string cluster, callback<result<std::vector<shard_owner>>> done) override {
+    auto key = cluster_key(cluster);
+    submit<result<std::vector<shard_owner>>>(
+        std::move(key), false, [cluster = std::move(cluster)](connection& c) { return read_shard_owners(c, cluster); },
+        std::move(done));
+  }
+
+  void claim_shard(std::string cluster, uint32_t shard, std::string id, int64_t incarnation, int64_t expected_epoch,
+                   std::chrono::milliseconds takeover_after, callback<result<int64_t>> done) override {
+    auto key = cluster_key(cluster);
+    submit_alone<result<int64_t>>(
+        std::move(key),
+        [cluster = std::move(cluster), shard, id = std::move(id), incarnation, expected_epoch, takeover_after](
+            connection& c) { return claim_flow(c, cluster, shard, id, incarnation, expected_epoch, takeover_after); },
+        std::move(done));
+  }
+
+  void release_shard(std::string cluster, uint32_t shard, std::string id, int64_t incarnation, int64_t epoch,
+                     callback<result<int64_t>> done) override {
+    auto key = cluster_key(cluster);
+    submit_alone<result<int64_t>>(
+        std::move(key),
+        [cluster = std::move(cluster), shard, id = std::move(id), incarnation, epoch](connection& c) {
+          return release_flow(c, cluster, shard, id, incarnation, epoch);
+        },
+        std::move(done));
+  }
+
 private:
   template <class R, class F>
-  void submit(std::string key, bool write, F body, callback<R> done) {
-    submit_call<R>(std::move(key), write, closure_call<R, F>{std::move(body)}, std::move(done));
+  void submit(std::string key, bool write, F body, callback<R> done, std::optional<write_fence> fence = std::nullopt) {
+    submit_call<R>(std::move(key), write, closure_call<R, F>{std::move(body)}, std::move(done), fence);
+  }
+
+  // A coordination write: it changes shard epochs, which the fence check of a batch reads once per transaction.
+  template <class R, class F>
+  void submit_alone(std::string key, F body, callback<R> done) {
+    auto o = make_op<R>(std::move(key), true, closure_call<R, F>{std::move(body)}, std::move(done));
+    o->alone = true;
+    engine_->submit(std::move(o));
   }
 
   template <class R, class Call>
-  void submit_call(std::string key, bool write, Call call, callback<R> done) {
-    engine_->submit(
-        std::make_unique<basic_op<connection, R, Call>>(std::move(key), write, std::move(call), std::move(done)));
+  void submit_call(std::string key, bool write, Call call, callback<R> done, std::optional<write_fence> fence) {
+    auto o = make_op<R>(std::move(key), write, std::move(call), std::move(done));
+    o->fence = fence;
+    engine_->submit(std::move(o));
+  }
+
+  template <class R, class Call>
+  static std::unique_ptr<queued_op<connection>> make_op(std::string key, bool write, Call call, callback<R> done) {
+    return std::make_unique<basic_op<connection, R, Call>>(std::move(key), write, std::move(call), std::move(done));
   }
 
   std::shared_ptr<Engine> engine_;

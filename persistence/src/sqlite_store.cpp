@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <iterator>
 #include <mutex>
@@ -141,8 +142,36 @@ CREATE TABLE kv (
 );
 )sql";
 
+// Version 2: cluster coordination (coordination.hpp). renewed_at is in milliseconds since the Unix epoch by the clock
+// of the host that wrote it: members that share a SQLite file share its host, hence its clock.
+constexpr const char* schema_v2 = R"sql(
+CREATE TABLE cluster_meta (
+  cluster TEXT PRIMARY KEY,
+  shards INTEGER NOT NULL
+);
+CREATE TABLE cluster_members (
+  cluster TEXT NOT NULL,
+  id TEXT NOT NULL,
+  incarnation INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  -- 'left' rows are removed members, kept so that incarnation numbers are never reused.
+  status TEXT NOT NULL CHECK (status IN ('up', 'leaving', 'left')),
+  renewed_at INTEGER NOT NULL,
+  PRIMARY KEY (cluster, id)
+) WITHOUT ROWID;
+CREATE TABLE cluster_shards (
+  cluster TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  owner TEXT NOT NULL,  -- '' for none
+  owner_incarnation INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  PRIMARY KEY (cluster, shard)
+) WITHOUT ROWID;
+)sql";
+
 constexpr migration migrations[] = {
     {1, schema_v1},
+    {2, schema_v2},
 };
 
 static_assert(std::size(migrations) == sqlite_schema_version, "one migration per schema version");
@@ -161,6 +190,8 @@ struct connection {
   stmt_ptr save_snapshot, load_snapshot, delete_snapshots;
   stmt_ptr get_value, value_version, insert_value, update_value, delete_value;
   stmt_ptr ping;
+  stmt_ptr insert_cluster, cluster_shards, insert_shard, get_shard, set_shard, list_shards, owns_shards;
+  stmt_ptr get_member, join_member, renew_member, set_member_status, list_members;
 
   // The writer's: per persistence id, the highest sequence number this connection has itself inserted, either
   // committed or inserted by the open group transaction (a hot entity's appends pipeline into one group), so that an
@@ -212,6 +243,31 @@ constexpr statement_def statements[] = {
     {&connection::update_value, "UPDATE kv SET type = ?2, payload = ?3, version = ?4 WHERE key = ?1"},
     {&connection::delete_value, "DELETE FROM kv WHERE key = ?1"},
     {&connection::ping, "PRAGMA user_version"},
+    // Cluster coordination: ?1 is the cluster.
+    {&connection::insert_cluster,
+     "INSERT INTO cluster_meta (cluster, shards) VALUES (?1, ?2) ON CONFLICT (cluster) DO NOTHING"},
+    {&connection::cluster_shards, "SELECT shards FROM cluster_meta WHERE cluster = ?1"},
+    {&connection::insert_shard,
+     "INSERT INTO cluster_shards (cluster, shard, owner, owner_incarnation, epoch) VALUES (?1, ?2, '', 0, 0)"},
+    {&connection::get_shard,
+     "SELECT owner, owner_incarnation, epoch FROM cluster_shards WHERE cluster = ?1 AND shard = ?2"},
+    {&connection::set_shard,
+     "UPDATE cluster_shards SET owner = ?3, owner_incarnation = ?4, epoch = ?5 WHERE cluster = ?1 AND shard = ?2"},
+    {&connection::list_shards,
+     "SELECT shard, owner, owner_incarnation, epoch FROM cluster_shards WHERE cluster = ?1 ORDER BY shard"},
+    {&connection::owns_shards,
+     "SELECT EXISTS (SELECT 1 FROM cluster_shards WHERE cluster = ?1 AND owner = ?2 AND owner_incarnation = ?3)"},
+    {&connection::get_member,
+     "SELECT incarnation, status, renewed_at FROM cluster_members WHERE cluster = ?1 AND id = ?2"},
+    {&connection::join_member,
+     "INSERT INTO cluster_members (cluster, id, incarnation, address, status, renewed_at)"
+     " VALUES (?1, ?2, 1, ?3, 'up', ?4) ON CONFLICT (cluster, id) DO UPDATE SET incarnation = incarnation + 1,"
+     " address = excluded.address, status = 'up', renewed_at = excluded.renewed_at RETURNING incarnation"},
+    {&connection::renew_member, "UPDATE cluster_members SET renewed_at = ?3 WHERE cluster = ?1 AND id = ?2"},
+    {&connection::set_member_status, "UPDATE cluster_members SET status = ?3 WHERE cluster = ?1 AND id = ?2"},
+    {&connection::list_members,
+     "SELECT id, incarnation, address, status, renewed_at FROM cluster_members WHERE cluster = ?1"
+     " AND status <> 'left' ORDER BY id"},
 };
 
 // Runs a statement once (open-time only) and collects the first column of every row.
@@ -543,6 +599,168 @@ status ping_db(connection& c) {
   return {};
 }
 
+// -- Cluster coordination ---------------------------------------------------------------------------------------------
+
+/// The store's clock: this host's wall clock in milliseconds since the Unix epoch. Every process on the host reads the
+/// same clock, and unlike a monotonic clock it keeps counting across reboots, which the file outlives. A step of the
+/// host's clock shifts every age by as much (backwards: takeovers come later; forwards: sooner).
+int64_t clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// The age of a renewal stamped at `renewed_at`; never negative, even after the host's clock stepped back.
+int64_t age_ms(int64_t now, int64_t renewed_at) {
+  return std::max<int64_t>(0, now - renewed_at);
+}
+
+status bad_cluster_row(const std::string& what) {
+  return {status_code::data_loss, what + ": a cluster row holds an unknown member status"};
+}
+
+// A write transaction (BEGIN IMMEDIATE) holds the file's write lock, which keeps every other writer out until it ends:
+// locking a row (lock_shard_row, lock_member_row) is reading it.
+result<std::optional<shard_row>> lock_shard_row(connection& c, const std::string& cluster, uint32_t shard) {
+  use s{c.get_shard};
+  s.text(1, cluster).int64(2, shard);
+  int rc = s.step();
+  if (rc == SQLITE_DONE)
+    return std::optional<shard_row>{};
+  if (rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "read shard " + std::to_string(shard) + " of cluster '" + cluster + "'");
+  return std::optional<shard_row>{shard_row{s.bytes_at(0), s.int64_at(1), s.int64_at(2)}};
+}
+
+status write_shard_row(connection& c, const std::string& cluster, uint32_t shard, const shard_row& row) {
+  use s{c.set_shard};
+  s.text(1, cluster).int64(2, shard).text(3, row.owner).int64(4, row.owner_incarnation).int64(5, row.epoch);
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "update shard " + std::to_string(shard) + " of cluster '" + cluster + "'");
+  return {};
+}
+
+result<std::optional<member_row>> read_member_row(connection& c, const std::string& cluster, const std::string& id) {
+  auto what = "read member '" + id + "' of cluster '" + cluster + "'";
+  use s{c.get_member};
+  s.text(1, cluster).text(2, id);
+  int rc = s.step();
+  if (rc == SQLITE_DONE)
+    return std::optional<member_row>{};
+  if (rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, what);
+  auto state = parse_state(s.bytes_at(1));
+  if (!state)
+    return bad_cluster_row(what);
+  return std::optional<member_row>{member_row{s.int64_at(0), *state, age_ms(clock_ms(), s.int64_at(2))}};
+}
+
+result<std::optional<member_row>> lock_member_row(connection& c, const std::string& cluster, const std::string& id) {
+  return read_member_row(c, cluster, id);
+}
+
+// The writer's fence check (refuse_stale_writes): the transaction's write lock keeps every other writer of the file,
+// claims included, out until it ends.
+result<shard_epochs> read_shard_epochs(connection& c, const std::string& cluster, const std::vector<uint32_t>& shards) {
+  shard_epochs out;
+  for (auto shard : shards) {
+    auto row = lock_shard_row(c, cluster, shard);
+    if (!row.ok())
+      return row.error();
+    if (row.value())
+      out.emplace_back(shard, row.value()->epoch);
+  }
+  return out;
+}
+
+result<uint32_t> init_cluster_rows(connection& c, const std::string& cluster, uint32_t shards) {
+  if (auto st = check_shard_count(cluster, shards); !st.ok())
+    return st;
+  auto what = "init cluster '" + cluster + "'";
+  {
+    use s{c.insert_cluster};
+    s.text(1, cluster).int64(2, shards);
+    if (int rc = s.step(); rc != SQLITE_DONE)
+      return db_error(c.db.get(), rc, what);
+  }
+  if (sqlite3_changes(c.db.get()) == 1) {
+    for (uint32_t shard = 0; shard < shards; ++shard) {
+      use s{c.insert_shard};
+      s.text(1, cluster).int64(2, shard);
+      if (int rc = s.step(); rc != SQLITE_DONE)
+        return db_error(c.db.get(), rc, what);
+    }
+  }
+  use s{c.cluster_shards};
+  s.text(1, cluster);
+  if (int rc = s.step(); rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, what);
+  return static_cast<uint32_t>(s.int64_at(0));
+}
+
+result<int64_t> join_member(connection& c, const std::string& cluster, const std::string& id,
+                            const std::string& address) {
+  use s{c.join_member};
+  s.text(1, cluster).text(2, id).text(3, address).int64(4, clock_ms());
+  if (int rc = s.step(); rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "join '" + id + "' to cluster '" + cluster + "'");
+  return s.int64_at(0);
+}
+
+status stamp_renewal(connection& c, const std::string& cluster, const std::string& id) {
+  use s{c.renew_member};
+  s.text(1, cluster).text(2, id).int64(3, clock_ms());
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "renew '" + id + "' in cluster '" + cluster + "'");
+  return {};
+}
+
+result<bool> owns_shards(connection& c, const std::string& cluster, const std::string& id, int64_t incarnation) {
+  use s{c.owns_shards};
+  s.text(1, cluster).text(2, id).int64(3, incarnation);
+  if (int rc = s.step(); rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "read the shards of '" + id + "' in cluster '" + cluster + "'");
+  return s.int64_at(0) != 0;
+}
+
+status set_member_state(connection& c, const std::string& cluster, const std::string& id, member_state state) {
+  use s{c.set_member_status};
+  s.text(1, cluster).text(2, id).text(3, state_text(state));
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "update member '" + id + "' of cluster '" + cluster + "'");
+  return {};
+}
+
+result<std::vector<member_record>> read_members(connection& c, const std::string& cluster) {
+  auto what = "read the members of cluster '" + cluster + "'";
+  std::vector<member_record> out;
+  use s{c.list_members};
+  s.text(1, cluster);
+  auto now = clock_ms();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    auto state = parse_state(s.bytes_at(3));
+    if (!state)
+      return bad_cluster_row(what);
+    out.push_back(
+        member_record{s.bytes_at(0), s.int64_at(1), s.bytes_at(2), public_status(*state), age_ms(now, s.int64_at(4))});
+  }
+  if (rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, what);
+  return out;
+}
+
+result<std::vector<shard_owner>> read_shard_owners(connection& c, const std::string& cluster) {
+  std::vector<shard_owner> out;
+  use s{c.list_shards};
+  s.text(1, cluster);
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.push_back(shard_owner{static_cast<uint32_t>(s.int64_at(0)), s.bytes_at(1), s.int64_at(2), s.int64_at(3)});
+  if (rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, "read the shards of cluster '" + cluster + "'");
+  return out;
+}
+
 // A rejected request leaves the transaction usable; anything else (I/O, full disk, corruption) dooms it.
 bool is_rejection(status_code c) {
   return c == status_code::conflict || c == status_code::invalid_argument;
@@ -553,8 +771,11 @@ bool is_rejection(status_code c) {
 /// The connections of the shared engine: one writer and one reader.
 class sqlite_core : public queued_engine<sqlite_core, connection> {
 public:
-  sqlite_core(size_t max_batch, std::unique_ptr<connection> writer, std::unique_ptr<connection> reader)
-      : queued_engine(plugin_name, max_batch, 1), writer_db_(std::move(writer)), reader_db_(std::move(reader)) {}
+  sqlite_core(size_t max_batch, std::string cluster, std::unique_ptr<connection> writer,
+              std::unique_ptr<connection> reader)
+      : queued_engine(plugin_name, max_batch, 1, std::move(cluster)),
+        writer_db_(std::move(writer)),
+        reader_db_(std::move(reader)) {}
 
 private:
   friend queued_engine;
@@ -584,6 +805,16 @@ private:
         auto st = db_error(db, rc, "begin transaction");
         for (; i < batch.size(); ++i)
           batch[i]->fail(st);
+        return;
+      }
+      auto fences = refuse_stale_writes(batch, i, fence_cluster(), [&](const std::vector<uint32_t>& shards) {
+        return read_shard_epochs(c, fence_cluster(), shards);
+      });
+      if (!fences.ok()) {
+        // Nothing ran in this transaction yet; the rest of the batch fails as if BEGIN had.
+        step_once(c.rollback);
+        for (; i < batch.size(); ++i)
+          batch[i]->fail(fences);
         return;
       }
       bool doomed = false;
@@ -690,7 +921,8 @@ result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const 
   auto reader = open_connection(path, where, *synchronous, options, false);
   if (!reader.ok())
     return reader.error();
-  auto core = std::make_shared<sqlite_core>(options.max_batch, std::move(writer.value()), std::move(reader.value()));
+  auto core = std::make_shared<sqlite_core>(options.max_batch, options.cluster, std::move(writer.value()),
+                                            std::move(reader.value()));
   core->start();
   return std::shared_ptr<store>{std::make_shared<sqlite_store>(std::move(core))};
 }

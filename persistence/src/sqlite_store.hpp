@@ -7,6 +7,10 @@
 // writer commits, so a long replay never delays commits. Callbacks run on those two threads. Operations on the same
 // persistence id (or value key) are sequenced: a read waits for the writes issued before it and vice versa, so
 // callbacks keep their issue order and a read sees every write whose callback has run.
+//
+// Cluster coordination (coordination.hpp) serves members that share the file, hence one host: the store's clock is
+// that host's wall clock. A write transaction (BEGIN IMMEDIATE) holds the file's write lock from its start, so the
+// epochs a batch's fence check reads cannot change before it commits: another process's claim waits for the lock.
 #pragma once
 
 #include <memory>
@@ -17,7 +21,7 @@
 namespace actorstate::persistence::detail {
 
 /// The schema version this build writes (`PRAGMA user_version`); files with a higher version are refused.
-inline constexpr int sqlite_schema_version = 1;
+inline constexpr int sqlite_schema_version = 2;
 
 /// Identifies actorstate files (`PRAGMA application_id`, "ACST").
 inline constexpr int sqlite_application_id = 0x41435354;

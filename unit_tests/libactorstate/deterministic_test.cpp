@@ -271,7 +271,7 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.an_undecodable_snapshot_
   REQUIRE(store->snapshot_seq("text-log|c") == 3);
   // Replace the newest snapshot by one of a type the entity does not know.
   store->save_snapshot("text-log|c", persistence::snapshot{3, "type.googleapis.com/nobody.Knows", "\x01"},
-                       [](status st) { REQUIRE(st.ok()); });
+                       persistence::unfenced, [](status st) { REQUIRE(st.ok()); });
   store->complete_all();
   sched->advance_time(std::chrono::seconds{2});
   settle();
@@ -513,7 +513,7 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.value_write_fenced_by_an
   theirs.set_present(true);
   auto stored = store->value("register|x");
   REQUIRE(stored);
-  store->put_value("register|x", stored->type, theirs.SerializeAsString(), 1,
+  store->put_value("register|x", stored->type, theirs.SerializeAsString(), 1, persistence::unfenced,
                    [](result<int64_t> r) { REQUIRE(r.ok()); });
   store->complete_all();
   auto r2 = send(set_cmd("x", 2));

@@ -25,7 +25,8 @@ namespace actorstate::testing {
 /// outcome writes and then reports `unknown_outcome`; a failed read returns the error.
 class stepped_store final : public persistence::store {
 public:
-  void append(std::string pid, std::vector<persistence::event> events, persistence::callback<status> done) override {
+  void append(std::string pid, std::vector<persistence::event> events, std::optional<persistence::write_fence>,
+              persistence::callback<status> done) override {
     ++appends_;
     pending_.push_back([this, pid, events = std::move(events), done = std::move(done)]() mutable {
       if (auto failure = next_write_failure(failing_appends_, append_failure_)) {
@@ -70,7 +71,8 @@ public:
       done({});
     });
   }
-  void save_snapshot(std::string pid, persistence::snapshot s, persistence::callback<status> done) override {
+  void save_snapshot(std::string pid, persistence::snapshot s, std::optional<persistence::write_fence>,
+                     persistence::callback<status> done) override {
     pending_.push_back([this, pid, s = std::move(s), done = std::move(done)]() mutable {
       ++snapshot_saves_;
       snapshots_[pid][s.seq] = std::move(s);
@@ -105,7 +107,7 @@ public:
     });
   }
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 persistence::callback<result<int64_t>> done) override {
+                 std::optional<persistence::write_fence>, persistence::callback<result<int64_t>> done) override {
     ++value_writes_;
     pending_.push_back([this, key, type = std::move(type), payload = std::move(payload), expected_version,
                         done = std::move(done)]() mutable {
@@ -121,7 +123,8 @@ public:
         done(expected_version + 1);
     });
   }
-  void delete_value(std::string key, int64_t expected_version, persistence::callback<status> done) override {
+  void delete_value(std::string key, int64_t expected_version, std::optional<persistence::write_fence>,
+                    persistence::callback<status> done) override {
     ++value_writes_;
     pending_.push_back([this, key, expected_version, done = std::move(done)] {
       if (auto refused = refuse_value_write(key, expected_version)) {

@@ -19,7 +19,9 @@ public:
   virtual ~plugin_env() = default;
 
   /// Opens a store on this environment's data; for durable plugins, opening again after close() sees the same data.
-  virtual std::shared_ptr<store> open() = 0;
+  virtual std::shared_ptr<store> open(const store_options& options) = 0;
+
+  std::shared_ptr<store> open() { return open(store_options{}); }
 };
 
 std::unique_ptr<plugin_env> make_memory_env();

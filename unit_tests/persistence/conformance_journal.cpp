@@ -114,9 +114,9 @@ CONFORMANCE_TEST(journal, rejected_append_among_concurrent_appends) {
       start.arrive_and_wait();
       for (int i = 0; i < per_thread; ++i) {
         auto n = t * per_thread + i;
-        f.s->append("pid-" + std::to_string(n), {ev(1), ev(2)}, good[n].cb());
+        f.s->append("pid-" + std::to_string(n), {ev(1), ev(2)}, unfenced, good[n].cb());
         if (t == threads / 2 && i == per_thread / 2)
-          f.s->append("p", {ev(3)}, bad.cb());  // "p" is at 5: a stale writer
+          f.s->append("p", {ev(3)}, unfenced, bad.cb());  // "p" is at 5: a stale writer
       }
     });
   for (auto& t : issuers)
@@ -162,8 +162,8 @@ CONFORMANCE_TEST(journal, binary_fields_round_trip) {
 CONFORMANCE_TEST(journal, second_writer_conflicts) {
   waiter<status> first;
   waiter<status> second;
-  race([&] { f.s->append("p", {ev(1, "from a")}, first.cb()); },
-       [&] { f.s->append("p", {ev(1, "from b")}, second.cb()); });
+  race([&] { f.s->append("p", {ev(1, "from a")}, unfenced, first.cb()); },
+       [&] { f.s->append("p", {ev(1, "from b")}, unfenced, second.cb()); });
   auto sa = first.get();
   auto sb = second.get();
   CHECK(sa.ok() != sb.ok());
@@ -227,7 +227,7 @@ CONFORMANCE_TEST(journal, racing_batches_one_wins_whole) {
       e.payload = "b" + std::to_string(e.seq);
     waiter<status> wa;
     waiter<status> wb;
-    race([&] { f.s->append("p", a, wa.cb()); }, [&] { f.s->append("p", b, wb.cb()); });
+    race([&] { f.s->append("p", a, unfenced, wa.cb()); }, [&] { f.s->append("p", b, unfenced, wb.cb()); });
     auto sa = wa.get();
     auto sb = wb.get();
     REQUIRE_MESSAGE(sa.ok() != sb.ok(), "round " << round << ": " << sa.to_string() << " / " << sb.to_string());

@@ -12,13 +12,15 @@ namespace {
 
 class memory_env final : public plugin_env {
 public:
-  std::shared_ptr<store> open() override { return open_store_or_fail("memory"); }
+  std::shared_ptr<store> open(const store_options& options) override { return open_store_or_fail("memory", options); }
 };
 
 class sqlite_env : public plugin_env {
 public:
   // A missing parent directory: open_store must create it.
-  std::shared_ptr<store> open() override { return open_store_or_fail("sqlite:" + dir_.file("data/store.db")); }
+  std::shared_ptr<store> open(const store_options& options) override {
+    return open_store_or_fail("sqlite:" + dir_.file("data/store.db"), options);
+  }
 
 private:
   temp_dir dir_;
@@ -27,13 +29,15 @@ private:
 class faulty_sqlite_env final : public sqlite_env {
 public:
   // Without faults armed, the decorator must be invisible.
-  std::shared_ptr<store> open() override { return std::make_shared<faulty_store>(sqlite_env::open()); }
+  std::shared_ptr<store> open(const store_options& options) override {
+    return std::make_shared<faulty_store>(sqlite_env::open(options));
+  }
 };
 
 class postgres_env final : public plugin_env {
 public:
   // Every open() reaches the same database, which lives as long as the environment.
-  std::shared_ptr<store> open() override { return open_store_or_fail(db_.uri()); }
+  std::shared_ptr<store> open(const store_options& options) override { return open_store_or_fail(db_.uri(), options); }
 
 private:
   pg_temp_database db_;

@@ -142,26 +142,26 @@ CONFORMANCE_TEST(store, callbacks_per_pid_in_issue_order) {
   // saw exactly the writes issued before it.
   waiter<bool> all_done;
   auto* s = f.s.operator->();
-  s->append("p", {ev(1)}, record(0, true));
+  s->append("p", {ev(1)}, unfenced, record(0, true));
   s->highest_seq("p", [&, r = record(1, true)](result<int64_t> h) {
     r(h.ok() && h.value() == 1 ? status{} : status{status_code::data_loss, "highest should be 1"});
   });
-  s->append("q", {ev(1)}, [](status) {});
-  s->append("p", {ev(2)}, record(2, true));
-  s->append("p", {ev(3)}, record(3, true));
+  s->append("q", {ev(1)}, unfenced, [](status) {});
+  s->append("p", {ev(2)}, unfenced, record(2, true));
+  s->append("p", {ev(3)}, unfenced, record(3, true));
   s->replay("p", 1, max_seq, no_limit, [&, r = record(4, true)](result<std::vector<event>> e) {
     r(e.ok() && e.value().size() == 3 ? status{} : status{status_code::data_loss, "replay should see 3 events"});
   });
-  s->save_snapshot("p", snap(3), record(5, true));
+  s->save_snapshot("p", snap(3), unfenced, record(5, true));
   s->load_snapshot("p", [&, r = record(6, true)](result<std::optional<snapshot>> l) {
     r(l.ok() && l.value() && l.value()->seq == 3 ? status{} : status{status_code::data_loss, "snapshot 3 expected"});
   });
-  s->append("p", {ev(3)}, record(7, false));
+  s->append("p", {ev(3)}, unfenced, record(7, false));
   s->delete_up_to("p", 2, record(8, true));
   s->replay("p", 1, max_seq, no_limit, [&, r = record(9, true)](result<std::vector<event>> e) {
     r(e.ok() && e.value().size() == 1 ? status{} : status{status_code::data_loss, "replay should see 1 event"});
   });
-  s->append("p", {ev(4)}, record(10, true));
+  s->append("p", {ev(4)}, unfenced, record(10, true));
   s->highest_seq("p", [&, r = record(11, true), done = all_done.cb()](result<int64_t> h) {
     r(h.ok() && h.value() == 4 ? status{} : status{status_code::data_loss, "highest should be 4"});
     done(true);
@@ -182,10 +182,10 @@ CONFORMANCE_TEST(store, value_callbacks_in_issue_order) {
   };
   waiter<bool> all_done;
   auto* s = f.s.operator->();
-  s->put_value("k", "t", "a", 0, [&](result<int64_t> v) { push(v.ok() && v.value() == 1 ? 0 : -1); });
+  s->put_value("k", "t", "a", 0, unfenced, [&](result<int64_t> v) { push(v.ok() && v.value() == 1 ? 0 : -1); });
   s->get_value("k", [&](result<std::optional<stored_value>> v) { push(v.ok() && v.value() ? 1 : -1); });
-  s->put_value("k", "t", "b", 1, [&](result<int64_t> v) { push(v.ok() && v.value() == 2 ? 2 : -1); });
-  s->delete_value("k", 2, [&](status st) { push(st.ok() ? 3 : -1); });
+  s->put_value("k", "t", "b", 1, unfenced, [&](result<int64_t> v) { push(v.ok() && v.value() == 2 ? 2 : -1); });
+  s->delete_value("k", 2, unfenced, [&](status st) { push(st.ok() ? 3 : -1); });
   s->get_value("k", [&, done = all_done.cb()](result<std::optional<stored_value>> v) {
     push(v.ok() && !v.value() ? 4 : -1);
     done(true);
@@ -201,9 +201,9 @@ CONFORMANCE_TEST(store, callbacks_never_on_caller_thread) {
   waiter<std::thread::id> w2;
   waiter<std::thread::id> w3;
   waiter<std::thread::id> w4;
-  f.s->append("p", {ev(1)}, [cb = w1.cb()](status) { cb(std::this_thread::get_id()); });
+  f.s->append("p", {ev(1)}, unfenced, [cb = w1.cb()](status) { cb(std::this_thread::get_id()); });
   f.s->highest_seq("p", [cb = w2.cb()](result<int64_t>) { cb(std::this_thread::get_id()); });
-  f.s->append("p", {}, [cb = w3.cb()](status) { cb(std::this_thread::get_id()); });
+  f.s->append("p", {}, unfenced, [cb = w3.cb()](status) { cb(std::this_thread::get_id()); });
   f.s->ping([cb = w4.cb()](status) { cb(std::this_thread::get_id()); });
   CHECK(w1.get() != caller);
   CHECK(w2.get() != caller);
@@ -215,7 +215,7 @@ CONFORMANCE_TEST(store, close_waits_for_accepted_operations) {
   constexpr int n = 200;
   std::vector<waiter<status>> appends(n);
   for (int i = 0; i < n; ++i)
-    f.s->append("p", {ev(i + 1)}, appends[i].cb());
+    f.s->append("p", {ev(i + 1)}, unfenced, appends[i].cb());
   waiter<result<std::vector<event>>> replay;
   f.s->replay("p", 1, max_seq, no_limit, replay.cb());
   f.s->close();
@@ -233,7 +233,7 @@ CONFORMANCE_TEST(store, operations_after_close_are_unavailable) {
   f.s->close();  // idempotent
   auto caller = std::this_thread::get_id();
   waiter<std::thread::id> thread;
-  f.s->append("p", {ev(2)}, [cb = thread.cb()](status st) {
+  f.s->append("p", {ev(2)}, unfenced, [cb = thread.cb()](status st) {
     CHECK_CODE(st, status_code::unavailable);
     cb(std::this_thread::get_id());
   });
@@ -277,8 +277,8 @@ CONFORMANCE_TEST(value, racing_puts_one_wins) {
     for (int64_t expected : {0, 1}) {
       waiter<result<int64_t>> wa;
       waiter<result<int64_t>> wb;
-      race([&] { f.s->put_value(key, "t", "a", expected, wa.cb()); },
-           [&] { f.s->put_value(key, "t", "b", expected, wb.cb()); });
+      race([&] { f.s->put_value(key, "t", "a", expected, unfenced, wa.cb()); },
+           [&] { f.s->put_value(key, "t", "b", expected, unfenced, wb.cb()); });
       auto ra = wa.get();
       auto rb = wb.get();
       REQUIRE_MESSAGE(ra.ok() != rb.ok(), "round " << round << ", expected " << expected);
@@ -290,7 +290,8 @@ CONFORMANCE_TEST(value, racing_puts_one_wins) {
     }
     waiter<status> deleted;
     waiter<result<int64_t>> updated;
-    race([&] { f.s->delete_value(key, 2, deleted.cb()); }, [&] { f.s->put_value(key, "t", "c", 2, updated.cb()); });
+    race([&] { f.s->delete_value(key, 2, unfenced, deleted.cb()); },
+         [&] { f.s->put_value(key, "t", "c", 2, unfenced, updated.cb()); });
     auto sd = deleted.get();
     auto ru = updated.get();
     REQUIRE(sd.ok() != ru.ok());
@@ -317,12 +318,12 @@ DURABLE_CONFORMANCE_TEST(store, second_store_on_same_data_is_fenced) {
     waiter<result<int64_t>> vb;
     race(
         [&] {
-          f.s->append("p", a, wa.cb());
-          f.s->put_value("k", "t", "a", round, va.cb());
+          f.s->append("p", a, unfenced, wa.cb());
+          f.s->put_value("k", "t", "a", round, unfenced, va.cb());
         },
         [&] {
-          other->append("p", b, wb.cb());
-          other->put_value("k", "t", "b", round, vb.cb());
+          other->append("p", b, unfenced, wb.cb());
+          other->put_value("k", "t", "b", round, unfenced, vb.cb());
         });
     auto sa = wa.get();
     auto sb = wb.get();

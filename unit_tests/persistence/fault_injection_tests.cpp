@@ -86,8 +86,8 @@ TEST_CASE("faulty.hold_writes_delays_callbacks_not_writes") {
   f.faulty->hold_writes();
   waiter<status> first;
   waiter<status> second;
-  f.s->append("p", {ev(1)}, first.cb());
-  f.s->append("p", {ev(2)}, second.cb());
+  f.s->append("p", {ev(1)}, unfenced, first.cb());
+  f.s->append("p", {ev(2)}, unfenced, second.cb());
   REQUIRE(eventually([&] { return f.faulty->held_writes() == 2; }));
   // The inner store has done the writes; only the replies wait.
   CHECK(f.inner_highest("p") == 2);
@@ -113,7 +113,7 @@ TEST_CASE("faulty.hold_keeps_per_pid_order") {
     order.push_back(n);
   };
   waiter<bool> read_done;
-  f.s->append("p", {ev(1)}, [&](status) { push(1); });
+  f.s->append("p", {ev(1)}, unfenced, [&](status) { push(1); });
   f.s->highest_seq("p", [&, done = read_done.cb()](result<int64_t>) {
     push(2);
     done(true);
@@ -122,7 +122,7 @@ TEST_CASE("faulty.hold_keeps_per_pid_order") {
   // An injected failure on the same id also waits behind the held write.
   f.faulty->fail_writes(status_code::unavailable, 1);
   waiter<status> injected;
-  f.s->append("p", {ev(2)}, injected.cb());
+  f.s->append("p", {ev(2)}, unfenced, injected.cb());
   CHECK_FALSE(read_done.ready());
   CHECK_FALSE(injected.ready());
   f.faulty->release_writes();
@@ -176,7 +176,7 @@ TEST_CASE("faulty.close_releases_held_writes") {
   faulty_fixture f;
   f.faulty->hold_writes();
   waiter<status> held;
-  f.s->append("p", {ev(1)}, held.cb());
+  f.s->append("p", {ev(1)}, unfenced, held.cb());
   REQUIRE(eventually([&] { return f.faulty->held_writes() == 1; }));
   f.faulty->close();
   REQUIRE(held.ready());
@@ -189,8 +189,8 @@ TEST_CASE("faulty.callbacks_run_on_its_worker") {
   f.faulty->fail_writes(status_code::unavailable, 1);
   waiter<std::thread::id> injected;
   waiter<std::thread::id> forwarded;
-  f.s->append("p", {ev(1)}, [cb = injected.cb()](status) { cb(std::this_thread::get_id()); });
-  f.s->append("p", {ev(1)}, [cb = forwarded.cb()](status) { cb(std::this_thread::get_id()); });
+  f.s->append("p", {ev(1)}, unfenced, [cb = injected.cb()](status) { cb(std::this_thread::get_id()); });
+  f.s->append("p", {ev(1)}, unfenced, [cb = forwarded.cb()](status) { cb(std::this_thread::get_id()); });
   auto a = injected.get();
   auto b = forwarded.get();
   CHECK(a != std::this_thread::get_id());

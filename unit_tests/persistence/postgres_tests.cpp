@@ -269,11 +269,11 @@ void terminate_sessions(pg_admin& admin, const pg_temp_database& db) {
   }));
 }
 
-/// Waits until a session on `db` waits for a lock (the store's writer behind a test's transaction).
-void wait_for_lock_waiter(pg_admin& admin, const pg_temp_database& db) {
+/// Waits until `n` sessions on `db` wait for a lock (a store's writer behind a test's transaction).
+void wait_for_lock_waiter(pg_admin& admin, const pg_temp_database& db, int n = 1) {
   REQUIRE(eventually([&] {
     return admin.text("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
-                      {db.name()}) == "1";
+                      {db.name()}) == std::to_string(n);
   }));
 }
 
@@ -310,10 +310,11 @@ TEST_CASE("store.schema_is_versioned") {
     REQUIRE_OK(s.append("p", evs(1, 2)));
   }
   pg_admin admin{db.uri()};
-  CHECK(admin.text("SELECT version FROM schema_version") == "1");
+  CHECK(admin.text("SELECT version FROM schema_version") == "2");
   CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
   CHECK(admin.text("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN"
-                   " ('schema_version', 'journal', 'journal_highest', 'snapshots', 'kv')") == "5");
+                   " ('schema_version', 'journal', 'journal_highest', 'snapshots', 'kv', 'cluster_meta',"
+                   " 'cluster_members', 'cluster_shards')") == "8");
   CHECK(admin.text("SELECT highest_seq FROM journal_highest WHERE persistence_id = 'p'") == "2");
   // The fence is a key, not only a check in code.
   CHECK(admin.try_exec("INSERT INTO journal (persistence_id, seq, type, payload, metadata)"
@@ -324,6 +325,27 @@ TEST_CASE("store.schema_is_versioned") {
   CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
 }
 
+TEST_CASE("store.version_1_schema_is_migrated") {
+  // A database as the first release left it: the schema of version 1 only.
+  pg_temp_database db;
+  {
+    sync_store s{open_store_or_fail(db.uri())};
+    REQUIRE_OK(s.append("p", evs(1, 2)));
+  }
+  pg_admin admin{db.uri()};
+  admin.exec("DROP TABLE cluster_meta, cluster_members, cluster_shards");
+  admin.exec("UPDATE schema_version SET version = 1");
+  store_options options;
+  options.cluster = "c1";
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  CHECK(admin.text("SELECT version FROM schema_version") == "2");
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  sync_cluster c{s, "c1"};
+  CHECK(value_of(c.init(2)) == 2);
+  REQUIRE(value_of(c.join("a")) == 1);
+  REQUIRE_OK(s.append("p", {ev(3)}, write_fence{0, value_of(c.claim(0, "a", 1, 0))}));
+}
+
 TEST_CASE("store.newer_schema_version_is_refused") {
   pg_temp_database db;
   { sync_store s{open_store_or_fail(db.uri())}; }
@@ -332,7 +354,7 @@ TEST_CASE("store.newer_schema_version_is_refused") {
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(
-      s.error().message().find("schema version 99 is newer than this build supports (1)") != std::string::npos,
+      s.error().message().find("schema version 99 is newer than this build supports (2)") != std::string::npos,
       s.error().message());
   CHECK_MESSAGE(s.error().message().find(db.name()) != std::string::npos, s.error().message());
 }
@@ -370,7 +392,7 @@ TEST_CASE("store.concurrent_opens_create_the_schema_once") {
     }
     pg_admin admin{db.uri()};
     CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
-    CHECK(admin.text("SELECT version FROM schema_version") == "1");
+    CHECK(admin.text("SELECT version FROM schema_version") == "2");
     // Every store works, and they fence each other.
     for (int i = 0; i < n; ++i)
       CHECK_OK(stores[i]->append("p", {ev(i + 1)}));
@@ -388,19 +410,36 @@ void stall_writer(sync_store& s, pg_admin& admin, pg_temp_database& db, waiter<s
     REQUIRE_OK(s.append("blocker", evs(1, 1)));
   admin.exec("BEGIN");
   admin.exec("SELECT * FROM journal_highest WHERE persistence_id = 'blocker' FOR UPDATE");
-  s->append("blocker", {ev(seq)}, blocked.cb());
+  s->append("blocker", {ev(seq)}, unfenced, blocked.cb());
   wait_for_lock_waiter(admin, db);
 }
 
 /// Appends a first event to one new journal per waiter, named `prefix` and the waiter's index.
 void start_journals(sync_store& s, const std::string& prefix, std::vector<waiter<status>>& waiters) {
   for (size_t i = 0; i < waiters.size(); ++i)
-    s->append(prefix + std::to_string(i), {ev(1)}, waiters[i].cb());
+    s->append(prefix + std::to_string(i), {ev(1)}, unfenced, waiters[i].cb());
 }
 
 void check_all_ok(std::vector<waiter<status>>& waiters) {
   for (auto& w : waiters)
     CHECK_OK(w.get());
+}
+
+/// Queues `group` (a mixed_group or a fenced_group) behind a stalled writer, runs `while_stalled`, lets the writer go,
+/// and checks the group's outcomes and that its writes ("pid-…") took one transaction.
+template <class Group, class F>
+void check_group_commit(sync_store& s, pg_admin& admin, pg_temp_database& db, Group& group, F while_stalled) {
+  log_transactions(admin);
+  waiter<status> blocked;
+  stall_writer(s, admin, db, blocked);
+  group.queue(s);
+  while_stalled();
+  CHECK_FALSE(group.good.back().ready());
+  admin.exec("COMMIT");
+  CHECK_OK(blocked.get());
+  group.check_outcomes();
+  CHECK(transactions_of(admin, "pid-%") == "1");
+  group.check_stored(s);
 }
 
 TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
@@ -409,21 +448,12 @@ TEST_CASE("store.group_commit_rejects_only_the_bad_write") {
   REQUIRE_OK(s.append("seeded", evs(1, 3)));
   REQUIRE_OK(s.append("read-only", evs(1, 2)));
   pg_admin admin{db.uri()};
-  log_transactions(admin);
-  waiter<status> blocked;
-  stall_writer(s, admin, db, blocked);
   mixed_group group;
-  group.queue(s);
-  // Reads have their own connections: a stalled writer does not delay them.
-  CHECK(value_of(s.replay("read-only")) == evs(1, 2));
-  CHECK_OK(s.ping());
-  CHECK_FALSE(group.good.back().ready());
-  admin.exec("COMMIT");
-  CHECK_OK(blocked.get());
-  group.check_outcomes();
-  // 52 writes queued behind the stalled one, one transaction.
-  CHECK(transactions_of(admin, "pid-%") == "1");
-  group.check_stored(s);
+  check_group_commit(s, admin, db, group, [&] {
+    // Reads have their own connections: a stalled writer does not delay them.
+    CHECK(value_of(s.replay("read-only")) == evs(1, 2));
+    CHECK_OK(s.ping());
+  });
 }
 
 TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
@@ -445,12 +475,12 @@ TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
   waiter<result<int64_t>> stale_put;
   for (int i = 0; i < n; ++i) {
     auto pid = "pid-" + std::to_string(i);
-    s->append(pid, {ev(1)}, appends[i].cb());
-    s->save_snapshot(pid, snapshot{1, "t", "s" + std::to_string(i)}, snapshots[i].cb());
-    s->put_value("key-" + std::to_string(i), "t", "v", 0, puts[i].cb());
+    s->append(pid, {ev(1)}, unfenced, appends[i].cb());
+    s->save_snapshot(pid, snapshot{1, "t", "s" + std::to_string(i)}, unfenced, snapshots[i].cb());
+    s->put_value("key-" + std::to_string(i), "t", "v", 0, unfenced, puts[i].cb());
     if (i == n / 2) {
-      s->append("seeded", {ev(2)}, stale_append.cb());
-      s->put_value("kept", "t", "v2", 7, stale_put.cb());
+      s->append("seeded", {ev(2)}, unfenced, stale_append.cb());
+      s->put_value("kept", "t", "v2", 7, unfenced, stale_put.cb());
     }
   }
   admin.exec("COMMIT");
@@ -493,6 +523,90 @@ TEST_CASE("store.pipelined_group_commit_rejects_only_the_stale_writes") {
   CHECK(transactions_of(admin, "more-%") == "1");
 }
 
+TEST_CASE("store.group_commit_refuses_only_the_stale_fenced_writes") {
+  pg_temp_database db;
+  store_options options;
+  options.cluster = "c1";
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  sync_cluster c{s, "c1"};
+  fenced_group group;
+  group.prepare(s, c);
+  pg_admin admin{db.uri()};
+  check_group_commit(s, admin, db, group, [] {});
+}
+
+TEST_CASE("store.fence_check_refused_by_the_server_fails_only_the_fenced_writes") {
+  // PostgreSQL refuses a cluster name that is not UTF-8, which fails the batch's fence check itself: the fenced writes
+  // fail with that error, the writes batched with them still commit.
+  pg_temp_database db;
+  store_options options;
+  options.cluster = "c\xff";
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  pg_admin admin{db.uri()};
+  waiter<status> blocked;
+  stall_writer(s, admin, db, blocked);
+  waiter<status> fenced;
+  waiter<status> unfenced_append;
+  waiter<result<int64_t>> unfenced_put;
+  s->append("p", {ev(1)}, write_fence{0, 1}, fenced.cb());
+  s->append("q", {ev(1)}, unfenced, unfenced_append.cb());
+  s->put_value("k", "t", "v", 0, unfenced, unfenced_put.cb());
+  admin.exec("COMMIT");
+  CHECK_OK(blocked.get());
+  CHECK_CODE(fenced.get(), status_code::invalid_argument);
+  CHECK_OK(unfenced_append.get());
+  CHECK(value_of(unfenced_put.get()) == 1);
+  CHECK(value_of(s.highest("p")) == 0);
+  CHECK(value_of(s.replay("q")) == evs(1, 1));
+}
+
+TEST_CASE("store.claim_waits_for_an_open_fenced_write") {
+  // Member "a" owns shard 0; its writer has checked (and share-locked) the shard's epoch for a fenced write, which is
+  // not committed yet. A claim by "b", through another store, must wait until it is: then "b" recovers state that
+  // includes the write, and "a"'s next write is refused.
+  pg_temp_database db;
+  store_options options;
+  options.cluster = "c1";
+  sync_store a{open_store_or_fail(db.uri(), options)};
+  sync_store b{open_store_or_fail(db.uri(), options)};
+  sync_cluster ca{a, "c1"};
+  sync_cluster cb{b, "c1"};
+  REQUIRE(value_of(ca.init(2)) == 2);
+  REQUIRE(value_of(ca.join("a")) == 1);
+  REQUIRE(value_of(cb.join("b")) == 1);
+  auto epoch = value_of(ca.claim(0, "a", 1, 0));
+  REQUIRE_OK(a.append("held", evs(1, 1)));
+  // "a"'s writer stalls on "blocker"; the fenced write and an append to "held" (whose row the test also locks) queue
+  // up behind it as the next group, which then stalls on "held" after its fence check and the fenced write.
+  pg_admin admin{db.uri()};
+  pg_admin held_lock{db.uri()};
+  waiter<status> blocked;
+  stall_writer(a, admin, db, blocked);
+  held_lock.exec("BEGIN");
+  held_lock.exec("SELECT * FROM journal_highest WHERE persistence_id = 'held' FOR UPDATE");
+  waiter<status> fenced;
+  waiter<status> held;
+  a->append("p", {ev(1)}, write_fence{0, epoch}, fenced.cb());
+  a->append("held", {ev(2)}, unfenced, held.cb());
+  admin.exec("COMMIT");
+  CHECK_OK(blocked.get());
+  wait_for_lock_waiter(admin, db);
+  // "a" renews no more: its renewal is older than 1 ms by now.
+  waiter<result<int64_t>> claimed;
+  cb->claim_shard("c1", 0, "b", 1, epoch, std::chrono::milliseconds{1}, claimed.cb());
+  wait_for_lock_waiter(admin, db, 2);
+  CHECK_FALSE(claimed.ready());
+  CHECK_FALSE(fenced.ready());
+  held_lock.exec("COMMIT");
+  CHECK_OK(fenced.get());
+  CHECK_OK(held.get());
+  auto taken = claimed.get();
+  REQUIRE(taken.ok());
+  CHECK(taken.value() == epoch + 1);
+  CHECK(value_of(b.replay("p")) == evs(1, 1));
+  CHECK_CODE(a.append("p", {ev(2)}, write_fence{0, epoch}), status_code::conflict);
+}
+
 TEST_CASE("store.max_batch_bounds_a_transaction") {
   pg_temp_database db;
   store_options options;
@@ -519,8 +633,8 @@ TEST_CASE("store.failed_event_insert_rolls_back_the_whole_batch") {
   admin.exec("INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES ('p', 4, 't', '', '')");
   waiter<status> other;
   waiter<status> batch;
-  s->append("q", evs(1, 1), other.cb());
-  s->append("p", evs(3, 5), batch.cb());
+  s->append("q", evs(1, 1), unfenced, other.cb());
+  s->append("p", evs(3, 5), unfenced, batch.cb());
   CHECK_OK(other.get());
   CHECK_CODE(batch.get(), status_code::conflict);
   CHECK(value_of(s.highest("p")) == 2);
@@ -538,9 +652,9 @@ TEST_CASE("store.text_postgres_cannot_store_is_invalid_argument") {
   waiter<status> fine;
   waiter<result<int64_t>> bad_key;
   // In one group commit: the rejected writes are undone alone.
-  s->append(std::string{"a\0b", 3}, {ev(1)}, nul_pid.cb());
-  s->append("fine", {ev(1)}, fine.cb());
-  s->put_value("\xff\xfe", "t", "v", 0, bad_key.cb());
+  s->append(std::string{"a\0b", 3}, {ev(1)}, unfenced, nul_pid.cb());
+  s->append("fine", {ev(1)}, unfenced, fine.cb());
+  s->put_value("\xff\xfe", "t", "v", 0, unfenced, bad_key.cb());
   CHECK_CODE(nul_pid.get(), status_code::invalid_argument);
   CHECK_OK(fine.get());
   CHECK_CODE(bad_key.get(), status_code::invalid_argument);
@@ -582,8 +696,8 @@ TEST_CASE("store.commit_lost_in_transit_is_unknown_outcome") {
   // Both writes share the transaction whose COMMIT never arrives.
   waiter<status> append;
   waiter<result<int64_t>> put;
-  s->append("p", {ev(2)}, append.cb());
-  s->put_value("k", "t", "v2", 1, put.cb());
+  s->append("p", {ev(2)}, unfenced, append.cb());
+  s->put_value("k", "t", "v2", 1, unfenced, put.cb());
   CHECK_CODE(append.get(), status_code::unknown_outcome);
   auto put_result = put.get();
   CHECK_MESSAGE((put_result.ok() || put_result.error().code() == status_code::unknown_outcome), status_of(put_result));

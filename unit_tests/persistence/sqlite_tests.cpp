@@ -139,10 +139,11 @@ TEST_CASE("sqlite.schema_is_versioned_and_in_wal_mode") {
     REQUIRE_OK(s.append("p", evs(1, 1)));
   }
   raw_db db{path};
-  CHECK(db.text("PRAGMA user_version") == "1");
+  CHECK(db.text("PRAGMA user_version") == "2");
   CHECK(db.text("PRAGMA application_id") == std::to_string(0x41435354));
   CHECK(db.text("PRAGMA journal_mode") == "wal");
-  for (const char* table : {"journal", "journal_meta", "snapshots", "kv"})
+  for (const char* table :
+       {"journal", "journal_meta", "snapshots", "kv", "cluster_meta", "cluster_members", "cluster_shards"})
     CHECK_MESSAGE(db.text(std::string{"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '"} + table +
                           "'") == "1",
                   table);
@@ -161,6 +162,27 @@ TEST_CASE("sqlite.reopening_current_schema_keeps_data") {
   }
   sync_store s{open_sqlite(path)};
   CHECK(value_of(s.replay("p")) == evs(1, 3));
+}
+
+TEST_CASE("sqlite.version_1_file_is_migrated") {
+  // A file as the first release left it: the schema of version 1 only.
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  {
+    sync_store s{open_sqlite(path)};
+    REQUIRE_OK(s.append("p", evs(1, 2)));
+  }
+  raw_db{path}.exec(
+      "DROP TABLE cluster_meta; DROP TABLE cluster_members; DROP TABLE cluster_shards; PRAGMA user_version = 1");
+  store_options options;
+  options.cluster = "c1";
+  sync_store s{open_sqlite(path, options)};
+  CHECK(raw_db{path}.text("PRAGMA user_version") == "2");
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  sync_cluster c{s, "c1"};
+  CHECK(value_of(c.init(2)) == 2);
+  REQUIRE(value_of(c.join("a")) == 1);
+  REQUIRE_OK(s.append("p", {ev(3)}, write_fence{0, value_of(c.claim(0, "a", 1, 0))}));
 }
 
 TEST_CASE("sqlite.newer_schema_version_is_refused") {
@@ -223,8 +245,27 @@ TEST_CASE("sqlite.synchronous_option_controls_fsync") {
   CHECK(commit_syncs("FULL", "full.db") >= 5);
 }
 
-TEST_CASE("sqlite.group_commit_rejects_only_the_bad_write") {
+/// Queues `group` (a mixed_group or a fenced_group) behind a stalled writer, runs `while_stalled`, lets the writer go,
+/// and checks the group's outcomes and that its writes took only a few commits. The store must use the fault VFS.
+template <class Group, class F>
+void check_group_commit(sync_store& s, const std::string& path, Group& group, F while_stalled) {
   auto& vfs = fault_vfs();
+  raw_db blocker{path};
+  // Hold the database's write lock so that the store's writer stalls and the following writes pile up.
+  blocker.exec("BEGIN IMMEDIATE");
+  group.queue(s);
+  while_stalled();
+  CHECK_FALSE(group.good.back().ready());
+  vfs.reset();
+  blocker.exec("COMMIT");
+  group.check_outcomes();
+  // Some 50 writes, yet only a few commits (each FULL commit syncs the WAL once).
+  CHECK(vfs.syncs.load() <= 3);
+  group.check_stored(s);
+}
+
+TEST_CASE("sqlite.group_commit_rejects_only_the_bad_write") {
+  fault_vfs().reset();  // registers it, too
   temp_dir dir;
   auto path = dir.file("store.db");
   store_options options;
@@ -232,21 +273,26 @@ TEST_CASE("sqlite.group_commit_rejects_only_the_bad_write") {
   sync_store s{open_sqlite(path, options)};
   REQUIRE_OK(s.append("seeded", evs(1, 3)));
   REQUIRE_OK(s.append("read-only", evs(1, 2)));
-  raw_db blocker{path};
-  // Hold the database's write lock so that the store's writer stalls and the following writes pile up.
-  blocker.exec("BEGIN IMMEDIATE");
   mixed_group group;
-  group.queue(s);
-  // Reads have their own connection and thread: a stalled writer does not delay them (unless they are queued behind
-  // a write to the same persistence id).
-  CHECK(value_of(s.replay("read-only")) == evs(1, 2));
-  CHECK_FALSE(group.good.back().ready());
-  vfs.reset();
-  blocker.exec("COMMIT");
-  group.check_outcomes();
-  // 52 writes, yet only a few commits (each FULL commit syncs the WAL once).
-  CHECK(vfs.syncs.load() <= 3);
-  group.check_stored(s);
+  check_group_commit(s, path, group, [&] {
+    // Reads have their own connection and thread: a stalled writer does not delay them (unless they are queued behind
+    // a write to the same persistence id).
+    CHECK(value_of(s.replay("read-only")) == evs(1, 2));
+  });
+}
+
+TEST_CASE("sqlite.group_commit_refuses_only_the_stale_fenced_writes") {
+  fault_vfs().reset();  // registers it, too
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  store_options options;
+  options.sqlite_vfs = fault_vfs_name;
+  options.cluster = "c1";
+  sync_store s{open_sqlite(path, options)};
+  sync_cluster c{s, "c1"};
+  fenced_group group;
+  group.prepare(s, c);
+  check_group_commit(s, path, group, [] {});
 }
 
 TEST_CASE("sqlite.disk_full_is_unavailable_and_recovers") {
@@ -306,11 +352,11 @@ TEST_CASE("sqlite.failed_group_of_one_entity_forgets_known_highest") {
   // The writer takes this write alone and stalls on the lock, so the appends behind it form one group. (The pause
   // only makes that likely; however the writes are grouped, none of 3..5 is stored and the checks below hold.)
   waiter<result<int64_t>> stalled;
-  s->put_value("k", "t", "v", 0, stalled.cb());
+  s->put_value("k", "t", "v", 0, unfenced, stalled.cb());
   std::this_thread::sleep_for(std::chrono::milliseconds{100});
   std::vector<waiter<status>> appends(3);
   for (int64_t i = 0; i < 3; ++i)
-    s->append("p", {ev(3 + i)}, appends[static_cast<size_t>(i)].cb());
+    s->append("p", {ev(3 + i)}, unfenced, appends[static_cast<size_t>(i)].cb());
   vfs.write_error = SQLITE_FULL;
   blocker.exec("COMMIT");
   CHECK_CODE(stalled.get(), status_code::unavailable);

@@ -23,6 +23,7 @@
 
 #include <stdlib.h>
 
+#include "actorstate/persistence/coordination.hpp"
 #include "actorstate/persistence/store.hpp"
 
 namespace actorstate::persistence {}  // namespace actorstate::persistence
@@ -188,9 +189,9 @@ public:
     s_ = std::move(s);
   }
 
-  status append(const std::string& pid, std::vector<event> events) {
+  status append(const std::string& pid, std::vector<event> events, std::optional<write_fence> fence = unfenced) {
     waiter<status> w;
-    s_->append(pid, std::move(events), w.cb());
+    s_->append(pid, std::move(events), fence, w.cb());
     return w.get();
   }
 
@@ -213,9 +214,9 @@ public:
     return w.get();
   }
 
-  status save_snapshot(const std::string& pid, snapshot s) {
+  status save_snapshot(const std::string& pid, snapshot s, std::optional<write_fence> fence = unfenced) {
     waiter<status> w;
-    s_->save_snapshot(pid, std::move(s), w.cb());
+    s_->save_snapshot(pid, std::move(s), fence, w.cb());
     return w.get();
   }
 
@@ -237,15 +238,16 @@ public:
     return w.get();
   }
 
-  result<int64_t> put_value(const std::string& key, std::string type, std::string payload, int64_t expected) {
+  result<int64_t> put_value(const std::string& key, std::string type, std::string payload, int64_t expected,
+                            std::optional<write_fence> fence = unfenced) {
     waiter<result<int64_t>> w;
-    s_->put_value(key, std::move(type), std::move(payload), expected, w.cb());
+    s_->put_value(key, std::move(type), std::move(payload), expected, fence, w.cb());
     return w.get();
   }
 
-  status delete_value(const std::string& key, int64_t expected) {
+  status delete_value(const std::string& key, int64_t expected, std::optional<write_fence> fence = unfenced) {
     waiter<status> w;
-    s_->delete_value(key, expected, w.cb());
+    s_->delete_value(key, expected, fence, w.cb());
     return w.get();
   }
 
@@ -257,6 +259,72 @@ public:
 
 private:
   std::shared_ptr<store> s_;
+};
+
+/// A blocking view of a store's cluster coordination, for one cluster; the store must have one.
+class sync_cluster {
+public:
+  sync_cluster(const sync_store& s, std::string cluster)
+      : c_(s->cluster_coordination()), keep_(s.get()), cluster_(std::move(cluster)) {
+    REQUIRE(c_ != nullptr);
+  }
+
+  coordination* operator->() const { return c_; }
+  const std::string& name() const { return cluster_; }
+
+  result<uint32_t> init(uint32_t shards) {
+    waiter<result<uint32_t>> w;
+    c_->init_cluster(cluster_, shards, w.cb());
+    return w.get();
+  }
+
+  result<int64_t> join(const std::string& id, const std::string& address = "127.0.0.1:9300") {
+    waiter<result<int64_t>> w;
+    c_->join(cluster_, id, address, w.cb());
+    return w.get();
+  }
+
+  status renew(const std::string& id, int64_t incarnation) {
+    waiter<status> w;
+    c_->renew(cluster_, id, incarnation, w.cb());
+    return w.get();
+  }
+
+  status leave(const std::string& id, int64_t incarnation) {
+    waiter<status> w;
+    c_->leave(cluster_, id, incarnation, w.cb());
+    return w.get();
+  }
+
+  result<std::vector<member_record>> members() {
+    waiter<result<std::vector<member_record>>> w;
+    c_->members(cluster_, w.cb());
+    return w.get();
+  }
+
+  result<std::vector<shard_owner>> shard_owners() {
+    waiter<result<std::vector<shard_owner>>> w;
+    c_->shard_owners(cluster_, w.cb());
+    return w.get();
+  }
+
+  result<int64_t> claim(uint32_t shard, const std::string& id, int64_t incarnation, int64_t expected_epoch,
+                        std::chrono::milliseconds takeover_after = std::chrono::seconds{60}) {
+    waiter<result<int64_t>> w;
+    c_->claim_shard(cluster_, shard, id, incarnation, expected_epoch, takeover_after, w.cb());
+    return w.get();
+  }
+
+  result<int64_t> release(uint32_t shard, const std::string& id, int64_t incarnation, int64_t epoch) {
+    waiter<result<int64_t>> w;
+    c_->release_shard(cluster_, shard, id, incarnation, epoch, w.cb());
+    return w.get();
+  }
+
+private:
+  coordination* c_;
+  std::shared_ptr<store> keep_;
+  std::string cluster_;
 };
 
 /// Unwraps an ok result or fails the test with the store's message.
@@ -276,10 +344,10 @@ struct mixed_group {
 
   void queue(sync_store& s) {
     for (int i = 0; i < n; ++i) {
-      s->append("pid-" + std::to_string(i), evs(1, 2), good[static_cast<size_t>(i)].cb());
+      s->append("pid-" + std::to_string(i), evs(1, 2), unfenced, good[static_cast<size_t>(i)].cb());
       if (i == n / 2) {
-        s->append("seeded", {ev(2)}, bad.cb());
-        s->put_value("k", "t", "v", 7, stale_value.cb());
+        s->append("seeded", {ev(2)}, unfenced, bad.cb());
+        s->put_value("k", "t", "v", 7, unfenced, stale_value.cb());
       }
     }
   }
@@ -297,6 +365,74 @@ struct mixed_group {
     for (int i = 0; i < n; ++i)
       CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 2);
     CHECK(value_of(s.replay("seeded")) == evs(1, 3));
+  }
+};
+
+/// The writes the fencing tests queue together (in one group commit where a plugin's test stalls the writer first):
+/// `n` one-event appends that must succeed, unfenced or fenced at their shard's current epoch, and among them a write
+/// of each kind fenced at an epoch that shard 1 has left, which must be refused and write nothing. Needs a store
+/// opened with the cluster of `c`; prepare() sets the cluster up.
+struct fenced_group {
+  static constexpr int n = 60;
+  std::vector<waiter<status>> good = std::vector<waiter<status>>(n);
+  waiter<status> stale_append;
+  waiter<status> stale_snapshot;
+  waiter<result<int64_t>> stale_put;
+  waiter<status> stale_delete;
+  int64_t epoch0 = 0;  ///< Shard 0's epoch, owned by "a".
+  int64_t epoch1 = 0;  ///< Shard 1's epoch, owned by "b".
+  int64_t stale = 0;   ///< An epoch shard 1 has left.
+
+  void prepare(sync_store& s, sync_cluster& c) {
+    REQUIRE(value_of(c.init(4)) == 4);
+    auto a = value_of(c.join("a"));
+    auto b = value_of(c.join("b"));
+    epoch0 = value_of(c.claim(0, "a", a, 0));
+    stale = value_of(c.claim(1, "a", a, 0));
+    auto released = value_of(c.release(1, "a", a, stale));
+    epoch1 = value_of(c.claim(1, "b", b, released));
+    REQUIRE_OK(s.put_value("stale-key", "t", "v1", 0));
+  }
+
+  void queue(sync_store& s) {
+    for (int i = 0; i < n; ++i) {
+      std::optional<write_fence> fence;
+      if (i % 3 == 1)
+        fence = write_fence{0, epoch0};
+      else if (i % 3 == 2)
+        fence = write_fence{1, epoch1};
+      s->append("pid-" + std::to_string(i), {ev(1)}, fence, good[static_cast<size_t>(i)].cb());
+      if (i == n / 2) {
+        write_fence old{1, stale};
+        s->append("stale", {ev(1)}, old, stale_append.cb());
+        s->save_snapshot("stale", snapshot{1, "t", "s"}, old, stale_snapshot.cb());
+        s->put_value("stale-key", "t", "v2", 1, old, stale_put.cb());
+        s->delete_value("stale-key", 1, old, stale_delete.cb());
+      }
+    }
+  }
+
+  /// Only the stale writes failed, each with the fence's conflict.
+  void check_outcomes() {
+    for (auto& w : good)
+      CHECK_OK(w.get());
+    auto expected =
+        "shard 1 moved to epoch " + std::to_string(epoch1) + "; this write carries epoch " + std::to_string(stale);
+    auto append = stale_append.get();
+    CHECK_CODE(append, status_code::conflict);
+    CHECK(append.message() == expected);
+    CHECK_CODE(stale_snapshot.get(), status_code::conflict);
+    CHECK_CODE(stale_put.get(), status_code::conflict);
+    CHECK_CODE(stale_delete.get(), status_code::conflict);
+  }
+
+  /// The good writes are stored, the stale ones are not.
+  void check_stored(sync_store& s) {
+    for (int i = 0; i < n; ++i)
+      CHECK(value_of(s.highest("pid-" + std::to_string(i))) == 1);
+    CHECK(value_of(s.highest("stale")) == 0);
+    CHECK_FALSE(value_of(s.load_snapshot("stale")).has_value());
+    CHECK(value_of(s.get_value("stale-key")) == std::optional<stored_value>{stored_value{"t", "v1", 1}});
   }
 };
 
@@ -340,7 +476,7 @@ inline void check_released_in_own_callback(std::shared_ptr<store> s) {
   auto dropped = std::make_shared<std::promise<void>>();
   auto ran = std::make_shared<std::promise<void>>();
   auto dropped_future = dropped->get_future().share();
-  s->append("p", {ev(1)}, [keep = s, dropped_future, ran](status) {
+  s->append("p", {ev(1)}, unfenced, [keep = s, dropped_future, ran](status) {
     dropped_future.wait_for(timeout);
     ran->set_value();
   });

@@ -7,6 +7,9 @@
 // highest_seq, load_snapshot, get_value and ping. An injected failure never reaches the inner store; a lost outcome
 // does (the write happens, its caller is told the outcome is unknown).
 //
+// Cluster coordination (cluster_coordination()) is the inner store's, untouched: no fault reaches it, and it is not
+// held.
+//
 // Thread rules: every method may be called from any thread. Every callback, forwarded or injected, runs on one worker
 // thread owned by the faulty_store (never on the caller's thread), and callbacks of the same persistence id (or value
 // key) keep their issue order: an injected failure waits for earlier operations still in flight, and everything behind
@@ -67,20 +70,23 @@ public:
   const std::shared_ptr<store>& inner() const { return inner_; }
 
   std::string name() const override;
-  void append(std::string pid, std::vector<event> events, callback<status> done) override;
+  void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
+              callback<status> done) override;
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
               callback<result<std::vector<event>>> done) override;
   void highest_seq(std::string pid, callback<result<int64_t>> done) override;
   void delete_up_to(std::string pid, int64_t to, callback<status> done) override;
-  void save_snapshot(std::string pid, snapshot s, callback<status> done) override;
+  void save_snapshot(std::string pid, snapshot s, std::optional<write_fence> fence, callback<status> done) override;
   void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) override;
   void delete_snapshots(std::string pid, int64_t to, callback<status> done) override;
   void get_value(std::string key, callback<result<std::optional<stored_value>>> done) override;
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 callback<result<int64_t>> done) override;
-  void delete_value(std::string key, int64_t expected_version, callback<status> done) override;
+                 std::optional<write_fence> fence, callback<result<int64_t>> done) override;
+  void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
+                    callback<status> done) override;
   void ping(callback<status> done) override;
   void close() override;
+  coordination* cluster_coordination() override;
 
 private:
   struct state;

@@ -11,6 +11,13 @@
 // write. A plugin may batch writes from many callers into one durable transaction (group commit); a write's
 // callback runs only after the transaction that holds it is durable.
 //
+// Shard fencing (the cluster): an append, a snapshot save, a value put or delete may carry a `write_fence`, the shard
+// and ownership epoch its writer holds (see coordination.hpp). Inside the write's transaction the store checks that
+// the shard is still at that epoch; if it moved (another member claimed it), the write is refused with
+// `status_code::conflict` and writes nothing, whatever its sequence number or version. A refused write never fails
+// the writes batched with it. `unfenced` writes are checked as before and cost nothing extra. Deletions
+// (delete_up_to, delete_snapshots) carry no fence: the runtime issues none.
+//
 // Thread safety: all methods may be called from any thread concurrently. `close()` waits for every accepted
 // operation to finish (and its callback to run) and is idempotent; operations issued after it fail with
 // `status_code::unavailable`.
@@ -57,6 +64,20 @@ struct stored_value {
 template <class T>
 using callback = std::function<void(T)>;
 
+/// What a fenced write carries: the shard of its entity and the ownership epoch its writer obtained from
+/// `coordination::claim_shard`. The shard is looked up in the cluster named by `store_options::cluster`.
+struct write_fence {
+  uint32_t shard = 0;
+  int64_t epoch = 0;
+
+  friend bool operator==(const write_fence&, const write_fence&) = default;
+};
+
+/// The fence argument of a write that is not fenced (a node that runs alone).
+inline constexpr std::optional<write_fence> unfenced = std::nullopt;
+
+class coordination;
+
 /// Append-only event log per persistence id.
 class journal {
 public:
@@ -64,7 +85,9 @@ public:
 
   /// Appends `events` atomically (all or none). Their `seq` must be consecutive and the first must be
   /// highest_seq(pid) + 1, otherwise `status_code::conflict`. An empty batch is `status_code::invalid_argument`.
-  virtual void append(std::string pid, std::vector<event> events, callback<status> done) = 0;
+  /// `fence`: see "Shard fencing" above.
+  virtual void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
+                      callback<status> done) = 0;
 
   /// Events with from <= seq <= to, ascending, at most `max` of them (0 means none). Deleted events are skipped.
   virtual void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -82,8 +105,8 @@ class snapshot_store {
 public:
   virtual ~snapshot_store() = default;
 
-  /// Saves `s`, replacing a snapshot with the same sequence number.
-  virtual void save_snapshot(std::string pid, snapshot s, callback<status> done) = 0;
+  /// Saves `s`, replacing a snapshot with the same sequence number. `fence`: see "Shard fencing" above.
+  virtual void save_snapshot(std::string pid, snapshot s, std::optional<write_fence> fence, callback<status> done) = 0;
 
   /// The snapshot with the highest sequence number, or nullopt if there is none.
   virtual void load_snapshot(std::string pid, callback<result<std::optional<snapshot>>> done) = 0;
@@ -100,12 +123,13 @@ public:
   virtual void get_value(std::string key, callback<result<std::optional<stored_value>>> done) = 0;
 
   /// Stores `type`/`payload` if the current version equals `expected_version` (0: the key must be absent);
-  /// reports the new version. A mismatch is `status_code::conflict`.
+  /// reports the new version. A mismatch is `status_code::conflict`. `fence`: see "Shard fencing" above.
   virtual void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                         callback<result<int64_t>> done) = 0;
+                         std::optional<write_fence> fence, callback<result<int64_t>> done) = 0;
 
   /// Deletes the key if its version equals `expected_version`; deleting an absent key with expected 0 is ok.
-  virtual void delete_value(std::string key, int64_t expected_version, callback<status> done) = 0;
+  virtual void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
+                            callback<status> done) = 0;
 };
 
 /// A complete plugin. Obtain one from `open_store`.
@@ -119,6 +143,11 @@ public:
 
   /// Finishes every accepted operation, makes it durable, then releases resources. Blocks; idempotent.
   virtual void close() = 0;
+
+  /// The cluster coordination kept in this store (coordination.hpp), or null if it keeps none (a test double). Every
+  /// plugin keeps one; the memory plugin's can only serve nodes in one process. Owned by the store and valid as long
+  /// as it is; its operations fail with `status_code::unavailable` after close(), like the store's.
+  virtual coordination* cluster_coordination() { return nullptr; }
 };
 
 /// Options shared by the plugins; each ignores what does not apply to it.
@@ -133,6 +162,9 @@ struct store_options {
   size_t max_batch = 1024;
   /// SQLite VFS name; tests register a fault-injecting VFS and name it here. Empty: the default VFS.
   std::string sqlite_vfs;
+  /// The cluster whose shard epochs fence this store's fenced writes (coordination.hpp). Empty: no cluster, and a
+  /// fenced write is `status_code::invalid_argument`.
+  std::string cluster;
 };
 
 /// Opens a store from a URI: "memory", "sqlite:PATH" or "postgres://..." (also "postgresql://...", as libpq takes
