@@ -1028,8 +1028,11 @@ std::string shard_what(const char* verb, const std::string& cluster, uint32_t sh
 // The writer's fence check (refuse_stale_writes); see stmt::lock_shard_epochs.
 result<shard_epochs> read_shard_epochs(connection& c, const std::string& cluster, const std::vector<uint32_t>& shards) {
   std::string list = "{";
-  for (auto shard : shards)
-    list += (list.size() > 1 ? "," : "") + std::to_string(shard);
+  for (auto shard : shards) {
+    if (list.size() > 1)
+      list += ',';
+    list += std::to_string(shard);
+  }
   list += "}";
   auto what = "check the shard epochs of cluster '" + cluster + "'";
   auto r = c.run(stmt::lock_shard_epochs, params{}.text(cluster).text(list), what);
