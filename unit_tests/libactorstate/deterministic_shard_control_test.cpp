@@ -353,3 +353,71 @@ TEST_CASE_FIXTURE(deterministic_fixture, "shard_control.a_node_without_a_cluster
   REQUIRE(store->fences().size() == 1);
   CHECK_FALSE(store->fences().front().has_value());
 }
+
+TEST_CASE_FIXTURE(control_fixture, "shard_control.a_route_during_a_hand_over_follows_it_and_a_drop_ends_it") {
+  auto a = serve_with_x(0, 1);
+  // The handover waits for a write in flight; a route asked meanwhile takes effect once the instance is down.
+  auto r1 = send(append_cmd(a, "y"));
+  until_appended(2);
+  auto done = std::make_shared<int>(0);
+  control->hand_over(0, [done] { ++*done; });
+  control->route(0, "10.0.0.2:7000");
+  auto r2 = send(append_cmd(a, "z"));
+  run_actors();
+  CHECK(*done == 0);
+  CHECK(sent.empty());
+  settle();
+  CHECK(*done == 1);
+  CHECK(reply_text(*r1) == "xy");
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].address == "10.0.0.2:7000");
+  sent[0].reply.deliver(command_result::success(""));
+  sent.clear();
+  settle();
+  CHECK(code_of(*r2) == status_code::ok);
+  // Served again, then handed over with a write in flight, and dropped before it returns: the handover is done at
+  // once, and the shard holds.
+  control->serve(0, 2);
+  auto r3 = send(append_cmd(a, "!"));
+  until_appended(3);
+  control->hand_over(0, [done] { ++*done; });
+  run_actors();
+  CHECK(*done == 1);
+  control->drop(0);
+  run_actors();
+  CHECK(*done == 2);
+  CHECK(active() == 0);
+  CHECK(code_of(*r3) == status_code::unavailable);
+  auto r4 = send(get_cmd(a));
+  settle();
+  CHECK_FALSE(r4->has_value());
+  CHECK(sent.empty());
+}
+
+TEST_CASE_FIXTURE(control_fixture, "shard_control.the_member_hears_of_a_fenced_write_again_after_serving_again") {
+  spawn();
+  auto a = id_in_shard(1);
+  control->serve(1, 1);
+  store->move_epoch(1, 2);
+  auto r1 = send(append_cmd(a, "x"));
+  settle();
+  CHECK(code_of(*r1) == status_code::unavailable);
+  CHECK(fenced == std::vector<uint32_t>{1});
+  // The member re-read the store and claimed the shard again, but another member was quicker once more.
+  control->serve(1, 2);
+  store->move_epoch(1, 3);
+  auto r2 = send(append_cmd(a, "y"));
+  settle();
+  CHECK(code_of(*r2) == status_code::unavailable);
+  CHECK(fenced == std::vector<uint32_t>{1, 1});
+}
+
+TEST_CASE_FIXTURE(deterministic_fixture, "shard_control.a_node_without_a_forwarder_fails_routed_commands") {
+  spawn_region(30s, 4);
+  auto control = runtime::make_shard_control(*sys, {region});
+  control->route(0, "10.0.0.2:7000");
+  auto r = send(append_cmd(id_in_shard(0), "x"));
+  settle();
+  CHECK(code_of(*r) == status_code::unavailable);
+  CHECK(store->appends() == 0);
+}
