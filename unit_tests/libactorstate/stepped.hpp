@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 #include <caf/all.hpp>
 
+#include "actorstate/runtime/shard_control.hpp"
 #include "test_entities.hpp"
 
 namespace actorstate::testing {
@@ -22,15 +23,21 @@ namespace actorstate::testing {
 /// thread, in issue order (which is what the contract asks per persistence id). It keeps the contract's fencing:
 /// an append must continue the journal exactly and a value write must name the version it replaces, otherwise
 /// `conflict` and nothing is written. Faults are injected per kind of operation: a failed write writes nothing; a lost
-/// outcome writes and then reports `unknown_outcome`; a failed read returns the error.
+/// outcome writes and then reports `unknown_outcome`; a failed read returns the error. Shard fences are recorded per
+// write and checked against the epochs the test moved (`move_epoch`), as a cluster's store checks them.
 class stepped_store final : public persistence::store {
 public:
-  void append(std::string pid, std::vector<persistence::event> events, std::optional<persistence::write_fence>,
+  void append(std::string pid, std::vector<persistence::event> events, std::optional<persistence::write_fence> fence,
               persistence::callback<status> done) override {
     ++appends_;
-    pending_.push_back([this, pid, events = std::move(events), done = std::move(done)]() mutable {
+    fences_.push_back(fence);
+    pending_.push_back([this, pid, events = std::move(events), fence, done = std::move(done)]() mutable {
       if (auto failure = next_write_failure(failing_appends_, append_failure_)) {
         done(*failure);
+        return;
+      }
+      if (auto refused = refuse_fenced(fence)) {
+        done(*refused);
         return;
       }
       // Fencing as the contract asks: an append must continue the journal exactly.
@@ -71,9 +78,14 @@ public:
       done({});
     });
   }
-  void save_snapshot(std::string pid, persistence::snapshot s, std::optional<persistence::write_fence>,
+  void save_snapshot(std::string pid, persistence::snapshot s, std::optional<persistence::write_fence> fence,
                      persistence::callback<status> done) override {
-    pending_.push_back([this, pid, s = std::move(s), done = std::move(done)]() mutable {
+    fences_.push_back(fence);
+    pending_.push_back([this, pid, s = std::move(s), fence, done = std::move(done)]() mutable {
+      if (auto refused = refuse_fenced(fence)) {
+        done(*refused);
+        return;
+      }
       ++snapshot_saves_;
       snapshots_[pid][s.seq] = std::move(s);
       done({});
@@ -107,11 +119,12 @@ public:
     });
   }
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 std::optional<persistence::write_fence>, persistence::callback<result<int64_t>> done) override {
+                 std::optional<persistence::write_fence> fence, persistence::callback<result<int64_t>> done) override {
     ++value_writes_;
-    pending_.push_back([this, key, type = std::move(type), payload = std::move(payload), expected_version,
+    fences_.push_back(fence);
+    pending_.push_back([this, key, type = std::move(type), payload = std::move(payload), expected_version, fence,
                         done = std::move(done)]() mutable {
-      if (auto refused = refuse_value_write(key, expected_version)) {
+      if (auto refused = refuse_value_write(key, expected_version, fence)) {
         done(*refused);
         return;
       }
@@ -123,11 +136,12 @@ public:
         done(expected_version + 1);
     });
   }
-  void delete_value(std::string key, int64_t expected_version, std::optional<persistence::write_fence>,
+  void delete_value(std::string key, int64_t expected_version, std::optional<persistence::write_fence> fence,
                     persistence::callback<status> done) override {
     ++value_writes_;
-    pending_.push_back([this, key, expected_version, done = std::move(done)] {
-      if (auto refused = refuse_value_write(key, expected_version)) {
+    fences_.push_back(fence);
+    pending_.push_back([this, key, expected_version, fence, done = std::move(done)] {
+      if (auto refused = refuse_value_write(key, expected_version, fence)) {
         done(*refused);
         return;
       }
@@ -188,6 +202,11 @@ public:
     auto i = values_.find(key);
     return i == values_.end() ? std::nullopt : std::optional{i->second};
   }
+  /// The fence of every write issued (appends, snapshot saves, value puts and deletes), in issue order.
+  const std::vector<std::optional<persistence::write_fence>>& fences() const { return fences_; }
+  /// Shard `shard` moved to `epoch` (another member claimed it): a write fenced for it at another epoch that completes
+  /// from now on is refused with `conflict` and writes nothing. Unfenced writes are not checked.
+  void move_epoch(uint32_t shard, int64_t epoch) { epochs_[shard] = epoch; }
 
 private:
   std::optional<status> next_write_failure(size_t& failing, status_code code) {
@@ -197,13 +216,26 @@ private:
     return status{code, "injected write failure"};
   }
   /// Why a value write must write nothing: an injected failure, or fencing (the version it replaces is not current).
-  std::optional<status> refuse_value_write(const std::string& key, int64_t expected_version) {
+  std::optional<status> refuse_value_write(const std::string& key, int64_t expected_version,
+                                           const std::optional<persistence::write_fence>& fence) {
     if (auto failure = next_write_failure(failing_value_writes_, value_failure_))
       return failure;
+    if (auto refused = refuse_fenced(fence))
+      return refused;
     auto current = values_.find(key);
     if ((current == values_.end() ? 0 : current->second.version) != expected_version)
       return status{status_code::conflict, "version mismatch"};
     return std::nullopt;
+  }
+  std::optional<status> refuse_fenced(const std::optional<persistence::write_fence>& fence) const {
+    if (!fence)
+      return std::nullopt;
+    auto i = epochs_.find(fence->shard);
+    if (i == epochs_.end() || i->second == fence->epoch)
+      return std::nullopt;
+    return status{status_code::conflict, "shard " + std::to_string(fence->shard) + " moved to epoch " +
+                                             std::to_string(i->second) + "; this write carries epoch " +
+                                             std::to_string(fence->epoch)};
   }
   std::optional<status> next_read_failure() {
     if (failing_reads_ == 0)
@@ -225,6 +257,8 @@ private:
   std::map<std::string, std::map<int64_t, persistence::snapshot>> snapshots_;
   std::map<std::string, persistence::stored_value> values_;
   std::vector<int64_t> replayed_from_;
+  std::vector<std::optional<persistence::write_fence>> fences_;
+  std::map<uint32_t, int64_t> epochs_;  ///< Shards whose epoch the test moved.
   size_t failing_appends_ = 0;
   status_code append_failure_ = status_code::unavailable;
   size_t failing_value_writes_ = 0;
@@ -268,6 +302,7 @@ struct deterministic_fixture {
     rc.passivation_timeout = passivation;
     rc.max_active = max_active;
     rc.stop_timeout = stop_timeout;
+    rc.hooks = hooks;
     region = runtime::spawn_region(*sys, rc);
     settle();
   }
@@ -366,6 +401,8 @@ struct deterministic_fixture {
   size_t max_pipeline = 256;
   /// At shutdown: how long shards wait for instances before killing them (set before `spawn_region`).
   std::chrono::milliseconds stop_timeout{10000};
+  /// A cluster member's forwarder and fencing callback (set before `spawn_region`); none by default.
+  std::shared_ptr<const runtime::shard_hooks> hooks;
 };
 
 /// The text of a successful reply ("" for failures).

@@ -117,7 +117,7 @@ void entity_actor::append_events(std::vector<persistence::event> events,
   if (snapshot)
     snapshot_after_.push_back({n, std::move(*snapshot)});
   env_->metrics->persisted_events.inc(events.size());
-  env_->store->append(pid(), std::move(events), persistence::unfenced, write_callback<status>(n));
+  env_->store->append(pid(), std::move(events), fence(), write_callback<status>(n));
 }
 
 void entity_actor::write_done(uint64_t n, const status& st) {
@@ -146,7 +146,7 @@ void entity_actor::record_write(uint64_t n, const status& st) {
     if (st.ok()) {
       auto seq = snap.seq;
       auto p = pid();
-      env_->store->save_snapshot(p, std::move(snap), persistence::unfenced, [p, seq](status saved) {
+      env_->store->save_snapshot(p, std::move(snap), fence(), [p, seq](status saved) {
         if (!saved.ok())
           log::warn("snapshot not saved",
                     {{"persistence_id", p}, {"seq", std::to_string(seq)}, {"error", saved.to_string()}});

@@ -155,7 +155,7 @@ protected:
     }
     env().metrics->persisted_events.inc();
     if (out.delete_value) {
-      env().store->delete_value(pid(), version_, persistence::unfenced, write_callback<status>(begin_write()));
+      env().store->delete_value(pid(), version_, fence(), write_callback<status>(begin_write()));
       state_.reset();
       version_ = 0;
     } else {
@@ -165,7 +165,7 @@ protected:
         return;
       }
       env().store->put_value(pid(), std::move(out.new_value->type), std::move(out.new_value->payload), version_,
-                             persistence::unfenced, write_callback<result<int64_t>>(begin_write()));
+                             fence(), write_callback<result<int64_t>>(begin_write()));
       state_ = std::move(next);
       ++version_;
     }

@@ -48,6 +48,17 @@ void reply_to::pass_on(const caf::actor& to, command cmd) && {
     promise_.delegate(to, std::move(cmd));
 }
 
+reply_to reply_to::answerable_anywhere(const caf::actor& owner) && {
+  if (slot_)
+    return reply_to{std::move(slot_)};
+  return reply_to{std::make_shared<call_slot>([owner, promise = std::move(promise_)](command_result r) mutable {
+    detail::post(owner, [promise = std::move(promise), r = std::move(r)]() mutable {
+      if (promise.pending())
+        promise.deliver(std::move(r));
+    });
+  })};
+}
+
 bool reply_to::pending() const {
   if (slot_)
     return !slot_->finished();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <list>
 #include <unordered_map>
+#include <variant>
 
 #include <caf/all.hpp>
 
@@ -64,7 +65,8 @@ struct instance {
 
 class shard_actor : public detail::worker_marked_actor {
 public:
-  shard_actor(caf::actor_config& cfg, shard_config sc) : detail::worker_marked_actor(cfg), cfg_(std::move(sc)) {
+  shard_actor(caf::actor_config& cfg, shard_config sc)
+      : detail::worker_marked_actor(cfg), cfg_(std::move(sc)), env_(cfg_.env) {
     auto configured = cfg_.env->model->settings.passivation_timeout;
     if (configured.count() > 0)
       cfg_.passivation_timeout = configured;
@@ -80,9 +82,15 @@ public:
         [this](local_command& lc) { route(lc.cmd, reply_to{std::move(lc.slot)}); },
         [this](handover_atom) { return handover(); },
         [this](start_atom) {
-          start();
+          serve(persistence::unfenced);
           return true;
         },
+        [this](start_atom, int64_t epoch) {
+          serve(persistence::write_fence{cfg_.index, epoch});
+        },
+        [this](hold_atom) { hold(); },
+        [this](route_atom, std::string& address) { forward_to(std::move(address)); },
+        [this](drop_atom) { drop(); },
         [this](shed_atom) {
           if (cfg_.budget->live() > static_cast<int64_t>(cfg_.budget->cap()) && !lru_.empty())
             passivate(instances_.at(*lru_.front()));
@@ -100,11 +108,22 @@ public:
         },
         [this](stats_atom) { return static_cast<uint64_t>(instances_.size()); },
         [this](fenced_atom, const std::string& entity_id) { on_fenced(entity_id); },
+        // A forwarded command's answer to a CAF requester, posted back here (reply_to::answerable_anywhere).
+        [](detail::continuation& c) { c.fn(); },
     };
   }
 
 private:
-  enum class phase { serving, handing_over, stopped, shutting_down };
+  enum class phase { serving, handing_over, stopped, forwarding, shutting_down };
+  using fence_type = std::optional<persistence::write_fence>;
+  /// What a handover under way turns into once the last instance is down (the latest request wins).
+  struct serve_next {
+    fence_type fence;
+  };
+  struct route_next {
+    std::string address;
+  };
+  using next_state = std::variant<std::monostate, serve_next, route_next>;
 
   void route(command& cmd, reply_to reply) {
     switch (phase_) {
@@ -116,10 +135,26 @@ private:
         // Not ours to run now; whoever serves the shard next (this actor after `start`) gets them.
         held_.push_back(buffered_command{std::move(cmd), std::move(reply)});
         return;
+      case phase::forwarding:
+        forward(std::move(cmd), std::move(reply));
+        return;
       case phase::serving:
         break;
     }
     deliver(std::move(cmd), std::move(reply));
+  }
+
+  void forward(command cmd, reply_to reply) {
+    // As in `deliver`: a caller already answered DEADLINE_EXCEEDED while its command was held wants nothing more.
+    if (!reply.pending())
+      return;
+    if (!cfg_.hooks || !cfg_.hooks->forward) {
+      reply.deliver(command_result::failure(status_code::unavailable, "this node has no route to the shard's owner"));
+      return;
+    }
+    // The forwarder answers from the transport's threads, where only a call slot may be finished.
+    cfg_.hooks->forward(address_, cfg_.env->model->service_name, std::move(cmd),
+                        std::move(reply).answerable_anywhere(caf::actor_cast<caf::actor>(this)));
   }
 
   void deliver(command cmd, reply_to reply) {
@@ -144,7 +179,7 @@ private:
 
   std::unordered_map<std::string, instance>::iterator activate(const std::string& id,
                                                                caf::actor_clock::time_point now) {
-    auto handle = spawn_entity(this, cfg_.env, id);
+    auto handle = spawn_entity(this, env_, id);
     monitor(handle);
     auto i = instances_.emplace(id, instance{handle, false, now, lru_.end(), {}}).first;
     // Map keys do not move when the map rehashes, so the LRU list and the down-message index point at them
@@ -215,49 +250,155 @@ private:
       rp.deliver(caf::make_error(caf::sec::request_receiver_down));
       return rp;
     }
-    if (phase_ == phase::stopped) {
+    if (phase_ == phase::stopped || phase_ == phase::forwarding) {
+      phase_ = phase::stopped;
       rp.deliver(uint64_t{0});  // Nothing left to stop.
       return rp;
     }
-    if (phase_ == phase::serving) {
-      phase_ = phase::handing_over;
-      handed_over_ = instances_.size();
-      log::debug("shard handing over", {{"entity_type", cfg_.env->model->service_name},
-                                        {"shard", std::to_string(cfg_.index)},
-                                        {"instances", std::to_string(instances_.size())}});
-      for (auto& [id, inst] : instances_)
-        passivate(inst);
-    }
+    begin_handover();
     // A handover asked after a start that still waits for the previous handover supersedes that start: its answer
     // tells the caller the shard holds commands and runs nothing, so it must not serve again once it is empty.
-    start_requested_ = false;
+    after_handover_ = std::monostate{};
     handovers_.push_back(rp);
     finish_handover_if_empty();
     return rp;
+  }
+
+  void begin_handover() {
+    if (phase_ != phase::serving)
+      return;
+    phase_ = phase::handing_over;
+    handed_over_ = instances_.size();
+    log::debug("shard handing over", {{"entity_type", cfg_.env->model->service_name},
+                                      {"shard", std::to_string(cfg_.index)},
+                                      {"instances", std::to_string(instances_.size())}});
+    for (auto& [id, inst] : instances_)
+      passivate(inst);
+  }
+
+  void hold() {
+    switch (phase_) {
+      case phase::serving:
+        begin_handover();
+        finish_handover_if_empty();
+        return;
+      case phase::handing_over:
+        after_handover_ = std::monostate{};
+        return;
+      case phase::forwarding:
+        phase_ = phase::stopped;
+        return;
+      case phase::stopped:
+      case phase::shutting_down:
+        return;
+    }
+  }
+
+  void forward_to(std::string address) {
+    switch (phase_) {
+      case phase::shutting_down:
+        return;
+      case phase::handing_over:
+        after_handover_ = route_next{std::move(address)};
+        return;
+      case phase::serving:
+        // The member routes a shard elsewhere only once it lost it: its instances' writes would be refused.
+        drop_instances();
+        break;
+      case phase::stopped:
+      case phase::forwarding:
+        break;
+    }
+    phase_ = phase::forwarding;
+    address_ = std::move(address);
+    auto held = std::exchange(held_, {});
+    for (auto& b : held)
+      forward(std::move(b.cmd), std::move(b.reply));
+  }
+
+  void drop() {
+    if (phase_ == phase::shutting_down)
+      return;
+    if (phase_ == phase::serving || phase_ == phase::handing_over)
+      drop_instances();
+    phase_ = phase::stopped;
+    after_handover_ = std::monostate{};
+  }
+
+  /// Kills every instance at once and forgets it; the shard holds afterwards. The exit goes ahead of the commands in
+  /// an instance's mailbox (high priority), so nothing more is answered from its memory: what it owed fails
+  /// UNAVAILABLE (entity_actor::on_exit). A handover under way ends here, its requesters answered.
+  void drop_instances() {
+    if (!instances_.empty())
+      log::info("shard dropped", {{"entity_type", cfg_.env->model->service_name},
+                                  {"shard", std::to_string(cfg_.index)},
+                                  {"instances", std::to_string(instances_.size())}});
+    // Commands buffered for a stopping instance arrived before any held one for the same entity.
+    std::vector<buffered_command> held;
+    for (auto& [id, inst] : instances_) {
+      inst.handle->eq_impl(caf::make_message_id(caf::message_priority::high), ctrl(), context(),
+                           caf::exit_msg{address(), caf::exit_reason::kill});
+      if (inst.lru_pos != lru_.end())
+        cfg_.budget->change(cfg_.index, -1);
+      for (auto& b : inst.buffered)
+        held.push_back(std::move(b));
+    }
+    for (auto& b : held_)
+      held.push_back(std::move(b));
+    held_ = std::move(held);
+    instances_.clear();
+    by_actor_id_.clear();  // Their down messages find nothing.
+    lru_.clear();
+    phase_ = phase::stopped;
+    for (auto& rp : handovers_)
+      rp.deliver(handed_over_);
+    handovers_.clear();
+    env_ = cfg_.env;
   }
 
   void finish_handover_if_empty() {
     if (phase_ != phase::handing_over || !instances_.empty())
       return;
     phase_ = phase::stopped;
+    env_ = cfg_.env;
     for (auto& rp : handovers_)
       rp.deliver(handed_over_);
     handovers_.clear();
-    if (start_requested_)
-      start();
+    auto next = std::exchange(after_handover_, std::monostate{});
+    if (auto* s = std::get_if<serve_next>(&next))
+      serve(s->fence);
+    else if (auto* r = std::get_if<route_next>(&next))
+      forward_to(std::move(r->address));
   }
 
-  void start() {
-    if (phase_ == phase::handing_over) {
-      start_requested_ = true;  // Serve again as soon as every instance is down.
-      return;
+  void serve(fence_type fence) {
+    switch (phase_) {
+      case phase::shutting_down:
+        return;
+      case phase::handing_over:
+        after_handover_ = serve_next{fence};  // Serve again as soon as every instance is down.
+        return;
+      case phase::serving:
+        if (env_->fence == fence)
+          return;
+        // Served at another epoch: the instances' writes carry the old one and would be refused, and their memory
+        // may predate writes the owner of the epochs in between made.
+        drop_instances();
+        break;
+      case phase::stopped:
+      case phase::forwarding:
+        break;
     }
-    if (phase_ != phase::stopped)
-      return;
-    start_requested_ = false;
+    if (fence != cfg_.env->fence) {
+      auto env = std::make_shared<entity_env>(*cfg_.env);
+      env->fence = fence;
+      env_ = std::move(env);
+    } else {
+      env_ = cfg_.env;
+    }
     phase_ = phase::serving;
-    auto held = std::move(held_);
-    held_.clear();
+    fenced_reported_ = false;
+    auto held = std::exchange(held_, {});
     for (auto& b : held)
       deliver(std::move(b.cmd), std::move(b.reply));
   }
@@ -267,6 +408,11 @@ private:
   /// ownership of the shard is stale.
   void on_fenced(const std::string& entity_id) {
     ++fenced_;
+    // Once per serving period: the member re-reads the store on the first refusal; more add nothing.
+    if (!fenced_reported_ && phase_ != phase::shutting_down && cfg_.hooks && cfg_.hooks->fenced) {
+      fenced_reported_ = true;
+      cfg_.hooks->fenced(cfg_.index);
+    }
     if (fenced_ == 1)
       log::warn("shard fenced: another writer owns an entity of this shard",
                 {{"entity_type", cfg_.env->model->service_name},
@@ -303,6 +449,9 @@ private:
         case phase::handing_over:
         case phase::stopped:
           held_.push_back(std::move(b));
+          break;
+        case phase::forwarding:  // Not reached: a forwarding shard has no instances.
+          forward(std::move(b.cmd), std::move(b.reply));
           break;
         case phase::shutting_down:
           b.reply.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));
@@ -348,16 +497,20 @@ private:
   }
 
   shard_config cfg_;
+  /// The env the shard's instances get: the type's (`cfg_.env`) unless served fenced, then a copy with the fence.
+  std::shared_ptr<const entity_env> env_;
   phase phase_ = phase::serving;
+  std::string address_;  ///< Forwarding: the owner's address.
   std::unordered_map<std::string, instance> instances_;
   std::unordered_map<caf::actor_id, const std::string*> by_actor_id_;  ///< Keys of `instances_`.
   std::list<const std::string*> lru_;   ///< Keys of `instances_`: live, not stopping; least recently used first.
   std::vector<buffered_command> held_;  ///< Commands that arrived while the shard was not serving.
   std::vector<caf::response_promise> handovers_;
   uint64_t handed_over_ = 0;
-  bool start_requested_ = false;
+  next_state after_handover_;
   bool tick_armed_ = false;
   uint64_t fenced_ = 0;                   ///< Writes of this shard's instances that the store refused (conflict).
+  bool fenced_reported_ = false;          ///< `shard_hooks::fenced` was called since the shard last began serving.
   caf::actor_clock::time_point kill_at_;  ///< At shutdown: when instances still running are killed.
   caf::error exit_reason_;
 };

@@ -11,12 +11,23 @@
 //                         what every local caller (gRPC, HTTP, node::invoke, forwards) sends.
 //   handover_atom      -> uint64_t (instances stopped). Every instance stops once its writes are durable; the answer
 //                         leaves when the last one is down. Afterwards the shard holds commands and runs nothing.
-//   start_atom         -> bool (true). Serves again: held commands run, each instance recovering from the store.
-//                         During a handover it takes effect once the last instance is down, unless a handover is
-//                         asked again before that (the later request wins).
+//                         A forwarding shard holds from now on and answers 0.
+//   start_atom         -> bool (true). Serves again, unfenced: held commands run, each instance recovering from the
+//                         store. During a handover it takes effect once the last instance is down, unless a handover,
+//                         hold or route is asked before that (the later request wins).
+//   start_atom, epoch  -> (no answer) the same, fenced: instances get an env whose `fence` is {index, epoch}. Served
+//                         at another fence already: the instances are dropped first (see drop_atom).
+//   hold_atom          -> (no answer) commands wait in the shard; a serving shard hands over first (as above).
+//   route_atom, addr   -> (no answer) commands, held ones first, go to `addr` through `shard_hooks::forward`; a
+//                         serving shard drops its instances first.
+//   drop_atom          -> (no answer) every instance is killed at once (a high-priority exit, so it runs nothing
+//                         more from its mailbox; what it owed fails UNAVAILABLE); commands buffered for them and later
+//                         ones are held. Ends a handover under way (its requesters get their answer).
 //   stats_atom         -> uint64_t, the instances in memory (stopping ones included).
 //   fenced_atom, id    -> (no answer) from an instance: the store refused its write because another writer owns
-//                         the entity (`conflict`). The shard records it; it is the signal a cluster member acts on.
+//                         the entity (`conflict`). The shard logs it and calls `shard_hooks::fenced` once per serving
+//                         period: in a cluster it means another member owns the shard now.
+// runtime/shard_control.hpp drives these per shard index across the node's regions.
 //   shed_atom          -> (no answer) another shard of the type is over the active cap: passivate the least
 //                         recently used instance here if the type is still over it.
 //   exit (shutdown)    -> every instance passivates, held commands fail UNAVAILABLE, the shard quits when empty.
@@ -44,6 +55,7 @@
 #include <caf/weak_intrusive_ptr.hpp>
 
 #include "actorstate/runtime/entity_actor.hpp"
+#include "actorstate/runtime/shard_control.hpp"
 
 namespace actorstate::runtime {
 
@@ -79,6 +91,7 @@ struct shard_config {
   std::chrono::milliseconds passivation_timeout{30000};
   std::shared_ptr<active_budget> budget;
   std::chrono::milliseconds stop_timeout{10000};  ///< At shutdown: longest wait for instances before killing them.
+  std::shared_ptr<const shard_hooks> hooks;       ///< In a cluster: forwarding and fencing; null on a node alone.
 };
 
 caf::actor spawn_shard(caf::actor_system& sys, shard_config cfg);

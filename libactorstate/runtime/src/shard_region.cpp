@@ -69,6 +69,7 @@ region::region(caf::actor_system& sys, region_config cfg) : cfg_(std::move(cfg))
     sc.passivation_timeout = cfg_.passivation_timeout;
     sc.budget = budget;
     sc.stop_timeout = cfg_.stop_timeout;
+    sc.hooks = cfg_.hooks;
     shards_.push_back(spawn_shard(sys, std::move(sc)));
   }
 }

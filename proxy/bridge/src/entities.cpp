@@ -433,10 +433,10 @@ protected:
       if (action.has_update()) {
         auto& value = *action.mutable_update()->mutable_value();
         env().store->put_value(pid(), std::move(*value.mutable_type_url()), std::move(*value.mutable_value()), version_,
-                               persistence::unfenced, write_callback<result<int64_t>>(begin_write()));
+                               fence(), write_callback<result<int64_t>>(begin_write()));
         ++version_;
       } else if (action.has_delete_()) {
-        env().store->delete_value(pid(), version_, persistence::unfenced, write_callback<status>(begin_write()));
+        env().store->delete_value(pid(), version_, fence(), write_callback<status>(begin_write()));
         version_ = 0;
       }
     }

@@ -34,13 +34,17 @@
 
 namespace actorstate::runtime {
 
-/// What every entity instance of one type shares.
+/// What every entity instance of one type shares; in a cluster, of one type in one shard served at one epoch.
 struct entity_env {
   std::shared_ptr<const detail::model_base> model;
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<metrics::entity_metrics> metrics;
   route_fn route;             ///< Where forwards and side effects go (the node's frontend router).
   size_t max_pipeline = 256;  ///< Most writes in flight per entity before it stops taking commands.
+  /// What every write of the instances carries: unfenced on a node that runs alone; in a cluster the shard's index and
+  /// the epoch it is served at (the shard gives its instances a copy of the type's env with it, so an idle instance
+  /// carries no fence of its own and the fence costs the command path nothing).
+  std::optional<persistence::write_fence> fence;
 };
 
 /// The code a caller hears for a failed store operation: `client_code` of the store's code, and `INTERNAL` for a
@@ -146,6 +150,9 @@ protected:
   bool run_handler(pending_command& pc, F&& handler, detail::handler_output& out);
 
   const entity_env& env() const { return *env_; }
+  /// The fence every write of this instance carries (fixed for its life: a shard served at a new epoch spawns new
+  /// instances).
+  const std::optional<persistence::write_fence>& fence() const { return env_->fence; }
   const std::string& entity_id() const { return entity_id_; }
   /// The persistence id of this instance: "<persistence_id>|<entity_id>".
   /// Built on each use rather than kept: it is mostly copied into a store call anyway, and an idle entity then does

@@ -70,6 +70,10 @@ public:
   bool pending() const;
   /// Hands `cmd` to the actor `to`, which then answers this destination itself. Consumes the destination.
   void pass_on(const caf::actor& to, command cmd) &&;
+  /// A destination that may be answered from any thread (a forwarder's transport): a slot already may; a CAF promise,
+  /// which only its own actor may deliver, becomes a slot whose answer is posted back to `owner`, the actor that made
+  /// the promise. Consumes the destination.
+  reply_to answerable_anywhere(const caf::actor& owner) &&;
 
 private:
   caf::response_promise promise_;

@@ -5,7 +5,7 @@
 // `target` spreads their calls over the type's worker actors.
 //
 // Shards are owned per index across entity types: owning, handing over or starting shard `i` means doing so for
-// `shards()[i]` of every region (send each `handover_atom` or `start_atom`, see runtime/shard.hpp).
+// `shards()[i]` of every region; runtime/shard_control.hpp does it (the protocol is in runtime/shard.hpp).
 //
 // Thread rules: built once by `spawn_region`, then read-only; `target` is safe from any thread. `stop` (node
 // shutdown) sends each actor an exit; each shard passivates its instances and stops when all have finished, killing
@@ -26,6 +26,8 @@
 
 namespace actorstate::runtime {
 
+struct shard_hooks;
+
 struct region_config {
   std::shared_ptr<const entity_env> env;
   uint32_t shards = 128;
@@ -33,6 +35,9 @@ struct region_config {
   size_t max_active = 100000;  ///< Live instances of this type on this node, over all its shards.
   size_t action_workers = 2;   ///< Actions: calls are spread over this many worker actors.
   std::chrono::milliseconds stop_timeout{10000};  ///< At shutdown: longest wait for instances before killing them.
+  /// In a cluster: where forwarding shards send commands and whom a fenced write tells (runtime/shard_control.hpp).
+  /// Null on a node that runs alone.
+  std::shared_ptr<const shard_hooks> hooks;
 };
 
 /// The shard of `entity_id`; stable across processes and platforms.
