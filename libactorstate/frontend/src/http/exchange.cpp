@@ -76,20 +76,6 @@ enum class body_format {
 
 }  // namespace
 
-std::string ascii_lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool is_plain_grpc(std::string_view content_type) {
-  constexpr std::string_view prefix = "application/grpc";
-  auto ct = ascii_lower(content_type);
-  return ct.compare(0, prefix.size(), prefix) == 0 &&
-         (ct.size() == prefix.size() || ct[prefix.size()] == '+' || ct[prefix.size()] == ';');
-}
-
 int http_status(status_code code) {
   switch (code) {
     case status_code::ok:
@@ -207,6 +193,10 @@ public:
 
 private:
   bool framed() const { return format_ == body_format::grpc_web || format_ == body_format::grpc; }
+  /// A framed answer's content type: gRPC's own, or the gRPC-web variant the client asked with.
+  std::string framed_content_type() const {
+    return format_ == body_format::grpc ? std::string{"application/grpc"} : head_.content_type;
+  }
 
   // --- gRPC-web and gRPC: the body is framed messages ---
 
@@ -252,7 +242,7 @@ private:
   /// The head of a framed answer, with the call's reply metadata as headers.
   response framed_head() {
     response r;
-    r.content_type = format_ == body_format::grpc ? "application/grpc" : head_.content_type;
+    r.content_type = framed_content_type();
     add_metadata(r.headers, reply_metadata_);
     return r;
   }
@@ -427,10 +417,8 @@ private:
     response r;
     switch (format_) {
       case body_format::grpc_web:
-        r.content_type = head_.content_type;
-        break;
       case body_format::grpc:
-        r.content_type = "application/grpc";
+        r.content_type = framed_content_type();
         break;
       case body_format::sse:
         r.content_type = "text/event-stream";
@@ -503,7 +491,7 @@ private:
     }
     // "Trailers-only": no message, so the status goes in the headers.
     response r;
-    r.content_type = format_ == body_format::grpc ? "application/grpc" : head_.content_type;
+    r.content_type = framed_content_type();
     r.headers = status_trailers(why);
     answer_locked(std::move(r));
   }

@@ -42,13 +42,6 @@ class transcoder;
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-/// `s` with ASCII letters in lower case (header names, content types).
-std::string ascii_lower(std::string_view s);
-
-/// Plain gRPC, as the gRPC server takes it: "application/grpc", "application/grpc+<codec>" or "application/grpc;..."
-/// (gRPC-web's types are not).
-bool is_plain_grpc(std::string_view content_type);
-
 /// The HTTP status of a call that ended with `code` (the gRPC-HTTP mapping, with the contract's 404 for
 /// UNIMPLEMENTED and 413 for RESOURCE_EXHAUSTED).
 int http_status(status_code code);

@@ -5,6 +5,24 @@
 #include <cctype>
 #include <cstdint>
 
+namespace actorstate::http {
+
+std::string ascii_lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_plain_grpc(std::string_view content_type) {
+  constexpr std::string_view prefix = "application/grpc";
+  auto ct = ascii_lower(content_type);
+  return ct.compare(0, prefix.size(), prefix) == 0 &&
+         (ct.size() == prefix.size() || ct[prefix.size()] == '+' || ct[prefix.size()] == ';');
+}
+
+}  // namespace actorstate::http
+
 namespace actorstate::http::grpc_web {
 
 namespace {
@@ -22,17 +40,10 @@ std::string frame(unsigned char flag, std::string_view payload) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 bool is_grpc_web(std::string_view content_type, bool& text) {
-  auto ct = lower(content_type.substr(0, content_type.find(';')));
+  auto ct = ascii_lower(content_type.substr(0, content_type.find(';')));
   while (!ct.empty() && ct.back() == ' ')
     ct.pop_back();
   if (ct == "application/grpc-web" || ct == "application/grpc-web+proto") {

@@ -11,6 +11,17 @@
 
 #include "actorstate/status.hpp"
 
+namespace actorstate::http {
+
+/// `s` with ASCII letters in lower case (header names, content types).
+std::string ascii_lower(std::string_view s);
+
+/// Plain gRPC, as the gRPC server takes it: "application/grpc", "application/grpc+<codec>" or "application/grpc;..."
+/// (gRPC-web's types are not).
+bool is_plain_grpc(std::string_view content_type);
+
+}  // namespace actorstate::http
+
 namespace actorstate::http::grpc_web {
 
 /// Whether `content_type` asks for gRPC-web; `text` is set for the base64 variants.

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -19,6 +18,7 @@
 
 #include "actorstate/ops/log.hpp"
 #include "http/exchange.hpp"
+#include "http/grpc_web.hpp"
 
 namespace actorstate::http {
 

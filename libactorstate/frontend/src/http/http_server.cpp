@@ -12,6 +12,7 @@
 
 #include "actorstate/ops/log.hpp"
 #include "http/exchange.hpp"
+#include "http/grpc_web.hpp"
 
 namespace actorstate::http {
 
