@@ -74,9 +74,8 @@ private:
 
   template <class... Ts>
   void send_all(uint32_t index, const Ts&... xs) {
-    for (const auto& r : regions_)
-      if (index < r->shards().size())
-        caf::anon_send(r->shards()[index], xs...);
+    for (const auto& s : shards_at(index))
+      caf::anon_send(s, xs...);
   }
 
   caf::actor_system& sys_;
