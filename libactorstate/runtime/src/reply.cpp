@@ -6,7 +6,8 @@
 
 namespace actorstate::runtime {
 
-call_slot::call_slot(std::function<void(command_result)> done) : done_(std::move(done)) {}
+call_slot::call_slot(std::function<void(command_result)> done, clock::time_point deadline, uint32_t hops)
+    : deadline_(deadline), hops_(hops), done_(std::move(done)) {}
 
 call_slot::~call_slot() {
   // The last reference went without an answer: the command's message was dropped by an actor that had stopped, or
@@ -59,6 +60,14 @@ reply_to reply_to::answerable_anywhere(const caf::actor& owner) && {
   })};
 }
 
+call_slot::clock::time_point reply_to::deadline() const {
+  return slot_ ? slot_->deadline() : call_slot::clock::time_point::max();
+}
+
+uint32_t reply_to::hops() const {
+  return slot_ ? slot_->hops() : 0;
+}
+
 bool reply_to::pending() const {
   if (slot_)
     return !slot_->finished();
@@ -79,10 +88,10 @@ call_deadlines::~call_deadlines() {
   stop();
 }
 
-std::shared_ptr<call_slot> call_deadlines::open(std::function<void(command_result)> done) {
+std::shared_ptr<call_slot> call_deadlines::open(std::function<void(command_result)> done, uint32_t hops) {
   auto deadline = clock::now() + timeout_;
   // Not make_shared: the FIFO's weak reference would keep the whole object's memory until the entry leaves the FIFO.
-  std::shared_ptr<call_slot> slot{new call_slot(std::move(done))};
+  std::shared_ptr<call_slot> slot{new call_slot(std::move(done), deadline, hops)};
   bool was_empty;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -103,9 +112,10 @@ void call_deadlines::drop_released_front() {
     by_deadline_.pop_front();
 }
 
-void call_deadlines::call(const caf::actor& target, command cmd, std::function<void(command_result)> done) {
+void call_deadlines::call(const caf::actor& target, command cmd, std::function<void(command_result)> done,
+                          uint32_t hops) {
   // A target that has stopped drops the message, and with it the slot, which then answers UNAVAILABLE.
-  detail::send_here(target, local_command{std::move(cmd), open(std::move(done))});
+  detail::send_here(target, local_command{std::move(cmd), open(std::move(done), hops)});
 }
 
 size_t call_deadlines::expire_due(clock::time_point now) {

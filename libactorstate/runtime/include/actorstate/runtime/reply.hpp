@@ -37,7 +37,11 @@ class call_slot {
 public:
   using clock = std::chrono::steady_clock;
 
-  explicit call_slot(std::function<void(command_result)> done);
+  /// `deadline`: when the caller stops waiting (a forwarder passes what is left of it on); `hops`: how many members
+  /// the command passed through before this one (a forwarder counts on from it, so a command bounced between members
+  /// that disagree on an owner ends instead of looping).
+  explicit call_slot(std::function<void(command_result)> done, clock::time_point deadline = clock::time_point::max(),
+                     uint32_t hops = 0);
   /// Dropped unanswered: the caller hears UNAVAILABLE.
   ~call_slot();
   call_slot(const call_slot&) = delete;
@@ -46,9 +50,13 @@ public:
   /// Runs the completion with `r` unless the slot is already finished; false if it was.
   bool finish(command_result r);
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+  clock::time_point deadline() const { return deadline_; }
+  uint32_t hops() const { return hops_; }
 
 private:
   std::atomic<bool> finished_{false};
+  clock::time_point deadline_;
+  uint32_t hops_;
   std::function<void(command_result)> done_;
 };
 
@@ -68,6 +76,10 @@ public:
   /// Delivers `r` if nothing was delivered through this destination yet.
   void deliver(command_result r);
   bool pending() const;
+  /// When the caller stops waiting; `time_point::max()` when unknown (a CAF requester).
+  call_slot::clock::time_point deadline() const;
+  /// Members the command passed through before this one (0 for a command from this member's own client).
+  uint32_t hops() const;
   /// Hands `cmd` to the actor `to`, which then answers this destination itself. Consumes the destination.
   void pass_on(const caf::actor& to, command cmd) &&;
   /// A destination that may be answered from any thread (a forwarder's transport): a slot already may; a CAF promise,
@@ -96,11 +108,14 @@ public:
   call_deadlines(const call_deadlines&) = delete;
   call_deadlines& operator=(const call_deadlines&) = delete;
 
-  /// Opens a call that must finish within the timeout; any thread.
-  std::shared_ptr<call_slot> open(std::function<void(command_result)> done);
+  /// Opens a call that must finish within the timeout; any thread. `hops`: members the command passed through
+  /// before this one (call_slot).
+  std::shared_ptr<call_slot> open(std::function<void(command_result)> done, uint32_t hops = 0);
 
   /// Opens a call and sends `cmd` with its slot to `target` (a shard or an action worker), from no actor.
-  void call(const caf::actor& target, command cmd, std::function<void(command_result)> done);
+  void call(const caf::actor& target, command cmd, std::function<void(command_result)> done, uint32_t hops = 0);
+
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
   /// Fails every open call whose deadline is at or before `now` with DEADLINE_EXCEEDED; returns how many.
   size_t expire_due(clock::time_point now);
