@@ -4,7 +4,7 @@
 include(CMakePackageConfigHelpers)
 
 # actorstate::core is a static library: the layers it links privately are exported with it.
-install(TARGETS actorstate_status actorstate_core actorstate_sdk actorstate_ops actorstate_runtime actorstate_frontend actorstate_persistence
+install(TARGETS actorstate_status actorstate_core actorstate_sdk actorstate_ops actorstate_runtime actorstate_frontend actorstate_persistence actorstate_cluster
   actorstate_options_proto actorstate_protocol_proto actorstate_reflection_proto actorstate_user_function
   EXPORT actorstateTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

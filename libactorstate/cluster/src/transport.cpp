@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -20,6 +21,16 @@
 #include "wire.hpp"
 
 namespace actorstate::cluster {
+
+namespace {
+/// How a call that never left this member (its peer could not be dialed) begins its message; `never_sent` tells
+/// such a call from one lost in flight, which may have run.
+constexpr std::string_view unreachable_prefix = "cannot reach cluster peer ";
+}  // namespace
+
+bool transport::never_sent(const status& outcome) {
+  return outcome.code() == status_code::unavailable && outcome.message().starts_with(unreachable_prefix);
+}
 
 namespace {
 
@@ -189,7 +200,7 @@ private:
   void dial_failed(const std::string& why) {
     dialing_ = false;
     log::debug("cannot reach cluster peer", {{"peer", peer_}, {"error", why}});
-    fail_waiting(status{status_code::unavailable, "cannot reach cluster peer " + peer_ + ": " + why});
+    fail_waiting(status{status_code::unavailable, std::string{unreachable_prefix} + peer_ + ": " + why});
   }
 
   void connected(const caf::node_id& nid, caf::strong_actor_ptr ptr) {

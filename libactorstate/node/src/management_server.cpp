@@ -35,13 +35,16 @@ MHD_Result handle(void* cls, MHD_Connection* conn, const char* url, const char* 
                          : respond(conn, 503, "not ready\n", "text/plain");
   if (path == "/metrics")
     return respond(conn, 200, self->metrics(), "text/plain; version=0.0.4");
+  if (path == "/cluster" && self->cluster())
+    return respond(conn, 200, self->cluster()(), "application/json");
   return respond(conn, 404, "not found\n", "text/plain");
 }
 
 }  // namespace
 
-management_server::management_server(std::function<bool()> ready, std::function<std::string()> metrics)
-    : ready_(std::move(ready)), metrics_(std::move(metrics)) {}
+management_server::management_server(std::function<bool()> ready, std::function<std::string()> metrics,
+                                     std::function<std::string()> cluster)
+    : ready_(std::move(ready)), metrics_(std::move(metrics)), cluster_(std::move(cluster)) {}
 
 management_server::~management_server() {
   stop();

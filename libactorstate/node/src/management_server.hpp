@@ -1,8 +1,9 @@
 // The management endpoint: GET /alive (the process answers), /ready (the node serves clients and its store
-// answers) and /metrics (Prometheus text). Served by libmicrohttpd on its own thread, so probes keep working when
-// the actor system is busy. The callbacks run on that thread and must be thread-safe. Connections are accepted by a
-// frontend::client_port rather than by libmicrohttpd, whose accept busy-waits (and logs every failure) when the
-// process is out of file descriptors and it has no connection open: the port backs off and logs once per interval.
+// answers), /metrics (Prometheus text) and, on a cluster member, /cluster (JSON: members and shards). Served by
+// libmicrohttpd on its own thread, so probes keep working when the actor system is busy. The callbacks run on that
+// thread and must be thread-safe. Connections are accepted by a frontend::client_port rather than by libmicrohttpd,
+// whose accept busy-waits (and logs every failure) when the process is out of file descriptors and it has no connection
+// open: the port backs off and logs once per interval.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,9 @@ namespace actorstate::ops {
 
 class management_server {
 public:
-  management_server(std::function<bool()> ready, std::function<std::string()> metrics);
+  /// `cluster`: the body of GET /cluster; null on a node that runs alone (404).
+  management_server(std::function<bool()> ready, std::function<std::string()> metrics,
+                    std::function<std::string()> cluster = nullptr);
   ~management_server();
   management_server(const management_server&) = delete;
   management_server& operator=(const management_server&) = delete;
@@ -35,10 +38,12 @@ public:
   // Used by the request handler.
   bool ready() const { return ready_(); }
   std::string metrics() const { return metrics_(); }
+  const std::function<std::string()>& cluster() const { return cluster_; }
 
 private:
   std::function<bool()> ready_;
   std::function<std::string()> metrics_;
+  std::function<std::string()> cluster_;
   MHD_Daemon* daemon_ = nullptr;
   std::unique_ptr<frontend::client_port> port_;
 };

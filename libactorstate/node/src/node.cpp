@@ -24,6 +24,7 @@
 #include "actorstate/runtime/action_streams.hpp"
 #include "actorstate/runtime/reply.hpp"
 #include "actorstate/runtime/shard_region.hpp"
+#include "cluster_node.hpp"
 #include "invoke_completions.hpp"
 #include "management_server.hpp"
 
@@ -41,7 +42,9 @@ struct node::impl {
   std::map<std::string, std::shared_ptr<const runtime::region>> regions;
   std::unique_ptr<frontend::grpc_frontend> frontend;
   std::unique_ptr<ops::management_server> management;
+  std::unique_ptr<cluster_node> cluster;  ///< Null on a node that runs alone.
   std::atomic<bool> serving{false};
+  std::atomic<bool> leaving{false};  ///< Shutting down: no longer ready, though still serving while shards move.
   bool opened = false;
   bool served = false;
   status open_status;   ///< What the first `open` returned; later calls repeat it rather than go on half opened.
@@ -66,7 +69,10 @@ status node::impl::validate(const std::shared_ptr<detail::model_base>& model) {
 }
 
 bool node::impl::ready() {
-  if (!serving.load())
+  if (!serving.load() || leaving.load())
+    return false;
+  // A member is ready once it has joined and placed its shards: before that every command would wait.
+  if (cluster && !cluster->joined())
     return false;
   // A node that cannot take new connections (out of file descriptors) should get no traffic sent its way.
   if (!frontend->accept_healthy())
@@ -113,7 +119,15 @@ status open_once(node::impl& s) {
   persistence::store_options store_opts;
   store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
   store_opts.sqlite_quick_check = s.opts.sqlite_quick_check;
+  store_opts.cluster = s.opts.cluster;
   auto uri = s.opts.store_uri();
+  if (!s.opts.cluster.empty() && uri.starts_with("memory")) {
+    auto why = "--cluster " + s.opts.cluster +
+               " needs a store every member shares (PostgreSQL, or one SQLite file for members on one host); "
+               "--store memory lives in this process only";
+    log::error("refusing to start", {{"error", why}});
+    return {status_code::invalid_argument, why};
+  }
   auto opened = persistence::open_store(uri, store_opts);
   if (!opened.ok()) {
     log::error("cannot open the store; refusing to start",
@@ -124,6 +138,11 @@ status open_once(node::impl& s) {
   if (s.opts.wrap_store)
     s.store = s.opts.wrap_store(std::move(s.store));
   log::info("store opened", {{"store", persistence::redact_uri(uri)}, {"plugin", s.store->name()}});
+  if (!s.opts.cluster.empty() && s.store->cluster_coordination() == nullptr) {
+    auto why = "the " + s.store->name() + " store keeps no cluster membership; --cluster needs PostgreSQL or SQLite";
+    log::error("refusing to start", {{"error", why}});
+    return {status_code::invalid_argument, why};
+  }
 
   s.threads = s.opts.scheduler_threads;
   if (s.threads == 0)
@@ -135,13 +154,34 @@ status open_once(node::impl& s) {
   s.caf_cfg->set("work-stealing.aggressive-poll-attempts", 0);
   s.caf_cfg->set("work-stealing.moderate-poll-attempts", 0);
   s.caf_cfg->add_message_types<caf::id_block::actorstate>();
+  if (!s.opts.cluster.empty()) {
+    cluster_settings cs;
+    cs.name = s.opts.cluster;
+    cs.bind = s.opts.bind;
+    cs.port = s.opts.cluster_port;
+    cs.advertise_host = s.opts.advertise_host;
+    cs.node_id = s.opts.node_id;
+    cs.shards = s.opts.shards;
+    cs.failure_timeout = s.opts.failure_timeout;
+    cs.command_timeout = s.opts.command_timeout;
+    s.cluster = std::make_unique<cluster_node>(std::move(cs));
+    if (auto st = s.cluster->configure(*s.caf_cfg); !st.ok()) {
+      log::error("cannot configure cluster remoting", {{"error", st.message()}});
+      return st;
+    }
+  }
   s.sys = std::make_unique<caf::actor_system>(*s.caf_cfg);
   s.deadlines = std::make_unique<runtime::call_deadlines>(s.opts.command_timeout);
   s.completions = std::make_unique<invoke_completions>();
   s.frontend = std::make_unique<frontend::grpc_frontend>(*s.deadlines, s.opts.max_message_size);
 
-  s.management =
-      std::make_unique<ops::management_server>([&s] { return s.ready(); }, [&s] { return s.metrics.render(); });
+  std::function<std::string()> cluster_page;
+  if (s.cluster)
+    cluster_page = [&s] { return s.cluster->view_json(); };
+  s.management = std::make_unique<ops::management_server>(
+      [&s] { return s.ready(); },
+      [&s] { return s.metrics.render() + (s.cluster ? s.cluster->render_metrics() : std::string{}); },
+      std::move(cluster_page));
   auto management_port = s.management->start(s.opts.bind, s.opts.management_port);
   if (!management_port.ok()) {
     log::error("cannot start the management endpoint", {{"error", management_port.error().message()}});
@@ -169,6 +209,10 @@ status serve_once(node::impl& s) {
     rc.max_active = s.opts.max_active_entities;
     rc.action_workers = threads;
     rc.stop_timeout = s.opts.drain_timeout;
+    if (s.cluster) {
+      rc.hooks = s.cluster->hooks();
+      rc.start_holding = true;  // until the member says which shards are this node's
+    }
     auto region = runtime::spawn_region(*s.sys, rc);
     s.regions[model->service_name] = region;
     for (auto& [name, sig] : model->methods) {
@@ -196,6 +240,13 @@ status serve_once(node::impl& s) {
     log::info("entity type registered", {{"service", model->service_name},
                                          {"kind", std::string{detail::to_string(model->kind)}},
                                          {"persistence_id", model->persistence_id}});
+  }
+
+  if (s.cluster) {
+    if (auto st = s.cluster->start(*s.sys, *s.store->cluster_coordination(), s.regions, *s.deadlines); !st.ok()) {
+      log::error("cannot join the cluster", {{"cluster", s.opts.cluster}, {"error", st.message()}});
+      return {st.code(), "cannot join cluster " + s.opts.cluster + ": " + st.message()};
+    }
   }
 
   http::http_options http_opts;
@@ -283,6 +334,13 @@ void node::impl::shutdown() {
   if (stopped || !opened)
     return;
   stopped = true;
+  // A member first hands its shards over while it still takes calls (they are forwarded to the new owners), so a
+  // rolling restart fails no request; /ready answers 503 meanwhile so that no new traffic is sent here.
+  if (cluster && serving.load()) {
+    leaving = true;
+    if (auto st = cluster->leave(opts.drain_timeout); !st.ok())
+      log::warn("leaving the cluster did not finish", {{"error", st.message()}});
+  }
   serving = false;
   // Order matters: stop taking calls and let in-flight ones finish (their replies wait for durability), then stop
   // the entities, then flush and close the store.
@@ -290,12 +348,15 @@ void node::impl::shutdown() {
     frontend->shutdown(opts.drain_timeout);
   if (management)
     management->stop();
+  if (cluster)
+    cluster->stop();  // before the actor system goes: the transport's actors end here
   if (sys) {
     for (auto& [name, region] : regions)
       region->stop();
     regions.clear();
     sys.reset();
   }
+  cluster.reset();  // after the actor system: the regions' hooks pointed here
   if (deadlines)
     deadlines->stop();
   // After the deadlines: the calls they failed have queued their completions, which run before the thread ends.

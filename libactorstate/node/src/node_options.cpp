@@ -123,6 +123,17 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   flag("--scheduler-threads", o.scheduler_threads, "Actor scheduler threads (0: one per core, at least 2)",
        "ACTORSTATE_SCHEDULER_THREADS");
+  flag("--cluster", o.cluster,
+       "Join the cluster of this name (members share the store: PostgreSQL, or one SQLite file on one host); empty: "
+       "run alone",
+       "ACTORSTATE_CLUSTER");
+  flag("--cluster-port", o.cluster_port, "Node-to-node port of a cluster member; 0 picks a free one", "CLUSTER_PORT");
+  flag("--advertise-host", o.advertise_host,
+       "Address other members dial (default: --bind, or the host's address when that is 0.0.0.0)", "POD_IP");
+  flag("--node-id", o.node_id, "This member's name (default: host name plus a random suffix)", "POD_NAME");
+  flag("--failure-timeout", failure_timeout_,
+       "A member that has not renewed its membership for this long is dead and its shards move",
+       "ACTORSTATE_FAILURE_TIMEOUT");
 }
 
 namespace flags {
@@ -156,6 +167,10 @@ void node_flags::apply(int argc, char** argv) {
     throw CLI::ValidationError("--command-timeout",
                                "must be longer than 0 (every command would fail): " + command_timeout_);
   opts_.drain_timeout = duration("--drain-timeout", drain_timeout_);
+  opts_.failure_timeout = duration("--failure-timeout", failure_timeout_);
+  // Below this, a renewal every third of it and the takeover margin leave the store no time to answer.
+  if (opts_.failure_timeout < std::chrono::milliseconds{300})
+    throw CLI::ValidationError("--failure-timeout", "must be at least 300ms: " + failure_timeout_);
   auto size = ops::parse_size(max_message_size_);
   if (!size || *size == 0)
     throw CLI::ValidationError("--max-message-size", "not a size (use e.g. 12MiB): " + max_message_size_);

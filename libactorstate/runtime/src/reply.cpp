@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include <caf/send.hpp>
+
 #include "actorstate/runtime/post.hpp"
 
 namespace actorstate::runtime {
@@ -47,6 +49,15 @@ void reply_to::pass_on(const caf::actor& to, command cmd) && {
     detail::send_here(to, local_command{std::move(cmd), std::move(slot_)});
   else
     promise_.delegate(to, std::move(cmd));
+}
+
+void reply_to::pass_on_after(const caf::actor& to, command cmd, std::chrono::milliseconds delay) && {
+  if (!slot_) {
+    // A response promise can only be delegated now; its requester has a timeout of its own.
+    std::move(*this).pass_on(to, std::move(cmd));
+    return;
+  }
+  caf::delayed_anon_send(to, delay, local_command{std::move(cmd), std::move(slot_)});
 }
 
 reply_to reply_to::answerable_anywhere(const caf::actor& owner) && {

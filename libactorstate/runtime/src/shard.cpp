@@ -10,6 +10,7 @@
 #include "actorstate/ops/log.hpp"
 #include "actorstate/runtime/post.hpp"
 #include "actorstate/runtime/reply.hpp"
+#include "actorstate/runtime/shard_region.hpp"
 #include "entity_kinds.hpp"
 
 namespace actorstate::runtime {
@@ -66,7 +67,10 @@ struct instance {
 class shard_actor : public detail::worker_marked_actor {
 public:
   shard_actor(caf::actor_config& cfg, shard_config sc)
-      : detail::worker_marked_actor(cfg), cfg_(std::move(sc)), env_(cfg_.env) {
+      : detail::worker_marked_actor(cfg),
+        cfg_(std::move(sc)),
+        env_(cfg_.env),
+        phase_(cfg_.start_holding ? phase::stopped : phase::serving) {
     auto configured = cfg_.env->model->settings.passivation_timeout;
     if (configured.count() > 0)
       cfg_.passivation_timeout = configured;
@@ -126,6 +130,14 @@ private:
   using next_state = std::variant<std::monostate, serve_next, route_next>;
 
   void route(command& cmd, reply_to reply) {
+    // An instance lives in its entity's shard and writes with that shard's fence; one in another shard would write
+    // under a fence that does not guard it. A cheap hash per command keeps a caller's mistake from becoming that.
+    if (shard_of(cmd.entity_id, cfg_.count) != cfg_.index) {
+      reply.deliver(command_result::failure(
+          status_code::internal,
+          "entity " + cmd.entity_id + " reached shard " + std::to_string(cfg_.index) + ", which is not its shard"));
+      return;
+    }
     switch (phase_) {
       case phase::shutting_down:
         reply.deliver(command_result::failure(status_code::unavailable, "node is shutting down"));

@@ -88,10 +88,12 @@ private:
 struct shard_config {
   std::shared_ptr<const entity_env> env;
   uint32_t index = 0;
+  uint32_t count = 1;  ///< Shards of the type: a command whose entity hashes elsewhere is refused.
   std::chrono::milliseconds passivation_timeout{30000};
   std::shared_ptr<active_budget> budget;
   std::chrono::milliseconds stop_timeout{10000};  ///< At shutdown: longest wait for instances before killing them.
   std::shared_ptr<const shard_hooks> hooks;       ///< In a cluster: forwarding and fencing; null on a node alone.
+  bool start_holding = false;                     ///< region_config::start_holding
 };
 
 caf::actor spawn_shard(caf::actor_system& sys, shard_config cfg);

@@ -66,10 +66,12 @@ region::region(caf::actor_system& sys, region_config cfg) : cfg_(std::move(cfg))
     shard_config sc;
     sc.env = cfg_.env;
     sc.index = i;
+    sc.count = count;
     sc.passivation_timeout = cfg_.passivation_timeout;
     sc.budget = budget;
     sc.stop_timeout = cfg_.stop_timeout;
     sc.hooks = cfg_.hooks;
+    sc.start_holding = cfg_.start_holding;
     shards_.push_back(spawn_shard(sys, std::move(sc)));
   }
 }

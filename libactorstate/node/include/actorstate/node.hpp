@@ -48,6 +48,12 @@ struct node_options {
   std::vector<std::string> cors_allow_origins;  ///< Browser origins allowed to call ("*": any); none by default.
   std::string log_level = "info";
   size_t scheduler_threads = 0;  ///< CAF worker threads; 0: one per core (at least 2).
+  // Clustering (docs/cluster.md); the node runs alone when `cluster` is empty.
+  std::string cluster;           ///< The cluster's name; members share it and the store.
+  uint16_t cluster_port = 9300;  ///< Node-to-node port (CAF remoting); 0 picks a free one.
+  std::string advertise_host;    ///< What other members dial; default the bind address, or the host's address.
+  std::string node_id;           ///< This member's name; default host name plus a random suffix.
+  std::chrono::milliseconds failure_timeout{3000};  ///< A member silent this long is dead; its shards move.
   /// A seam for tests: wraps the opened store (e.g. in a persistence::faulty_store) before the node uses it.
   std::function<std::shared_ptr<persistence::store>(std::shared_ptr<persistence::store>)> wrap_store;
 
@@ -81,6 +87,7 @@ private:
   std::string command_timeout_ = "60s";
   std::string drain_timeout_ = "10s";
   std::string max_message_size_ = "12MiB";
+  std::string failure_timeout_ = "3s";
 };
 
 /// What `parse_node_options` made of argv: the options to run with, or the code the program exits with at once.

@@ -108,6 +108,10 @@ public:
   void call(const std::string& peer, cluster_call call, clock::time_point deadline,
             std::function<void(command_result)> done);
 
+  /// Whether a call's outcome says it never reached the peer (the dial failed), so sending it again elsewhere or
+  /// later cannot run it twice. A call lost with its connection may have run: that is not `never_sent`.
+  static bool never_sent(const status& outcome);
+
   /// Closes the port, fails every call still open with UNAVAILABLE and ends the transport's actors (waiting a
   /// bounded time for them). Idempotent.
   void stop();

@@ -82,6 +82,9 @@ public:
   uint32_t hops() const;
   /// Hands `cmd` to the actor `to`, which then answers this destination itself. Consumes the destination.
   void pass_on(const caf::actor& to, command cmd) &&;
+  /// As `pass_on`, `delay` later (a forwarder whose peer could not be reached waits for the member to learn a new
+  /// route rather than fail the caller; the caller's deadline still applies). Consumes the destination.
+  void pass_on_after(const caf::actor& to, command cmd, std::chrono::milliseconds delay) &&;
   /// A destination that may be answered from any thread (a forwarder's transport): a slot already may; a CAF promise,
   /// which only its own actor may deliver, becomes a slot whose answer is posted back to `owner`, the actor that made
   /// the promise. Consumes the destination.

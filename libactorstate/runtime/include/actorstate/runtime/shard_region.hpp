@@ -38,6 +38,9 @@ struct region_config {
   /// In a cluster: where forwarding shards send commands and whom a fenced write tells (runtime/shard_control.hpp).
   /// Null on a node that runs alone.
   std::shared_ptr<const shard_hooks> hooks;
+  /// In a cluster: the shards hold their commands until the member tells them to serve (at an epoch) or where to
+  /// route, so nothing ever runs unfenced. A node that runs alone starts them serving.
+  bool start_holding = false;
 };
 
 /// The shard of `entity_id`; stable across processes and platforms.

@@ -1,0 +1,288 @@
+#include "cluster_node.hpp"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "actorstate/cluster/member.hpp"
+#include "actorstate/cluster/transport.hpp"
+#include "actorstate/ops/log.hpp"
+#include "actorstate/runtime/reply.hpp"
+#include "actorstate/runtime/shard_control.hpp"
+#include "actorstate/runtime/shard_region.hpp"
+
+namespace actorstate {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// How long a forward whose peer could not be dialed waits before it goes back to the local shard: about the time
+/// the member takes to notice (a lost peer makes it read the store at once) without spinning on a dead address.
+constexpr auto unreachable_retry = 100ms;
+
+std::string json_quoted(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char ch : text) {
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (ch < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+          out += buf;
+        } else {
+          out += static_cast<char>(ch);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+/// The first IPv4 address of an interface that is up and not loopback: what other hosts can most likely dial when
+/// the node listens on every address. Loopback when there is none (one host, or a namespace without a network).
+std::string host_address() {
+  ifaddrs* list = nullptr;
+  std::string found;
+  if (getifaddrs(&list) == 0) {
+    for (auto* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+      if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET)
+        continue;
+      if ((i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0)
+        continue;
+      char buf[INET_ADDRSTRLEN];
+      auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+      if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) != nullptr)
+        found = buf;
+    }
+    freeifaddrs(list);
+  }
+  return found.empty() ? "127.0.0.1" : found;
+}
+
+/// The host name plus a random suffix: unique among members started on one host without --node-id.
+std::string generated_node_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    std::snprintf(host, sizeof host, "node");
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "-%06x", static_cast<unsigned>(rd()) & 0xffffffu);
+  return std::string{host} + suffix;
+}
+
+bool binds_everywhere(const std::string& bind) {
+  return bind.empty() || bind == "0.0.0.0" || bind == "::" || bind == "[::]";
+}
+
+}  // namespace
+
+cluster_node::cluster_node(cluster_settings settings) : settings_(std::move(settings)) {
+  hooks_ = std::make_shared<runtime::shard_hooks>();
+  hooks_->forward = [this](const std::string& address, const std::string& service, command cmd,
+                           runtime::reply_to reply) {
+    if (!transport_) {
+      reply.deliver(command_result::failure(status_code::unavailable, "the cluster transport is not running"));
+      return;
+    }
+    forwarded_.fetch_add(1, std::memory_order_relaxed);
+    cluster::cluster_call call;
+    call.service = service;
+    call.hops = reply.hops();
+    // The caller's own deadline when it has one (a call from a client port or from another member); else the
+    // command timeout from now.
+    auto deadline = std::min(reply.deadline(), cluster::transport::clock::now() + settings_.command_timeout);
+    call.cmd = cmd;  // kept for a second attempt when the peer cannot be dialed
+    transport_->call(address, std::move(call), deadline,
+                     [this, service, cmd = std::move(cmd), reply](command_result r) mutable {
+                       if (!r.ok() && cluster::transport::never_sent(r.status)) {
+                         // The peer could not be dialed: nothing ran there. Back to the local shard a moment later,
+                         // which by then holds the command or knows a new owner (the caller's deadline still rules).
+                         auto i = regions_.find(service);
+                         if (i != regions_.end() && reply.pending()) {
+                           forward_retries_.fetch_add(1, std::memory_order_relaxed);
+                           const auto& target = i->second->target(cmd.entity_id);
+                           std::move(reply).pass_on_after(target, std::move(cmd), unreachable_retry);
+                           return;
+                         }
+                       }
+                       if (!r.ok())
+                         forward_failures_.fetch_add(1, std::memory_order_relaxed);
+                       reply.deliver(std::move(r));
+                     });
+  };
+  hooks_->fenced = [this](uint32_t index) {
+    if (member_)
+      member_->fenced(index);
+  };
+}
+
+cluster_node::~cluster_node() {
+  stop();
+}
+
+status cluster_node::configure(caf::actor_system_config& cfg) {
+  return cluster::configure_remoting(cfg);
+}
+
+std::shared_ptr<const runtime::shard_hooks> cluster_node::hooks() {
+  return hooks_;
+}
+
+status cluster_node::start(caf::actor_system& sys, persistence::coordination& coordination,
+                           std::map<std::string, std::shared_ptr<const runtime::region>> regions,
+                           runtime::call_deadlines& deadlines) {
+  regions_ = std::move(regions);
+  deadlines_ = &deadlines;
+  if (settings_.node_id.empty())
+    settings_.node_id = generated_node_id();
+  if (settings_.advertise_host.empty())
+    settings_.advertise_host = binds_everywhere(settings_.bind) ? host_address() : settings_.bind;
+
+  cluster::transport_options topts;
+  topts.bind = settings_.bind;
+  topts.port = settings_.port;
+  topts.inbound = [this](cluster::cluster_call call, std::function<void(command_result)> reply) {
+    inbound_.fetch_add(1, std::memory_order_relaxed);
+    auto i = regions_.find(call.service);
+    if (i == regions_.end()) {
+      reply(command_result::failure(status_code::unimplemented, "this member does not serve " + call.service +
+                                                                    " (members run other entity types?)"));
+      return;
+    }
+    // To the local shard, which runs it, holds it while the shard moves, or forwards it on with the hop counted.
+    // (The target first: the command moves into the call, and arguments are evaluated in no fixed order.)
+    const auto& target = i->second->target(call.cmd.entity_id);
+    deadlines_->call(target, std::move(call.cmd), std::move(reply), call.hops);
+  };
+  topts.peer_lost = [this](const std::string& peer, const status&) {
+    if (member_)
+      member_->peer_lost(peer);
+  };
+  auto started = cluster::transport::start(sys, std::move(topts));
+  if (!started.ok())
+    return status{started.error().code(), "cannot open the cluster port " + settings_.bind + ":" +
+                                              std::to_string(settings_.port) + ": " + started.error().message()};
+  transport_ = std::move(started.value());
+  auto address = settings_.advertise_host;
+  if (address.find(':') != std::string::npos && !address.starts_with("["))
+    address = "[" + address + "]";
+  address += ":" + std::to_string(transport_->port());
+  log::info("listening on cluster " + settings_.bind + ":" + std::to_string(transport_->port()),
+            {{"advertise", address}, {"member", settings_.node_id}});
+
+  std::vector<std::shared_ptr<const runtime::region>> all;
+  for (const auto& [name, region] : regions_)
+    all.push_back(region);
+  control_ = runtime::make_shard_control(sys, std::move(all));
+
+  cluster::member_options mopts;
+  mopts.cluster = settings_.name;
+  mopts.id = settings_.node_id;
+  mopts.address = address;
+  mopts.shards = settings_.shards;
+  mopts.failure_timeout = settings_.failure_timeout;
+  auto joined = cluster::member::start(sys, coordination, *control_, mopts);
+  if (!joined.ok())
+    return joined.error();
+  member_ = std::move(joined.value());
+  return {};
+}
+
+bool cluster_node::joined() const {
+  return member_ && member_->view().joined;
+}
+
+status cluster_node::leave(std::chrono::milliseconds within) {
+  if (!member_)
+    return {};
+  return member_->leave(within);
+}
+
+void cluster_node::stop() {
+  if (member_)
+    member_->stop();
+  if (transport_)
+    transport_->stop();
+}
+
+std::string cluster_node::view_json() const {
+  if (!member_)
+    return "{\"cluster\":" + json_quoted(settings_.name) + ",\"self\":" + json_quoted(settings_.node_id) +
+           ",\"shards\":" + std::to_string(settings_.shards) + ",\"members\":[]}";
+  auto v = member_->view();
+  std::string out = "{\"cluster\":" + json_quoted(v.cluster) + ",\"self\":" + json_quoted(v.self) +
+                    ",\"incarnation\":" + std::to_string(v.incarnation) + ",\"shards\":" + std::to_string(v.shards) +
+                    ",\"serving\":" + std::to_string(v.serving) + ",\"members\":[";
+  bool first = true;
+  for (const auto& m : v.members) {
+    if (!first)
+      out += ",";
+    first = false;
+    out += "{\"id\":" + json_quoted(m.id) + ",\"address\":" + json_quoted(m.address) +
+           ",\"incarnation\":" + std::to_string(m.incarnation) + ",\"status\":" + json_quoted(m.status) +
+           ",\"shards\":" + std::to_string(m.shards) + "}";
+  }
+  return out + "]}\n";
+}
+
+std::string cluster_node::render_metrics() const {
+  std::string out;
+  auto line = [&](const std::string& name, const std::string& type, const std::string& help, auto value,
+                  const std::string& labels = {}) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
+  };
+  line("actorstate_cluster_forwarded_commands_total", "counter", "Commands sent to the shard's owner on another member",
+       forwarded_.load());
+  line("actorstate_cluster_forward_retries_total", "counter",
+       "Forwards whose peer could not be dialed, sent again after the member re-read the store",
+       forward_retries_.load());
+  line("actorstate_cluster_forward_failures_total", "counter", "Forwarded commands that failed",
+       forward_failures_.load());
+  line("actorstate_cluster_inbound_commands_total", "counter", "Commands other members forwarded to this one",
+       inbound_.load());
+  if (!member_)
+    return out;
+  auto v = member_->view();
+  size_t up = 0, leaving = 0, down = 0;
+  for (const auto& m : v.members)
+    (m.status == "up" ? up : m.status == "leaving" ? leaving : down)++;
+  out +=
+      "# HELP actorstate_cluster_members Members by status, as this member last read them\n"
+      "# TYPE actorstate_cluster_members gauge\n";
+  out += "actorstate_cluster_members{status=\"up\"} " + std::to_string(up) + "\n";
+  out += "actorstate_cluster_members{status=\"leaving\"} " + std::to_string(leaving) + "\n";
+  out += "actorstate_cluster_members{status=\"down\"} " + std::to_string(down) + "\n";
+  line("actorstate_cluster_shards_serving", "gauge", "Shards this member serves", v.serving);
+  auto c = member_->counters();
+  line("actorstate_cluster_shard_claims_total", "counter", "Shards claimed and served here", c.claims);
+  line("actorstate_cluster_shard_takeovers_total", "counter", "Shards taken from a member that was not alive",
+       c.takeovers);
+  line("actorstate_cluster_shard_handovers_total", "counter", "Shards handed over (writes durable, then released)",
+       c.handovers);
+  line("actorstate_cluster_shard_drops_total", "counter",
+       "Shards dropped at once (taken over, lease ran out, incarnation superseded)", c.drops);
+  line("actorstate_cluster_self_fences_total", "counter", "Times the lease ran out before a renewal was confirmed",
+       c.self_fences);
+  line("actorstate_cluster_last_takeover_seconds", "gauge",
+       "The last takeover: from the first reading without a live owner to serving the shard (-1: none yet)",
+       c.last_takeover_ms < 0 ? -1.0 : static_cast<double>(c.last_takeover_ms) / 1000.0);
+  return out;
+}
+
+}  // namespace actorstate
