@@ -15,6 +15,7 @@
 
 #include "actorstate/cluster/member.hpp"
 #include "actorstate/cluster/transport.hpp"
+#include "actorstate/ops/json.hpp"
 #include "actorstate/ops/log.hpp"
 #include "actorstate/runtime/reply.hpp"
 #include "actorstate/runtime/shard_control.hpp"
@@ -29,29 +30,6 @@ using namespace std::chrono_literals;
 /// How long a forward whose peer could not be dialed waits before it goes back to the local shard: about the time
 /// the member takes to notice (a lost peer makes it read the store at once) without spinning on a dead address.
 constexpr auto unreachable_retry = 100ms;
-
-std::string json_quoted(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char ch : text) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 /// The first IPv4 address of an interface that is up and not loopback: what other hosts can most likely dial when
 /// the node listens on every address. Loopback when there is none (one host, or a namespace without a network).
@@ -222,10 +200,10 @@ void cluster_node::stop() {
 
 std::string cluster_node::view_json() const {
   if (!member_)
-    return "{\"cluster\":" + json_quoted(settings_.name) + ",\"self\":" + json_quoted(settings_.node_id) +
+    return "{\"cluster\":" + ops::json_quoted(settings_.name) + ",\"self\":" + ops::json_quoted(settings_.node_id) +
            ",\"shards\":" + std::to_string(settings_.shards) + ",\"members\":[]}";
   auto v = member_->view();
-  std::string out = "{\"cluster\":" + json_quoted(v.cluster) + ",\"self\":" + json_quoted(v.self) +
+  std::string out = "{\"cluster\":" + ops::json_quoted(v.cluster) + ",\"self\":" + ops::json_quoted(v.self) +
                     ",\"incarnation\":" + std::to_string(v.incarnation) + ",\"shards\":" + std::to_string(v.shards) +
                     ",\"serving\":" + std::to_string(v.serving) + ",\"members\":[";
   bool first = true;
@@ -233,8 +211,8 @@ std::string cluster_node::view_json() const {
     if (!first)
       out += ",";
     first = false;
-    out += "{\"id\":" + json_quoted(m.id) + ",\"address\":" + json_quoted(m.address) +
-           ",\"incarnation\":" + std::to_string(m.incarnation) + ",\"status\":" + json_quoted(m.status) +
+    out += "{\"id\":" + ops::json_quoted(m.id) + ",\"address\":" + ops::json_quoted(m.address) +
+           ",\"incarnation\":" + std::to_string(m.incarnation) + ",\"status\":" + ops::json_quoted(m.status) +
            ",\"shards\":" + std::to_string(m.shards) + "}";
   }
   return out + "]}\n";

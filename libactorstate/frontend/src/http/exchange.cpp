@@ -10,45 +10,13 @@
 #include <google/protobuf/descriptor.h>
 
 #include "actorstate/frontend/calls.hpp"
+#include "actorstate/ops/json.hpp"
 #include "http/grpc_web.hpp"
 #include "http/transcoder.hpp"
 
 namespace actorstate::http {
 
 namespace {
-
-/// JSON string literal (for error bodies).
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
 
 /// Request headers a call passes on as metadata: not the ones about this hop or this message's framing.
 bool forwarded_header(const std::string& key) {
@@ -467,7 +435,7 @@ private:
     } else if (!end.ok()) {
       // The status is sent already; tell the client in the stream's own format.
       auto err = "{\"error\":{\"code\":" + std::to_string(static_cast<int>(client_code(end.status.code()))) +
-                 ",\"message\":" + quoted(end.status.message()) + "}}";
+                 ",\"message\":" + ops::json_quoted(end.status.message()) + "}}";
       if (format_ == body_format::sse)
         data_locked("event: error\ndata: " + err + "\n\n");
       else if (format_ == body_format::ndjson)
@@ -567,7 +535,7 @@ response exchange_handler::error(const status& why) {
     r.body = message;
   } else {
     r.content_type = "application/json";
-    r.body = "{\"code\":" + std::to_string(static_cast<int>(code)) + ",\"message\":" + quoted(message) + "}";
+    r.body = "{\"code\":" + std::to_string(static_cast<int>(code)) + ",\"message\":" + ops::json_quoted(message) + "}";
   }
   return r;
 }
