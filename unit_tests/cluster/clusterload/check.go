@@ -18,6 +18,11 @@ type hotOp struct {
 	Return  int64  `json:"return_ns"`
 	Outcome string `json:"outcome"` // "ok", "failed" or "unknown"
 	Value   int64  `json:"value,omitempty"`
+	// Attempts, AmbiguousAttempts (failed attempts that may have been applied) and LastError tell, for an op in a
+	// violation, whether a retry may have applied it twice.
+	Attempts          int    `json:"attempts"`
+	AmbiguousAttempts int    `json:"ambiguous_attempts,omitempty"`
+	LastError         string `json:"last_error,omitempty"`
 }
 
 // counterInput and counterOutput are the counter model's operation and answer; an unknown outcome has Known false.

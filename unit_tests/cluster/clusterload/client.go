@@ -6,11 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +91,9 @@ type opResult struct {
 	outcome  outcome
 	value    int64
 	attempts int
+	// ambiguousAttempts counts failed attempts that may have been applied: after a success, more than zero means
+	// only the idempotency key kept the retry from applying the op twice.
+	ambiguousAttempts int
 	// lastError describes the last failed attempt (empty after a success on the first attempt).
 	lastError string
 }
@@ -146,6 +149,7 @@ func (c *counterClient) do(ctx context.Context, path, body string) opResult {
 		result.lastError = endpoint + ": " + err.message
 		if err.mayHaveApplied {
 			result.outcome = outcomeUnknown
+			result.ambiguousAttempts++
 		}
 		if !err.retryable {
 			return result
@@ -192,10 +196,15 @@ func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempo
 	}
 	request.Header.Set("Content-Type", "application/json")
 	request.Header.Set("Idempotency-Key", idempotencyKey)
+	// The server can apply only a request it received whole: until it is written, a failure (a refused dial, a
+	// deadline that ran out while connecting) leaves no doubt that the op did not happen.
+	var written atomic.Bool
+	request = request.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) { written.Store(info.Err == nil) },
+	}))
 	response, err := c.http.Do(request)
 	if err != nil {
-		// A refused or timed-out dial never sent the request; anything later may have reached the entity.
-		return 0, &attemptError{mayHaveApplied: !isDialError(err), retryable: true, message: err.Error()}
+		return 0, &attemptError{mayHaveApplied: written.Load(), retryable: true, message: err.Error()}
 	}
 	defer response.Body.Close()
 	payload, err := io.ReadAll(io.LimitReader(response.Body, 1<<20))
@@ -220,12 +229,6 @@ func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempo
 		return 0, &attemptError{mayHaveApplied: false, retryable: false,
 			message: fmt.Sprintf("HTTP %d: %s", response.StatusCode, snippet(payload))}
 	}
-}
-
-// isDialError tells whether the request failed while connecting, before any of it was sent.
-func isDialError(err error) bool {
-	var opError *net.OpError
-	return errors.As(err, &opError) && opError.Op == "dial"
 }
 
 // parseCounterValue accepts the counter's int64 as a JSON number or, as the JSON mapping of int64 has it, a string.

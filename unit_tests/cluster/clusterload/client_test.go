@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,5 +268,43 @@ func TestUsageErrorsExitWith2(t *testing.T) {
 		if code := run(args, io.Discard, io.Discard); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+func TestTheReportHasTheRecoveryAfterTheFaultAndTheHistory(t *testing.T) {
+	dir := t.TempDir()
+	faultFile, reportFile, historyFile := dir+"/fault-at", dir+"/report.json", dir+"/hot.json"
+	// A fault "injected" just before the load: every op is invoked after it.
+	if err := os.WriteFile(faultFile, []byte(strconv.FormatInt(time.Now().UnixMilli(), 10)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, output := runAgainst(t, newFakeCounter(), "--fault-at-file", faultFile, "--out", reportFile,
+		"--history", historyFile)
+	if code != exitPass {
+		t.Fatalf("exit %d:\n%s", code, output)
+	}
+	var written report
+	readJSON(t, reportFile, &written)
+	if written.Fault == nil || written.Fault.RecoveryMs == nil || written.Fault.Error != "" {
+		t.Fatalf("fault %+v", written.Fault)
+	}
+	if written.Ops.OK == 0 || written.Ops.Done != written.Ops.OK || written.Verdict != "pass" {
+		t.Fatalf("report %+v", written)
+	}
+	var history []hotOp
+	readJSON(t, historyFile, &history)
+	if len(history) != written.Linearizability.Ops {
+		t.Fatalf("%d ops in the history, %d checked", len(history), written.Linearizability.Ops)
+	}
+}
+
+func readJSON(t *testing.T, path string, value any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, value); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 }

@@ -102,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "clusterload:", err)
 		return exitUsage
 	}
-	// SIGINT/SIGTERM stop the load early; the checks still run on what was recorded.
+	// A first SIGINT/SIGTERM during the load stops it early; the checks still run on what was recorded.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -126,6 +126,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	load := runLoad(ctx, client, loadConfig{clients: opts.clients, duration: opts.duration, maxOps: opts.maxOps,
 		hotKey: opts.hotKey, runID: runID})
+	// A signal from now on ends the process as usual: the final reads of a dead cluster may take a while.
+	stop()
 
 	for i := range load.ownCounts {
 		var finalError string
@@ -246,32 +248,30 @@ func buildReport(opts options, runID string, initial int64, load loadResult, cli
 	}
 	result.Linearizability = linearizability
 
-	violation := false
-	if n := result.ExactlyOnce.Lost; n > 0 {
-		violation = true
-		result.Problems = append(result.Problems, fmt.Sprintf("%d own keys lost acknowledged adds", n))
-	}
-	if n := result.ExactlyOnce.Duplicates; n > 0 {
-		violation = true
-		result.Problems = append(result.Problems, fmt.Sprintf("%d own keys counted adds more than once", n))
-	}
-	if linearizability.Result == "illegal" {
-		violation = true
-		result.Problems = append(result.Problems, "the hot key's history is not linearizable")
-	}
-	inconclusive := false
-	if n := result.ExactlyOnce.Unverified; n > 0 {
-		inconclusive = true
-		result.Problems = append(result.Problems, fmt.Sprintf("%d own keys could not be read after the load", n))
-	}
-	if linearizability.Result == "timeout" {
-		inconclusive = true
-		result.Problems = append(result.Problems, "the linearizability check timed out")
-	}
-	if load.counts.OK == 0 {
+	// Each finding, whether it is a violation (else it leaves the run inconclusive), and what to say of it.
+	findings := []struct {
+		found     bool
+		violation bool
+		problem   string
+	}{
+		{result.ExactlyOnce.Lost > 0, true, fmt.Sprintf("%d own keys lost acknowledged adds", result.ExactlyOnce.Lost)},
+		{result.ExactlyOnce.Duplicates > 0, true,
+			fmt.Sprintf("%d own keys counted adds more than once", result.ExactlyOnce.Duplicates)},
+		{linearizability.Result == "illegal", true, "the hot key's history is not linearizable"},
+		{result.ExactlyOnce.Unverified > 0, false,
+			fmt.Sprintf("%d own keys could not be read after the load", result.ExactlyOnce.Unverified)},
+		{linearizability.Result == "timeout", false, "the linearizability check timed out"},
 		// Nothing acknowledged means nothing was checked: not a pass.
-		inconclusive = true
-		result.Problems = append(result.Problems, "no op succeeded")
+		{load.counts.OK == 0, false, "no op succeeded"},
+	}
+	violation, inconclusive := false, false
+	for _, finding := range findings {
+		if !finding.found {
+			continue
+		}
+		result.Problems = append(result.Problems, finding.problem)
+		violation = violation || finding.violation
+		inconclusive = inconclusive || !finding.violation
 	}
 	switch {
 	case violation:
@@ -319,7 +319,8 @@ func printSummary(out io.Writer, r report) {
 		fmt.Fprintf(out, "%-22s "+format+"\n", append([]any{name}, values...)...)
 	}
 	row("run", "%s: %d clients, %s / %d ops max, %d endpoints", r.RunID, r.Clients, r.Duration, r.MaxOps, len(r.Endpoints))
-	row("ops", "done %d  ok %d  failed %d  unknown %d  retried %d", r.Ops.Done, r.Ops.OK, r.Ops.Failed, r.Ops.Unknown, r.Ops.Retried)
+	row("ops", "done %d  ok %d  failed %d  unknown %d  retried %d (%d after an attempt that may have applied)",
+		r.Ops.Done, r.Ops.OK, r.Ops.Failed, r.Ops.Unknown, r.Ops.Retried, r.Ops.RetriedAfterAmbiguous)
 	row("latency", "p50 %.1f ms  p99 %.1f ms  max %.1f ms", r.Latency.P50, r.Latency.P99, r.Latency.Max)
 	row("unavailability", "longest %.0f ms without a success (%.0f..%.0f ms)", r.Unavailability.LongestMs,
 		r.Unavailability.FromMs, r.Unavailability.ToMs)

@@ -37,6 +37,9 @@ type opCounts struct {
 	Unknown int64 `json:"unknown"`
 	// Retried: ops that needed more than one attempt, whatever their outcome.
 	Retried int64 `json:"retried"`
+	// RetriedAfterAmbiguous: successful ops retried after an attempt that may have been applied; each is counted
+	// once only if the server honours idempotency keys.
+	RetriedAfterAmbiguous int64 `json:"retried_after_ambiguous"`
 }
 
 func (c *opCounts) add(other opCounts) {
@@ -45,6 +48,7 @@ func (c *opCounts) add(other opCounts) {
 	c.Failed += other.Failed
 	c.Unknown += other.Unknown
 	c.Retried += other.Retried
+	c.RetriedAfterAmbiguous += other.RetriedAfterAmbiguous
 }
 
 func (c *opCounts) record(result opResult) {
@@ -59,6 +63,9 @@ func (c *opCounts) record(result opResult) {
 	}
 	if result.attempts > 1 {
 		c.Retried++
+	}
+	if result.outcome == outcomeOK && result.ambiguousAttempts > 0 {
+		c.RetriedAfterAmbiguous++
 	}
 }
 
@@ -123,7 +130,8 @@ func runLoad(ctx context.Context, client *counterClient, config loadConfig) load
 					errorSet.add(result.lastError)
 				}
 				if onHotKey {
-					op := hotOp{Client: id, Kind: kind, Call: call, Return: ret, Outcome: result.outcome.String(), Value: result.value}
+					op := hotOp{Client: id, Kind: kind, Call: call, Return: ret, Outcome: result.outcome.String(), Value: result.value,
+						Attempts: result.attempts, AmbiguousAttempts: result.ambiguousAttempts, LastError: result.lastError}
 					if kind == "add" {
 						op.Delta = 1
 					}
