@@ -17,11 +17,12 @@ type hotOp struct {
 	Call    int64  `json:"call_ns"`
 	Return  int64  `json:"return_ns"`
 	Outcome string `json:"outcome"` // "ok", "failed" or "unknown"
-	Value   int64  `json:"value,omitempty"`
-	// Attempts, AmbiguousAttempts (failed attempts that may have been applied) and LastError tell, for an op in a
-	// violation, whether a retry may have applied it twice.
+	Value   int64  `json:"value"`   // the answer, when Outcome is "ok"
+	// Attempts, AmbiguousAttempts (failed attempts that may have been applied) and their errors tell, for an op in
+	// a violation, whether a retry may have applied it twice.
 	Attempts          int    `json:"attempts"`
 	AmbiguousAttempts int    `json:"ambiguous_attempts,omitempty"`
+	AmbiguousError    string `json:"ambiguous_error,omitempty"`
 	LastError         string `json:"last_error,omitempty"`
 }
 
@@ -131,7 +132,8 @@ type linearizabilityReport struct {
 
 // checkLinearizable runs Porcupine on the hot key's history; when it is not linearizable and visualizePath is set,
 // Porcupine renders the partial linearizations there.
-func checkLinearizable(key string, initial int64, ops []hotOp, timeout time.Duration, visualizePath string) (linearizabilityReport, error) {
+func checkLinearizable(key string, initial int64, ops []hotOp, timeout time.Duration,
+	visualizePath string) (linearizabilityReport, error) {
 	history := porcupineHistory(ops)
 	report := linearizabilityReport{Key: key, Initial: initial, Ops: len(history)}
 	for _, op := range history {

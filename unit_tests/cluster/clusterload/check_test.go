@@ -182,7 +182,8 @@ func TestPercentileIsNearestRank(t *testing.T) {
 }
 
 func TestCounterValueIsANumberOrAString(t *testing.T) {
-	for payload, want := range map[string]int64{`5`: 5, `"5"`: 5, " -12\n": -12, `"9223372036854775807"`: 9223372036854775807} {
+	accepted := map[string]int64{`5`: 5, `"5"`: 5, " -12\n": -12, `"9223372036854775807"`: 9223372036854775807}
+	for payload, want := range accepted {
 		got, err := parseCounterValue([]byte(payload))
 		if err != nil || got != want {
 			t.Errorf("%q: got %d, %v", payload, got, err)
@@ -251,7 +252,8 @@ func randomHistory(random *rand.Rand, clients, opsPerClient int, corrupt bool) [
 			}
 			ops = append(ops, op)
 			if op.Outcome == "ok" || random.IntN(2) == 0 {
-				effects = append(effects, event{at: call + int64(random.IntN(int(ret-call)+1)), client: client, index: len(ops) - 1})
+				at := call + int64(random.IntN(int(ret-call)+1))
+				effects = append(effects, event{at: at, client: client, index: len(ops) - 1})
 			}
 			now = ret + 1 + int64(random.IntN(3))
 		}

@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,8 +96,10 @@ type opResult struct {
 	// ambiguousAttempts counts failed attempts that may have been applied: after a success, more than zero means
 	// only the idempotency key kept the retry from applying the op twice.
 	ambiguousAttempts int
-	// lastError describes the last failed attempt (empty after a success on the first attempt).
-	lastError string
+	// lastError describes the last failed attempt (empty after a success on the first attempt), ambiguousError the
+	// first that may have been applied (the one that makes an outcome unknown).
+	lastError      string
+	ambiguousError string
 }
 
 // attemptError classifies a failed attempt: whether the request could have been applied by the server.
@@ -150,6 +154,9 @@ func (c *counterClient) do(ctx context.Context, path, body string) opResult {
 		if err.mayHaveApplied {
 			result.outcome = outcomeUnknown
 			result.ambiguousAttempts++
+			if result.ambiguousError == "" {
+				result.ambiguousError = result.lastError
+			}
 		}
 		if !err.retryable {
 			return result
@@ -171,7 +178,8 @@ func (c *counterClient) do(ctx context.Context, path, body string) opResult {
 }
 
 // attempt sends one request to one endpoint, bounded by the request timeout and what is left of the op deadline.
-func (c *counterClient) attempt(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64, *attemptError) {
+func (c *counterClient) attempt(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64,
+	*attemptError) {
 	stats := c.stats[endpoint]
 	c.statsMu.Lock()
 	stats.Attempts++
@@ -187,7 +195,8 @@ func (c *counterClient) attempt(opCtx context.Context, endpoint, path, body, ide
 	return value, err
 }
 
-func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64, *attemptError) {
+func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64,
+	*attemptError) {
 	ctx, cancel := context.WithTimeout(opCtx, c.config.requestTimeout)
 	defer cancel()
 	request, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+endpoint+path, strings.NewReader(body))
@@ -204,6 +213,11 @@ func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempo
 	}))
 	response, err := c.http.Do(request)
 	if err != nil {
+		// The URL (with the key) is in every such error: without it, the report's sample of errors is one per kind.
+		var urlError *url.Error
+		if errors.As(err, &urlError) {
+			err = urlError.Err
+		}
 		return 0, &attemptError{mayHaveApplied: written.Load(), retryable: true, message: err.Error()}
 	}
 	defer response.Body.Close()

@@ -54,15 +54,20 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	flags.DurationVar(&opts.duration, "duration", 10*time.Second, "stop starting ops after this long")
 	flags.Int64Var(&opts.maxOps, "max-ops", 100000, "stop after starting this many ops across all clients")
 	flags.IntVar(&opts.clients, "clients", 4, "concurrent clients")
-	flags.StringVar(&opts.hotKey, "hot-key", "", "the counter all clients share, whose history is checked (default hot-<run id>)")
+	flags.StringVar(&opts.hotKey, "hot-key", "",
+		"the counter all clients share, whose history is checked (default hot-<run id>)")
 	flags.DurationVar(&opts.requestTimeout, "request-timeout", 2*time.Second, "time limit of one attempt")
-	flags.DurationVar(&opts.opDeadline, "op-deadline", 15*time.Second, "give up an op (outcome unknown) after this long across retries")
+	flags.DurationVar(&opts.opDeadline, "op-deadline", 15*time.Second,
+		"give up an op (outcome unknown) after this long across retries")
 	flags.DurationVar(&opts.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability check")
-	flags.IntVar(&opts.finalReadTries, "final-read-tries", 3, "ops (each bounded by --op-deadline) to read a counter after the load")
+	flags.IntVar(&opts.finalReadTries, "final-read-tries", 3,
+		"ops (each bounded by --op-deadline) to read a counter after the load")
 	flags.StringVar(&opts.outPath, "out", "", "write the JSON report to this file")
 	flags.StringVar(&opts.historyPath, "history", "", "write the hot key's history (JSON) to this file")
-	flags.StringVar(&opts.visualizePath, "visualize", "", "on a linearizability violation, write Porcupine's HTML visualization to this file")
-	flags.StringVar(&opts.faultAtPath, "fault-at-file", "", "file with the unix-ms time the test injected a fault; reports the time to the first success after it")
+	flags.StringVar(&opts.visualizePath, "visualize", "",
+		"on a linearizability violation, write Porcupine's HTML visualization to this file")
+	flags.StringVar(&opts.faultAtPath, "fault-at-file", "",
+		"file with the unix-ms time the test injected a fault; reports the time to the first success after it")
 	if err := flags.Parse(args); err != nil {
 		return opts, err
 	}
@@ -131,9 +136,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	for i := range load.ownCounts {
 		var finalError string
-		load.ownCounts[i].Final, finalError = readFinal(context.Background(), client, load.ownCounts[i].Key, opts.finalReadTries)
+		key := load.ownCounts[i].Key
+		load.ownCounts[i].Final, finalError = readFinal(context.Background(), client, key, opts.finalReadTries)
 		if finalError != "" {
-			load.lastErrors = append(load.lastErrors, "final read of "+load.ownCounts[i].Key+": "+finalError)
+			load.lastErrors = append(load.lastErrors, "final read of "+key+": "+finalError)
 		}
 	}
 
@@ -318,7 +324,8 @@ func printSummary(out io.Writer, r report) {
 	row := func(name, format string, values ...any) {
 		fmt.Fprintf(out, "%-22s "+format+"\n", append([]any{name}, values...)...)
 	}
-	row("run", "%s: %d clients, %s / %d ops max, %d endpoints", r.RunID, r.Clients, r.Duration, r.MaxOps, len(r.Endpoints))
+	row("run", "%s: %d clients, %s / %d ops max, %d endpoints", r.RunID, r.Clients, r.Duration, r.MaxOps,
+		len(r.Endpoints))
 	row("ops", "done %d  ok %d  failed %d  unknown %d  retried %d (%d after an attempt that may have applied)",
 		r.Ops.Done, r.Ops.OK, r.Ops.Failed, r.Ops.Unknown, r.Ops.Retried, r.Ops.RetriedAfterAmbiguous)
 	row("latency", "p50 %.1f ms  p99 %.1f ms  max %.1f ms", r.Latency.P50, r.Latency.P99, r.Latency.Max)

@@ -86,6 +86,35 @@ func ownKeyName(client int, runID string) string {
 	return "own-" + strconv.Itoa(client) + "-" + runID
 }
 
+// record adds one finished op to the client's log.
+func (log *clientLog) record(client int, kind string, onHotKey bool, call, ret int64, result opResult,
+	errorSet *errorSample) {
+	log.counts.record(result)
+	log.completed = append(log.completed, completedOp{call: call, ret: ret, ok: result.outcome == outcomeOK})
+	if result.outcome == outcomeOK {
+		log.latencies = append(log.latencies, time.Duration(ret-call))
+	} else {
+		errorSet.add(result.lastError)
+	}
+	errorSet.add(result.ambiguousError)
+	if onHotKey {
+		op := hotOp{Client: client, Kind: kind, Call: call, Return: ret, Outcome: result.outcome.String(),
+			Value: result.value, Attempts: result.attempts, AmbiguousAttempts: result.ambiguousAttempts,
+			AmbiguousError: result.ambiguousError, LastError: result.lastError}
+		if kind == "add" {
+			op.Delta = 1
+		}
+		log.hotOps = append(log.hotOps, op)
+		return
+	}
+	switch result.outcome {
+	case outcomeOK:
+		log.ownCount.Acknowledged++
+	case outcomeUnknown:
+		log.ownCount.Unknown++
+	}
+}
+
 // runLoad starts the clients; each alternates an add on its own key with an add or get on the hot key, until the
 // duration is over, maxOps ops have been started across all clients, or ctx is cancelled.
 func runLoad(ctx context.Context, client *counterClient, config loadConfig) loadResult {
@@ -121,29 +150,7 @@ func runLoad(ctx context.Context, client *counterClient, config loadConfig) load
 				} else {
 					result = client.add(ctx, log.ownKey, 1)
 				}
-				ret := since()
-				log.counts.record(result)
-				log.completed = append(log.completed, completedOp{call: call, ret: ret, ok: result.outcome == outcomeOK})
-				if result.outcome == outcomeOK {
-					log.latencies = append(log.latencies, time.Duration(ret-call))
-				} else {
-					errorSet.add(result.lastError)
-				}
-				if onHotKey {
-					op := hotOp{Client: id, Kind: kind, Call: call, Return: ret, Outcome: result.outcome.String(), Value: result.value,
-						Attempts: result.attempts, AmbiguousAttempts: result.ambiguousAttempts, LastError: result.lastError}
-					if kind == "add" {
-						op.Delta = 1
-					}
-					log.hotOps = append(log.hotOps, op)
-					continue
-				}
-				switch result.outcome {
-				case outcomeOK:
-					log.ownCount.Acknowledged++
-				case outcomeUnknown:
-					log.ownCount.Unknown++
-				}
+				log.record(id, kind, onHotKey, call, since(), result, errorSet)
 			}
 		}(id)
 	}
