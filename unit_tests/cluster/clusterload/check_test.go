@@ -1,0 +1,318 @@
+package main
+
+import (
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+func ok(client int, kind string, call, ret, value int64) hotOp {
+	op := hotOp{Client: client, Kind: kind, Call: call, Return: ret, Outcome: "ok", Value: value}
+	if kind == "add" {
+		op.Delta = 1
+	}
+	return op
+}
+
+func unknownAdd(client int, call, ret int64) hotOp {
+	return hotOp{Client: client, Kind: "add", Delta: 1, Call: call, Return: ret, Outcome: "unknown"}
+}
+
+func checkResult(t *testing.T, initial int64, ops []hotOp) string {
+	t.Helper()
+	report, err := checkLinearizable("hot", initial, ops, 10*time.Second, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report.Result
+}
+
+func TestConcurrentAddsAndGetsAreLinearizable(t *testing.T) {
+	history := []hotOp{
+		ok(0, "add", 0, 10, 2), // overlaps client 1's add, which took effect first
+		ok(1, "add", 1, 5, 1),
+		ok(2, "get", 6, 8, 1), // between the two adds
+		ok(2, "get", 11, 12, 2),
+	}
+	if got := checkResult(t, 0, history); got != "ok" {
+		t.Fatalf("linearizable history judged %s", got)
+	}
+}
+
+func TestStaleGetAfterAcknowledgedAddIsNotLinearizable(t *testing.T) {
+	history := []hotOp{
+		ok(0, "add", 0, 10, 6),
+		ok(1, "get", 20, 30, 5), // the add completed before this get began: 5 is stale
+	}
+	if got := checkResult(t, 5, history); got != "illegal" {
+		t.Fatalf("stale read judged %s", got)
+	}
+}
+
+func TestAddAnsweringAValueNoOrderExplainsIsNotLinearizable(t *testing.T) {
+	history := []hotOp{
+		ok(0, "add", 0, 10, 1),
+		ok(1, "add", 20, 30, 1), // a second add that did not see the first: a lost update
+	}
+	if got := checkResult(t, 0, history); got != "illegal" {
+		t.Fatalf("lost update judged %s", got)
+	}
+}
+
+func TestAnAddWithUnknownOutcomeMayOrMayNotHaveHappened(t *testing.T) {
+	// A get after the unknown add sees 1 if it happened, 0 if not (yet, or ever); the next add agrees.
+	for seen := int64(0); seen <= 1; seen++ {
+		history := []hotOp{
+			unknownAdd(0, 0, 10),
+			ok(1, "get", 20, 30, seen),
+			ok(1, "add", 40, 50, seen+1),
+		}
+		if got := checkResult(t, 0, history); got != "ok" {
+			t.Fatalf("an unknown add, then a get of %d, judged %s", seen, got)
+		}
+	}
+}
+
+func TestAnAddWithUnknownOutcomeHappensAtMostOnce(t *testing.T) {
+	history := []hotOp{
+		unknownAdd(0, 0, 10),
+		ok(1, "get", 20, 30, 2), // one pending add cannot explain 2
+	}
+	if got := checkResult(t, 0, history); got != "illegal" {
+		t.Fatalf("a pending add counted twice judged %s", got)
+	}
+}
+
+func TestFailedOpsAndUnansweredGetsAreLeftOut(t *testing.T) {
+	history := []hotOp{
+		{Client: 0, Kind: "add", Delta: 1, Call: 0, Return: 10, Outcome: "failed"},
+		{Client: 1, Kind: "get", Call: 0, Return: 10, Outcome: "unknown"},
+		ok(2, "get", 20, 30, 0),
+	}
+	if got := len(porcupineHistory(history)); got != 1 {
+		t.Fatalf("history has %d ops, want only the answered get", got)
+	}
+	if got := checkResult(t, 0, history); got != "ok" {
+		t.Fatalf("judged %s", got)
+	}
+}
+
+func TestExactlyOnceVerdicts(t *testing.T) {
+	value := func(v int64) *int64 { return &v }
+	cases := []struct {
+		name                  string
+		acknowledged, unknown int64
+		final                 *int64
+		want                  string
+	}{
+		{"every acknowledged add counted once", 10, 0, value(10), "ok"},
+		{"an acknowledged add missing", 10, 0, value(9), "lost"},
+		{"an add counted twice", 10, 0, value(11), "duplicate"},
+		{"unknown adds that did not happen", 10, 3, value(10), "ok"},
+		{"unknown adds that all happened", 10, 3, value(13), "ok"},
+		{"more than the unknown adds explain", 10, 3, value(14), "duplicate"},
+		{"lost even with unknown adds", 10, 3, value(9), "lost"},
+		{"final read failed", 10, 0, nil, "unverified"},
+	}
+	for _, c := range cases {
+		if got := exactlyOnceVerdict(c.acknowledged, c.unknown, c.final); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestExactlyOnceSummaryCountsEachVerdict(t *testing.T) {
+	value := func(v int64) *int64 { return &v }
+	summary := summarizeExactlyOnce([]ownKeyCount{
+		{Key: "a", Acknowledged: 3, Final: value(3)},
+		{Key: "b", Acknowledged: 3, Final: value(2)},
+		{Key: "c", Acknowledged: 3, Unknown: 1, Final: value(5)},
+		{Key: "d", Acknowledged: 3},
+	})
+	if summary.Keys != 4 || summary.Lost != 1 || summary.Duplicates != 1 || summary.Unverified != 1 {
+		t.Fatalf("summary %+v", summary)
+	}
+	if summary.PerKey[0].Verdict != "ok" {
+		t.Fatalf("key a: %s", summary.PerKey[0].Verdict)
+	}
+}
+
+func TestLongestGapWithoutSuccessIncludesTheStartAndTheEnd(t *testing.T) {
+	if got := longestGapWithoutSuccess([]int64{50, 10, 20}, 60); got != (gap{start: 20, end: 50}) {
+		t.Fatalf("got %+v", got)
+	}
+	if got := longestGapWithoutSuccess([]int64{40, 45}, 50); got != (gap{start: 0, end: 40}) {
+		t.Fatalf("from the start: got %+v", got)
+	}
+	if got := longestGapWithoutSuccess(nil, 70); got != (gap{start: 0, end: 70}) {
+		t.Fatalf("no success: got %+v", got)
+	}
+}
+
+func TestRecoveryCountsOnlyOpsInvokedAfterTheFault(t *testing.T) {
+	ops := []completedOp{
+		{call: 90, ret: 110, ok: true},   // in flight at the fault: may have been served before it
+		{call: 100, ret: 130, ok: false}, // failed
+		{call: 120, ret: 180, ok: true},
+		{call: 105, ret: 150, ok: true}, // the first success invoked after the fault
+	}
+	recovery, found := recoveryAfterFault(ops, 100)
+	if !found || recovery != 50 {
+		t.Fatalf("recovery %v found %v, want 50ns", recovery, found)
+	}
+	if _, found := recoveryAfterFault(ops, 200); found {
+		t.Fatal("found a recovery with no op after the fault")
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	var sorted []time.Duration
+	for i := 1; i <= 100; i++ {
+		sorted = append(sorted, time.Duration(i))
+	}
+	if percentile(sorted, 50) != 50 || percentile(sorted, 99) != 99 || percentile(sorted, 100) != 100 {
+		t.Fatalf("p50 %v p99 %v max %v", percentile(sorted, 50), percentile(sorted, 99), percentile(sorted, 100))
+	}
+	if percentile(nil, 50) != 0 {
+		t.Fatal("no samples")
+	}
+}
+
+func TestCounterValueIsANumberOrAString(t *testing.T) {
+	accepted := map[string]int64{`5`: 5, `"5"`: 5, " -12\n": -12, `"9223372036854775807"`: 9223372036854775807}
+	for payload, want := range accepted {
+		got, err := parseCounterValue([]byte(payload))
+		if err != nil || got != want {
+			t.Errorf("%q: got %d, %v", payload, got, err)
+		}
+	}
+	for _, payload := range []string{`{}`, `"x"`, `1.5`, ``} {
+		if _, err := parseCounterValue([]byte(payload)); err == nil {
+			t.Errorf("%q accepted", payload)
+		}
+	}
+}
+
+// pendingToTheEnd is the textbook encoding the credit model replaces: an add with an unknown outcome stays pending
+// until after the last return and may take effect anywhere after its call. Exponential in pending adds, so only
+// for small histories, as the oracle the credit model must agree with.
+func pendingToTheEnd(initial int64, ops []hotOp) porcupine.CheckResult {
+	var end int64
+	for _, op := range ops {
+		end = max(end, op.Return)
+	}
+	var history []porcupine.Operation
+	for _, op := range ops {
+		switch {
+		case op.Outcome == "ok":
+			history = append(history, porcupine.Operation{ClientId: op.Client, Input: counterInput{op.Kind, op.Delta},
+				Output: counterOutput{Known: true, Value: op.Value}, Call: op.Call, Return: op.Return})
+		case op.Outcome == "unknown" && op.Kind == "add":
+			history = append(history, porcupine.Operation{ClientId: op.Client, Input: counterInput{op.Kind, op.Delta},
+				Output: counterOutput{}, Call: op.Call, Return: end + 1})
+		}
+	}
+	model := porcupine.Model{
+		Init: func() interface{} { return initial },
+		Step: func(state, input, output interface{}) (bool, interface{}) {
+			value, in, out := state.(int64), input.(counterInput), output.(counterOutput)
+			if in.Kind == "add" {
+				return !out.Known || out.Value == value+in.Delta, value + in.Delta
+			}
+			return out.Value == value, value
+		},
+	}
+	return porcupine.CheckOperationsTimeout(model, history, 10*time.Second)
+}
+
+// randomHistory simulates clients on a real counter: each op takes effect at a random point of its interval; an
+// unknown add took effect or not; with corrupt set, one answer is off by one, which may or may not be explainable.
+func randomHistory(random *rand.Rand, clients, opsPerClient int, corrupt bool) []hotOp {
+	type event struct {
+		at     int64
+		client int
+		index  int
+	}
+	var ops []hotOp
+	var effects []event
+	for client := 0; client < clients; client++ {
+		now := int64(random.IntN(5))
+		for i := 0; i < opsPerClient; i++ {
+			call := now
+			ret := call + 1 + int64(random.IntN(20))
+			op := hotOp{Client: client, Kind: "add", Delta: 1, Call: call, Return: ret, Outcome: "ok"}
+			if random.IntN(2) == 0 {
+				op.Kind, op.Delta = "get", 0
+			}
+			if op.Kind == "add" && random.IntN(4) == 0 {
+				op.Outcome = "unknown"
+			}
+			ops = append(ops, op)
+			if op.Outcome == "ok" || random.IntN(2) == 0 {
+				at := call + int64(random.IntN(int(ret-call)+1))
+				effects = append(effects, event{at: at, client: client, index: len(ops) - 1})
+			}
+			now = ret + 1 + int64(random.IntN(3))
+		}
+	}
+	sort.Slice(effects, func(i, j int) bool { return effects[i].at < effects[j].at })
+	value := int64(0)
+	for _, effect := range effects {
+		op := &ops[effect.index]
+		value += op.Delta
+		op.Value = value
+	}
+	if corrupt {
+		ops[random.IntN(len(ops))].Value += int64(random.IntN(2)*2 - 1)
+	}
+	return ops
+}
+
+func TestTheCreditModelAgreesWithPendingToTheEnd(t *testing.T) {
+	random := rand.New(rand.NewPCG(14, 14))
+	verdicts := map[string]int{}
+	for round := 0; round < 400; round++ {
+		history := randomHistory(random, 3, 6, round%2 == 1)
+		want := pendingToTheEnd(0, history)
+		got := checkResult(t, 0, history)
+		if (want == porcupine.Ok) != (got == "ok") || want == porcupine.Unknown {
+			t.Fatalf("round %d: credit model %s, pending to the end %s, history %+v", round, got, want, history)
+		}
+		verdicts[got]++
+	}
+	// Both verdicts must have come up, or the comparison says little.
+	if verdicts["ok"] < 50 || verdicts["illegal"] < 50 {
+		t.Fatalf("verdicts %v", verdicts)
+	}
+}
+
+func TestManyUnknownAddsInALongHistoryAreCheckedQuickly(t *testing.T) {
+	// 10,000 ops with 64 adds of unknown outcome, half of which took effect: pending to the end, this timed out.
+	var ops []hotOp
+	value, now := int64(0), int64(0)
+	for i := 0; i < 10000; i++ {
+		switch {
+		case i%150 == 5:
+			ops = append(ops, unknownAdd(i%4, now, now+5))
+			if i%300 == 5 {
+				value++
+			}
+		case i%2 == 0:
+			value++
+			ops = append(ops, ok(i%4, "add", now, now+5, value))
+		default:
+			ops = append(ops, ok(i%4, "get", now, now+5, value))
+		}
+		now += 10
+	}
+	started := time.Now()
+	if got := checkResult(t, 0, ops); got != "ok" {
+		t.Fatalf("judged %s", got)
+	}
+	if elapsed := time.Since(started); elapsed > 5*time.Second {
+		t.Fatalf("the check took %v", elapsed)
+	}
+}

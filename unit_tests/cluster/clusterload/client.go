@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// An outcome is what the client knows about one logical operation after all its attempts.
+type outcome int
+
+const (
+	// outcomeOK: an attempt answered with the counter's value.
+	outcomeOK outcome = iota
+	// outcomeFailed: every attempt was refused before the server could have applied it (no connection, or a 4xx),
+	// so the operation certainly did not happen.
+	outcomeFailed
+	// outcomeUnknown: at least one attempt may have reached the entity (a timeout, a dropped connection after the
+	// request was sent, a 5xx) and none succeeded before the op deadline: it may or may not have happened.
+	outcomeUnknown
+)
+
+func (o outcome) String() string {
+	switch o {
+	case outcomeOK:
+		return "ok"
+	case outcomeFailed:
+		return "failed"
+	default:
+		return "unknown"
+	}
+}
+
+// clientConfig holds the per-attempt and per-operation time limits.
+type clientConfig struct {
+	requestTimeout time.Duration
+	opDeadline     time.Duration
+	// retryBackoff is the pause after every endpoint has failed once more, so that a cluster with no live member is
+	// not hammered in a tight loop; it doubles up to maxBackoff.
+	retryBackoff time.Duration
+	maxBackoff   time.Duration
+}
+
+// endpointStats counts what each member answered, to show in the report which member misbehaved.
+type endpointStats struct {
+	Attempts  int64 `json:"attempts"`
+	Succeeded int64 `json:"succeeded"`
+	Errors    int64 `json:"errors"`
+}
+
+// counterClient sends counter commands to a set of equivalent endpoints (any member accepts any key), moving to the
+// next endpoint after an attempt fails.
+type counterClient struct {
+	endpoints []string
+	config    clientConfig
+	http      *http.Client
+	next      atomic.Uint64
+	statsMu   sync.Mutex
+	stats     map[string]*endpointStats
+}
+
+func newCounterClient(endpoints []string, config clientConfig, maxConnsPerHost int) *counterClient {
+	transport := &http.Transport{
+		// Each attempt has its own deadline (the request context); the dial must fail fast on a dead member so that
+		// the next endpoint still gets its chance within the op deadline.
+		DialContext:         (&net.Dialer{Timeout: config.requestTimeout}).DialContext,
+		MaxIdleConnsPerHost: maxConnsPerHost,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	stats := make(map[string]*endpointStats, len(endpoints))
+	for _, endpoint := range endpoints {
+		stats[endpoint] = &endpointStats{}
+	}
+	return &counterClient{endpoints: endpoints, config: config, http: &http.Client{Transport: transport}, stats: stats}
+}
+
+// opResult is the client's view of one logical operation.
+type opResult struct {
+	outcome  outcome
+	value    int64
+	attempts int
+	// ambiguousAttempts counts failed attempts that may have been applied: after a success, more than zero means
+	// only the idempotency key kept the retry from applying the op twice.
+	ambiguousAttempts int
+	// lastError describes the last failed attempt (empty after a success on the first attempt), ambiguousError the
+	// first that may have been applied (the one that makes an outcome unknown).
+	lastError      string
+	ambiguousError string
+}
+
+// attemptError classifies a failed attempt: whether the request could have been applied by the server.
+type attemptError struct {
+	mayHaveApplied bool
+	// retryable is false for answers that a retry cannot change (a 4xx other than a timeout).
+	retryable bool
+	message   string
+}
+
+func (e *attemptError) Error() string { return e.message }
+
+// newIdempotencyKey returns a random UUID (version 4): the server keeps the reply of the first attempt under it, so
+// a retry of the same logical operation is answered without applying it twice.
+func newIdempotencyKey() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// add applies delta to the counter key, retrying with one idempotency key until the op deadline.
+func (c *counterClient) add(ctx context.Context, key string, delta int64) opResult {
+	return c.do(ctx, "/counter/"+key+"/add", strconv.FormatInt(delta, 10))
+}
+
+// get reads the counter key, retrying until the op deadline.
+func (c *counterClient) get(ctx context.Context, key string) opResult {
+	return c.do(ctx, "/counter/"+key+"/get", "{}")
+}
+
+func (c *counterClient) do(ctx context.Context, path, body string) opResult {
+	opCtx, cancel := context.WithTimeout(ctx, c.config.opDeadline)
+	defer cancel()
+	idempotencyKey := newIdempotencyKey()
+	result := opResult{outcome: outcomeFailed}
+	backoff := c.config.retryBackoff
+	for {
+		endpoint := c.endpoints[c.next.Add(1)%uint64(len(c.endpoints))]
+		result.attempts++
+		value, err := c.attempt(opCtx, endpoint, path, body, idempotencyKey)
+		if err == nil {
+			result.outcome = outcomeOK
+			result.value = value
+			return result
+		}
+		result.lastError = endpoint + ": " + err.message
+		if err.mayHaveApplied {
+			result.outcome = outcomeUnknown
+			result.ambiguousAttempts++
+			if result.ambiguousError == "" {
+				result.ambiguousError = result.lastError
+			}
+		}
+		if !err.retryable {
+			return result
+		}
+		if result.attempts%len(c.endpoints) != 0 {
+			// Another member may well answer at once: no pause before trying it.
+			if opCtx.Err() != nil {
+				return result
+			}
+			continue
+		}
+		select {
+		case <-opCtx.Done():
+			return result
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.config.maxBackoff)
+	}
+}
+
+// attempt sends one request to one endpoint, bounded by the request timeout and what is left of the op deadline.
+func (c *counterClient) attempt(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64,
+	*attemptError) {
+	stats := c.stats[endpoint]
+	c.statsMu.Lock()
+	stats.Attempts++
+	c.statsMu.Unlock()
+	value, err := c.send(opCtx, endpoint, path, body, idempotencyKey)
+	c.statsMu.Lock()
+	if err == nil {
+		stats.Succeeded++
+	} else {
+		stats.Errors++
+	}
+	c.statsMu.Unlock()
+	return value, err
+}
+
+func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64,
+	*attemptError) {
+	ctx, cancel := context.WithTimeout(opCtx, c.config.requestTimeout)
+	defer cancel()
+	request, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+endpoint+path, strings.NewReader(body))
+	if err != nil {
+		return 0, &attemptError{retryable: false, message: err.Error()}
+	}
+	request.Header.Set("Content-Type", "application/json")
+	request.Header.Set("Idempotency-Key", idempotencyKey)
+	// The server can apply only a request it received whole: until it is written, a failure (a refused dial, a
+	// deadline that ran out while connecting) leaves no doubt that the op did not happen.
+	var written atomic.Bool
+	request = request.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) { written.Store(info.Err == nil) },
+	}))
+	response, err := c.http.Do(request)
+	if err != nil {
+		// The URL (with the key) is in every such error: without it, the report's sample of errors is one per kind.
+		var urlError *url.Error
+		if errors.As(err, &urlError) {
+			err = urlError.Err
+		}
+		return 0, &attemptError{mayHaveApplied: written.Load(), retryable: true, message: err.Error()}
+	}
+	defer response.Body.Close()
+	payload, err := io.ReadAll(io.LimitReader(response.Body, 1<<20))
+	if err != nil {
+		return 0, &attemptError{mayHaveApplied: true, retryable: true, message: "reading the reply: " + err.Error()}
+	}
+	switch {
+	case response.StatusCode == http.StatusOK:
+		value, err := parseCounterValue(payload)
+		if err != nil {
+			// The command was applied but the reply is unreadable: a bug to see, not to retry.
+			return 0, &attemptError{mayHaveApplied: true, retryable: false, message: err.Error()}
+		}
+		return value, nil
+	case response.StatusCode >= 500 || response.StatusCode == http.StatusRequestTimeout ||
+		response.StatusCode == http.StatusTooManyRequests:
+		// UNAVAILABLE (503) and DEADLINE_EXCEEDED (504) during a failover, or a member that lost its shard while
+		// applying: the command may have been applied, so the retry carries the same idempotency key.
+		return 0, &attemptError{mayHaveApplied: true, retryable: true,
+			message: fmt.Sprintf("HTTP %d: %s", response.StatusCode, snippet(payload))}
+	default:
+		return 0, &attemptError{mayHaveApplied: false, retryable: false,
+			message: fmt.Sprintf("HTTP %d: %s", response.StatusCode, snippet(payload))}
+	}
+}
+
+// parseCounterValue accepts the counter's int64 as a JSON number or, as the JSON mapping of int64 has it, a string.
+func parseCounterValue(payload []byte) (int64, error) {
+	trimmed := bytes.TrimSpace(payload)
+	var text string
+	if err := json.Unmarshal(trimmed, &text); err == nil {
+		value, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("counter value %q is not an int64", text)
+		}
+		return value, nil
+	}
+	var number json.Number
+	decoder := json.NewDecoder(bytes.NewReader(trimmed))
+	decoder.UseNumber()
+	if err := decoder.Decode(&number); err != nil {
+		return 0, fmt.Errorf("reply %q is not a counter value", snippet(payload))
+	}
+	value, err := number.Int64()
+	if err != nil {
+		return 0, fmt.Errorf("counter value %q is not an int64", number)
+	}
+	return value, nil
+}
+
+func snippet(payload []byte) string {
+	const limit = 200
+	text := strings.TrimSpace(string(payload))
+	if len(text) > limit {
+		return text[:limit] + "..."
+	}
+	return text
+}
+
+func (c *counterClient) endpointStats() map[string]endpointStats {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	copied := make(map[string]endpointStats, len(c.stats))
+	for endpoint, stats := range c.stats {
+		copied[endpoint] = *stats
+	}
+	return copied
+}
