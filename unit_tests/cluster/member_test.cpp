@@ -19,6 +19,7 @@
 #include "actorstate/cluster/placement.hpp"
 #include "actorstate/persistence/coordination.hpp"
 #include "actorstate/persistence/store.hpp"
+#include "actorstate/runtime/lease.hpp"
 #include "actorstate/runtime/messages.hpp"
 #include "actorstate/runtime/shard_control.hpp"
 
@@ -179,11 +180,13 @@ struct fixture {
     return o;
   }
 
-  test_member& add(const std::string& id, persistence::coordination* coord = nullptr) {
+  test_member& add(const std::string& id, persistence::coordination* coord = nullptr,
+                   std::shared_ptr<runtime::lease> lease = nullptr) {
     auto tm = std::make_unique<test_member>();
     tm->id = id;
-    auto started =
-        member::start(*sys, coord != nullptr ? *coord : *store->cluster_coordination(), *tm->control, options(id));
+    auto o = options(id);
+    o.lease = std::move(lease);
+    auto started = member::start(*sys, coord != nullptr ? *coord : *store->cluster_coordination(), *tm->control, o);
     REQUIRE_MESSAGE(started.ok(), started.error().to_string());
     tm->m = std::move(started.value());
     members.push_back(std::move(tm));
@@ -339,11 +342,16 @@ TEST_CASE_FIXTURE(fixture, "member.a_leaving_member_hands_every_shard_over_and_i
 }
 
 TEST_CASE_FIXTURE(fixture, "member.a_member_that_cannot_renew_stops_serving_before_anyone_takes_over") {
+  auto b_lease = std::make_shared<runtime::lease>();
   add("a");
-  add("b", flaky.get());
+  add("b", flaky.get(), b_lease);
   REQUIRE(eventually([&] { return balanced(); }));
+  auto generation = b_lease->generation();
+  CHECK(b_lease->valid(generation));
   auto b_had = members[1]->control->snapshot();
   flaky->fail_renewals = true;
+  // The entities stop answering when the lease ends, whether or not the member's timer has run yet.
+  REQUIRE(eventually([&] { return !b_lease->valid(generation); }));
   REQUIRE(eventually([&] { return members[0]->control->serving() == shard_count; }));
   CHECK(members[1]->control->serving() == 0);
   CHECK(members[1]->m->counters().self_fences >= 1);
@@ -358,6 +366,9 @@ TEST_CASE_FIXTURE(fixture, "member.a_member_that_cannot_renew_stops_serving_befo
   // Renewals get through again: b claims shards anew, at new epochs.
   flaky->fail_renewals = false;
   REQUIRE(eventually([&] { return balanced(); }));
+  // Renewed, but what was served under the lease that ran out is not revived: only the new generation answers.
+  CHECK_FALSE(b_lease->valid(generation));
+  CHECK(b_lease->valid(b_lease->generation()));
   for (const auto& s : members[1]->control->snapshot())
     if (s.what == recording_control::shard::state::serving)
       CHECK(s.epoch >= 3);  // claimed, taken over by a, claimed back

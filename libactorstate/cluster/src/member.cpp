@@ -12,6 +12,7 @@
 #include "actorstate/cluster/control.hpp"
 #include "actorstate/ops/log.hpp"
 #include "actorstate/persistence/coordination.hpp"
+#include "actorstate/runtime/lease.hpp"
 #include "actorstate/runtime/post.hpp"
 #include "actorstate/runtime/shard_control.hpp"
 
@@ -72,7 +73,7 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
   bool left_ = false;
   bool rejoining_ = false;
   bool renew_failing_ = false;
-  bool fenced_self_ = false;
+  bool lease_expired_ = false;  // the lease ran out and the member has not renewed since
   std::vector<std::shared_ptr<std::promise<status>>> leave_waiters_;
 
   // Shared with readers on other threads.
@@ -94,7 +95,9 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
   }
 
   void schedule_tick() {
-    if (self == nullptr || left_)
+    // Also after leaving: the node still drains its calls, and commands held for shards it handed over go to their
+    // new owners only once a reading names them.
+    if (self == nullptr)
       return;
     std::weak_ptr<impl> weak = shared_from_this();
     self->delayed_send(self, renew_interval(), detail::continuation{[weak] {
@@ -104,9 +107,13 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
   }
 
   void tick() {
-    check_lease();
-    if (!renewing_ && !rejoining_)
-      renew();
+    if (left_) {
+      read();
+    } else {
+      check_lease();
+      if (!renewing_ && !rejoining_)
+        renew();
+    }
     schedule_tick();
   }
 
@@ -124,9 +131,11 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
     if (inc != incarnation_)
       return;  // an answer for an incarnation that was replaced meanwhile
     if (st.ok()) {
+      // A lease that ran out before this answer came is not revived for what was served under it.
+      check_lease();
       // Counted from when the renewal was sent, which is no later than when the store stamped it: the others count
       // from the stamp, so this member stops serving first.
-      lease_until_ = std::max(lease_until_, sent + opts.failure_timeout - opts.self_fence_margin);
+      extend_lease(sent + opts.failure_timeout - opts.self_fence_margin);
       if (renew_failing_) {
         log::info("cluster membership renewed again", {{"member", opts.id}});
         renew_failing_ = false;
@@ -145,10 +154,22 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
     }
   }
 
+  void extend_lease(clock::time_point until) {
+    lease_until_ = std::max(lease_until_, until);
+    lease_expired_ = false;
+    if (opts.lease)
+      opts.lease->extend(lease_until_);
+  }
+
   /// The lease ran out before a renewal got through: others may take the shards soon, so serve none of them.
   void check_lease() {
-    if (clock::now() < lease_until_)
+    if (clock::now() < lease_until_ || lease_expired_)
       return;
+    lease_expired_ = true;
+    // The entities stop answering at the lease's end by themselves (they check it); expiring it here makes sure a
+    // later renewal does not revive what was served before.
+    if (opts.lease)
+      opts.lease->expire();
     bool dropped = false;
     for (uint32_t i = 0; i < local_.size(); ++i) {
       if (local_[i] == shard_state::serving || local_[i] == shard_state::handing_over) {
@@ -194,7 +215,7 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
           return;  // the next tick renews, fails with conflict, and tries again
         }
         me.incarnation_ = r.value();
-        me.lease_until_ = sent + me.opts.failure_timeout - me.opts.self_fence_margin;
+        me.extend_lease(sent + me.opts.failure_timeout - me.opts.self_fence_margin);
         {
           std::lock_guard<std::mutex> guard{me.mtx_};
           me.view_.incarnation = me.incarnation_;
@@ -510,7 +531,7 @@ result<std::unique_ptr<member>> member::start(caf::actor_system& sys, persistenc
   state->epoch_.assign(opts.shards, 0);
   state->applied_.assign(opts.shards, route_applied{});
   state->ownerless_since_.assign(opts.shards, std::nullopt);
-  state->lease_until_ = sent + opts.failure_timeout - opts.self_fence_margin;
+  state->extend_lease(sent + opts.failure_timeout - opts.self_fence_margin);
   state->view_.cluster = opts.cluster;
   state->view_.self = opts.id;
   state->view_.incarnation = inc->value();

@@ -17,6 +17,7 @@
 #include "actorstate/cluster/transport.hpp"
 #include "actorstate/ops/json.hpp"
 #include "actorstate/ops/log.hpp"
+#include "actorstate/runtime/lease.hpp"
 #include "actorstate/runtime/reply.hpp"
 #include "actorstate/runtime/shard_control.hpp"
 #include "actorstate/runtime/shard_region.hpp"
@@ -71,6 +72,8 @@ bool binds_everywhere(const std::string& bind) {
 
 cluster_node::cluster_node(cluster_settings settings) : settings_(std::move(settings)) {
   hooks_ = std::make_shared<runtime::shard_hooks>();
+  lease_ = std::make_shared<runtime::lease>();
+  hooks_->member_lease = lease_;
   hooks_->forward = [this](const std::string& address, const std::string& service, command cmd,
                            runtime::reply_to reply) {
     if (!transport_) {
@@ -174,6 +177,7 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
   mopts.address = address;
   mopts.shards = settings_.shards;
   mopts.failure_timeout = settings_.failure_timeout;
+  mopts.lease = lease_;
   auto joined = cluster::member::start(sys, coordination, *control_, mopts);
   if (!joined.ok())
     return joined.error();

@@ -36,6 +36,7 @@ class coordination;
 namespace actorstate::runtime {
 class region;
 class call_deadlines;
+class lease;
 class shard_control;
 struct shard_hooks;
 }  // namespace actorstate::runtime
@@ -90,6 +91,7 @@ public:
 private:
   cluster_settings settings_;
   std::shared_ptr<runtime::shard_hooks> hooks_;
+  std::shared_ptr<runtime::lease> lease_;
   std::map<std::string, std::shared_ptr<const runtime::region>> regions_;
   runtime::call_deadlines* deadlines_ = nullptr;
   std::unique_ptr<cluster::transport> transport_;

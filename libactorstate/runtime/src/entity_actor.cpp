@@ -262,6 +262,12 @@ void entity_actor::on_effect_error(const detail::effect_call& call, const comman
 }
 
 void entity_actor::deliver(reply_to& reply, command_result result, clock::time_point arrived) {
+  // A member whose lease ran out (it was paused, or cut off from the store) may have lost this entity's shard to
+  // another member that changed it since: nothing leaves from this instance's memory then. The caller retries and
+  // reaches the owner. (A write that committed is not lost by this: the fence let it through, so it is durable.)
+  if (result.ok() && env_->member_lease && !env_->member_lease->valid(env_->lease_generation))
+    result = command_result::failure(status_code::unavailable,
+                                     "this cluster member's lease ran out before it could answer; retry");
   if (!result.ok())
     env_->metrics->command_failures.inc();
   env_->metrics->command_latency.observe(clock::now() - arrived);

@@ -404,6 +404,10 @@ private:
     if (fence != cfg_.env->fence) {
       auto env = std::make_shared<entity_env>(*cfg_.env);
       env->fence = fence;
+      if (cfg_.hooks && cfg_.hooks->member_lease) {
+        env->member_lease = cfg_.hooks->member_lease;
+        env->lease_generation = cfg_.hooks->member_lease->generation();
+      }
       env_ = std::move(env);
     } else {
       env_ = cfg_.env;

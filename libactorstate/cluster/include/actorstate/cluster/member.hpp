@@ -41,6 +41,7 @@ class coordination;
 }  // namespace actorstate::persistence
 
 namespace actorstate::runtime {
+class lease;
 class shard_control;
 }  // namespace actorstate::runtime
 
@@ -61,6 +62,9 @@ struct member_options {
   size_t max_rebalance = 4;  ///< Handovers under way at once (rebalancing and leaving).
   /// How long `start` waits for the store to answer (init, join).
   std::chrono::milliseconds store_timeout{10000};
+  /// Where the member publishes its lease for the entities to check before they answer (runtime/lease.hpp); the
+  /// same object as `shard_hooks::member_lease`. Optional.
+  std::shared_ptr<runtime::lease> lease;
 };
 
 /// What `member::view` reports (for /cluster): the last reading of the store.

@@ -28,6 +28,7 @@
 #include "actorstate/persistence/store.hpp"
 #include "actorstate/runtime/effects.hpp"
 #include "actorstate/runtime/fifo.hpp"
+#include "actorstate/runtime/lease.hpp"
 #include "actorstate/runtime/messages.hpp"
 #include "actorstate/runtime/post.hpp"
 #include "actorstate/runtime/reply.hpp"
@@ -45,6 +46,10 @@ struct entity_env {
   /// the epoch it is served at (the shard gives its instances a copy of the type's env with it, so an idle instance
   /// carries no fence of its own and the fence costs the command path nothing).
   std::optional<persistence::write_fence> fence;
+  /// In a cluster: the member's lease and the generation the shard began serving in (runtime/lease.hpp). An answer
+  /// leaves only while it is valid; null on a node that runs alone.
+  std::shared_ptr<const runtime::lease> member_lease;
+  uint64_t lease_generation = 0;
 };
 
 /// The code a caller hears for a failed store operation: `client_code` of the store's code, and `INTERNAL` for a

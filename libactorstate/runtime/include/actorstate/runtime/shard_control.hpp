@@ -35,6 +35,7 @@
 #include <caf/fwd.hpp>
 
 #include "actorstate/messages.hpp"
+#include "actorstate/runtime/lease.hpp"
 #include "actorstate/runtime/reply.hpp"
 
 namespace actorstate::runtime {
@@ -55,6 +56,9 @@ struct shard_hooks {
   /// re-read the store. Called once per shard and entity type each time the shard starts serving, on the shard's
   /// actor thread.
   std::function<void(uint32_t index)> fenced;
+  /// The member's lease: a shard that starts serving records its generation, and its instances answer only while it
+  /// is valid (runtime/lease.hpp). Null: answers are not checked.
+  std::shared_ptr<const lease> member_lease;
 };
 
 class shard_control {

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# One fault scenario of a three-member cluster (issue 14, docs/cluster.md "Fault scenarios"): three `counter` members
+# on a throwaway PostgreSQL, every port chosen by the OS, under a bounded load from clusterload (durable counter adds,
+# each with its own idempotency key, retried with the same key; one hot counter whose history Porcupine checks), and
+# one fault injected while the load runs:
+#   kill9     kill -9 one member; it comes back 5 s later as a new incarnation
+#   sigstop   SIGSTOP one member for 10 s, then SIGCONT (it must stop serving before the others take over)
+#   rolling   SIGTERM each member in turn and start it again (each hands its shards over first)
+#   join      a fourth member joins under load
+#   store     the PostgreSQL server restarts under load
+# Passes when clusterload finds nothing lost, nothing applied twice and a linearizable history, and every member that
+# should be running still is. Prints the time from the fault to the first successful command after it.
+#   fault_scenario.sh SCENARIO PATH/TO/counter PATH/TO/clusterload PATH/TO/pg-throwaway.sh
+# Every wait is bounded; everything started is killed on every way out (trap), and the PostgreSQL server stopped.
+set -euo pipefail
+scenario="$1"
+counter_bin="$2"
+clusterload_bin="$3"
+pg="$4"
+case "$scenario" in
+  kill9 | sigstop | rolling | join | store) ;;
+  *)
+    echo "unknown scenario '$scenario' (kill9, sigstop, rolling, join, store)" >&2
+    exit 2
+    ;;
+esac
+
+work="$(mktemp -d /tmp/actorstate-scenario-XXXXXX)"
+declare -A pid port mport
+load_pid=""
+failure_timeout=3s
+
+cleanup() {
+  [[ -n "$load_pid" ]] && kill -9 "$load_pid" 2>/dev/null || true
+  for name in "${!pid[@]}"; do
+    kill -CONT "${pid[$name]}" 2>/dev/null || true
+    kill -9 "${pid[$name]}" 2>/dev/null || true
+    wait "${pid[$name]}" 2>/dev/null || true
+  done
+  "$pg" stop "$work/pg" >/dev/null 2>&1 || true
+  if [[ "${keep:-0}" == 1 || -n "${ACTORSTATE_KEEP_SCENARIO:-}" ]]; then
+    echo "logs kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+fail() {
+  echo "scenario $scenario FAILED: $*" >&2
+  for log in "$work"/*.log; do
+    echo "--- $(basename "$log") (errors and warnings, last 40)" >&2
+    grep -E 'level=(warn|error)' "$log" | tail -n 40 >&2 || true
+  done
+  keep=1
+  exit 1
+}
+
+"$pg" start "$work/pg"
+store="$(cat "$work/pg/uri")"
+
+# start NAME [CLIENT_PORT]: a member (a restarted one keeps its client port, so the load's endpoints stay valid).
+start() {
+  local name="$1" client_port="${2:-0}"
+  rm -f "$work/$name.port"
+  "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
+    --port-file "$work/$name.port" --management-port 0 --bind 127.0.0.1 --failure-timeout "$failure_timeout" \
+    --command-timeout 30s --drain-timeout 20s --passivation-timeout 5s >>"$work/$name.log" 2>&1 &
+  pid[$name]=$!
+}
+
+# ready NAME: waits (30 s at most) until the member listens and /ready answers 200.
+ready() {
+  local name="$1"
+  for _ in $(seq 300); do
+    if ! kill -0 "${pid[$name]}" 2>/dev/null; then
+      fail "member $name exited while starting"
+    fi
+    if [[ -s "$work/$name.port" ]]; then
+      port[$name]="$(cat "$work/$name.port")"
+      mport[$name]="$(grep -o 'listening on management 127.0.0.1:[0-9]*' "$work/$name.log" | tail -n 1 | cut -d: -f2)"
+      if [[ -n "${mport[$name]}" ]] && curl -fs -o /dev/null "http://127.0.0.1:${mport[$name]}/ready"; then
+        return 0
+      fi
+    fi
+    sleep 0.1
+  done
+  fail "member $name not ready within 30 s"
+}
+
+# stopped NAME SECONDS: waits for a member that was told to stop to exit.
+stopped() {
+  local name="$1" seconds="$2"
+  for _ in $(seq $((seconds * 10))); do
+    kill -0 "${pid[$name]}" 2>/dev/null || {
+      wait "${pid[$name]}" 2>/dev/null || true
+      return 0
+    }
+    sleep 0.1
+  done
+  fail "member $name did not exit within $seconds s"
+}
+
+fault_at() { date +%s%3N >"$work/fault-at"; }
+
+for name in a b c; do start "$name"; done
+for name in a b c; do ready "$name"; done
+endpoints="127.0.0.1:${port[a]},127.0.0.1:${port[b]},127.0.0.1:${port[c]}"
+
+duration=25s
+[[ "$scenario" == rolling ]] && duration=45s
+"$clusterload_bin" --endpoints "$endpoints" --clients 8 --duration "$duration" --max-ops 400000 \
+  --request-timeout 10s --op-deadline 40s --out "$work/report.json" --history "$work/history.json" \
+  --visualize "$work/violation.html" --fault-at-file "$work/fault-at" >"$work/load.out" 2>&1 &
+load_pid=$!
+sleep 6
+
+case "$scenario" in
+  kill9)
+    fault_at
+    kill -9 "${pid[c]}"
+    wait "${pid[c]}" 2>/dev/null || true
+    sleep 5
+    start c "${port[c]}"
+    ready c
+    ;;
+  sigstop)
+    fault_at
+    kill -STOP "${pid[c]}"
+    sleep 10
+    kill -CONT "${pid[c]}"
+    ;;
+  rolling)
+    fault_at
+    for name in a b c; do
+      kill -TERM "${pid[$name]}"
+      stopped "$name" 30
+      start "$name" "${port[$name]}"
+      ready "$name"
+    done
+    ;;
+  join)
+    fault_at
+    start d
+    ready d
+    ;;
+  store)
+    fault_at
+    "$pg" restart "$work/pg"
+    ;;
+esac
+
+status=0
+wait "$load_pid" || status=$?
+load_pid=""
+cat "$work/load.out"
+[[ $status -eq 0 ]] || fail "clusterload exited with $status (1: lost, duplicated or not linearizable; 3: inconclusive)"
+for name in "${!pid[@]}"; do
+  kill -0 "${pid[$name]}" 2>/dev/null || fail "member $name is no longer running"
+done
+echo "scenario $scenario ok"
