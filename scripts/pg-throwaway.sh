@@ -9,9 +9,12 @@
 # The cluster lives in DIR/data. As root, the server runs as the `postgres` user (initdb and postgres refuse root);
 # when that user cannot reach DIR (a parent directory is private), the cluster lives in a directory under /tmp that
 # DIR/cluster names instead. Every wait is bounded.
+# PG_LISTEN=ADDR (an IPv4 address of this host or namespace; default 127.0.0.1) makes the server listen there instead,
+# trusting connections from ADDR's /24 (a test's own network namespace, whose members reach it over a veth pair).
 set -euo pipefail
 
 bindir="${PG_BINDIR:-/usr/lib/postgresql/15/bin}"
+listen="${PG_LISTEN:-127.0.0.1}"
 ready_timeout=60
 
 die() {
@@ -52,7 +55,7 @@ as_owner() {
 # A port the kernel reports free right now; start retries with another one if the server cannot bind it.
 free_port() {
   if [ -x /usr/bin/python3 ]; then
-    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("'"$listen"'", 0)); print(s.getsockname()[1])'
   else
     local port
     while :; do
@@ -65,7 +68,7 @@ free_port() {
 
 wait_ready() {
   local port="$1" deadline=$((SECONDS + ready_timeout))
-  until "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -t 2; do
+  until "$bindir/pg_isready" -q -h "$listen" -p "$port" -U postgres -d postgres -t 2; do
     [ $SECONDS -lt $deadline ] || die "server on port $port not ready after ${ready_timeout}s (log: $home/server.log)"
     sleep 0.1
   done
@@ -82,7 +85,7 @@ start_server() {
     sockets=""
   fi
   as_owner "$bindir/pg_ctl" -D "$home/data" -l "$home/server.log" -w -t "$ready_timeout" \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='$sockets' -c fsync=on" \
+    -o "-c listen_addresses=$listen -p $port -c unix_socket_directories='$sockets' -c fsync=on" \
     start >/dev/null
 }
 
@@ -100,7 +103,11 @@ create_cluster() {
   as_owner "$bindir/initdb" -D "$home/data" -A trust -U postgres -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 ||
     die "initdb failed: $(cat "$dir/initdb.log")"
   # Trust for the local socket and loopback only: no other connection is allowed at all.
-  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$home/data/pg_hba.conf"
+  if [ "$listen" = 127.0.0.1 ]; then
+    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$home/data/pg_hba.conf"
+  else
+    printf 'local all all trust\nhost all all %s/24 trust\n' "$listen" >"$home/data/pg_hba.conf"
+  fi
   local port
   for _ in 1 2 3 4 5; do
     port="$(free_port)"
@@ -130,7 +137,7 @@ case "$cmd" in
     fi
     port="$(cat "$dir/port")"
     wait_ready "$port"
-    echo "postgres://postgres@127.0.0.1:$port/postgres" >"$dir/uri"
+    echo "postgres://postgres@$listen:$port/postgres" >"$dir/uri"
     ;;
   stop)
     if [ -d "$home/data" ] && running; then

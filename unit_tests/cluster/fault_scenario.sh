@@ -8,6 +8,9 @@
 #   rolling   SIGTERM each member in turn and start it again (each hands its shards over first)
 #   join      a fourth member joins under load
 #   store     the PostgreSQL server restarts under load
+#   partition one member is cut off (its veth link down) for 10 s, then healed. The whole test runs in a network
+#             namespace of its own (unshare -n, gone with the script); the cut-off member runs in a second, named
+#             namespace reached over a veth pair, deleted on every way out. Needs root: exit 77 (skipped) otherwise.
 # Passes when clusterload finds nothing lost, nothing applied twice and a linearizable history, and every member that
 # should be running still is. Prints the time from the fault to the first successful command after it.
 #   fault_scenario.sh SCENARIO PATH/TO/counter PATH/TO/clusterload PATH/TO/pg-throwaway.sh
@@ -18,17 +21,28 @@ counter_bin="$2"
 clusterload_bin="$3"
 pg="$4"
 case "$scenario" in
-  kill9 | sigstop | rolling | join | store) ;;
+  kill9 | sigstop | rolling | join | store | partition) ;;
   *)
-    echo "unknown scenario '$scenario' (kill9, sigstop, rolling, join, store)" >&2
+    echo "unknown scenario '$scenario' (kill9, sigstop, rolling, join, store, partition)" >&2
     exit 2
     ;;
 esac
 
+# The partition scenario runs in a network namespace of its own: its addresses and links vanish with it.
+if [[ "$scenario" == partition && -z "${ACTORSTATE_SCENARIO_NETNS:-}" ]]; then
+  if [[ $(id -u) -ne 0 ]] || ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
+    echo "skipped: the partition scenario needs root, unshare and ip"
+    exit 77
+  fi
+  exec unshare -n env ACTORSTATE_SCENARIO_NETNS=1 "$0" "$@"
+fi
+
 work="$(mktemp -d /tmp/actorstate-scenario-XXXXXX)"
-declare -A pid port mport
+declare -A pid port mport host
 load_pid=""
 failure_timeout=3s
+netns=""
+for name in a b c d; do host[$name]=127.0.0.1; done
 
 cleanup() {
   [[ -n "$load_pid" ]] && kill -9 "$load_pid" 2>/dev/null || true
@@ -38,6 +52,7 @@ cleanup() {
     wait "${pid[$name]}" 2>/dev/null || true
   done
   "$pg" stop "$work/pg" >/dev/null 2>&1 || true
+  [[ -n "$netns" ]] && ip netns del "$netns" 2>/dev/null || true
   if [[ "${keep:-0}" == 1 || -n "${ACTORSTATE_KEEP_SCENARIO:-}" ]]; then
     echo "logs kept in $work" >&2
   else
@@ -57,6 +72,25 @@ fail() {
   exit 1
 }
 
+if [[ "$scenario" == partition ]]; then
+  # Members a and b (and PostgreSQL) on 10.77.0.1 in this namespace; c on 10.77.0.2 in its own, over a veth pair.
+  ip link set lo up
+  netns="actorstate-part-$$"
+  link="asp$$"
+  ip netns add "$netns"
+  ip link add "${link}h" type veth peer name "${link}n"
+  ip link set "${link}n" netns "$netns"
+  ip addr add 10.77.0.1/24 dev "${link}h"
+  ip link set "${link}h" up
+  ip netns exec "$netns" ip link set lo up
+  ip netns exec "$netns" ip addr add 10.77.0.2/24 dev "${link}n"
+  ip netns exec "$netns" ip link set "${link}n" up
+  host[a]=10.77.0.1
+  host[b]=10.77.0.1
+  host[c]=10.77.0.2
+  export PG_LISTEN=10.77.0.1
+fi
+
 "$pg" start "$work/pg"
 store="$(cat "$work/pg/uri")"
 
@@ -64,8 +98,10 @@ store="$(cat "$work/pg/uri")"
 start() {
   local name="$1" client_port="${2:-0}"
   rm -f "$work/$name.port"
-  "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
-    --port-file "$work/$name.port" --management-port 0 --bind 127.0.0.1 --failure-timeout "$failure_timeout" \
+  local prefix=()
+  [[ -n "$netns" && "$name" == c ]] && prefix=(ip netns exec "$netns")
+  "${prefix[@]}" "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
+    --port-file "$work/$name.port" --management-port 0 --bind "${host[$name]}" --failure-timeout "$failure_timeout" \
     --command-timeout 30s --drain-timeout 20s --passivation-timeout 5s >>"$work/$name.log" 2>&1 &
   pid[$name]=$!
 }
@@ -79,8 +115,10 @@ ready() {
     fi
     if [[ -s "$work/$name.port" ]]; then
       port[$name]="$(cat "$work/$name.port")"
-      mport[$name]="$(grep -o 'listening on management 127.0.0.1:[0-9]*' "$work/$name.log" | tail -n 1 | cut -d: -f2)"
-      if [[ -n "${mport[$name]}" ]] && curl -fs -o /dev/null "http://127.0.0.1:${mport[$name]}/ready"; then
+      mport[$name]="$(grep -o "listening on management ${host[$name]}:[0-9]*" "$work/$name.log" | tail -n 1 | cut -d: -f2)"
+      local probe=()
+      [[ -n "$netns" && "$name" == c ]] && probe=(ip netns exec "$netns")
+      if [[ -n "${mport[$name]}" ]] && "${probe[@]}" curl -fs -o /dev/null "http://${host[$name]}:${mport[$name]}/ready"; then
         return 0
       fi
     fi
@@ -106,7 +144,7 @@ fault_at() { date +%s%3N >"$work/fault-at"; }
 
 for name in a b c; do start "$name"; done
 for name in a b c; do ready "$name"; done
-endpoints="127.0.0.1:${port[a]},127.0.0.1:${port[b]},127.0.0.1:${port[c]}"
+endpoints="${host[a]}:${port[a]},${host[b]}:${port[b]},${host[c]}:${port[c]}"
 
 duration=25s
 [[ "$scenario" == rolling ]] && duration=45s
@@ -148,6 +186,12 @@ case "$scenario" in
   store)
     fault_at
     "$pg" restart "$work/pg"
+    ;;
+  partition)
+    fault_at
+    ip link set "${link}h" down
+    sleep 10
+    ip link set "${link}h" up
     ;;
 esac
 
