@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 
 #include "actorstate/cluster/control.hpp"
+#include "actorstate/cluster/placement.hpp"
 #include "actorstate/ops/log.hpp"
 #include "actorstate/persistence/coordination.hpp"
 #include "actorstate/runtime/lease.hpp"
@@ -74,6 +75,8 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
   bool rejoining_ = false;
   bool renew_failing_ = false;
   bool lease_expired_ = false;  // the lease ran out and the member has not renewed since
+  std::vector<persistence::member_record> last_members_;  // the last reading's members (for nudges)
+  std::optional<clock::time_point> extra_read_at_;        // a read scheduled for when a takeover becomes possible
   std::vector<std::shared_ptr<std::promise<status>>> leave_waiters_;
 
   // Shared with readers on other threads.
@@ -251,6 +254,53 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
     });
   }
 
+  /// A member whose renewal is older than the failure timeout but not yet older than the takeover time holds shards
+  /// nobody may claim yet: read again the moment the store will let a claim through, rather than at the next tick
+  /// (up to a renewal interval later).
+  void schedule_takeover_read(const std::vector<persistence::member_record>& members,
+                              const std::vector<persistence::shard_owner>& owners) {
+    std::optional<milliseconds> soonest;
+    for (const auto& m : members) {
+      if (m.id == opts.id || m.age_ms < opts.failure_timeout.count() || m.age_ms >= takeover_after().count())
+        continue;
+      bool owns = std::any_of(owners.begin(), owners.end(),
+                              [&](const auto& o) { return o.owner == m.id && o.owner_incarnation == m.incarnation; });
+      if (!owns)
+        continue;
+      auto wait = milliseconds{takeover_after().count() - m.age_ms} + milliseconds{20};
+      if (!soonest || wait < *soonest)
+        soonest = wait;
+    }
+    if (!soonest || self == nullptr)
+      return;
+    auto at = clock::now() + *soonest;
+    if (extra_read_at_ && *extra_read_at_ <= at && *extra_read_at_ > clock::now())
+      return;  // one is scheduled already, sooner
+    extra_read_at_ = at;
+    std::weak_ptr<impl> weak = shared_from_this();
+    self->delayed_send(self, *soonest, detail::continuation{[weak] {
+                         if (auto me = weak.lock(); me && !me->stopped.load()) {
+                           me->extra_read_at_.reset();
+                           me->read();
+                         }
+                       }});
+  }
+
+  /// After releasing a shard: tell the member placement prefers for it to read now, so it claims the shard at once
+  /// instead of at its next tick.
+  void nudge_next_owner(uint32_t i) {
+    if (!opts.nudge)
+      return;
+    std::vector<std::string> candidates;
+    for (const auto& m : last_members_)
+      if (m.id != opts.id && m.status == persistence::member_status::up && m.age_ms < opts.failure_timeout.count())
+        candidates.push_back(m.id);
+    auto next = preferred_owner(i, candidates);
+    for (const auto& m : last_members_)
+      if (m.id == next && !next.empty())
+        opts.nudge(m.address);
+  }
+
   void on_read_failed(const status& why) {
     reading_ = false;
     log::debug("cannot read the cluster's state", {{"member", opts.id}, {"error", why.to_string()}});
@@ -281,6 +331,8 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
     auto plan = decide(in);
     apply(plan, owners);
     publish(members, owners);
+    last_members_ = members;
+    schedule_takeover_read(members, owners);
     if (leaving_)
       maybe_finish_leave(owners);
     if (read_again_)
@@ -397,6 +449,8 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
       std::lock_guard<std::mutex> guard{mtx_};
       ++counters_.handovers;
     }
+    if (r.ok())
+      nudge_next_owner(i);
     read();  // the next handover, and the new owner's route
   }
 
@@ -564,6 +618,10 @@ void member::fenced(uint32_t) {
 }
 
 void member::peer_lost(const std::string&) {
+  impl_->post([](impl& me) { me.read(); });
+}
+
+void member::reread() {
   impl_->post([](impl& me) { me.read(); });
 }
 

@@ -107,8 +107,8 @@ cluster_node::cluster_node(cluster_settings settings) : settings_(std::move(sett
                      });
   };
   hooks_->fenced = [this](uint32_t index) {
-    if (member_)
-      member_->fenced(index);
+    if (auto* m = live_member_.load(std::memory_order_acquire))
+      m->fenced(index);
   };
 }
 
@@ -138,6 +138,13 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
   topts.bind = settings_.bind;
   topts.port = settings_.port;
   topts.inbound = [this](cluster::cluster_call call, std::function<void(command_result)> reply) {
+    if (call.service.empty()) {
+      // Not a command: a member that released a shard this one may claim asks it to read the store now.
+      if (auto* m = live_member_.load(std::memory_order_acquire))
+        m->reread();
+      reply(command_result::success({}));
+      return;
+    }
     inbound_.fetch_add(1, std::memory_order_relaxed);
     auto i = regions_.find(call.service);
     if (i == regions_.end()) {
@@ -151,8 +158,8 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
     deadlines_->call(target, std::move(call.cmd), std::move(reply), call.hops);
   };
   topts.peer_lost = [this](const std::string& peer, const status&) {
-    if (member_)
-      member_->peer_lost(peer);
+    if (auto* m = live_member_.load(std::memory_order_acquire))
+      m->peer_lost(peer);
   };
   auto started = cluster::transport::start(sys, std::move(topts));
   if (!started.ok())
@@ -178,15 +185,24 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
   mopts.shards = settings_.shards;
   mopts.failure_timeout = settings_.failure_timeout;
   mopts.lease = lease_;
+  mopts.nudge = [this](const std::string& address) {
+    if (!transport_)
+      return;
+    cluster::cluster_call call;  // an empty service: "read the store now"
+    transport_->call(address, std::move(call), cluster::transport::clock::now() + std::chrono::seconds{1},
+                     [](command_result) {});  // best effort: the next tick reads anyway
+  };
   auto joined = cluster::member::start(sys, coordination, *control_, mopts);
   if (!joined.ok())
     return joined.error();
   member_ = std::move(joined.value());
+  live_member_.store(member_.get(), std::memory_order_release);
   return {};
 }
 
 bool cluster_node::joined() const {
-  return member_ && member_->view().joined;
+  auto* m = live_member_.load(std::memory_order_acquire);
+  return m != nullptr && m->view().joined;
 }
 
 status cluster_node::leave(std::chrono::milliseconds within) {

@@ -97,6 +97,8 @@ private:
   std::unique_ptr<cluster::transport> transport_;
   std::unique_ptr<runtime::shard_control> control_;
   std::unique_ptr<cluster::member> member_;
+  /// `member_` for the transport's and the shards' threads, which may run before `start` has set it.
+  std::atomic<cluster::member*> live_member_{nullptr};
   std::atomic<uint64_t> forwarded_{0};
   std::atomic<uint64_t> forward_retries_{0};
   std::atomic<uint64_t> forward_failures_{0};

@@ -65,6 +65,9 @@ struct member_options {
   /// Where the member publishes its lease for the entities to check before they answer (runtime/lease.hpp); the
   /// same object as `shard_hooks::member_lease`. Optional.
   std::shared_ptr<runtime::lease> lease;
+  /// Asks the member at `address` to read the store now (after this one released a shard placement gives it), so a
+  /// handover does not wait for the next owner's renewal tick. Optional; must not block.
+  std::function<void(const std::string& address)> nudge;
 };
 
 /// What `member::view` reports (for /cluster): the last reading of the store.
@@ -109,6 +112,8 @@ public:
   void fenced(uint32_t index);
   /// A peer's connection was lost: read the store again now (it may be gone).
   void peer_lost(const std::string& address);
+  /// Another member says the store changed (it released a shard this one may claim): read it now.
+  void reread();
 
   /// Hands every shard over and leaves; blocks up to `within`. Idempotent.
   status leave(std::chrono::milliseconds within);
