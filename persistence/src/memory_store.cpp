@@ -284,6 +284,11 @@ public:
     });
   }
 
+  // Members sharing a memory store share a process: no token can tell one of them gone (coordination.hpp).
+  void confirm_gone(std::string, std::string, int64_t, callback<result<bool>> done) override {
+    submit<result<bool>>(std::move(done), [](data&) -> result<bool> { return false; });
+  }
+
   void members(std::string cluster, callback<result<std::vector<member_record>>> done) override {
     using result_type = result<std::vector<member_record>>;
     submit<result_type>(std::move(done), [cluster = std::move(cluster)](data& d) -> result_type {

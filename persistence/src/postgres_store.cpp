@@ -10,6 +10,7 @@
 #include <iterator>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -479,6 +480,10 @@ static_assert(std::size(migrations) == postgres_schema_version, "one migration p
 class connection {
 public:
   explicit connection(pg_conn conn) : conn_(std::move(conn)) {}
+
+  /// Liveness tokens (session advisory locks) this session holds; they end with it, so a reopened connection starts
+  /// without any and the next renewal takes its member's back.
+  std::set<uint64_t> liveness;
 
   /// Runs a prepared statement with binary parameters and results.
   result<pg_result> run(stmt s, const params& p, const std::string& what) {
@@ -1158,6 +1163,46 @@ status set_member_state(connection& c, const std::string& cluster, const std::st
   auto r = c.run(stmt::set_member_status, params{}.text(cluster).text(id).text(state_text(state)),
                  "update member '" + id + "' of cluster '" + cluster + "'");
   return r.ok() ? status{} : r.error();
+}
+
+// Liveness tokens: session advisory locks on the writing connection (coordination.hpp). The key is the 64-bit name
+// reinterpreted as a bigint.
+namespace {
+int64_t advisory_key(uint64_t key) {
+  return static_cast<int64_t>(key);
+}
+
+/// The one boolean an advisory-lock function answers ("t" or "f" in the text result), or why it could not.
+result<bool> advisory(connection& c, const char* sql, uint64_t key, const std::string& what) {
+  auto r = c.exec(sql, params{}.int64(advisory_key(key)), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) != 1)
+    return bad_row(what);
+  return std::string_view{PQgetvalue(r.value().get(), 0, 0)} == "t";
+}
+}  // namespace
+
+void hold_liveness(connection& c, uint64_t key) {
+  if (c.liveness.count(key) != 0)
+    return;
+  // Session-level: it outlives the operation's transaction (even one rolled back) and ends with the connection.
+  auto held = advisory(c, "SELECT pg_try_advisory_lock($1)", key, "take a liveness token");
+  if (held.ok() && held.value())
+    c.liveness.insert(key);
+}
+
+void release_liveness(connection& c, uint64_t key) {
+  if (c.liveness.erase(key) == 0)
+    return;
+  static_cast<void>(advisory(c, "SELECT pg_advisory_unlock($1)", key, "return a liveness token"));
+}
+
+// Transaction-level: taken only to learn that nobody holds the session lock, and gone at commit.
+result<bool> liveness_free(connection& c, uint64_t key) {
+  if (c.liveness.count(key) != 0)
+    return false;  // this very session holds it (a member asking about itself)
+  return advisory(c, "SELECT pg_try_advisory_xact_lock($1)", key, "probe a liveness token");
 }
 
 result<std::vector<member_record>> read_members(connection& c, const std::string& cluster) {

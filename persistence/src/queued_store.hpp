@@ -27,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -545,9 +546,38 @@ struct migration {
 //   write_shard_row(c, cluster, shard, row) -> status;
 //   read_member_row(c, cluster, id) -> result<optional<member_row>>;  lock_member_row(c, cluster, id) -> the same;
 //   stamp_renewal(c, cluster, id) -> status;  owns_shards(c, cluster, id, incarnation) -> result<bool>;
-//   set_member_state(c, cluster, id, state) -> status.
+//   set_member_state(c, cluster, id, state) -> status;
+//   hold_liveness(c, key), release_liveness(c, key) (best effort: without a token a crash costs the failure timeout);
+//   liveness_free(c, key) -> result<bool>.
 // "Lock" reads a row so that no other writer changes it before the transaction ends (a plugin whose transactions
 // exclude every other writer just reads it).
+
+/// The name of an incarnation's liveness token: FNV-1a 64 of cluster, id and incarnation (a collision only makes a
+/// crash wait out the failure timeout: a token held by another looks alive).
+inline uint64_t liveness_key(const std::string& cluster, const std::string& id, int64_t incarnation) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char ch : bytes) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;  // a separator no UTF-8 text contains
+    h *= 1099511628211ull;
+  };
+  mix("actorstate.liveness");
+  mix(cluster);
+  mix(id);
+  mix(std::to_string(incarnation));
+  return h;
+}
+
+template <class C>
+result<int64_t> join_flow(C& c, const std::string& cluster, const std::string& id, const std::string& address) {
+  auto incarnation = join_member(c, cluster, id, address);
+  if (incarnation.ok())
+    hold_liveness(c, liveness_key(cluster, id, incarnation.value()));
+  return incarnation;
+}
 
 template <class C>
 status renew_flow(C& c, const std::string& cluster, const std::string& id, int64_t incarnation) {
@@ -556,7 +586,29 @@ status renew_flow(C& c, const std::string& cluster, const std::string& id, int64
     return current.error();
   if (auto st = check_renew(cluster, id, incarnation, current.value()); !st.ok())
     return st;
-  return stamp_renewal(c, cluster, id);
+  if (auto st = stamp_renewal(c, cluster, id); !st.ok())
+    return st;
+  // Again on every renewal: a token lost with a connection (a server restart) is taken back within one interval.
+  hold_liveness(c, liveness_key(cluster, id, incarnation));
+  return {};
+}
+
+template <class C>
+result<bool> confirm_gone_flow(C& c, const std::string& cluster, const std::string& id, int64_t incarnation) {
+  auto current = lock_member_row(c, cluster, id);
+  if (!current.ok())
+    return current.error();
+  const auto& row = current.value();
+  if (!row || row->incarnation != incarnation || row->state == member_state::left)
+    return false;
+  auto free = liveness_free(c, liveness_key(cluster, id, incarnation));
+  if (!free.ok())
+    return free.error();
+  if (!free.value())
+    return false;
+  if (auto st = set_member_state(c, cluster, id, member_state::left); !st.ok())
+    return st;
+  return true;
 }
 
 template <class C>
@@ -572,8 +624,12 @@ status leave_flow(C& c, const std::string& cluster, const std::string& id, int64
     return action.error();
   if (action.value() == leave_action::none)
     return {};
-  return set_member_state(c, cluster, id,
-                          action.value() == leave_action::remove ? member_state::left : member_state::leaving);
+  bool removed = action.value() == leave_action::remove;
+  if (auto st = set_member_state(c, cluster, id, removed ? member_state::left : member_state::leaving); !st.ok())
+    return st;
+  if (removed)
+    release_liveness(c, liveness_key(cluster, id, incarnation));
+  return {};
 }
 
 template <class C>
@@ -737,7 +793,7 @@ public:
     submit_alone<result<int64_t>>(
         std::move(key),
         [cluster = std::move(cluster), id = std::move(id), address = std::move(address)](connection& c) {
-          return join_member(c, cluster, id, address);
+          return join_flow(c, cluster, id, address);
         },
         std::move(done));
   }
@@ -758,6 +814,16 @@ public:
         std::move(key),
         [cluster = std::move(cluster), id = std::move(id), incarnation](connection& c) {
           return leave_flow(c, cluster, id, incarnation);
+        },
+        std::move(done));
+  }
+
+  void confirm_gone(std::string cluster, std::string id, int64_t incarnation, callback<result<bool>> done) override {
+    auto key = cluster_key(cluster);
+    submit_alone<result<bool>>(
+        std::move(key),
+        [cluster = std::move(cluster), id = std::move(id), incarnation](connection& c) {
+          return confirm_gone_flow(c, cluster, id, incarnation);
         },
         std::move(done));
   }

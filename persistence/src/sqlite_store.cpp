@@ -1,10 +1,14 @@
 #include "sqlite_store.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iterator>
 #include <mutex>
@@ -181,6 +185,24 @@ static_assert(std::size(migrations) == sqlite_schema_version, "one migration per
 /// Entries of connection::known_highest at most; see remember_highest.
 constexpr size_t known_highest_limit = size_t{1} << 16;
 
+/// A liveness token (coordination.hpp) of members on one host: an exclusive flock on a file of its own, which the
+/// kernel releases when the process that holds it dies, whatever way it dies.
+class liveness_file {
+public:
+  liveness_file(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~liveness_file() {
+    ::close(fd_);  // releases the lock
+  }
+  liveness_file(const liveness_file&) = delete;
+  liveness_file& operator=(const liveness_file&) = delete;
+  /// Returned for good (the member left): the file goes too.
+  void discard() { ::unlink(path_.c_str()); }
+
+private:
+  std::string path_;
+  int fd_;
+};
+
 /// A connection and its cached statements, used by exactly one thread at a time.
 struct connection {
   // Declared first so that it is destroyed last, after every statement is finalized.
@@ -198,6 +220,10 @@ struct connection {
   // append need not read the fence first. It is only ever what this writer saw succeed; run_batch forgets all of it on
   // any failure (see forget_highest). Lives and dies with the connection, so a reopened store starts without it.
   std::unordered_map<std::string, int64_t> known_highest;
+
+  // The writer's: where liveness token files live (beside the database), and the tokens this process holds.
+  std::string liveness_dir;
+  std::unordered_map<uint64_t, std::unique_ptr<liveness_file>> liveness;
 };
 
 struct statement_def {
@@ -730,6 +756,53 @@ status set_member_state(connection& c, const std::string& cluster, const std::st
   return {};
 }
 
+namespace {
+std::string liveness_path(const connection& c, uint64_t key) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.lock", static_cast<unsigned long long>(key));
+  return c.liveness_dir + "/" + name;
+}
+}  // namespace
+
+void hold_liveness(connection& c, uint64_t key) {
+  if (c.liveness_dir.empty() || c.liveness.count(key) != 0)
+    return;
+  std::error_code ec;
+  std::filesystem::create_directories(c.liveness_dir, ec);
+  auto path = liveness_path(c, key);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return;
+  }
+  c.liveness.emplace(key, std::make_unique<liveness_file>(std::move(path), fd));
+}
+
+void release_liveness(connection& c, uint64_t key) {
+  auto i = c.liveness.find(key);
+  if (i == c.liveness.end())
+    return;
+  i->second->discard();
+  c.liveness.erase(i);
+}
+
+result<bool> liveness_free(connection& c, uint64_t key) {
+  if (c.liveness_dir.empty() || c.liveness.count(key) != 0)
+    return false;
+  auto path = liveness_path(c, key);
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return false;  // never taken (a member that joined before tokens existed, or another host's): cannot tell
+  // flock locks belong to the open file, so this conflicts with the holder even within one process.
+  bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  if (free)
+    ::unlink(path.c_str());
+  ::close(fd);
+  return free;
+}
+
 result<std::vector<member_record>> read_members(connection& c, const std::string& cluster) {
   auto what = "read the members of cluster '" + cluster + "'";
   std::vector<member_record> out;
@@ -918,6 +991,7 @@ result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const 
   auto writer = open_connection(path, where, *synchronous, options, true);
   if (!writer.ok())
     return writer.error();
+  writer.value()->liveness_dir = path + ".liveness";
   auto reader = open_connection(path, where, *synchronous, options, false);
   if (!reader.ok())
     return reader.error();

@@ -199,6 +199,17 @@ status=0
 wait "$load_pid" || status=$?
 load_pid=""
 cat "$work/load.out"
+# What the members measured: the last takeover (first reading without a live owner -> serving) and confirmed crashes.
+for name in $(printf '%s\n' "${!pid[@]}" | sort); do
+  probe=()
+  [[ -n "$netns" && "$name" == c ]] && probe=(ip netns exec "$netns")
+  metrics="$("${probe[@]}" curl -fs "http://${host[$name]}:${mport[$name]}/metrics" 2>/dev/null || true)"
+  printf 'member %-8s last takeover %ss, shard takeovers %s, crashes confirmed %s, self-fences %s\n' "$name" \
+    "$(awk '$1 == "actorstate_cluster_last_takeover_seconds" {print $2}' <<<"$metrics")" \
+    "$(awk '$1 == "actorstate_cluster_shard_takeovers_total" {print $2}' <<<"$metrics")" \
+    "$(awk '$1 == "actorstate_cluster_crashes_confirmed_total" {print $2}' <<<"$metrics")" \
+    "$(awk '$1 == "actorstate_cluster_self_fences_total" {print $2}' <<<"$metrics")"
+done
 [[ $status -eq 0 ]] || fail "clusterload exited with $status (1: lost, duplicated or not linearizable; 3: inconclusive)"
 for name in "${!pid[@]}"; do
   kill -0 "${pid[$name]}" 2>/dev/null || fail "member $name is no longer running"

@@ -125,6 +125,9 @@ public:
   void leave(std::string c, std::string id, int64_t inc, persistence::callback<status> done) override {
     inner_.leave(std::move(c), std::move(id), inc, std::move(done));
   }
+  void confirm_gone(std::string c, std::string id, int64_t inc, persistence::callback<result<bool>> done) override {
+    inner_.confirm_gone(std::move(c), std::move(id), inc, std::move(done));
+  }
   void members(std::string c, persistence::callback<result<std::vector<persistence::member_record>>> done) override {
     inner_.members(std::move(c), std::move(done));
   }

@@ -346,3 +346,45 @@ DURABLE_CONFORMANCE_TEST(cluster, stores_on_shared_data_see_each_others_members_
   CHECK_CODE(c2.renew("a", 1), status_code::conflict);
   CHECK(member(c2, "a").incarnation == 2);
 }
+
+DURABLE_CONFORMANCE_TEST(cluster, a_member_whose_process_is_gone_is_confirmed_gone_and_removed) {
+  // Two stores on the same data, as two member processes; closing one is its process ending.
+  auto s1 = std::make_unique<sync_store>(f.env->open(clustered()));
+  sync_store s2{f.env->open(clustered())};
+  auto c1 = std::make_unique<sync_cluster>(*s1, cluster_name);
+  sync_cluster c2{s2, cluster_name};
+  REQUIRE(value_of(c1->init(4)) == 4);
+  REQUIRE(value_of(c1->join("a")) == 1);
+  REQUIRE(value_of(c2.join("b")) == 1);
+  auto epoch = value_of(c1->claim(0, "a", 1, 0));
+  REQUIRE_OK(c1->renew("a", 1));
+  // Alive (its store holds the token): not gone, whatever asks, and its shard stays its own.
+  CHECK_FALSE(value_of(c2.confirm_gone("a", 1)));
+  CHECK_CODE(c2.claim(0, "b", 1, epoch, 60s), status_code::conflict);
+  // Not current, or unknown: never gone.
+  CHECK_FALSE(value_of(c2.confirm_gone("a", 7)));
+  CHECK_FALSE(value_of(c2.confirm_gone("ghost", 1)));
+  // The process ends without leaving: its token goes with it, and the store removes it at once.
+  c1.reset();
+  s1.reset();
+  CHECK(value_of(c2.confirm_gone("a", 1)));
+  for (const auto& m : value_of(c2.members()))
+    CHECK(m.id != "a");
+  // Its shard is claimed long before the failure timeout (60 s here) would allow.
+  CHECK(value_of(c2.claim(0, "b", 1, epoch, 60s)) == epoch + 1);
+  CHECK_FALSE(value_of(c2.confirm_gone("a", 1)));  // already removed
+  // A renewal of the removed incarnation (a process that was alive after all) is refused: it joins again.
+  sync_store s3{f.env->open(clustered())};
+  sync_cluster c3{s3, cluster_name};
+  CHECK_CODE(c3.renew("a", 1), status_code::conflict);
+  CHECK(value_of(c3.join("a")) == 2);
+  CHECK_FALSE(value_of(c2.confirm_gone("a", 2)));
+}
+
+CONFORMANCE_TEST(cluster, a_member_that_left_takes_its_token_along) {
+  cluster_fixture x{f};
+  x.start(2);
+  REQUIRE_OK(x.c.leave("a", 1));  // owns nothing: removed
+  CHECK_FALSE(value_of(x.c.confirm_gone("a", 1)));
+  CHECK_FALSE(value_of(x.c.confirm_gone("b", 1)));  // alive, or (memory) cannot tell
+}

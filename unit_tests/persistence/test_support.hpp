@@ -296,6 +296,12 @@ public:
     return w.get();
   }
 
+  result<bool> confirm_gone(const std::string& id, int64_t incarnation) {
+    waiter<result<bool>> w;
+    c_->confirm_gone(cluster_, id, incarnation, w.cb());
+    return w.get();
+  }
+
   result<std::vector<member_record>> members() {
     waiter<result<std::vector<member_record>>> w;
     c_->members(cluster_, w.cb());

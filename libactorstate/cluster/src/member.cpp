@@ -286,6 +286,33 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
                        }});
   }
 
+  /// A peer's node-to-node connection closed. If its process is gone (the store finds its liveness token free), the
+  /// store removes it and its shards can be claimed now rather than after the failure timeout; a peer that is only
+  /// cut off or paused still holds its token and waits it out. Either way, read again.
+  void on_peer_lost(const std::string& address) {
+    const persistence::member_record* lost = nullptr;
+    for (const auto& m : last_members_)
+      if (m.address == address && m.id != opts.id)
+        lost = &m;
+    if (lost == nullptr || leaving_) {
+      read();
+      return;
+    }
+    auto id = lost->id;
+    auto inc = lost->incarnation;
+    coord.confirm_gone(opts.cluster, id, inc, [this_ = shared_from_this(), id, inc](result<bool> gone) {
+      this_->post([id, inc, gone = std::move(gone)](impl& me) {
+        if (gone.ok() && gone.value()) {
+          log::warn("cluster member gone: its process no longer holds its liveness token; taking its shards now",
+                    {{"member", me.opts.id}, {"gone", id}, {"incarnation", std::to_string(inc)}});
+          std::lock_guard<std::mutex> guard{me.mtx_};
+          ++me.counters_.crashes_confirmed;
+        }
+        me.read();
+      });
+    });
+  }
+
   /// After releasing a shard: tell the member placement prefers for it to read now, so it claims the shard at once
   /// instead of at its next tick.
   void nudge_next_owner(uint32_t i) {
@@ -617,8 +644,8 @@ void member::fenced(uint32_t) {
   impl_->post([](impl& me) { me.read(); });
 }
 
-void member::peer_lost(const std::string&) {
-  impl_->post([](impl& me) { me.read(); });
+void member::peer_lost(const std::string& address) {
+  impl_->post([address](impl& me) { me.on_peer_lost(address); });
 }
 
 void member::reread() {

@@ -277,6 +277,9 @@ std::string cluster_node::render_metrics() const {
        "Shards dropped at once (taken over, lease ran out, incarnation superseded)", c.drops);
   line("actorstate_cluster_self_fences_total", "counter", "Times the lease ran out before a renewal was confirmed",
        c.self_fences);
+  line("actorstate_cluster_crashes_confirmed_total", "counter",
+       "Peers whose connection closed and whose process the store confirmed gone (shards taken at once)",
+       c.crashes_confirmed);
   line("actorstate_cluster_last_takeover_seconds", "gauge",
        "The last takeover: from the first reading without a live owner to serving the shard (-1: none yet)",
        c.last_takeover_ms < 0 ? -1.0 : static_cast<double>(c.last_takeover_ms) / 1000.0);

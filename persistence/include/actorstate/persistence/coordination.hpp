@@ -14,6 +14,15 @@
 // it starts and again after releasing its last shard. A removed or superseded incarnation can no longer renew, leave
 // or claim; incarnation numbers are never reused, not even after removal.
 //
+// Liveness: a member's process holds a token for its incarnation from `join` on (PostgreSQL: a session advisory lock
+// on the plugin's writing connection, released by the server the moment that connection closes; SQLite: an flock on
+// a file beside the database, released by the kernel when the process dies). `confirm_gone` proves a crash without
+// waiting out the failure timeout: if nobody holds the token, the process is gone, and the store removes the
+// incarnation so its shards may be claimed at once. The token can also vanish while the process lives (the server
+// restarted, the connection was cut): the member re-takes it on its next renewal, and the cluster asks only about a
+// member whose node-to-node connection closed as well. A removed member that was alive after all finds its renewal
+// refused and joins again. The memory store has no tokens: `confirm_gone` answers false.
+//
 // Shards: `init_cluster` records the shard count once, with every shard at epoch 0 and without an owner. Every
 // change of a shard's owner, `claim_shard` or `release_shard`, increments its epoch; both are compare-and-set
 // operations on the epoch the caller last saw, decided inside one transaction. A claim of a shard whose owner is a
@@ -90,6 +99,10 @@ public:
   /// Marks `incarnation` leaving if it still owns shards, otherwise removes it (see the top of this file). Leaving an
   /// incarnation that is already removed is ok; a superseded one is `status_code::conflict`.
   virtual void leave(std::string cluster, std::string id, int64_t incarnation, callback<status> done) = 0;
+
+  /// True, and the incarnation removed, if `id`'s `incarnation` is current and its process holds no liveness token
+  /// (see the top of this file); false if it holds one, is not current, or the plugin cannot tell.
+  virtual void confirm_gone(std::string cluster, std::string id, int64_t incarnation, callback<result<bool>> done) = 0;
 
   /// The current incarnation of every member that has not been removed, ordered by id, ages by the store's clock.
   virtual void members(std::string cluster, callback<result<std::vector<member_record>>> done) = 0;

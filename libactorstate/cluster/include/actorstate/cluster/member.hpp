@@ -8,8 +8,9 @@
 //    FAILED_PRECONDITION naming both counts), joins as a new incarnation of `id`, and starts the member's loop. Until
 //    its first decision is carried out every shard holds its commands.
 //  - The loop renews the membership every `failure_timeout / 3`, then reads members and shard owners and decides.
-//    It also reads and decides at once when a shard's write was fenced (`fenced`), a peer was lost (`peer_lost`) or
-//    a handover finished.
+//    It also reads and decides at once when a shard's write was fenced (`fenced`), a peer was lost (`peer_lost`), a
+//    handover finished, or a silent member's shards become claimable. A lost peer whose process the store confirms
+//    gone (coordination::confirm_gone) is removed at once, so its shards move without waiting out the timeout.
 //  - Self-fencing: a renewal counts from when it was sent. When no renewal was confirmed for `failure_timeout` minus
 //    `self_fence_margin`, the member drops every shard it serves (nothing more is answered from memory) before any
 //    other member may take them over (claims wait `failure_timeout + takeover_margin` after the last renewal, by the
@@ -95,6 +96,8 @@ struct member_counters {
   uint64_t handovers = 0;    ///< shards handed over and released
   uint64_t drops = 0;        ///< shards dropped (taken over, self-fence, superseded)
   uint64_t self_fences = 0;  ///< times the lease ran out before a renewal was confirmed
+  /// peers whose connection closed and whose process the store confirmed gone (their shards taken at once)
+  uint64_t crashes_confirmed = 0;
   /// The last takeover: from the first reading that showed the shard without a live owner to serving it, in ms.
   int64_t last_takeover_ms = -1;
 };
