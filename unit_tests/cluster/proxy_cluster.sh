@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The proxy clusters too (issue 14, item 6): two actorstate-proxy members of one cluster on one SQLite file, each with
+# its own user function (`shopping-cart --user-function`, as a pod's sidecar would be). Carts are changed through both
+# members and read back through either: bridged entities live on whichever member owns their shard, and the other
+# forwards to it. Every port is chosen by the OS; everything started is killed on every way out.
+#   proxy_cluster.sh PATH/TO/actorstate-proxy PATH/TO/shopping-cart PATH/TO/shopping-cart-client
+set -euo pipefail
+proxy_bin="$1"
+cart_bin="$2"
+client_bin="$3"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+fail() {
+  echo "FAILED: $*" >&2
+  for log in "$work"/*.log; do
+    echo "--- $(basename "$log")" >&2
+    tail -n 30 "$log" >&2
+  done
+  exit 1
+}
+
+wait_file() {
+  for _ in $(seq 300); do
+    [[ -s "$1" ]] && return 0
+    sleep 0.1
+  done
+  fail "no $1 within 30 s"
+}
+
+for n in 1 2; do
+  "$cart_bin" --user-function --port 0 --port-file "$work/uf$n.port" >"$work/uf$n.log" 2>&1 &
+  pids+=($!)
+done
+for n in 1 2; do
+  wait_file "$work/uf$n.port"
+  "$proxy_bin" --user-function-port "$(cat "$work/uf$n.port")" --store "sqlite:$work/cluster.db" --cluster proxies \
+    --node-id "p$n" --cluster-port 0 --port 0 --port-file "$work/p$n.port" --management-port 0 --bind 127.0.0.1 \
+    >"$work/p$n.log" 2>&1 &
+  pids+=($!)
+done
+for n in 1 2; do
+  wait_file "$work/p$n.port"
+  mport="$(grep -o 'listening on management 127.0.0.1:[0-9]*' "$work/p$n.log" | cut -d: -f2)"
+  ready=0
+  for _ in $(seq 300); do
+    curl -fs -o /dev/null "http://127.0.0.1:$mport/ready" && { ready=1; break; }
+    sleep 0.1
+  done
+  [[ $ready == 1 ]] || fail "proxy p$n not ready within 30 s"
+done
+p1="127.0.0.1:$(cat "$work/p1.port")"
+p2="127.0.0.1:$(cat "$work/p2.port")"
+
+# Eight carts: with two members, some shards are each member's, so both paths (local and forwarded) are taken.
+for i in $(seq 8); do
+  "$client_bin" --server "$p1" add "user$i" apple Apple 1 >/dev/null || fail "add through p1"
+  "$client_bin" --server "$p2" add "user$i" apple Apple 2 >/dev/null || fail "add through p2"
+  for server in "$p1" "$p2"; do
+    got="$("$client_bin" --server "$server" get "user$i")"
+    [[ "$got" == "apple Apple 3" ]] || fail "cart user$i through $server: '$got', expected 'apple Apple 3'"
+  done
+done
+forwarded=0
+for n in 1 2; do
+  mport="$(grep -o 'listening on management 127.0.0.1:[0-9]*' "$work/p$n.log" | cut -d: -f2)"
+  count="$(curl -fs "http://127.0.0.1:$mport/metrics" | awk '$1 == "actorstate_cluster_forwarded_commands_total" {print $2}')"
+  forwarded=$((forwarded + ${count:-0}))
+done
+[[ $forwarded -gt 0 ]] || fail "no command was forwarded between the proxies"
+echo "proxy cluster ok: 8 carts through two proxy members, $forwarded commands forwarded"
