@@ -332,6 +332,7 @@ struct deterministic_fixture {
     env->metrics = metrics;
     env->route = route;
     env->max_pipeline = max_pipeline;
+    env->idempotency_keys = idempotency_keys;
     runtime::region_config rc;
     rc.env = env;
     rc.shards = shards;
@@ -435,6 +436,8 @@ struct deterministic_fixture {
   runtime::route_fn route;
   /// Writes in flight per entity (set before `spawn_region`).
   size_t max_pipeline = 256;
+  /// Whether instances honour idempotency keys (set before `spawn_region`).
+  bool idempotency_keys = true;
   /// At shutdown: how long shards wait for instances before killing them (set before `spawn_region`).
   std::chrono::milliseconds stop_timeout{10000};
   /// A cluster member's forwarder and fencing callback (set before `spawn_region`); none by default.
