@@ -16,6 +16,25 @@ command with_key(command cmd, const std::string& key, const std::string& header 
   return cmd;
 }
 
+/// A text log whose appends forward to Echo.Say with the appended text, and ask for an asynchronous side effect too.
+event_sourced_entity<TextState> forwarding_log() {
+  event_sourced_entity<TextState> e{"actorstate.testing.TextLog", "forwarding-log"};
+  e.on_command<AppendText, TextReply>(
+       "Append",
+       [](const TextState&, const AppendText& cmd, event_context& ctx) -> outcome<TextReply> {
+         TextAppended ev;
+         ev.set_text(cmd.text());
+         ctx.emit(ev);
+         Shout shout;
+         shout.set_text(cmd.text());
+         ctx.side_effect("actorstate.testing.Echo", "Say", shout, false);
+         return forward_to{"actorstate.testing.Echo", "Say", shout};
+       })
+      .on_event<TextAppended>(
+          [](TextState& state, const TextAppended& ev) { state.set_value(state.value() + ev.text()); });
+  return e;
+}
+
 }  // namespace
 
 TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.idempotency.a_retried_key_gets_the_stored_reply") {
@@ -198,4 +217,33 @@ TEST_CASE_FIXTURE(deterministic_fixture, "deterministic.idempotency.disabled_key
   CHECK(reply_text(*retry) == "xx");
   CHECK(store->applied_lookups() == 0);
   CHECK(store->applied_records() == 0);
+}
+
+TEST_CASE_FIXTURE(deterministic_fixture,
+                  "deterministic.idempotency.a_stored_forward_is_made_again_without_side_effects") {
+  std::vector<std::string> calls;
+  route = [&calls](const std::string&, const std::string& method, std::string payload,
+                   std::function<void(command_result)> done) {
+    Shout s;
+    s.ParseFromString(payload);
+    calls.push_back(method + ":" + s.text());
+    s.set_text(s.text() + "!");
+    done(command_result::success(s.SerializeAsString()));
+  };
+  spawn_region(std::chrono::seconds{30}, 128, 1000, forwarding_log().model());
+  auto first = send(with_key(append_cmd("a", "x"), "k1"));
+  settle();
+  REQUIRE(code_of(*first) == status_code::ok);
+  Shout answer;
+  REQUIRE(answer.ParseFromString((*first)->payload));
+  CHECK(answer.text() == "x!");
+  CHECK(calls.size() == 2);  // the forward and the side effect
+  auto retry = send(with_key(append_cmd("a", "x"), "k1"));
+  settle();
+  REQUIRE(code_of(*retry) == status_code::ok);
+  REQUIRE(answer.ParseFromString((*retry)->payload));
+  CHECK(answer.text() == "x!");
+  // The forward was made again (its answer is the reply); the side effect was not; nothing was appended.
+  CHECK(calls == std::vector<std::string>{"Say:x", "Say:x", "Say:x"});
+  CHECK(store->appends() == 1);
 }

@@ -113,6 +113,7 @@ status open_once(node::impl& s) {
   persistence::store_options store_opts;
   store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
   store_opts.sqlite_quick_check = s.opts.sqlite_quick_check;
+  store_opts.idempotency_retention = s.opts.idempotency_retention;
   auto uri = s.opts.store_uri();
   auto opened = persistence::open_store(uri, store_opts);
   if (!opened.ok()) {
@@ -162,6 +163,7 @@ status serve_once(node::impl& s) {
     env->store = s.store;
     env->metrics = s.metrics.entity(model->service_name);
     env->route = s.frontend->router();
+    env->idempotency_keys = s.opts.idempotency_retention.count() > 0;
     runtime::region_config rc;
     rc.env = env;
     rc.shards = s.opts.shards;
