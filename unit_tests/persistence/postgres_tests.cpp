@@ -363,6 +363,20 @@ TEST_CASE("store.version_2_schema_is_migrated") {
   CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
 }
 
+TEST_CASE("store.expired_idempotency_records_are_deleted_by_later_keyed_writes") {
+  pg_temp_database db;
+  store_options options;
+  options.idempotency_retention = std::chrono::milliseconds{200};
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE_OK(s.append("p", {ev(i)}, write_options{unfenced, applied_command{"k" + std::to_string(i), "r"}}));
+  pg_admin admin{db.uri()};
+  CHECK(admin.text("SELECT count(*) FROM applied_commands") == "3");
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  REQUIRE_OK(s.append("q", {ev(1)}, write_options{unfenced, applied_command{"k", "r"}}));
+  CHECK(admin.text("SELECT count(*) FROM applied_commands") == "1");
+}
+
 TEST_CASE("store.newer_schema_version_is_refused") {
   pg_temp_database db;
   { sync_store s{open_store_or_fail(db.uri())}; }

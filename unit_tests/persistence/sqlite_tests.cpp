@@ -202,6 +202,24 @@ TEST_CASE("sqlite.version_2_file_is_migrated") {
   CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
 }
 
+TEST_CASE("sqlite.expired_idempotency_records_are_deleted_by_later_keyed_writes") {
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  store_options options;
+  options.idempotency_retention = std::chrono::milliseconds{200};
+  sync_store s{open_sqlite(path, options)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE_OK(s.append("p", {ev(i)}, write_options{unfenced, applied_command{"k" + std::to_string(i), "r"}}));
+  CHECK(raw_db{path}.text("SELECT count(*) FROM applied_commands") == "3");
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  REQUIRE_OK(s.append("q", {ev(1)}, write_options{unfenced, applied_command{"k", "r"}}));
+  CHECK(raw_db{path}.text("SELECT count(*) FROM applied_commands") == "1");
+  // A write without a key prunes nothing, and costs nothing extra.
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  REQUIRE_OK(s.append("q", {ev(2)}));
+  CHECK(raw_db{path}.text("SELECT count(*) FROM applied_commands") == "1");
+}
+
 TEST_CASE("sqlite.newer_schema_version_is_refused") {
   temp_dir dir;
   auto path = dir.file("store.db");
