@@ -32,6 +32,7 @@ struct fault {
   }
 };
 
+using detail::applied_key;
 using detail::pid_key;
 using detail::value_key;
 
@@ -231,10 +232,10 @@ void faulty_store::route(std::string key, bool write, callback<R> done, Forward 
   });
 }
 
-void faulty_store::append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
-                          callback<status> done) {
-  route<status>(pid_key(pid), true, std::move(done),
-                [&](callback<status> cb) { inner_->append(std::move(pid), std::move(events), fence, std::move(cb)); });
+void faulty_store::append(std::string pid, std::vector<event> events, write_options options, callback<status> done) {
+  route<status>(pid_key(pid), true, std::move(done), [&](callback<status> cb) {
+    inner_->append(std::move(pid), std::move(events), std::move(options), std::move(cb));
+  });
 }
 
 void faulty_store::replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -292,16 +293,27 @@ void faulty_store::get_value(std::string key, callback<result<std::optional<stor
 }
 
 void faulty_store::put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                             std::optional<write_fence> fence, callback<result<int64_t>> done) {
+                             write_options options, callback<result<int64_t>> done) {
   route<result<int64_t>>(value_key(key), true, std::move(done), [&](callback<result<int64_t>> cb) {
-    inner_->put_value(std::move(key), std::move(type), std::move(payload), expected_version, fence, std::move(cb));
+    inner_->put_value(std::move(key), std::move(type), std::move(payload), expected_version, std::move(options),
+                      std::move(cb));
   });
 }
 
-void faulty_store::delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
+void faulty_store::delete_value(std::string key, int64_t expected_version, write_options options,
                                 callback<status> done) {
   route<status>(value_key(key), true, std::move(done), [&](callback<status> cb) {
-    inner_->delete_value(std::move(key), expected_version, fence, std::move(cb));
+    inner_->delete_value(std::move(key), expected_version, std::move(options), std::move(cb));
+  });
+}
+
+void faulty_store::find_applied(applied_scope scope, std::string entity, std::string key,
+                                callback<result<std::optional<std::string>>> done) {
+  using result_type = result<std::optional<std::string>>;
+  // Ordered with the entity's writes, as the inner store orders it.
+  auto seq_key = applied_key(scope, entity);
+  route<result_type>(std::move(seq_key), false, std::move(done), [&](callback<result_type> cb) {
+    inner_->find_applied(scope, std::move(entity), std::move(key), std::move(cb));
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -41,15 +42,80 @@ int64_t clock_ms() {
       .count();
 }
 
+/// An idempotency record: the reply and when it was stored (clock_ms()).
+struct applied_record {
+  std::string reply;
+  int64_t at_ms = 0;
+};
+
+/// The records of one entity, by idempotency key.
+using applied_key = std::pair<applied_scope, std::string>;
+
+struct applied_key_hash {
+  size_t operator()(const applied_key& k) const {
+    return std::hash<std::string>{}(k.second) ^ static_cast<size_t>(k.first);
+  }
+};
+
+/// One stored record in storage order, for pruning: its entity, key and time.
+struct applied_entry {
+  applied_key entity;
+  std::string key;
+  int64_t at_ms;
+};
+
 struct data {
-  explicit data(std::string cluster_name) : cluster(std::move(cluster_name)) {}
+  data(std::string cluster_name, std::chrono::milliseconds retention)
+      : cluster(std::move(cluster_name)), retention_ms(retention.count()) {}
 
   const std::string cluster;  ///< store_options::cluster: the cluster whose epochs fence writes.
+  const int64_t retention_ms;  ///< store_options::idempotency_retention; 0: no records.
   std::mutex mtx;
   std::unordered_map<std::string, journal_data> journals;
   std::unordered_map<std::string, std::map<int64_t, snapshot>> snapshots;
   std::unordered_map<std::string, stored_value> values;
   std::unordered_map<std::string, cluster_data> clusters;
+  std::unordered_map<applied_key, std::unordered_map<std::string, applied_record>, applied_key_hash> applied;
+  /// Every record in the order stored (the steady clock makes that age order); an entry whose record was replaced
+  /// since is skipped when pruned.
+  std::deque<applied_entry> applied_order;
+
+  // Called with the write it belongs to, after that write succeeded and under the same lock: the pair is atomic.
+  void record(applied_scope scope, const std::string& entity, const std::optional<applied_command>& applied_cmd) {
+    if (!applied_cmd || retention_ms <= 0)
+      return;
+    auto now = clock_ms();
+    prune(now);
+    applied_key id{scope, entity};
+    applied[id].insert_or_assign(applied_cmd->key, applied_record{applied_cmd->reply, now});
+    applied_order.push_back(applied_entry{std::move(id), applied_cmd->key, now});
+  }
+
+  // Deletes the records older than the retention, oldest first.
+  void prune(int64_t now) {
+    while (!applied_order.empty() && now - applied_order.front().at_ms >= retention_ms) {
+      auto& e = applied_order.front();
+      auto records = applied.find(e.entity);
+      if (records != applied.end()) {
+        auto r = records->second.find(e.key);
+        if (r != records->second.end() && r->second.at_ms == e.at_ms)
+          records->second.erase(r);
+        if (records->second.empty())
+          applied.erase(records);
+      }
+      applied_order.pop_front();
+    }
+  }
+
+  std::optional<std::string> find(applied_scope scope, const std::string& entity, const std::string& key) const {
+    auto records = applied.find(applied_key{scope, entity});
+    if (records == applied.end())
+      return std::nullopt;
+    auto r = records->second.find(key);
+    if (r == records->second.end() || clock_ms() - r->second.at_ms >= retention_ms)
+      return std::nullopt;
+    return r->second.reply;
+  }
 
   std::optional<member_row> member(const std::string& cluster_name, const std::string& id) const {
     auto c = clusters.find(cluster_name);
@@ -83,30 +149,32 @@ std::optional<shard_row> row_of(const shard_row* row) {
 
 class memory_store final : public store, public coordination {
 public:
-  explicit memory_store(std::string cluster) : data_(std::make_shared<data>(std::move(cluster))) {}
+  memory_store(std::string cluster, std::chrono::milliseconds retention)
+      : data_(std::make_shared<data>(std::move(cluster), retention)) {}
 
   ~memory_store() override { close(); }
 
   std::string name() const override { return "memory"; }
 
-  void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
-              callback<status> done) override {
-    submit<status>(std::move(done),
-                   [pid = std::move(pid), events = std::move(events), fence](data& d) mutable -> status {
-                     if (auto st = d.check(fence); !st.ok())
-                       return st;
-                     if (auto st = check_batch(pid, events); !st.ok())
-                       return st;
-                     auto& j = d.journals[pid];
-                     if (auto st = check_next(pid, events, j.highest); !st.ok())
-                       return st;
-                     j.highest = events.back().seq;
-                     for (auto& e : events) {
-                       auto seq = e.seq;
-                       j.events.emplace(seq, std::move(e));
-                     }
-                     return {};
-                   });
+  void append(std::string pid, std::vector<event> events, write_options options, callback<status> done) override {
+    submit<status>(
+        std::move(done),
+        [pid = std::move(pid), events = std::move(events), options = std::move(options)](data& d) mutable -> status {
+          if (auto st = d.check(options.fence); !st.ok())
+            return st;
+          if (auto st = check_batch(pid, events); !st.ok())
+            return st;
+          auto& j = d.journals[pid];
+          if (auto st = check_next(pid, events, j.highest); !st.ok())
+            return st;
+          j.highest = events.back().seq;
+          for (auto& e : events) {
+            auto seq = e.seq;
+            j.events.emplace(seq, std::move(e));
+          }
+          d.record(applied_scope::journal, pid, options.applied);
+          return {};
+        });
   }
 
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -187,35 +255,46 @@ public:
   }
 
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 std::optional<write_fence> fence, callback<result<int64_t>> done) override {
+                 write_options options, callback<result<int64_t>> done) override {
     submit<result<int64_t>>(
         std::move(done),
         [key = std::move(key), type = std::move(type), payload = std::move(payload), expected_version,
-         fence](data& d) mutable -> result<int64_t> {
-          if (auto st = d.check(fence); !st.ok())
+         options = std::move(options)](data& d) mutable -> result<int64_t> {
+          if (auto st = d.check(options.fence); !st.ok())
             return st;
           auto i = d.values.find(key);
           int64_t current = i == d.values.end() ? 0 : i->second.version;
           if (auto st = check_version("put", key, expected_version, current); !st.ok())
             return st;
           d.values.insert_or_assign(key, stored_value{std::move(type), std::move(payload), current + 1});
+          d.record(applied_scope::value, key, options.applied);
           return current + 1;
         });
   }
 
-  void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
-                    callback<status> done) override {
-    submit<status>(std::move(done), [key = std::move(key), expected_version, fence](data& d) -> status {
-      if (auto st = d.check(fence); !st.ok())
-        return st;
-      auto i = d.values.find(key);
-      int64_t current = i == d.values.end() ? 0 : i->second.version;
-      if (auto st = check_version("delete", key, expected_version, current); !st.ok())
-        return st;
-      if (i != d.values.end())
-        d.values.erase(i);
-      return {};
-    });
+  void delete_value(std::string key, int64_t expected_version, write_options options, callback<status> done) override {
+    submit<status>(std::move(done),
+                   [key = std::move(key), expected_version, options = std::move(options)](data& d) -> status {
+                     if (auto st = d.check(options.fence); !st.ok())
+                       return st;
+                     auto i = d.values.find(key);
+                     int64_t current = i == d.values.end() ? 0 : i->second.version;
+                     if (auto st = check_version("delete", key, expected_version, current); !st.ok())
+                       return st;
+                     if (i != d.values.end())
+                       d.values.erase(i);
+                     d.record(applied_scope::value, key, options.applied);
+                     return {};
+                   });
+  }
+
+  void find_applied(applied_scope scope, std::string entity, std::string key,
+                    callback<result<std::optional<std::string>>> done) override {
+    using result_type = result<std::optional<std::string>>;
+    submit<result_type>(std::move(done),
+                        [scope, entity = std::move(entity), key = std::move(key)](data& d) -> result_type {
+                          return d.find(scope, entity, key);
+                        });
   }
 
   void ping(callback<status> done) override {
@@ -382,7 +461,7 @@ private:
 }  // namespace
 
 std::shared_ptr<store> make_memory_store(const store_options& options) {
-  return std::make_shared<memory_store>(options.cluster);
+  return std::make_shared<memory_store>(options.cluster, options.idempotency_retention);
 }
 
 }  // namespace actorstate::persistence::detail

@@ -211,6 +211,9 @@ enum class stmt : size_t {
   renew_member,
   set_member_status,
   list_members,
+  record_applied,
+  find_applied,
+  prune_applied,
   count,  ///< Not a statement: the number of statements.
 };
 
@@ -382,6 +385,26 @@ constexpr statement_def statements[] = {
      " FROM cluster_members WHERE cluster = $1 AND status <> 'left' ORDER BY id COLLATE \"C\"",
      {text_oid},
      1},
+    // Idempotency keys: $1 is the entity, $2 the scope, $3 the key; ages by the server's clock_timestamp().
+    {stmt::record_applied,
+     "record_applied",
+     "INSERT INTO applied_commands (entity, scope, key, reply, applied_at) VALUES ($1, $2, $3, $4, clock_timestamp())"
+     " ON CONFLICT (entity, scope, key) DO UPDATE SET reply = excluded.reply, applied_at = excluded.applied_at",
+     {text_oid, int8_oid, bytea_oid, bytea_oid},
+     4},
+    {stmt::find_applied,
+     "find_applied",
+     "SELECT reply FROM applied_commands WHERE entity = $1 AND scope = $2 AND key = $3"
+     " AND applied_at > clock_timestamp() - $4 * interval '1 millisecond'",
+     {text_oid, int8_oid, bytea_oid, int8_oid},
+     4},
+    // $1: the retention in milliseconds; $2: the most rows deleted at once.
+    {stmt::prune_applied,
+     "prune_applied",
+     "DELETE FROM applied_commands WHERE ctid = ANY (ARRAY (SELECT ctid FROM applied_commands"
+     " WHERE applied_at <= clock_timestamp() - $1 * interval '1 millisecond' LIMIT $2))",
+     {int8_oid, int8_oid},
+     2},
 };
 
 constexpr bool statements_in_enum_order() {
@@ -466,9 +489,23 @@ CREATE TABLE cluster_shards (
 );
 )sql";
 
+// Version 3: idempotency keys (store.hpp). applied_at is the server's clock_timestamp(), like renewed_at.
+constexpr const char* schema_v3 = R"sql(
+CREATE TABLE applied_commands (
+  entity text NOT NULL,     -- the persistence id (scope 0) or value key (scope 1) whose write recorded it
+  scope bigint NOT NULL,
+  key bytea NOT NULL,       -- the client's idempotency key, any bytes
+  reply bytea NOT NULL,
+  applied_at timestamptz NOT NULL,
+  PRIMARY KEY (entity, scope, key)
+);
+CREATE INDEX applied_commands_age ON applied_commands (applied_at);
+)sql";
+
 constexpr migration migrations[] = {
     {1, schema_v1},
     {2, schema_v2},
+    {3, schema_v3},
 };
 
 static_assert(std::size(migrations) == postgres_schema_version, "one migration per schema version");
@@ -577,6 +614,9 @@ public:
   }
 
   bool lost() const { return lost_ || PQstatus(conn_.get()) != CONNECTION_OK; }
+
+  /// The writer's: when record_applied next deletes expired idempotency records.
+  clock_type::time_point next_prune{};
 
   PGconn* get() const { return conn_.get(); }
 
@@ -1017,6 +1057,46 @@ status delete_value_row(connection& c, const std::string& key, int64_t expected)
   if (affected_rows(r.value()) != 1)
     return version_conflict(c, "delete", key, expected);
   return {};
+}
+
+// -- Idempotency keys -------------------------------------------------------------------------------------------------
+
+// Pruning deletes at most this many expired records per write that records one, and runs again with the next such write
+// while it finds a full batch, otherwise after prune_interval: the cost is bounded per write, and the table is bounded
+// by what the retention keeps plus what arrives between two prunes.
+constexpr int64_t prune_batch = 1000;
+constexpr std::chrono::milliseconds prune_interval{60'000};
+
+status record_applied(connection& c, applied_scope scope, const std::string& entity, const applied_command& applied,
+                      std::chrono::milliseconds retention) {
+  auto now = clock_type::now();
+  if (now >= c.next_prune) {
+    auto r = c.run(stmt::prune_applied, params{}.int64(retention.count()).int64(prune_batch),
+                   "delete expired idempotency keys");
+    if (!r.ok())
+      return r.error();
+    c.next_prune = affected_rows(r.value()) >= prune_batch ? now : now + std::min(prune_interval, retention);
+  }
+  auto r = c.run(stmt::record_applied,
+                 params{}.text(entity).int64(static_cast<int64_t>(scope)).bytes(applied.key).bytes(applied.reply),
+                 "record idempotency key of '" + entity + "'");
+  return r.ok() ? status{} : r.error();
+}
+
+result<std::optional<std::string>> find_applied_row(connection& c, applied_scope scope, const std::string& entity,
+                                                    const std::string& key, std::chrono::milliseconds retention) {
+  auto what = "find idempotency key of '" + entity + "'";
+  auto r = c.run(stmt::find_applied,
+                 params{}.text(entity).int64(static_cast<int64_t>(scope)).bytes(key).int64(retention.count()), what);
+  if (!r.ok())
+    return r.error();
+  if (PQntuples(r.value().get()) == 0)
+    return std::optional<std::string>{};
+  row_reader row{r.value().get(), 0};
+  auto reply = row.bytes(0);
+  if (row.bad())
+    return bad_row(what);
+  return std::optional<std::string>{std::move(reply)};
 }
 
 status ping_db(connection& c) {
@@ -1540,7 +1620,7 @@ result<std::shared_ptr<store>> open_postgres_store(const std::string& uri, const
   auto core = std::make_shared<postgres_core>(options.max_batch, options.cluster, std::move(writer_slot),
                                               std::move(reader_slots));
   core->start();
-  return std::shared_ptr<store>{std::make_shared<postgres_store>(std::move(core))};
+  return std::shared_ptr<store>{std::make_shared<postgres_store>(std::move(core), options.idempotency_retention)};
 }
 
 }  // namespace actorstate::persistence::detail

@@ -223,6 +223,44 @@ struct put_value_call {
   }
 };
 
+/// A write that also records the command that caused it (store.hpp, "Idempotency keys"): the plugin's
+/// record_applied(c, scope, entity, applied, retention) runs right after the write, in its transaction (and its
+/// savepoint), and only if the write succeeded; a failure to record fails the write, which is then rolled back with it.
+/// No pipelined form: such writes carry a client's key, and running them alone keeps the pipelined forms simple.
+template <class Call>
+struct recording_call {
+  Call write;
+  applied_scope scope;
+  std::string entity;
+  applied_command applied;
+  std::chrono::milliseconds retention;
+
+  template <class C>
+  auto run(C& c) const -> decltype(write.run(c)) {
+    auto outcome = write.run(c);
+    if (!status_of_ok(outcome))
+      return outcome;
+    if (auto st = record_applied(c, scope, entity, applied, retention); !st.ok())
+      return st;
+    return outcome;
+  }
+  template <class C>
+  bool send(C&) const {
+    return false;
+  }
+  template <class C>
+  std::optional<decltype(write.run(std::declval<C&>()))> receive(C&) const {
+    return std::nullopt;
+  }
+
+private:
+  static bool status_of_ok(const status& st) { return st.ok(); }
+  template <class T>
+  static bool status_of_ok(const result<T>& r) {
+    return r.ok();
+  }
+};
+
 // -- Fencing ----------------------------------------------------------------------------------------------------------
 
 /// The shard epochs that `read_epochs(shards)` found, as (shard, epoch) pairs; a shard it did not find is absent.
@@ -678,6 +716,10 @@ result<int64_t> release_flow(C& c, const std::string& cluster, uint32_t shard, c
 ///   delete_snapshot_rows(c, pid, to) -> status;                 get_value_row(c, key) -> result<optional<...>>;
 ///   put_value_row(c, key, type, payload, expected) -> result<int64_t>;
 ///   delete_value_row(c, key, expected) -> status;               ping_db(c) -> status;
+/// for idempotency keys (store.hpp), with retention = store_options::idempotency_retention (never zero here):
+///   record_applied(c, scope, entity, applied, retention) -> status (also deletes expired records, a bounded batch at a
+///   time);                                                       find_applied_row(c, scope, entity, key, retention)
+///   -> result<optional<string>>;
 /// and for coordination.hpp:
 ///   init_cluster_rows(c, cluster, shards) -> result<uint32_t>;
 ///   join_member(c, cluster, id, address) -> result<int64_t>;
@@ -690,16 +732,19 @@ class queued_store final : public store, public coordination {
   using connection = typename Engine::connection_type;
 
 public:
-  explicit queued_store(std::shared_ptr<Engine> engine) : engine_(std::move(engine)) {}
+  /// `retention`: store_options::idempotency_retention.
+  queued_store(std::shared_ptr<Engine> engine, std::chrono::milliseconds retention)
+      : engine_(std::move(engine)), retention_(retention) {}
 
   ~queued_store() override { engine_->shutdown(); }
 
   std::string name() const override { return engine_->plugin(); }
 
-  void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
-              callback<status> done) override {
+  void append(std::string pid, std::vector<event> events, write_options options, callback<status> done) override {
     auto key = pid_key(pid);
-    submit_call<status>(std::move(key), true, append_call{std::move(pid), std::move(events)}, std::move(done), fence);
+    append_call call{pid, std::move(events)};
+    submit_write<status>(std::move(key), applied_scope::journal, std::move(pid), std::move(call), std::move(done),
+                         std::move(options));
   }
 
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -751,20 +796,29 @@ public:
   }
 
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 std::optional<write_fence> fence, callback<result<int64_t>> done) override {
+                 write_options options, callback<result<int64_t>> done) override {
     auto seq_key = value_key(key);
-    submit_call<result<int64_t>>(std::move(seq_key), true,
-                                 put_value_call{std::move(key), std::move(type), std::move(payload), expected_version},
-                                 std::move(done), fence);
+    put_value_call call{key, std::move(type), std::move(payload), expected_version};
+    submit_write<result<int64_t>>(std::move(seq_key), applied_scope::value, std::move(key), std::move(call),
+                                  std::move(done), std::move(options));
   }
 
-  void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
-                    callback<status> done) override {
+  void delete_value(std::string key, int64_t expected_version, write_options options, callback<status> done) override {
     auto seq_key = value_key(key);
-    submit<status>(
-        std::move(seq_key), true,
-        [key = std::move(key), expected_version](connection& c) { return delete_value_row(c, key, expected_version); },
-        std::move(done), fence);
+    auto body = [key, expected_version](connection& c) { return delete_value_row(c, key, expected_version); };
+    submit_write<status>(std::move(seq_key), applied_scope::value, std::move(key),
+                         closure_call<status, decltype(body)>{std::move(body)}, std::move(done), std::move(options));
+  }
+
+  void find_applied(applied_scope scope, std::string entity, std::string key,
+                    callback<result<std::optional<std::string>>> done) override {
+    auto seq_key = applied_key(scope, entity);
+    submit<result<std::optional<std::string>>>(
+        std::move(seq_key), false,
+        [scope, entity = std::move(entity), key = std::move(key), retention = retention_](connection& c) {
+          return find_applied_row(c, scope, entity, key, retention);
+        },
+        std::move(done));
   }
 
   void ping(callback<status> done) override {
@@ -877,6 +931,20 @@ private:
     engine_->submit(std::move(o));
   }
 
+  // A write of an entity that may record the command that caused it (with a retention of zero it records nothing).
+  template <class R, class Call>
+  void submit_write(std::string key, applied_scope scope, std::string entity, Call call, callback<R> done,
+                    write_options options) {
+    if (!options.applied || retention_.count() <= 0) {
+      submit_call<R>(std::move(key), true, std::move(call), std::move(done), options.fence);
+      return;
+    }
+    submit_call<R>(
+        std::move(key), true,
+        recording_call<Call>{std::move(call), scope, std::move(entity), std::move(*options.applied), retention_},
+        std::move(done), options.fence);
+  }
+
   template <class R, class Call>
   void submit_call(std::string key, bool write, Call call, callback<R> done, std::optional<write_fence> fence) {
     auto o = make_op<R>(std::move(key), write, std::move(call), std::move(done));
@@ -890,6 +958,7 @@ private:
   }
 
   std::shared_ptr<Engine> engine_;
+  const std::chrono::milliseconds retention_;
 };
 
 }  // namespace actorstate::persistence::detail

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "actorstate/persistence/store.hpp"
+
 namespace actorstate::persistence::detail {
 
 inline std::string pid_key(const std::string& pid) {
@@ -13,6 +15,11 @@ inline std::string pid_key(const std::string& pid) {
 
 inline std::string value_key(const std::string& key) {
   return "v:" + key;
+}
+
+/// An idempotency lookup shares the key of the entity whose writes record it, so it sees every write issued before it.
+inline std::string applied_key(applied_scope scope, const std::string& entity) {
+  return scope == applied_scope::journal ? pid_key(entity) : value_key(entity);
 }
 
 inline std::string cluster_key(const std::string& cluster) {

@@ -173,9 +173,24 @@ CREATE TABLE cluster_shards (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 3: idempotency keys (store.hpp). applied_at is in milliseconds since the Unix epoch by the host's clock, like
+// renewed_at. A rowid table, so that pruning can delete a bounded batch by rowid.
+constexpr const char* schema_v3 = R"sql(
+CREATE TABLE applied_commands (
+  entity TEXT NOT NULL,     -- the persistence id (scope 0) or value key (scope 1) whose write recorded it
+  scope INTEGER NOT NULL,
+  key BLOB NOT NULL,        -- the client's idempotency key, any bytes
+  reply BLOB NOT NULL,
+  applied_at INTEGER NOT NULL,
+  PRIMARY KEY (entity, scope, key)
+);
+CREATE INDEX applied_commands_age ON applied_commands (applied_at);
+)sql";
+
 constexpr migration migrations[] = {
     {1, schema_v1},
     {2, schema_v2},
+    {3, schema_v3},
 };
 
 static_assert(std::size(migrations) == sqlite_schema_version, "one migration per schema version");
@@ -214,6 +229,10 @@ struct connection {
   stmt_ptr ping;
   stmt_ptr insert_cluster, cluster_shards, insert_shard, get_shard, set_shard, list_shards, owns_shards;
   stmt_ptr get_member, join_member, renew_member, set_member_status, list_members;
+  stmt_ptr record_applied, find_applied, prune_applied;
+
+  // The writer's: when record_applied next deletes expired idempotency records (clock_ms()).
+  int64_t next_prune_ms = 0;
 
   // The writer's: per persistence id, the highest sequence number this connection has itself inserted, either
   // committed or inserted by the open group transaction (a hot entity's appends pipeline into one group), so that an
@@ -294,6 +313,16 @@ constexpr statement_def statements[] = {
     {&connection::list_members,
      "SELECT id, incarnation, address, status, renewed_at FROM cluster_members WHERE cluster = ?1"
      " AND status <> 'left' ORDER BY id"},
+    // Idempotency keys: ?1 is the entity, ?2 the scope, ?3 the key.
+    {&connection::record_applied,
+     "INSERT INTO applied_commands (entity, scope, key, reply, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+     " ON CONFLICT (entity, scope, key) DO UPDATE SET reply = excluded.reply, applied_at = excluded.applied_at"},
+    {&connection::find_applied,
+     "SELECT reply FROM applied_commands WHERE entity = ?1 AND scope = ?2 AND key = ?3 AND applied_at > ?4"},
+    // ?1: the newest applied_at that has expired; ?2: the most rows deleted at once.
+    {&connection::prune_applied,
+     "DELETE FROM applied_commands WHERE rowid IN"
+     " (SELECT rowid FROM applied_commands WHERE applied_at <= ?1 LIMIT ?2)"},
 };
 
 // Runs a statement once (open-time only) and collects the first column of every row.
@@ -834,6 +863,46 @@ result<std::vector<shard_owner>> read_shard_owners(connection& c, const std::str
   return out;
 }
 
+// -- Idempotency keys -------------------------------------------------------------------------------------------------
+
+// Pruning deletes at most this many expired records per write that records one, and runs again with the next such write
+// while it finds a full batch, otherwise after prune_interval: the cost is bounded per write, and the table is bounded
+// by what the retention keeps plus what arrives between two prunes.
+constexpr int64_t prune_batch = 1000;
+constexpr int64_t prune_interval_ms = 60'000;
+
+status record_applied(connection& c, applied_scope scope, const std::string& entity, const applied_command& applied,
+                      std::chrono::milliseconds retention) {
+  auto what = "record idempotency key of '" + entity + "'";
+  auto now = clock_ms();
+  if (now >= c.next_prune_ms) {
+    use s{c.prune_applied};
+    s.int64(1, now - retention.count()).int64(2, prune_batch);
+    if (int rc = s.step(); rc != SQLITE_DONE)
+      return db_error(c.db.get(), rc, "delete expired idempotency keys");
+    c.next_prune_ms = sqlite3_changes(c.db.get()) >= prune_batch
+                          ? now
+                          : now + std::min<int64_t>(prune_interval_ms, retention.count());
+  }
+  use s{c.record_applied};
+  s.text(1, entity).int64(2, static_cast<int64_t>(scope)).blob(3, applied.key).blob(4, applied.reply).int64(5, now);
+  if (int rc = s.step(); rc != SQLITE_DONE)
+    return db_error(c.db.get(), rc, what);
+  return {};
+}
+
+result<std::optional<std::string>> find_applied_row(connection& c, applied_scope scope, const std::string& entity,
+                                                    const std::string& key, std::chrono::milliseconds retention) {
+  use s{c.find_applied};
+  s.text(1, entity).int64(2, static_cast<int64_t>(scope)).blob(3, key).int64(4, clock_ms() - retention.count());
+  int rc = s.step();
+  if (rc == SQLITE_DONE)
+    return std::optional<std::string>{};
+  if (rc != SQLITE_ROW)
+    return db_error(c.db.get(), rc, "find idempotency key of '" + entity + "'");
+  return std::optional<std::string>{s.bytes_at(0)};
+}
+
 // A rejected request leaves the transaction usable; anything else (I/O, full disk, corruption) dooms it.
 bool is_rejection(status_code c) {
   return c == status_code::conflict || c == status_code::invalid_argument;
@@ -998,7 +1067,7 @@ result<std::shared_ptr<store>> open_sqlite_store(const std::string& path, const 
   auto core = std::make_shared<sqlite_core>(options.max_batch, options.cluster, std::move(writer.value()),
                                             std::move(reader.value()));
   core->start();
-  return std::shared_ptr<store>{std::make_shared<sqlite_store>(std::move(core))};
+  return std::shared_ptr<store>{std::make_shared<sqlite_store>(std::move(core), options.idempotency_retention)};
 }
 
 }  // namespace actorstate::persistence::detail

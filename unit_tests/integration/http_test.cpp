@@ -70,6 +70,36 @@ TEST_CASE("http.counter_native_and_durable") {
   CHECK(post(node.port(), "/counter/k2/get", "").body == "\"1\"");
 }
 
+TEST_CASE("http.idempotency_key_applies_a_command_once") {
+  it::temp_dir dir;
+  it::node_process node{it::counter_binary(), dir.path()};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  auto add = [&](const std::string& delta, const std::string& key) {
+    auto headers = it::json_content;
+    if (!key.empty())
+      headers.push_back("Idempotency-Key: " + key);
+    return post(node.port(), "/counter/visits/add", delta, headers);
+  };
+  CHECK(add("5", "k1").body == "\"5\"");
+  // The client timed out and retries: the stored answer, and the value added once.
+  auto retry = add("5", "k1");
+  CHECK(retry.status == 200);
+  CHECK(retry.body == "\"5\"");
+  CHECK(post(node.port(), "/counter/visits/get", "").body == "\"5\"");
+  CHECK(add("2", "k2").body == "\"7\"");
+  CHECK(add("2", "").body == "\"9\"");  // no key: applied every time
+  // A crash (the failover of a node that runs alone): the key was committed with the write.
+  node.kill();
+  node.start();
+  CHECK(add("5", "k1").body == "\"5\"");
+  CHECK(add("2", "k2").body == "\"7\"");
+  CHECK(post(node.port(), "/counter/visits/get", "").body == "\"9\"");
+  auto metrics = it::http_get(node.management_port(), "/metrics").body;
+  CHECK(metrics.find("actorstate_idempotent_replays_total") != std::string::npos);
+  CHECK(node.terminate() == 0);
+}
+
 TEST_CASE("http.grpc_web") {
   it::temp_dir dir;
   it::node_process node{it::shopping_cart_binary(), dir.path()};

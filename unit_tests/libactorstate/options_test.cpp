@@ -92,7 +92,20 @@ TEST_CASE("options.sqlite_quick_check") {
   CHECK_FALSE(from_env.opts.sqlite_quick_check);
 }
 
+TEST_CASE("options.idempotency_retention") {
+  CHECK(parse({}).opts.idempotency_retention == std::chrono::hours{24});
+  CHECK(parse({"--idempotency-retention", "90m"}).opts.idempotency_retention == std::chrono::minutes{90});
+  CHECK(parse({"--idempotency-retention", "0"}).opts.idempotency_retention == std::chrono::milliseconds{0});
+  CHECK_FALSE(parse({"--idempotency-retention", "a day"}).ok);
+  ::setenv("ACTORSTATE_IDEMPOTENCY_RETENTION", "2h", 1);
+  auto from_env = parse({});
+  ::unsetenv("ACTORSTATE_IDEMPOTENCY_RETENTION");
+  REQUIRE(from_env.ok);
+  CHECK(from_env.opts.idempotency_retention == std::chrono::hours{2});
+}
+
 TEST_CASE("options.units") {
+  CHECK(ops::parse_duration("24h") == std::chrono::hours{24});
   CHECK(ops::parse_duration("2m") == std::chrono::minutes{2});
   CHECK(ops::parse_duration("1.5s") == std::chrono::milliseconds{1500});
   CHECK_FALSE(ops::parse_duration("fast"));

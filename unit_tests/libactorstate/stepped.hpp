@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -24,14 +25,18 @@ namespace actorstate::testing {
 /// an append must continue the journal exactly and a value write must name the version it replaces, otherwise
 /// `conflict` and nothing is written. Faults are injected per kind of operation: a failed write writes nothing; a lost
 /// outcome writes and then reports `unknown_outcome`; a failed read returns the error. Shard fences are recorded per
-// write and checked against the epochs the test moved (`move_epoch`), as a cluster's store checks them.
+// write and checked against the epochs the test moved (`move_epoch`), as a cluster's store checks them. Idempotency
+// records are kept with the writes that carry them, when those are carried out, and never expire unless the test says
+// so (`expire_applied`).
 class stepped_store final : public persistence::store {
 public:
-  void append(std::string pid, std::vector<persistence::event> events, std::optional<persistence::write_fence> fence,
+  void append(std::string pid, std::vector<persistence::event> events, persistence::write_options options,
               persistence::callback<status> done) override {
     ++appends_;
+    auto fence = options.fence;
     fences_.push_back(fence);
-    pending_.push_back([this, pid, events = std::move(events), fence, done = std::move(done)]() mutable {
+    pending_.push_back([this, pid, events = std::move(events), fence, applied = std::move(options.applied),
+                        done = std::move(done)]() mutable {
       if (auto failure = next_write_failure(failing_appends_, append_failure_)) {
         done(*failure);
         return;
@@ -50,6 +55,7 @@ public:
       for (auto& e : events)
         log.push_back(std::move(e));
       highest = log.empty() ? highest : log.back().seq;
+      record(persistence::applied_scope::journal, pid, applied);
       done(write_outcome());
     });
   }
@@ -119,16 +125,18 @@ public:
     });
   }
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 std::optional<persistence::write_fence> fence, persistence::callback<result<int64_t>> done) override {
+                 persistence::write_options options, persistence::callback<result<int64_t>> done) override {
     ++value_writes_;
+    auto fence = options.fence;
     fences_.push_back(fence);
     pending_.push_back([this, key, type = std::move(type), payload = std::move(payload), expected_version, fence,
-                        done = std::move(done)]() mutable {
+                        applied = std::move(options.applied), done = std::move(done)]() mutable {
       if (auto refused = refuse_value_write(key, expected_version, fence)) {
         done(*refused);
         return;
       }
       values_[key] = persistence::stored_value{std::move(type), std::move(payload), expected_version + 1};
+      record(persistence::applied_scope::value, key, applied);
       auto outcome = write_outcome();
       if (!outcome.ok())
         done(outcome);
@@ -136,17 +144,32 @@ public:
         done(expected_version + 1);
     });
   }
-  void delete_value(std::string key, int64_t expected_version, std::optional<persistence::write_fence> fence,
+  void delete_value(std::string key, int64_t expected_version, persistence::write_options options,
                     persistence::callback<status> done) override {
     ++value_writes_;
+    auto fence = options.fence;
     fences_.push_back(fence);
-    pending_.push_back([this, key, expected_version, fence, done = std::move(done)] {
-      if (auto refused = refuse_value_write(key, expected_version, fence)) {
-        done(*refused);
+    pending_.push_back(
+        [this, key, expected_version, fence, applied = std::move(options.applied), done = std::move(done)] {
+          if (auto refused = refuse_value_write(key, expected_version, fence)) {
+            done(*refused);
+            return;
+          }
+          values_.erase(key);
+          record(persistence::applied_scope::value, key, applied);
+          done(write_outcome());
+        });
+  }
+  void find_applied(persistence::applied_scope scope, std::string entity, std::string key,
+                    persistence::callback<result<std::optional<std::string>>> done) override {
+    ++applied_lookups_;
+    pending_.push_back([this, scope, entity, key, done = std::move(done)] {
+      if (auto failure = next_read_failure()) {
+        done(*failure);
         return;
       }
-      values_.erase(key);
-      done(write_outcome());
+      auto i = applied_.find({scope, entity, key});
+      done(i == applied_.end() ? std::nullopt : std::optional{i->second});
     });
   }
   std::string name() const override { return "stepped"; }
@@ -204,6 +227,12 @@ public:
   }
   /// The fence of every write issued (appends, snapshot saves, value puts and deletes), in issue order.
   const std::vector<std::optional<persistence::write_fence>>& fences() const { return fences_; }
+  /// Idempotency lookups issued.
+  size_t applied_lookups() const { return applied_lookups_; }
+  /// Idempotency records kept (one per entity and key).
+  size_t applied_records() const { return applied_.size(); }
+  /// Every idempotency record passes its retention.
+  void expire_applied() { applied_.clear(); }
   /// Shard `shard` moved to `epoch` (another member claimed it): a write fenced for it at another epoch that completes
   /// from now on is refused with `conflict` and writes nothing. Unfenced writes are not checked.
   void move_epoch(uint32_t shard, int64_t epoch) { epochs_[shard] = epoch; }
@@ -243,6 +272,11 @@ private:
     --failing_reads_;
     return status{read_failure_, "injected read failure"};
   }
+  void record(persistence::applied_scope scope, const std::string& entity,
+              const std::optional<persistence::applied_command>& applied) {
+    if (applied)
+      applied_[{scope, entity, applied->key}] = applied->reply;
+  }
   /// The outcome a write that was carried out reports.
   status write_outcome() {
     if (losing_outcomes_ == 0)
@@ -259,6 +293,8 @@ private:
   std::vector<int64_t> replayed_from_;
   std::vector<std::optional<persistence::write_fence>> fences_;
   std::map<uint32_t, int64_t> epochs_;  ///< Shards whose epoch the test moved.
+  std::map<std::tuple<persistence::applied_scope, std::string, std::string>, std::string> applied_;
+  size_t applied_lookups_ = 0;
   size_t failing_appends_ = 0;
   status_code append_failure_ = status_code::unavailable;
   size_t failing_value_writes_ = 0;
@@ -296,6 +332,7 @@ struct deterministic_fixture {
     env->metrics = metrics;
     env->route = route;
     env->max_pipeline = max_pipeline;
+    env->idempotency_keys = idempotency_keys;
     runtime::region_config rc;
     rc.env = env;
     rc.shards = shards;
@@ -399,6 +436,8 @@ struct deterministic_fixture {
   runtime::route_fn route;
   /// Writes in flight per entity (set before `spawn_region`).
   size_t max_pipeline = 256;
+  /// Whether instances honour idempotency keys (set before `spawn_region`).
+  bool idempotency_keys = true;
   /// At shutdown: how long shards wait for instances before killing them (set before `spawn_region`).
   std::chrono::milliseconds stop_timeout{10000};
   /// A cluster member's forwarder and fencing callback (set before `spawn_region`); none by default.

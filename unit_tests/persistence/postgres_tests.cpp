@@ -310,11 +310,11 @@ TEST_CASE("store.schema_is_versioned") {
     REQUIRE_OK(s.append("p", evs(1, 2)));
   }
   pg_admin admin{db.uri()};
-  CHECK(admin.text("SELECT version FROM schema_version") == "2");
+  CHECK(admin.text("SELECT version FROM schema_version") == "3");
   CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
   CHECK(admin.text("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN"
                    " ('schema_version', 'journal', 'journal_highest', 'snapshots', 'kv', 'cluster_meta',"
-                   " 'cluster_members', 'cluster_shards')") == "8");
+                   " 'cluster_members', 'cluster_shards', 'applied_commands')") == "9");
   CHECK(admin.text("SELECT highest_seq FROM journal_highest WHERE persistence_id = 'p'") == "2");
   // The fence is a key, not only a check in code.
   CHECK(admin.try_exec("INSERT INTO journal (persistence_id, seq, type, payload, metadata)"
@@ -333,17 +333,48 @@ TEST_CASE("store.version_1_schema_is_migrated") {
     REQUIRE_OK(s.append("p", evs(1, 2)));
   }
   pg_admin admin{db.uri()};
-  admin.exec("DROP TABLE cluster_meta, cluster_members, cluster_shards");
+  admin.exec("DROP TABLE cluster_meta, cluster_members, cluster_shards, applied_commands");
   admin.exec("UPDATE schema_version SET version = 1");
   store_options options;
   options.cluster = "c1";
   sync_store s{open_store_or_fail(db.uri(), options)};
-  CHECK(admin.text("SELECT version FROM schema_version") == "2");
+  CHECK(admin.text("SELECT version FROM schema_version") == "3");
   CHECK(value_of(s.replay("p")) == evs(1, 2));
   sync_cluster c{s, "c1"};
   CHECK(value_of(c.init(2)) == 2);
   REQUIRE(value_of(c.join("a")) == 1);
   REQUIRE_OK(s.append("p", {ev(3)}, write_fence{0, value_of(c.claim(0, "a", 1, 0))}));
+}
+
+TEST_CASE("store.version_2_schema_is_migrated") {
+  // A database as the cluster release left it: no idempotency records.
+  pg_temp_database db;
+  {
+    sync_store s{open_store_or_fail(db.uri())};
+    REQUIRE_OK(s.append("p", evs(1, 2)));
+  }
+  pg_admin admin{db.uri()};
+  admin.exec("DROP TABLE applied_commands");
+  admin.exec("UPDATE schema_version SET version = 2");
+  sync_store s{open_store_or_fail(db.uri())};
+  CHECK(admin.text("SELECT version FROM schema_version") == "3");
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  REQUIRE_OK(s.append("p", {ev(3)}, write_options{unfenced, applied_command{"k1", "r"}}));
+  CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
+}
+
+TEST_CASE("store.expired_idempotency_records_are_deleted_by_later_keyed_writes") {
+  pg_temp_database db;
+  store_options options;
+  options.idempotency_retention = std::chrono::milliseconds{200};
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE_OK(s.append("p", {ev(i)}, write_options{unfenced, applied_command{"k" + std::to_string(i), "r"}}));
+  pg_admin admin{db.uri()};
+  CHECK(admin.text("SELECT count(*) FROM applied_commands") == "3");
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  REQUIRE_OK(s.append("q", {ev(1)}, write_options{unfenced, applied_command{"k", "r"}}));
+  CHECK(admin.text("SELECT count(*) FROM applied_commands") == "1");
 }
 
 TEST_CASE("store.newer_schema_version_is_refused") {
@@ -354,7 +385,7 @@ TEST_CASE("store.newer_schema_version_is_refused") {
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(
-      s.error().message().find("schema version 99 is newer than this build supports (2)") != std::string::npos,
+      s.error().message().find("schema version 99 is newer than this build supports (3)") != std::string::npos,
       s.error().message());
   CHECK_MESSAGE(s.error().message().find(db.name()) != std::string::npos, s.error().message());
 }
@@ -392,7 +423,7 @@ TEST_CASE("store.concurrent_opens_create_the_schema_once") {
     }
     pg_admin admin{db.uri()};
     CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
-    CHECK(admin.text("SELECT version FROM schema_version") == "2");
+    CHECK(admin.text("SELECT version FROM schema_version") == "3");
     // Every store works, and they fence each other.
     for (int i = 0; i < n; ++i)
       CHECK_OK(stores[i]->append("p", {ev(i + 1)}));

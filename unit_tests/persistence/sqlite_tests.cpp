@@ -139,11 +139,11 @@ TEST_CASE("sqlite.schema_is_versioned_and_in_wal_mode") {
     REQUIRE_OK(s.append("p", evs(1, 1)));
   }
   raw_db db{path};
-  CHECK(db.text("PRAGMA user_version") == "2");
+  CHECK(db.text("PRAGMA user_version") == "3");
   CHECK(db.text("PRAGMA application_id") == std::to_string(0x41435354));
   CHECK(db.text("PRAGMA journal_mode") == "wal");
-  for (const char* table :
-       {"journal", "journal_meta", "snapshots", "kv", "cluster_meta", "cluster_members", "cluster_shards"})
+  for (const char* table : {"journal", "journal_meta", "snapshots", "kv", "cluster_meta", "cluster_members",
+                            "cluster_shards", "applied_commands"})
     CHECK_MESSAGE(db.text(std::string{"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '"} + table +
                           "'") == "1",
                   table);
@@ -173,16 +173,51 @@ TEST_CASE("sqlite.version_1_file_is_migrated") {
     REQUIRE_OK(s.append("p", evs(1, 2)));
   }
   raw_db{path}.exec(
-      "DROP TABLE cluster_meta; DROP TABLE cluster_members; DROP TABLE cluster_shards; PRAGMA user_version = 1");
+      "DROP TABLE cluster_meta; DROP TABLE cluster_members; DROP TABLE cluster_shards;"
+      " DROP TABLE applied_commands; PRAGMA user_version = 1");
   store_options options;
   options.cluster = "c1";
   sync_store s{open_sqlite(path, options)};
-  CHECK(raw_db{path}.text("PRAGMA user_version") == "2");
+  CHECK(raw_db{path}.text("PRAGMA user_version") == "3");
   CHECK(value_of(s.replay("p")) == evs(1, 2));
   sync_cluster c{s, "c1"};
   CHECK(value_of(c.init(2)) == 2);
   REQUIRE(value_of(c.join("a")) == 1);
   REQUIRE_OK(s.append("p", {ev(3)}, write_fence{0, value_of(c.claim(0, "a", 1, 0))}));
+}
+
+TEST_CASE("sqlite.version_2_file_is_migrated") {
+  // A file as the cluster release left it: no idempotency records.
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  {
+    sync_store s{open_sqlite(path)};
+    REQUIRE_OK(s.append("p", evs(1, 2)));
+  }
+  raw_db{path}.exec("DROP TABLE applied_commands; PRAGMA user_version = 2");
+  sync_store s{open_sqlite(path)};
+  CHECK(raw_db{path}.text("PRAGMA user_version") == "3");
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  REQUIRE_OK(s.append("p", {ev(3)}, write_options{unfenced, applied_command{"k1", "r"}}));
+  CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
+}
+
+TEST_CASE("sqlite.expired_idempotency_records_are_deleted_by_later_keyed_writes") {
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  store_options options;
+  options.idempotency_retention = std::chrono::milliseconds{200};
+  sync_store s{open_sqlite(path, options)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE_OK(s.append("p", {ev(i)}, write_options{unfenced, applied_command{"k" + std::to_string(i), "r"}}));
+  CHECK(raw_db{path}.text("SELECT count(*) FROM applied_commands") == "3");
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  REQUIRE_OK(s.append("q", {ev(1)}, write_options{unfenced, applied_command{"k", "r"}}));
+  CHECK(raw_db{path}.text("SELECT count(*) FROM applied_commands") == "1");
+  // A write without a key prunes nothing, and costs nothing extra.
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  REQUIRE_OK(s.append("q", {ev(2)}));
+  CHECK(raw_db{path}.text("SELECT count(*) FROM applied_commands") == "1");
 }
 
 TEST_CASE("sqlite.newer_schema_version_is_refused") {

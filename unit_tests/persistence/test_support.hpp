@@ -189,9 +189,9 @@ public:
     s_ = std::move(s);
   }
 
-  status append(const std::string& pid, std::vector<event> events, std::optional<write_fence> fence = unfenced) {
+  status append(const std::string& pid, std::vector<event> events, write_options options = {}) {
     waiter<status> w;
-    s_->append(pid, std::move(events), fence, w.cb());
+    s_->append(pid, std::move(events), std::move(options), w.cb());
     return w.get();
   }
 
@@ -239,15 +239,22 @@ public:
   }
 
   result<int64_t> put_value(const std::string& key, std::string type, std::string payload, int64_t expected,
-                            std::optional<write_fence> fence = unfenced) {
+                            write_options options = {}) {
     waiter<result<int64_t>> w;
-    s_->put_value(key, std::move(type), std::move(payload), expected, fence, w.cb());
+    s_->put_value(key, std::move(type), std::move(payload), expected, std::move(options), w.cb());
     return w.get();
   }
 
-  status delete_value(const std::string& key, int64_t expected, std::optional<write_fence> fence = unfenced) {
+  status delete_value(const std::string& key, int64_t expected, write_options options = {}) {
     waiter<status> w;
-    s_->delete_value(key, expected, fence, w.cb());
+    s_->delete_value(key, expected, std::move(options), w.cb());
+    return w.get();
+  }
+
+  result<std::optional<std::string>> find_applied(applied_scope scope, const std::string& entity,
+                                                  const std::string& key) {
+    waiter<result<std::optional<std::string>>> w;
+    s_->find_applied(scope, entity, key, w.cb());
     return w.get();
   }
 

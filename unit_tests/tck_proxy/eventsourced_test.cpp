@@ -341,3 +341,35 @@ TEST_CASE("eventsourced.http_api") {
   two.expect_no_more();
   tck_proxy::check_no_more_interactions();
 }
+
+// Not a TCK scenario: a retried idempotency key is answered by the proxy from the store; the user function sees the
+// command once.
+TEST_CASE("eventsourced.idempotency_key") {
+  auto& f = fixture::scenario();
+  INFO(f.diagnostics());
+  const std::string id = "es-proxy-idempotency";
+  auto keyed_process = [](const m::Request& req, const std::string& key) {
+    result r;
+    auto ctx = tck_proxy::client_context();
+    ctx->AddMetadata("idempotency-key", key);
+    r.status = fixture::get().event_sourced().Process(ctx.get(), req, &r.response);
+    return r;
+  };
+  auto req = request(id, emit_events({"A"}));
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto r = keyed_process(req, "k1");
+    REQUIRE_MESSAGE(r.status.ok(), r.status.error_code() << " " << r.status.error_message());
+    tck_proxy::check_equal(r.response, response("A"));
+  }
+  auto conn = entity_connection(service, id);
+  conn.expect_in(init(service, id))
+      .expect_in(command(1, id, "Process", req))
+      .expect_out(reply(1, response("A"), {{"A"}}));
+  // Another key runs.
+  auto r = keyed_process(req, "k2");
+  REQUIRE(r.status.ok());
+  tck_proxy::check_equal(r.response, response("AA"));
+  conn.expect_in(command(2, id, "Process", req)).expect_out(reply(2, response("AA"), {{"A"}}));
+  conn.expect_no_more();
+  tck_proxy::check_no_more_interactions();
+}

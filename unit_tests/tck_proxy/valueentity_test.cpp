@@ -255,3 +255,34 @@ TEST_CASE("valueentity.http_api") {
   two.expect_no_more();
   tck_proxy::check_no_more_interactions();
 }
+
+// Not a TCK scenario: a retried idempotency key is answered by the proxy from the store; the user function sees the
+// command once, for an update and for a delete.
+TEST_CASE("valueentity.idempotency_key") {
+  auto& f = fixture::scenario();
+  INFO(f.diagnostics());
+  const std::string id = "ve-proxy-idempotency";
+  auto keyed_process = [](const m::Request& req, const std::string& key, const std::string& expected) {
+    m::Response resp;
+    auto ctx = tck_proxy::client_context();
+    ctx->AddMetadata("idempotency-key", key);
+    auto status = fixture::get().value_entity().Process(ctx.get(), req, &resp);
+    REQUIRE_MESSAGE(status.ok(), status.error_code() << " " << status.error_message());
+    tck_proxy::check_equal(resp, response(expected));
+  };
+  auto update = request(id, {update_state("one")});
+  keyed_process(update, "k1", "one");
+  keyed_process(update, "k1", "one");
+  auto conn = entity_connection(service, id);
+  conn.expect_in(init(service, id))
+      .expect_in(command(1, id, "Process", update))
+      .expect_out(reply(1, response("one"), updated("one")));
+  auto remove = request(id, {delete_state()});
+  keyed_process(remove, "k2", "");
+  keyed_process(remove, "k2", "");
+  conn.expect_in(command(2, id, "Process", remove)).expect_out(reply(2, response(), deleted));
+  check_process(request(id), "");
+  conn.expect_in(command(3, id, "Process", request(id))).expect_out(reply(3, response()));
+  conn.expect_no_more();
+  tck_proxy::check_no_more_interactions();
+}

@@ -120,6 +120,7 @@ status open_once(node::impl& s) {
   store_opts.sqlite_synchronous = s.opts.sqlite_synchronous;
   store_opts.sqlite_quick_check = s.opts.sqlite_quick_check;
   store_opts.cluster = s.opts.cluster;
+  store_opts.idempotency_retention = s.opts.idempotency_retention;
   auto uri = s.opts.store_uri();
   if (!s.opts.cluster.empty() && uri.starts_with("memory")) {
     auto why = "--cluster " + s.opts.cluster +
@@ -202,6 +203,7 @@ status serve_once(node::impl& s) {
     env->store = s.store;
     env->metrics = s.metrics.entity(model->service_name);
     env->route = s.frontend->router();
+    env->idempotency_keys = s.opts.idempotency_retention.count() > 0;
     runtime::region_config rc;
     rc.env = env;
     rc.shards = s.opts.shards;

@@ -114,6 +114,9 @@ node_flags::node_flags(CLI::App& app, node_options& o) : opts_(o) {
        "ACTORSTATE_COMMAND_TIMEOUT");
   flag("--drain-timeout", drain_timeout_, "Longest wait at shutdown for in-flight commands, then for entities to stop",
        "ACTORSTATE_DRAIN_TIMEOUT");
+  flag("--idempotency-retention", idempotency_retention_,
+       "How long a command's idempotency-key is remembered, e.g. 24h (0: keys are ignored)",
+       "ACTORSTATE_IDEMPOTENCY_RETENTION");
   flag("--max-message-size", max_message_size_, "Largest request or reply (e.g. 12MiB)", "ACTORSTATE_MAX_MESSAGE_SIZE");
   flag("--cors-allow-origin", o.cors_allow_origins,
        "Browser origin allowed to call over HTTP and gRPC-web (repeat, or comma-separated; * for any)",
@@ -171,6 +174,7 @@ void node_flags::apply(int argc, char** argv) {
   // Below this, a renewal every third of it and the takeover margin leave the store no time to answer.
   if (opts_.failure_timeout < std::chrono::milliseconds{300})
     throw CLI::ValidationError("--failure-timeout", "must be at least 300ms: " + failure_timeout_);
+  opts_.idempotency_retention = duration("--idempotency-retention", idempotency_retention_);
   auto size = ops::parse_size(max_message_size_);
   if (!size || *size == 0)
     throw CLI::ValidationError("--max-message-size", "not a size (use e.g. 12MiB): " + max_message_size_);

@@ -105,6 +105,9 @@ std::string registry::render() const {
   family(out, all, "actorstate_fenced_writes_total", "counter",
          "Writes refused by the store because another writer owns the entity (its shard is fenced).",
          [](const entity_metrics& m) { return m.fenced.value(); });
+  family(out, all, "actorstate_idempotent_replays_total", "counter",
+         "Commands answered with the stored reply of an idempotency key the entity had already applied.",
+         [](const entity_metrics& m) { return m.idempotent_replays.value(); });
   family(out, all, "actorstate_active_entities", "gauge", "Entity instances currently in memory.",
          [](const entity_metrics& m) { return m.active.value(); });
   return out;

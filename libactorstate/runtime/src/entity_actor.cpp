@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actorstate/ops/log.hpp"
+#include "idempotency.hpp"
 
 namespace actorstate::runtime {
 
@@ -55,6 +56,10 @@ void entity_actor::on_exit() {
     on_stop();
   }
   auto gone = command_result::failure(status_code::unavailable, "entity stopped before answering");
+  if (looking_up_) {
+    looking_up_->reply.deliver(gone);
+    looking_up_.reset();
+  }
   for (auto& w : waiting_)
     w.reply.deliver(gone);
   for (auto& pc : queue_)
@@ -101,9 +106,74 @@ void entity_actor::process() {
   while (phase_ == phase::ready && !busy_ && !queue_.empty() && outstanding_ < env_->max_pipeline) {
     auto pc = queue_.take_front();
     env_->metrics->commands.inc();
+    if (keyed(pc)) {
+      auto key = std::string{idempotency::key_of(pc.cmd)};
+      look_up(std::move(pc), std::move(key));
+      continue;  // busy until the answer
+    }
     handle(pc);
   }
   maybe_stop();
+}
+
+bool entity_actor::keyed(const pending_command& pc) const {
+  return env_->idempotency_keys && !idempotency::key_of(pc.cmd).empty();
+}
+
+std::optional<persistence::applied_command> entity_actor::applied_record(const pending_command& pc,
+                                                                         const reply_plan& plan) const {
+  if (!keyed(pc))
+    return std::nullopt;
+  return persistence::applied_command{std::string{idempotency::key_of(pc.cmd)}, idempotency::encode(plan)};
+}
+
+void entity_actor::look_up(pending_command pc, std::string key) {
+  // The store orders the read after this entity's earlier writes, so a retry that arrives while the first attempt's
+  // write is in flight sees its record once that write committed, and none if it failed.
+  busy_ = true;
+  looking_up_ = std::move(pc);
+  auto n = ++lookups_;
+  auto scope = env_->model->kind == detail::entity_kind::value ? persistence::applied_scope::value
+                                                               : persistence::applied_scope::journal;
+  using found = result<std::optional<std::string>>;
+  env_->store->find_applied(scope, pid(), std::move(key),
+                            in_actor<found>([this, n](found res) { on_looked_up(n, std::move(res)); }));
+}
+
+void entity_actor::on_looked_up(uint64_t lookup, result<std::optional<std::string>> found) {
+  if (lookup != lookups_ || !looking_up_)
+    return;  // put back by a restart; it is looked up again after the recovery
+  auto pc = std::move(*looking_up_);
+  looking_up_.reset();
+  busy_ = false;
+  if (!found.ok()) {
+    deliver(pc.reply,
+            command_result::failure(store_failure_code(found.error()),
+                                    "could not look up the idempotency key: " + found.error().message()),
+            pc.arrived);
+  } else if (!found.value()) {
+    handle(pc);
+  } else if (auto plan = idempotency::decode(*found.value())) {
+    env_->metrics->idempotent_replays.inc();
+    respond(pc, std::move(*plan));
+  } else {
+    deliver(pc.reply,
+            command_result::failure(status_code::data_loss, "the stored reply of idempotency key '" +
+                                                                std::string{idempotency::key_of(pc.cmd)} + "' of " +
+                                                                pid() + " does not decode"),
+            pc.arrived);
+  }
+  process();
+}
+
+void entity_actor::requeue_lookup() {
+  if (!looking_up_)
+    return;
+  // The command has not run: it keeps its place, ahead of the commands that came after it.
+  ++lookups_;
+  queue_.push_front(std::move(*looking_up_));
+  looking_up_.reset();
+  busy_ = false;
 }
 
 uint64_t entity_actor::begin_write() {
@@ -111,13 +181,13 @@ uint64_t entity_actor::begin_write() {
   return ++issued_;
 }
 
-void entity_actor::append_events(std::vector<persistence::event> events,
-                                 std::optional<persistence::snapshot> snapshot) {
+void entity_actor::append_events(std::vector<persistence::event> events, std::optional<persistence::snapshot> snapshot,
+                                 std::optional<persistence::applied_command> applied) {
   auto n = begin_write();
   if (snapshot)
     snapshot_after_.push_back({n, std::move(*snapshot)});
   env_->metrics->persisted_events.inc(events.size());
-  env_->store->append(pid(), std::move(events), fence(), write_callback<status>(n));
+  env_->store->append(pid(), std::move(events), options_of(std::move(applied)), write_callback<status>(n));
 }
 
 void entity_actor::write_done(uint64_t n, const status& st) {
@@ -169,6 +239,7 @@ void entity_actor::record_write(uint64_t n, const status& st) {
       if (auto shard = caf::actor_cast<caf::actor>(shard_))
         send(shard, fenced_atom_v, entity_id_);
     }
+    requeue_lookup();
     if (phase_ != phase::failed) {
       log::warn("entity write failed; restarting entity",
                 {{"entity_type", env_->model->service_name}, {"entity_id", entity_id_}, {"error", st.to_string()}});
@@ -215,6 +286,7 @@ void entity_actor::fail_and_restart(pending_command& pc, status_code code, const
 void entity_actor::restart(recovery when) {
   env_->metrics->restarts.inc();
   busy_ = false;
+  requeue_lookup();
   // A restart while an earlier one still waits for writes keeps the earlier one's laziness (a failed write's).
   recover_eagerly_ = when == recovery::eager && (phase_ != phase::failed || recover_eagerly_);
   phase_ = phase::failed;

@@ -61,8 +61,9 @@ protected:
     std::optional<persistence::snapshot> snapshot;
     if (model_.snapshot_every > 0 && seq_ / model_.snapshot_every > before / model_.snapshot_every)
       snapshot = persistence::snapshot{seq_, type_url(state_->GetDescriptor()), state_->SerializeAsString()};
-    append_events(std::move(events), std::move(snapshot));
-    respond(pc, plan_of(out, false));
+    auto plan = plan_of(out, false);
+    append_events(std::move(events), std::move(snapshot), applied_record(pc, plan));
+    respond(pc, std::move(plan));
   }
 
 private:
@@ -153,23 +154,28 @@ protected:
       respond(pc, plan_of(out, false));
       return;
     }
-    env().metrics->persisted_events.inc();
-    if (out.delete_value) {
-      env().store->delete_value(pid(), version_, fence(), write_callback<status>(begin_write()));
-      state_.reset();
-      version_ = 0;
-    } else {
-      auto next = model_.make_state();
+    std::unique_ptr<google::protobuf::Message> next;
+    if (!out.delete_value) {
+      next = model_.make_state();
       if (!next->ParseFromString(out.new_value->payload)) {
         fail_and_restart(pc, status_code::internal, "new state does not parse as " + next->GetTypeName());
         return;
       }
+    }
+    env().metrics->persisted_events.inc();
+    auto plan = plan_of(out, false);
+    auto options = options_of(applied_record(pc, plan));
+    if (out.delete_value) {
+      env().store->delete_value(pid(), version_, std::move(options), write_callback<status>(begin_write()));
+      state_.reset();
+      version_ = 0;
+    } else {
       env().store->put_value(pid(), std::move(out.new_value->type), std::move(out.new_value->payload), version_,
-                             fence(), write_callback<result<int64_t>>(begin_write()));
+                             std::move(options), write_callback<result<int64_t>>(begin_write()));
       state_ = std::move(next);
       ++version_;
     }
-    respond(pc, plan_of(out, false));
+    respond(pc, std::move(plan));
   }
 
 private:

@@ -236,13 +236,32 @@ protected:
       end_async();
       return true;
     }
+    respond(pc, plan_for(pc, action, side_effects, true));
+    end_async();
+    return true;
+  }
+
+  /// The record the write of the command in flight carries (entity_actor::applied_record), for a successful reply
+  /// `action`; nullopt if the command has no idempotency key.
+  std::optional<persistence::applied_command> applied_record_of(
+      const cloudstate::ClientAction& action,
+      const google::protobuf::RepeatedPtrField<cloudstate::SideEffect>& side_effects) const {
+    if (!in_flight_ || !keyed(*in_flight_))
+      return std::nullopt;
+    return applied_record(*in_flight_, plan_for(*in_flight_, action, side_effects, false));
+  }
+
+  /// The plan of a successful reply `action` to `pc`; `report`: tell the user function of a reply of the wrong type.
+  runtime::reply_plan plan_for(const pending_command& pc, const cloudstate::ClientAction& action,
+                               const google::protobuf::RepeatedPtrField<cloudstate::SideEffect>& side_effects,
+                               bool report) const {
     runtime::reply_plan plan;
     if (action.has_forward()) {
       plan.forward = effect_of(action.forward());
     } else if (action.has_reply()) {
       const auto& payload = action.reply().payload();
       const auto* method = env().model->service->FindMethodByName(pc.cmd.method);
-      if (!payload.type_url().empty() && payload.type_url() != type_url(method->output_type()))
+      if (report && !payload.type_url().empty() && payload.type_url() != type_url(method->output_type()))
         ctx_->report_error("Warning: reply of " + method->full_name() + " has type " + payload.type_url() +
                            ", expected " + type_url(method->output_type()));
       plan.result = command_result::success(payload.value());
@@ -252,9 +271,7 @@ protected:
     }
     for (const auto& effect : side_effects)
       plan.side_effects.push_back(effect_of(effect));
-    respond(pc, std::move(plan));
-    end_async();
-    return true;
+    return plan;
   }
 
   void on_effect_error(const detail::effect_call& call, const command_result& error, const char* role) override {
@@ -331,7 +348,8 @@ protected:
       if (reply.has_snapshot())
         snapshot = persistence::snapshot{seq_, std::move(*reply.mutable_snapshot()->mutable_type_url()),
                                          std::move(*reply.mutable_snapshot()->mutable_value())};
-      append_events(std::move(events), std::move(snapshot));
+      append_events(std::move(events), std::move(snapshot),
+                    applied_record_of(reply.client_action(), reply.side_effects()));
     }
     answer(reply.client_action(), reply.side_effects());
   }
@@ -430,13 +448,14 @@ protected:
     if (!reply.client_action().has_failure() && reply.has_state_action()) {
       auto& action = *reply.mutable_state_action();
       env().metrics->persisted_events.inc();
+      auto options = options_of(applied_record_of(reply.client_action(), reply.side_effects()));
       if (action.has_update()) {
         auto& value = *action.mutable_update()->mutable_value();
         env().store->put_value(pid(), std::move(*value.mutable_type_url()), std::move(*value.mutable_value()), version_,
-                               fence(), write_callback<result<int64_t>>(begin_write()));
+                               std::move(options), write_callback<result<int64_t>>(begin_write()));
         ++version_;
       } else if (action.has_delete_()) {
-        env().store->delete_value(pid(), version_, fence(), write_callback<status>(begin_write()));
+        env().store->delete_value(pid(), version_, std::move(options), write_callback<status>(begin_write()));
         version_ = 0;
       }
     }

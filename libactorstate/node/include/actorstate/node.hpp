@@ -44,6 +44,9 @@ struct node_options {
   uint32_t shards = 128;                ///< Shards: the unit of ownership (a stable hash of the entity id picks one).
   std::chrono::milliseconds command_timeout{60000};  ///< A command not answered by then fails DEADLINE_EXCEEDED.
   std::chrono::milliseconds drain_timeout{10000};    ///< Longest wait at shutdown for calls, then for entities.
+  /// How long a command's idempotency key is honoured (docs/architecture.md, "Retries and idempotency keys"); 0: keys
+  /// are ignored and not stored.
+  std::chrono::milliseconds idempotency_retention{std::chrono::hours{24}};
   size_t max_message_size = 12 * 1024 * 1024;
   std::vector<std::string> cors_allow_origins;  ///< Browser origins allowed to call ("*": any); none by default.
   std::string log_level = "info";
@@ -86,6 +89,7 @@ private:
   std::string passivation_timeout_ = "30s";
   std::string command_timeout_ = "60s";
   std::string drain_timeout_ = "10s";
+  std::string idempotency_retention_ = "24h";
   std::string max_message_size_ = "12MiB";
   std::string failure_timeout_ = "3s";
 };

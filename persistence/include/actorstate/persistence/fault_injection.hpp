@@ -4,8 +4,8 @@
 // to a full replay).
 //
 // Writes are append, delete_up_to, save_snapshot, delete_snapshots, put_value and delete_value; reads are replay,
-// highest_seq, load_snapshot, get_value and ping. An injected failure never reaches the inner store; a lost outcome
-// does (the write happens, its caller is told the outcome is unknown).
+// highest_seq, load_snapshot, get_value, find_applied and ping. An injected failure never reaches the inner store; a
+// lost outcome does (the write happens, its caller is told the outcome is unknown).
 //
 // Cluster coordination (cluster_coordination()) is the inner store's, untouched: no fault reaches it, and it is not
 // held.
@@ -70,8 +70,7 @@ public:
   const std::shared_ptr<store>& inner() const { return inner_; }
 
   std::string name() const override;
-  void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
-              callback<status> done) override;
+  void append(std::string pid, std::vector<event> events, write_options options, callback<status> done) override;
   void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
               callback<result<std::vector<event>>> done) override;
   void highest_seq(std::string pid, callback<result<int64_t>> done) override;
@@ -81,9 +80,10 @@ public:
   void delete_snapshots(std::string pid, int64_t to, callback<status> done) override;
   void get_value(std::string key, callback<result<std::optional<stored_value>>> done) override;
   void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                 std::optional<write_fence> fence, callback<result<int64_t>> done) override;
-  void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
-                    callback<status> done) override;
+                 write_options options, callback<result<int64_t>> done) override;
+  void delete_value(std::string key, int64_t expected_version, write_options options, callback<status> done) override;
+  void find_applied(applied_scope scope, std::string entity, std::string key,
+                    callback<result<std::optional<std::string>>> done) override;
   void ping(callback<status> done) override;
   void close() override;
   coordination* cluster_coordination() override;

@@ -18,11 +18,21 @@
 // the writes batched with it. `unfenced` writes are checked as before and cost nothing extra. Deletions
 // (delete_up_to, delete_snapshots) carry no fence: the runtime issues none.
 //
+// Idempotency keys (retries without double application): an append, a value put or delete may carry an
+// `applied_command`, the key a client gave the command that caused the write and the reply that command got. The store
+// keeps it in the write's own transaction, so it exists exactly when the write committed: a refused or failed write
+// records nothing. `find_applied` answers the reply stored for a key of one entity (the persistence id of a journal,
+// the key of a value) while it is younger than `store_options::idempotency_retention` by the store's clock; older
+// records are never answered and are deleted lazily, a bounded batch at a time, by later writes that carry one. A
+// retention of zero stores no records. A lookup is ordered with the writes of its entity like any read: it sees every
+// write issued before it.
+//
 // Thread safety: all methods may be called from any thread concurrently. `close()` waits for every accepted
 // operation to finish (and its callback to run) and is idempotent; operations issued after it fail with
 // `status_code::unavailable`.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,6 +86,30 @@ struct write_fence {
 /// The fence argument of a write that is not fenced (a node that runs alone).
 inline constexpr std::optional<write_fence> unfenced = std::nullopt;
 
+/// The record of a command applied under an idempotency key (see "Idempotency keys" above).
+struct applied_command {
+  std::string key;    ///< The client's idempotency key; any bytes.
+  std::string reply;  ///< What a retry is answered; opaque to the store.
+
+  friend bool operator==(const applied_command&, const applied_command&) = default;
+};
+
+/// What a write's transaction carries besides the write: its fence and the record of the command that caused it.
+/// Converts from a fence (or `unfenced`), so a write that carries only a fence reads as before.
+struct write_options {
+  std::optional<write_fence> fence;
+  std::optional<applied_command> applied;
+
+  write_options() = default;
+  write_options(std::nullopt_t) {}                                  // NOLINT(google-explicit-constructor)
+  write_options(write_fence f) : fence(f) {}                        // NOLINT(google-explicit-constructor)
+  write_options(const std::optional<write_fence>& f) : fence(f) {}  // NOLINT(google-explicit-constructor)
+  write_options(std::optional<write_fence> f, std::optional<applied_command> a) : fence(f), applied(std::move(a)) {}
+};
+
+/// Which records an idempotency key is looked up among: those of a journal (by persistence id) or of a value (by key).
+enum class applied_scope : uint8_t { journal, value };
+
 class coordination;
 
 /// Append-only event log per persistence id.
@@ -85,9 +119,8 @@ public:
 
   /// Appends `events` atomically (all or none). Their `seq` must be consecutive and the first must be
   /// highest_seq(pid) + 1, otherwise `status_code::conflict`. An empty batch is `status_code::invalid_argument`.
-  /// `fence`: see "Shard fencing" above.
-  virtual void append(std::string pid, std::vector<event> events, std::optional<write_fence> fence,
-                      callback<status> done) = 0;
+  /// `options`: see "Shard fencing" and "Idempotency keys" above.
+  virtual void append(std::string pid, std::vector<event> events, write_options options, callback<status> done) = 0;
 
   /// Events with from <= seq <= to, ascending, at most `max` of them (0 means none). Deleted events are skipped.
   virtual void replay(std::string pid, int64_t from, int64_t to, uint64_t max,
@@ -123,12 +156,13 @@ public:
   virtual void get_value(std::string key, callback<result<std::optional<stored_value>>> done) = 0;
 
   /// Stores `type`/`payload` if the current version equals `expected_version` (0: the key must be absent);
-  /// reports the new version. A mismatch is `status_code::conflict`. `fence`: see "Shard fencing" above.
+  /// reports the new version. A mismatch is `status_code::conflict`. `options`: see "Shard fencing" and
+  /// "Idempotency keys" above.
   virtual void put_value(std::string key, std::string type, std::string payload, int64_t expected_version,
-                         std::optional<write_fence> fence, callback<result<int64_t>> done) = 0;
+                         write_options options, callback<result<int64_t>> done) = 0;
 
   /// Deletes the key if its version equals `expected_version`; deleting an absent key with expected 0 is ok.
-  virtual void delete_value(std::string key, int64_t expected_version, std::optional<write_fence> fence,
+  virtual void delete_value(std::string key, int64_t expected_version, write_options options,
                             callback<status> done) = 0;
 };
 
@@ -137,6 +171,12 @@ class store : public journal, public snapshot_store, public value_store {
 public:
   /// Plugin name for logs and metrics ("memory", "sqlite", ...).
   virtual std::string name() const = 0;
+
+  /// The reply recorded for idempotency key `key` of `entity` (a persistence id for `applied_scope::journal`, a value
+  /// key for `applied_scope::value`), or nullopt if none is younger than the retention. A read, ordered with the
+  /// entity's writes (see "Idempotency keys" above).
+  virtual void find_applied(applied_scope scope, std::string entity, std::string key,
+                            callback<result<std::optional<std::string>>> done) = 0;
 
   /// Checks that the store answers (used by readiness probes).
   virtual void ping(callback<status> done) = 0;
@@ -165,6 +205,9 @@ struct store_options {
   /// The cluster whose shard epochs fence this store's fenced writes (coordination.hpp). Empty: no cluster, and a
   /// fenced write is `status_code::invalid_argument`.
   std::string cluster;
+  /// How long the record of a command applied under an idempotency key is answered (store clock), after which it is
+  /// deleted lazily. Zero: records are not stored (writes ignore `write_options::applied`).
+  std::chrono::milliseconds idempotency_retention = std::chrono::hours{24};
 };
 
 /// Opens a store from a URI: "memory", "sqlite:PATH" or "postgres://..." (also "postgresql://...", as libpq takes

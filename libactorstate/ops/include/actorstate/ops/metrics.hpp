@@ -62,6 +62,7 @@ struct entity_metrics {
   counter passivations;
   counter restarts;  ///< Entity restarts after a handler or persistence failure.
   counter fenced;    ///< Writes the store refused because another writer owns the entity (conflict).
+  counter idempotent_replays;  ///< Commands answered with the stored reply of their idempotency key (nothing ran).
   gauge active;      ///< Live entity actors.
 };
 

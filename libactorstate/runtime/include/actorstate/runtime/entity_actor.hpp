@@ -9,6 +9,12 @@
 // fail too, so the stored history never has gaps. A restart a command caused (its handler failed, or the user
 // function asked for one in its reply) recovers as soon as the outstanding writes have returned instead (`restart`).
 //
+// Idempotency keys (store.hpp, "Idempotency keys"): a command whose metadata carries `idempotency-key` is first looked
+// up in the store (one read, after the entity's earlier writes, which the store orders before it); if the entity
+// already applied that key, the stored reply answers it and nothing runs. Otherwise it runs, and a write it causes
+// carries the record (`applied_record`), committed in the same transaction. A command that writes nothing records
+// nothing. Commands without a key cost nothing extra.
+//
 // This is the runtime interface the Cloudstate bridge builds on (proxy/bridge: bridged entity actors derive from
 // `entity_actor`; a model's `spawn_instance` is an `instance_factory`).
 //
@@ -50,6 +56,8 @@ struct entity_env {
   /// leaves only while it is valid; null on a node that runs alone.
   std::shared_ptr<const runtime::lease> member_lease;
   uint64_t lease_generation = 0;
+  /// Whether commands' idempotency keys are honoured (the node's `--idempotency-retention` is not zero).
+  bool idempotency_keys = true;
 };
 
 /// The code a caller hears for a failed store operation: `client_code` of the store's code, and `INTERNAL` for a
@@ -97,7 +105,18 @@ protected:
   uint64_t begin_write();
   /// Appends `events` to this entity's journal as the next write. `snapshot`, if given, is saved once the append is
   /// durable, so a snapshot never includes events that might not exist (a lost snapshot only costs replay time).
-  void append_events(std::vector<persistence::event> events, std::optional<persistence::snapshot> snapshot);
+  /// `applied`: the record of the command that caused the append (`applied_record`), committed with it.
+  void append_events(std::vector<persistence::event> events, std::optional<persistence::snapshot> snapshot,
+                     std::optional<persistence::applied_command> applied = std::nullopt);
+  /// Whether `pc` carries an idempotency key this entity honours.
+  bool keyed(const pending_command& pc) const;
+  /// The record a write caused by `pc` carries, so that a retry of `pc` is answered what `plan` describes (its result
+  /// and forward; side effects are not made again); nullopt if `pc` is not `keyed`.
+  std::optional<persistence::applied_command> applied_record(const pending_command& pc, const reply_plan& plan) const;
+  /// What a write of this instance carries: its fence, and `applied`.
+  persistence::write_options options_of(std::optional<persistence::applied_command> applied = std::nullopt) const {
+    return {fence(), std::move(applied)};
+  }
   /// Reports the outcome of write `n`; outcomes must arrive in issue order (the store guarantees it per pid).
   void write_done(uint64_t n, const status& st);
   /// Replies once every write issued so far is durable.
@@ -192,6 +211,9 @@ private:
   void maybe_restart();
   void start_recovery();
   void maybe_stop();
+  void look_up(pending_command pc, std::string key);
+  void on_looked_up(uint64_t lookup, result<std::optional<std::string>> found);
+  void requeue_lookup();
 
   std::shared_ptr<const entity_env> env_;
   std::string entity_id_;
@@ -210,6 +232,10 @@ private:
   /// Snapshots to save once their write is durable, by write number (ascending, as writes complete in order).
   fifo<std::pair<uint64_t, persistence::snapshot>> snapshot_after_;
   std::shared_ptr<durable_signal> signal_;  ///< This incarnation's; made at its first write.
+  /// The command whose idempotency key is being looked up (busy_ meanwhile). A restart puts it back at the front of the
+  /// queue, to be looked up again once recovered.
+  std::optional<pending_command> looking_up_;
+  uint64_t lookups_ = 0;  ///< Numbers the lookups; the answer of one that was put back is dropped.
   clock::time_point recovery_started_;
 };
 

@@ -18,6 +18,14 @@ public:
 
   void push_back(T item) { items_.push_back(std::move(item)); }
 
+  /// Puts `item` before every queued one (an item whose turn was interrupted).
+  void push_front(T item) {
+    if (head_ > 0)
+      items_[--head_] = std::move(item);
+    else
+      items_.insert(items_.begin(), std::move(item));
+  }
+
   T& front() { return items_[head_]; }
 
   /// Removes and returns the oldest item.
