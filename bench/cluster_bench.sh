@@ -196,6 +196,18 @@ cpu_ticks() {
   done
   echo "$t"
 }
+
+# usage PID...: "TICKS SWITCHES BUSY ALL": the processes' CPU ticks and context switches (voluntary and not, every
+# thread) so far, and the whole host's busy and total ticks (/proc/stat). Switches per call show what the hops
+# between threads and processes cost; the host's busy share shows whether the cores were saturated (by anything,
+# other builds included).
+usage() {
+  local s=0 p
+  for p in "$@"; do
+    s=$((s + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }')))
+  done
+  echo "$(cpu_ticks "$@") $s $(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)"
+}
 clk_tck="$(getconf CLK_TCK)"
 
 # entity_list FILE PREFIX OWNER...: $entities cart ids PREFIX<n> whose shards one of OWNER owns (per the store).
@@ -251,9 +263,13 @@ idle_cpu() {
   LC_ALL=C awk -v t=$((t1_ - t0_)) -v hz="$clk_tck" 'BEGIN { printf "%.0f", 100 * t / hz / 2 }'
 }
 
-cpu_per_call() {  # TICKS JSON: µs of CPU per successful call
-  LC_ALL=C awk -v t="$1" -v hz="$clk_tck" -v r="$(field "$2" rate)" -v s="$(field "$2" seconds)" \
-    'BEGIN { if (r * s > 0) printf "%.0f", t / hz * 1e6 / (r * s) }'
+# per_call BEFORE AFTER JSON: the CPU and context switches per successful call between two `usage` readings, and
+# how busy the host was.
+per_call() {
+  local b=($1) a=($2)
+  LC_ALL=C awk -v t=$((a[0] - b[0])) -v w=$((a[1] - b[1])) -v hb=$((a[2] - b[2])) -v ht=$((a[3] - b[3])) \
+    -v hz="$clk_tck" -v r="$(field "$3" rate)" -v s="$(field "$3" seconds)" 'BEGIN { n = r * s; if (n > 0)
+      printf "CPU %.0f µs, %.1f switches per call; host %.0f %% busy", t / hz * 1e6 / n, w / n, (ht > 0 ? 100 * hb / ht : 0) }'
 }
 
 lat() { echo "$(commas "$(field "$1" p50_us)") / $(commas "$(field "$1" p99_us)")"; }
@@ -285,9 +301,9 @@ idle[1]="$(idle_cpu solo)"
 for call in "${calls[@]}"; do
   for c in "${concurrency[@]}"; do
     log "1 member: $call, $c callers"
-    t_0="$(cpu_ticks "${cpu_pid[solo]}")"
+    u_0="$(usage "${cpu_pid[solo]}")"
     one[$call $c]="$(load "$call" "127.0.0.1:${client_port[solo]}" "$work/solo.ids" "$c")"
-    one_cpu[$call $c]="$(cpu_per_call $(($(cpu_ticks "${cpu_pid[solo]}") - t_0)) "${one[$call $c]}")"
+    one_cpu[$call $c]="$(per_call "$u_0" "$(usage "${cpu_pid[solo]}")" "${one[$call $c]}")"
     sample_load
   done
 done
@@ -312,13 +328,13 @@ for call in "${calls[@]}"; do
   for c in "${concurrency[@]}"; do
     log "2 members: $call, $c callers, local carts then forwarded carts"
     f0="$(counter a actorstate_cluster_forwarded_commands_total)"
-    t_0="$(cpu_ticks "${cpu_pid[a]}" "${cpu_pid[b]}")"
+    u_0="$(usage "${cpu_pid[a]}" "${cpu_pid[b]}")"
     l="$(load "$call" "127.0.0.1:${client_port[a]}" "$work/local.ids" "$c")"
-    t_1="$(cpu_ticks "${cpu_pid[a]}" "${cpu_pid[b]}")"
+    u_1="$(usage "${cpu_pid[a]}" "${cpu_pid[b]}")"
     f1="$(counter a actorstate_cluster_forwarded_commands_total)"
     i1="$(counter b actorstate_cluster_inbound_commands_total)"
     m="$(load "$call" "127.0.0.1:${client_port[a]}" "$work/fwd.ids" "$c")"
-    t_2="$(cpu_ticks "${cpu_pid[a]}" "${cpu_pid[b]}")"
+    u_2="$(usage "${cpu_pid[a]}" "${cpu_pid[b]}")"
     f2="$(counter a actorstate_cluster_forwarded_commands_total)"
     i2="$(counter b actorstate_cluster_inbound_commands_total)"
     sample_load
@@ -335,10 +351,10 @@ for call in "${calls[@]}"; do
     LC_ALL=C awk -v r="$ratio" 'BEGIN { exit !(r <= 1.5) }' && mark="✔"
     errs="$(field "$l" errors)/$(field "$m" errors)"
     add_row "2 members, client on A: local (A's carts)" "$call" "$c" "$(commas "$lr")" "$(lat "$l")" "" "" \
-      "CPU $(cpu_per_call $((t_1 - t_0)) "$l") µs/call (a + b); errors $(field "$l" errors)"
+      "a + b: $(per_call "$u_0" "$u_1" "$l"); errors $(field "$l" errors)"
     add_row "2 members, client on A: forwarded (B's carts)" "$call" "$c" "$(commas "$mr")" "$(lat "$m")" \
       "cost ${ratio}× local" "≤ 1.5× $mark" \
-      "CPU $(cpu_per_call $((t_2 - t_1)) "$m") µs/call (a + b); a forwarded $(commas $((f2 - f1))); errors $(field "$m" errors)"
+      "a + b: $(per_call "$u_1" "$u_2" "$m"); a forwarded $(commas $((f2 - f1))); errors $(field "$m" errors)"
   done
 done
 stop_members "${member_pid[a]}" "${member_pid[b]}"
@@ -358,9 +374,9 @@ for call in "${calls[@]}"; do
     log "3 members: $call, $c callers"
     f0=0
     for name in x y z; do f0=$((f0 + $(counter "$name" actorstate_cluster_forwarded_commands_total))); done
-    t_0="$(cpu_ticks "${cpu_pid[x]}" "${cpu_pid[y]}" "${cpu_pid[z]}")"
+    u_0="$(usage "${cpu_pid[x]}" "${cpu_pid[y]}" "${cpu_pid[z]}")"
     m="$(load "$call" "$targets" "$work/three.ids" "$c")"
-    t_1="$(cpu_ticks "${cpu_pid[x]}" "${cpu_pid[y]}" "${cpu_pid[z]}")"
+    u_1="$(usage "${cpu_pid[x]}" "${cpu_pid[y]}" "${cpu_pid[z]}")"
     f1=0
     for name in x y z; do f1=$((f1 + $(counter "$name" actorstate_cluster_forwarded_commands_total))); done
     sample_load
@@ -372,10 +388,10 @@ for call in "${calls[@]}"; do
     LC_ALL=C awk -v r="$ratio" 'BEGIN { exit !(r >= 0.8) }' && mark="✔"
     fwd_pct="$(LC_ALL=C awk -v f=$((f1 - f0)) -v n="$(field "$m" calls)" 'BEGIN { printf "%.0f", (n > 0 ? 100 * f / n : 0) }')"
     add_row "1 member" "$call" "$c" "$(commas "$br")" "$(lat "$b")" "" "" \
-      "CPU ${one_cpu[$call $c]} µs/call; errors $(field "$b" errors)"
+      "${one_cpu[$call $c]}; errors $(field "$b" errors)"
     add_row "3 members, client spread over all" "$call" "$c" "$(commas "$mr")" "$(lat "$m")" "${ratio}× 1 member" \
       "≥ 0.8× $mark" \
-      "CPU $(cpu_per_call $((t_1 - t_0)) "$m") µs/call (x + y + z); ${fwd_pct} % forwarded; errors $(field "$m" errors)"
+      "x + y + z: $(per_call "$u_0" "$u_1" "$m"); ${fwd_pct} % forwarded; errors $(field "$m" errors)"
   done
 done
 stop_members "${member_pid[x]}" "${member_pid[y]}" "${member_pid[z]}"
