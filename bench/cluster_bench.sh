@@ -168,9 +168,23 @@ serving_matches() {
   done
 }
 
-# counter NAME METRIC: the member's counter from /metrics.
+# counter NAME METRIC: the member's counter from /metrics; a missing one fails the run (the checks depend on it).
 counter() {
-  curl -fs "http://127.0.0.1:${mgmt_port[$1]}/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'
+  local v
+  v="$(curl -fs "http://127.0.0.1:${mgmt_port[$1]}/metrics" | awk -v m="$2" '$1 == m { print $2; exit }')"
+  [[ "$v" =~ ^[0-9]+$ ]] || die "member $1: no $2 in /metrics"
+  echo "$v"
+}
+
+# forwarded_sum NAME...: the members' forwarded commands together.
+forwarded_sum() {
+  local n=0 name v
+  for name in "$@"; do
+    # Explicit: a command substitution does not inherit `set -e`.
+    v="$(counter "$name" actorstate_cluster_forwarded_commands_total)" || exit 1
+    n=$((n + v))
+  done
+  echo "$n"
 }
 
 # stop_members PID...: SIGTERM (a member hands its shards over and drains), SIGKILL after 15 s.
@@ -372,13 +386,11 @@ idle[3]="$(idle_cpu x y z)"
 for call in "${calls[@]}"; do
   for c in "${concurrency[@]}"; do
     log "3 members: $call, $c callers"
-    f0=0
-    for name in x y z; do f0=$((f0 + $(counter "$name" actorstate_cluster_forwarded_commands_total))); done
+    f0="$(forwarded_sum x y z)"
     u_0="$(usage "${cpu_pid[x]}" "${cpu_pid[y]}" "${cpu_pid[z]}")"
     m="$(load "$call" "$targets" "$work/three.ids" "$c")"
     u_1="$(usage "${cpu_pid[x]}" "${cpu_pid[y]}" "${cpu_pid[z]}")"
-    f1=0
-    for name in x y z; do f1=$((f1 + $(counter "$name" actorstate_cluster_forwarded_commands_total))); done
+    f1="$(forwarded_sum x y z)"
     sample_load
     b="${one[$call $c]}"
     br="$(field "$b" rate)"
