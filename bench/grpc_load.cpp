@@ -5,13 +5,18 @@
 // `--call echo` drives grpc_echo with a request of AddItem's size. Measures calls/s and p50/p99 latency per scenario.
 // `--probe ENTITY` instead times one GetCart of ENTITY after the channel is up and warmed on another cart (the
 // recovery time of ENTITY when the serving process was just started).
-//   grpc_load --target 127.0.0.1:PORT --call AddItem|GetCart|echo [--concurrency 1,32,256] [--entities 1000]
-//             [--entity-prefix bench-] [--seconds 3] [--max-calls N] [--channels 4] [--json]
+// `--entity-list FILE` takes the entity ids from FILE (one per line) instead of prefix + number: a cluster benchmark
+// picks ids whose shards one member owns. Several comma-separated targets (members of one cluster) each get
+// `--channels` channels, interleaved so that consecutive callers talk to consecutive targets.
+//   grpc_load --target 127.0.0.1:PORT[,HOST:PORT...] --call AddItem|GetCart|echo [--concurrency 1,32,256]
+//             [--entities 1000 | --entity-list FILE] [--entity-prefix bench-] [--seconds 3] [--max-calls N]
+//             [--channels 4] [--json]
 //   grpc_load --target 127.0.0.1:PORT --probe ENTITY [--json]
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -48,6 +53,7 @@ struct caller {
   size_t index = 0;
   size_t entities = 1;
   std::string prefix;
+  const std::vector<std::string>* ids = nullptr;  // --entity-list, if given: ids[k] instead of prefix + k
   uint64_t n = 0;
   clock_type::time_point deadline;
   std::atomic<int64_t>* budget = nullptr;
@@ -79,7 +85,8 @@ struct caller {
     }
     ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
-    auto user = prefix + std::to_string((index * 7919 + n++) % entities);
+    auto k = (index * 7919 + n++) % entities;
+    auto user = ids ? (*ids)[k] : prefix + std::to_string(k);
     start = clock_type::now();
     auto on_reply = [this](grpc::Status status) {
       if (status.ok()) {
@@ -110,7 +117,7 @@ struct caller {
 };
 
 result run(std::vector<stubs>& all, call_kind kind, size_t concurrency, size_t entities, const std::string& prefix,
-           std::chrono::seconds duration, uint64_t max_calls) {
+           const std::vector<std::string>* ids, std::chrono::seconds duration, uint64_t max_calls) {
   std::mutex mtx;
   std::condition_variable cv;
   size_t finished = 0;
@@ -124,6 +131,7 @@ result run(std::vector<stubs>& all, call_kind kind, size_t concurrency, size_t e
     c->index = i;
     c->entities = entities;
     c->prefix = prefix;
+    c->ids = ids;
     c->deadline = begin + duration;
     c->budget = &budget;
     c->done = [&] {
@@ -188,14 +196,18 @@ int main(int argc, char** argv) {
   int seconds = 3;
   uint64_t max_calls = 5'000'000;
   size_t channels = 4;
+  std::string entity_list;
   std::string probe;
   int connect_timeout = 30;
   bool json = false;
-  app.add_option("--target", target)->capture_default_str();
+  app.add_option("--target", target, "HOST:PORT, or several comma-separated (each gets --channels channels)")
+      ->capture_default_str();
   app.add_option("--call", call)->capture_default_str()->check(CLI::IsMember({"AddItem", "GetCart", "echo"}));
   app.add_option("--concurrency", concurrency)->delimiter(',')->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--entities", entities)->capture_default_str()->check(CLI::Range(1, 100000000));
   app.add_option("--entity-prefix", prefix)->capture_default_str();
+  app.add_option("--entity-list", entity_list, "A file of entity ids, one per line, used instead of --entities")
+      ->check(CLI::ExistingFile);
   app.add_option("--seconds", seconds)->capture_default_str()->check(CLI::Range(1, 600));
   app.add_option("--max-calls", max_calls, "Upper bound of calls per scenario")->capture_default_str();
   app.add_option("--channels", channels)->capture_default_str()->check(CLI::Range(1, 64));
@@ -205,13 +217,36 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "One JSON record per scenario instead of a table");
   CLI11_PARSE(app, argc, argv);
 
+  std::vector<std::string> ids;
+  if (!entity_list.empty()) {
+    std::ifstream in{entity_list};
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty())
+        ids.push_back(line);
+    if (ids.empty()) {
+      std::fprintf(stderr, "grpc_load: no entity ids in %s\n", entity_list.c_str());
+      return 2;
+    }
+    entities = ids.size();
+  }
+
+  std::vector<std::string> targets;
+  for (size_t from = 0;;) {
+    auto comma = target.find(',', from);
+    targets.push_back(target.substr(from, comma - from));
+    if (comma == std::string::npos)
+      break;
+    from = comma + 1;
+  }
   std::vector<stubs> all;
-  for (size_t i = 0; i < channels; ++i) {
+  // Channel i goes to target i % targets: caller j uses channel j % channels, so callers spread evenly over targets.
+  for (size_t i = 0; i < channels * targets.size(); ++i) {
+    const auto& to = targets[i % targets.size()];
     grpc::ChannelArguments args;
     args.SetInt("grpc.channel_id", static_cast<int>(i));  // distinct channels, distinct connections
-    auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel(to, grpc::InsecureChannelCredentials(), args);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds{connect_timeout})) {
-      std::fprintf(stderr, "grpc_load: cannot connect to %s\n", target.c_str());
+      std::fprintf(stderr, "grpc_load: cannot connect to %s\n", to.c_str());
       return 2;
     }
     all.push_back({api::ShoppingCart::NewStub(channel), actorstate::bench::Echo::NewStub(channel)});
@@ -238,7 +273,8 @@ int main(int argc, char** argv) {
   if (!json)
     std::printf("| call | callers | calls/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
   for (auto c : concurrency) {
-    auto r = run(all, kind, c, entities, prefix, std::chrono::seconds{seconds}, max_calls);
+    auto r =
+        run(all, kind, c, entities, prefix, ids.empty() ? nullptr : &ids, std::chrono::seconds{seconds}, max_calls);
     bench::print_throughput(call, call, entities, c, r, {{"calls", r.calls}}, json);
   }
   return 0;
