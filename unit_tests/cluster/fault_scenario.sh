@@ -149,7 +149,7 @@ endpoints="${host[a]}:${port[a]},${host[b]}:${port[b]},${host[c]}:${port[c]}"
 duration=25s
 [[ "$scenario" == rolling ]] && duration=45s
 "$clusterload_bin" --endpoints "$endpoints" --clients 8 --duration "$duration" --max-ops 400000 \
-  --request-timeout 10s --op-deadline 40s --out "$work/report.json" --history "$work/history.json" \
+  --request-timeout 3s --op-deadline 40s --out "$work/report.json" --history "$work/history.json" \
   --visualize "$work/violation.html" --fault-at-file "$work/fault-at" >"$work/load.out" 2>&1 &
 load_pid=$!
 sleep 6
