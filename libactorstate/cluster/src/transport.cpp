@@ -28,6 +28,17 @@ namespace {
 constexpr std::string_view unreachable_prefix = "cannot reach cluster peer ";
 }  // namespace
 
+status transport::probe(const std::string& address, std::chrono::milliseconds within) {
+  auto parsed = detail::parse_peer_address(address);
+  if (!parsed.ok())
+    return parsed.error();
+  auto outcome =
+      detail::tcp_connect(parsed.value().host, parsed.value().port, std::chrono::steady_clock::now() + within);
+  if (!outcome.socket)
+    return status{status_code::unavailable, address + ": " + outcome.error};
+  return {};
+}
+
 bool transport::never_sent(const status& outcome) {
   return outcome.code() == status_code::unavailable && outcome.message().starts_with(unreachable_prefix);
 }

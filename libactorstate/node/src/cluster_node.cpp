@@ -172,6 +172,13 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
   address += ":" + std::to_string(transport_->port());
   log::info("listening on cluster " + settings_.bind + ":" + std::to_string(transport_->port()),
             {{"advertise", address}, {"member", settings_.node_id}});
+  // A member whose advertised address leads nowhere would take shards that no other member can forward to: refuse
+  // it before it joins. (This checks the address from here; a firewall between hosts is not seen.)
+  if (auto reached = cluster::transport::probe(address, std::chrono::seconds{2}); !reached.ok())
+    return status{status_code::invalid_argument,
+                  "the advertised cluster address " + address + " does not reach this member's cluster port (" +
+                      reached.message() +
+                      "); set --advertise-host (env POD_IP) to an address of this host the other members can dial"};
 
   std::vector<std::shared_ptr<const runtime::region>> all;
   for (const auto& [name, region] : regions_)

@@ -108,6 +108,12 @@ public:
   void call(const std::string& peer, cluster_call call, clock::time_point deadline,
             std::function<void(command_result)> done);
 
+  /// Whether a plain TCP connection to `address` ("host:port") opens within `within`: a member checks its own
+  /// advertised address with it at start-up, so an address the others could not dial is refused with a clear message
+  /// instead of taking shards nobody can forward to. Blocks up to `within`; any thread but an actor's. UNAVAILABLE
+  /// naming why not, INVALID_ARGUMENT for an address that is not "host:port".
+  static status probe(const std::string& address, std::chrono::milliseconds within);
+
   /// Whether a call's outcome says it never reached the peer (the dial failed), so sending it again elsewhere or
   /// later cannot run it twice. A call lost with its connection may have run: that is not `never_sent`.
   static bool never_sent(const status& outcome);
