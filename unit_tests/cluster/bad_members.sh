@@ -5,28 +5,15 @@
 #   bad_members.sh PATH/TO/counter
 set -euo pipefail
 counter_bin="$1"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT
-fail() {
-  echo "FAILED: $*" >&2
-  tail -n 20 "$work"/*.log >&2 || true
-  exit 1
-}
+source "$(dirname "$0")/test_lib.sh"
 
 common=(--cluster bad --cluster-port 0 --port 0 --management-port 0 --bind 127.0.0.1)
 "$counter_bin" "${common[@]}" --store "sqlite:$work/cluster.db" --shards 16 --node-id a --port-file "$work/a.port" \
   >"$work/a.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 300); do [[ -s "$work/a.port" ]] && break; sleep 0.1; done
-mport="$(grep -o 'listening on management 127.0.0.1:[0-9]*' "$work/a.log" | cut -d: -f2)"
-for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$mport/ready" && break; sleep 0.1; done
+wait_file "$work/a.port"
+wait_ready "$work/a.log"
+mport="$(management_port "$work/a.log")"
 a="127.0.0.1:$(cat "$work/a.port")"
 total=0
 add() {

@@ -8,32 +8,7 @@ set -euo pipefail
 proxy_bin="$1"
 cart_bin="$2"
 client_bin="$3"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT
-
-fail() {
-  echo "FAILED: $*" >&2
-  for log in "$work"/*.log; do
-    echo "--- $(basename "$log")" >&2
-    tail -n 30 "$log" >&2
-  done
-  exit 1
-}
-
-wait_file() {
-  for _ in $(seq 300); do
-    [[ -s "$1" ]] && return 0
-    sleep 0.1
-  done
-  fail "no $1 within 30 s"
-}
+source "$(dirname "$0")/test_lib.sh"
 
 for n in 1 2; do
   "$cart_bin" --user-function --port 0 --port-file "$work/uf$n.port" >"$work/uf$n.log" 2>&1 &
@@ -48,13 +23,7 @@ for n in 1 2; do
 done
 for n in 1 2; do
   wait_file "$work/p$n.port"
-  mport="$(grep -o 'listening on management 127.0.0.1:[0-9]*' "$work/p$n.log" | cut -d: -f2)"
-  ready=0
-  for _ in $(seq 300); do
-    curl -fs -o /dev/null "http://127.0.0.1:$mport/ready" && { ready=1; break; }
-    sleep 0.1
-  done
-  [[ $ready == 1 ]] || fail "proxy p$n not ready within 30 s"
+  wait_ready "$work/p$n.log"
 done
 p1="127.0.0.1:$(cat "$work/p1.port")"
 p2="127.0.0.1:$(cat "$work/p2.port")"
@@ -70,7 +39,7 @@ for i in $(seq 8); do
 done
 forwarded=0
 for n in 1 2; do
-  mport="$(grep -o 'listening on management 127.0.0.1:[0-9]*' "$work/p$n.log" | cut -d: -f2)"
+  mport="$(management_port "$work/p$n.log")"
   count="$(curl -fs "http://127.0.0.1:$mport/metrics" | awk '$1 == "actorstate_cluster_forwarded_commands_total" {print $2}')"
   forwarded=$((forwarded + ${count:-0}))
 done
