@@ -769,6 +769,14 @@ result<std::unique_ptr<connection>> connect_once(const std::string& uri, const s
   PQsetNoticeProcessor(
       raw.get(), [](void*, const char*) {}, nullptr);
   auto c = std::make_unique<connection>(std::move(raw));
+  // Our transactions never wait on the client between statements (a group commit is sent in one go), so a session
+  // idle inside one has lost its client: a process cut off from the network mid-transaction, whose connection the
+  // server would otherwise keep (with its row locks) until TCP keepalive gives up, minutes later. In a cluster those
+  // locks (a fenced write's share lock on its shard row, a renewal's member row) would hold every other member's
+  // claim, and with it their writes, until the partition heals. The server ends such a session after 2 s.
+  if (auto r = c->exec("SET SESSION idle_in_transaction_session_timeout = '2s'", "set the idle transaction timeout");
+      !r.ok())
+    return with_where(where, r.error());
   if (writer) {
     if (auto st = migrate(*c, where); !st.ok())
       return st;
