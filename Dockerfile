@@ -19,5 +19,6 @@ USER actorstate
 WORKDIR /data
 VOLUME /data
 ENV HTTP_PORT=9000 MANAGEMENT_PORT=9099 ACTORSTATE_DATA_DIR=/data
-EXPOSE 9000 9099
+# 9300: the node-to-node port when the node runs as a cluster member (--cluster).
+EXPOSE 9000 9099 9300
 ENTRYPOINT ["/usr/local/bin/shopping-cart"]

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 # Checked against the binaries by scripts/check-runtime-deps.sh in CI.
-runtime_packages=(libcaf-core0.17 libgrpc++1.51 libprotobuf32 libsqlite3-0 libmicrohttpd12 libnghttp2-14 libpq5)
+runtime_packages=(libcaf-core0.17 libcaf-io0.17 libgrpc++1.51 libprotobuf32 libsqlite3-0 libmicrohttpd12 libnghttp2-14 libpq5)
 
 packages=(
   g++ cmake ninja-build ccache lld pkg-config git curl
