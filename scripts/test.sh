@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything and runs every test: the full ctest suite, then the unit and
-# conformance tests again under AddressSanitizer + UBSan; last, the benchmarks are compiled as bench/run.sh builds
-# them (Release, -O3), though not run.
+# Installs what is missing, builds everything and runs every test: the full ctest suite, then the unit, conformance
+# and cluster tests (not the fault scenarios) again under AddressSanitizer + UBSan; last, the benchmarks are compiled
+# as bench/run.sh builds them (Release, -O3), though not run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -15,7 +15,10 @@ ctest --test-dir "$root/build" -j2 --output-on-failure --timeout 600
 "$root/scripts/build.sh" "$root/build-asan" -DACTORSTATE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$root/scripts/ubsan.supp"
-ctest --test-dir "$root/build-asan" -j2 -L "unit|conformance" --output-on-failure --timeout 600
+# The cluster's tests too (its member, transport and multi-process checks), but not the fault scenarios, which load
+# both cores for minutes and test timing rather than memory.
+ctest --test-dir "$root/build-asan" -j2 -L "unit|conformance|cluster" -LE "scenario|netns" --output-on-failure \
+  --timeout 600
 
 # The benchmarks run outside CI (bench/run.sh, bench/side_by_side.sh), but they must keep compiling with their own
 # flags: -O3 finds warnings -O2 does not (g++ 12's -Wrestrict once broke the Release build unnoticed).
