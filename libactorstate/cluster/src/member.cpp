@@ -289,7 +289,7 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
   /// A peer's node-to-node connection closed. If its process is gone (the store finds its liveness token free), the
   /// store removes it and its shards can be claimed now rather than after the failure timeout; a peer that is only
   /// cut off or paused still holds its token and waits it out. Either way, read again.
-  void on_peer_lost(const std::string& address) {
+  void on_peer_lost(const std::string& address, int attempt = 0) {
     const persistence::member_record* lost = nullptr;
     for (const auto& m : last_members_)
       if (m.address == address && m.id != opts.id)
@@ -300,17 +300,27 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
     }
     auto id = lost->id;
     auto inc = lost->incarnation;
-    coord.confirm_gone(opts.cluster, id, inc, [this_ = shared_from_this(), id, inc](result<bool> gone) {
-      this_->post([id, inc, gone = std::move(gone)](impl& me) {
-        if (gone.ok() && gone.value()) {
-          log::warn("cluster member gone: its process no longer holds its liveness token; taking its shards now",
-                    {{"member", me.opts.id}, {"gone", id}, {"incarnation", std::to_string(inc)}});
-          std::lock_guard<std::mutex> guard{me.mtx_};
-          ++me.counters_.crashes_confirmed;
-        }
-        me.read();
-      });
-    });
+    coord.confirm_gone(
+        opts.cluster, id, inc, [this_ = shared_from_this(), id, inc, address, attempt](result<bool> gone) {
+          this_->post([id, inc, address, attempt, gone = std::move(gone)](impl& me) {
+            if (gone.ok() && gone.value()) {
+              log::warn("cluster member gone: its process no longer holds its liveness token; taking its shards now",
+                        {{"member", me.opts.id}, {"gone", id}, {"incarnation", std::to_string(inc)}});
+              std::lock_guard<std::mutex> guard{me.mtx_};
+              ++me.counters_.crashes_confirmed;
+            } else if (attempt < 4 && me.self != nullptr) {
+              // The connection closed before the database noticed the process's own connection close (its server
+              // process exits a moment later and only then frees the token): ask again shortly, five times in 1.5 s.
+              std::weak_ptr<impl> weak = me.shared_from_this();
+              me.self->delayed_send(me.self, milliseconds{100 * (attempt + 1)},
+                                    detail::continuation{[weak, address, attempt] {
+                                      if (auto again = weak.lock(); again && !again->stopped.load())
+                                        again->on_peer_lost(address, attempt + 1);
+                                    }});
+            }
+            me.read();
+          });
+        });
   }
 
   /// After releasing a shard: tell the member placement prefers for it to read now, so it claims the shard at once
