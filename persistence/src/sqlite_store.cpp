@@ -340,36 +340,35 @@ int query(sqlite3* db, const std::string& sql, std::vector<std::string>* rows = 
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-result<int64_t> query_int(sqlite3* db, const std::string& sql, const std::string& where) {
-  std::vector<std::string> rows;
-  if (int rc = query(db, sql, &rows); rc != SQLITE_OK)
-    return db_error(db, rc, where + ": " + sql);
-  return rows.empty() ? int64_t{0} : std::stoll(rows.front());
-}
-
 // Refuses files that belong to someone else or to a newer actorstate. Runs once before touching the file (so a foreign
 // file is not switched to WAL) and again inside the migration transaction (another process may have migrated).
 result<int64_t> check_identity(sqlite3* db, const std::string& where) {
-  auto version = query_int(db, "PRAGMA user_version", where);
-  if (!version.ok())
-    return version;
-  auto app = query_int(db, "PRAGMA application_id", where);
-  if (!app.ok())
-    return app;
-  if (version.value() > sqlite_schema_version)
-    return status{status_code::data_loss, where + ": schema version " + std::to_string(version.value()) +
+  // One statement, so one snapshot: read one by one, another process's schema creation could commit in between,
+  // and its tables would show beside the version read before it ("tables but no schema version": members started
+  // together on one new file).
+  std::vector<std::string> rows;
+  const char* sql =
+      "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT application_id FROM "
+      "pragma_application_id) || ' ' || (SELECT count(*) FROM sqlite_master)";
+  if (int rc = query(db, sql, &rows); rc != SQLITE_OK)
+    return db_error(db, rc, where + ": read the schema version");
+  long long version_value = 0, app_value = 0, objects_value = 0;
+  if (rows.empty() ||
+      std::sscanf(rows.front().c_str(), "%lld %lld %lld", &version_value, &app_value, &objects_value) != 3)
+    return status{status_code::data_loss, where + ": cannot read the schema version"};
+  auto version = static_cast<int64_t>(version_value);
+  auto app = static_cast<int64_t>(app_value);
+  if (version > sqlite_schema_version)
+    return status{status_code::data_loss, where + ": schema version " + std::to_string(version) +
                                               " is newer than this build supports (" +
                                               std::to_string(sqlite_schema_version) + "); use a newer actorstate"};
-  if (version.value() == 0) {
-    auto objects = query_int(db, "SELECT count(*) FROM sqlite_master", where);
-    if (!objects.ok())
-      return objects;
-    if (objects.value() != 0)
+  if (version == 0) {
+    if (objects_value != 0)
       return status{status_code::data_loss,
                     where + ": not an actorstate database (it has tables but no schema version)"};
-  } else if (app.value() != sqlite_application_id) {
+  } else if (app != sqlite_application_id) {
     return status{status_code::data_loss,
-                  where + ": not an actorstate database (application_id " + std::to_string(app.value()) + ")"};
+                  where + ": not an actorstate database (application_id " + std::to_string(app) + ")"};
   }
   return version;
 }

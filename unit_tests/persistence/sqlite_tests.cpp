@@ -220,6 +220,22 @@ TEST_CASE("sqlite.expired_idempotency_records_are_deleted_by_later_keyed_writes"
   CHECK(raw_db{path}.text("SELECT count(*) FROM applied_commands") == "1");
 }
 
+TEST_CASE("sqlite.stores_opened_together_on_a_new_file_all_open") {
+  // Cluster members on one host started at once: each may create the schema or find it created, never a half of it.
+  for (int round = 0; round < 20; ++round) {
+    temp_dir dir;
+    auto path = dir.file("store.db");
+    std::vector<std::future<result<std::shared_ptr<store>>>> opened;
+    for (int i = 0; i < 4; ++i)
+      opened.push_back(std::async(std::launch::async, [path] { return open_store("sqlite:" + path); }));
+    for (auto& o : opened) {
+      auto s = o.get();
+      REQUIRE_MESSAGE(s.ok(), "round " << round << ": " << s.error().to_string());
+      s.value()->close();
+    }
+  }
+}
+
 TEST_CASE("sqlite.newer_schema_version_is_refused") {
   temp_dir dir;
   auto path = dir.file("store.db");
