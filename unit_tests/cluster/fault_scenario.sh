@@ -94,13 +94,22 @@ fi
 "$pg" start "$work/pg"
 store="$(cat "$work/pg/uri")"
 
+# in_namespace NAME COMMAND...: runs COMMAND where member NAME lives (c has a namespace of its own in `partition`).
+in_namespace() {
+  local name="$1"
+  shift
+  if [[ -n "$netns" && "$name" == c ]]; then
+    ip netns exec "$netns" "$@"
+  else
+    "$@"
+  fi
+}
+
 # start NAME [CLIENT_PORT]: a member (a restarted one keeps its client port, so the load's endpoints stay valid).
 start() {
   local name="$1" client_port="${2:-0}"
   rm -f "$work/$name.port"
-  local prefix=()
-  [[ -n "$netns" && "$name" == c ]] && prefix=(ip netns exec "$netns")
-  "${prefix[@]}" "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
+  in_namespace "$name" "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
     --port-file "$work/$name.port" --management-port 0 --bind "${host[$name]}" --failure-timeout "$failure_timeout" \
     --command-timeout 30s --drain-timeout 20s --passivation-timeout 5s >>"$work/$name.log" 2>&1 &
   pid[$name]=$!
@@ -116,9 +125,7 @@ ready() {
     if [[ -s "$work/$name.port" ]]; then
       port[$name]="$(cat "$work/$name.port")"
       mport[$name]="$(grep -o "listening on management ${host[$name]}:[0-9]*" "$work/$name.log" | tail -n 1 | cut -d: -f2)"
-      local probe=()
-      [[ -n "$netns" && "$name" == c ]] && probe=(ip netns exec "$netns")
-      if [[ -n "${mport[$name]}" ]] && "${probe[@]}" curl -fs -o /dev/null "http://${host[$name]}:${mport[$name]}/ready"; then
+      if [[ -n "${mport[$name]}" ]] && in_namespace "$name" curl -fs -o /dev/null "http://${host[$name]}:${mport[$name]}/ready"; then
         return 0
       fi
     fi
@@ -201,9 +208,7 @@ load_pid=""
 cat "$work/load.out"
 # What the members measured: the last takeover (first reading without a live owner -> serving) and confirmed crashes.
 for name in $(printf '%s\n' "${!pid[@]}" | sort); do
-  probe=()
-  [[ -n "$netns" && "$name" == c ]] && probe=(ip netns exec "$netns")
-  metrics="$("${probe[@]}" curl -fs "http://${host[$name]}:${mport[$name]}/metrics" 2>/dev/null || true)"
+  metrics="$(in_namespace "$name" curl -fs "http://${host[$name]}:${mport[$name]}/metrics" 2>/dev/null || true)"
   printf 'member %-8s last takeover %ss, shard takeovers %s, crashes confirmed %s, self-fences %s\n' "$name" \
     "$(awk '$1 == "actorstate_cluster_last_takeover_seconds" {print $2}' <<<"$metrics")" \
     "$(awk '$1 == "actorstate_cluster_shard_takeovers_total" {print $2}' <<<"$metrics")" \
