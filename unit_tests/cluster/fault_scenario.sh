@@ -94,22 +94,26 @@ fi
 "$pg" start "$work/pg"
 store="$(cat "$work/pg/uri")"
 
-# in_namespace NAME COMMAND...: runs COMMAND where member NAME lives (c has a namespace of its own in `partition`).
+# ns[NAME]: the command prefix that runs something where member NAME lives (c has a namespace of its own in
+# `partition`; everything else runs here). Split into words on purpose: the namespace name has no spaces.
+declare -A ns=([a]="" [b]="" [c]="" [d]="")
+[[ -n "$netns" ]] && ns[c]="ip netns exec $netns"
+
+# in_namespace NAME COMMAND...: runs COMMAND where member NAME lives.
 in_namespace() {
   local name="$1"
   shift
-  if [[ -n "$netns" && "$name" == c ]]; then
-    ip netns exec "$netns" "$@"
-  else
-    "$@"
-  fi
+  ${ns[$name]} "$@"
 }
 
 # start NAME [CLIENT_PORT]: a member (a restarted one keeps its client port, so the load's endpoints stay valid).
 start() {
   local name="$1" client_port="${2:-0}"
   rm -f "$work/$name.port"
-  in_namespace "$name" "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
+  # A simple command sent to the background, not a shell function: $! must be the member itself (`ip netns exec` execs
+  # it), so that kill -9 / SIGSTOP / SIGTERM reach the member; a backgrounded function would run in a subshell that
+  # takes the signal while the member lives on.
+  ${ns[$name]} "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
     --port-file "$work/$name.port" --management-port 0 --bind "${host[$name]}" --failure-timeout "$failure_timeout" \
     --command-timeout 30s --drain-timeout 20s --passivation-timeout 5s >>"$work/$name.log" 2>&1 &
   pid[$name]=$!
@@ -126,6 +130,9 @@ ready() {
       port[$name]="$(cat "$work/$name.port")"
       mport[$name]="$(grep -o "listening on management ${host[$name]}:[0-9]*" "$work/$name.log" | tail -n 1 | cut -d: -f2)"
       if [[ -n "${mport[$name]}" ]] && in_namespace "$name" curl -fs -o /dev/null "http://${host[$name]}:${mport[$name]}/ready"; then
+        # The faults are sent to this pid: it must be the member, not a shell around it.
+        [[ "$(readlink "/proc/${pid[$name]}/exe")" == "$(readlink -f "$counter_bin")" ]] ||
+          fail "pid ${pid[$name]} of member $name is $(readlink "/proc/${pid[$name]}/exe"), not the member"
         return 0
       fi
     fi
