@@ -79,6 +79,19 @@ public:
 
   params& bytes(std::string_view v) { return add(bytea_oid, v); }
 
+  /// A fence's shard and epoch, or two NULLs for an unfenced write.
+  params& fence(const std::optional<write_fence>& f) {
+    return f ? int64(f->shard).int64(f->epoch) : null(int8_oid).null(int8_oid);
+  }
+
+  params& null(Oid type) {
+    types_.push_back(type);
+    values_.push_back(nullptr);
+    lengths_.push_back(0);
+    formats_.push_back(1);
+    return *this;
+  }
+
   params& int64(int64_t v) {
     // A deque never moves its elements, so the pointers taken below stay valid.
     auto& buf = ints_.emplace_back();
@@ -221,7 +234,7 @@ struct statement_def {
   stmt id;
   const char* name;
   const char* sql;
-  std::array<Oid, 5> types;
+  std::array<Oid, 7> types;
   int param_count;
 };
 
@@ -243,9 +256,10 @@ constexpr statement_def statements[] = {
      3},
     {stmt::insert_event,
      "insert_event",
-     "INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES ($1, $2, $3, $4, $5)",
-     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid},
-     5},
+     "INSERT INTO journal (persistence_id, seq, type, payload, metadata, shard, epoch)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid, int8_oid, int8_oid},
+     7},
     {stmt::replay,
      "replay",
      "SELECT seq, type, payload, metadata FROM journal WHERE persistence_id = $1 AND seq >= $2 AND seq <= $3"
@@ -292,16 +306,18 @@ constexpr statement_def statements[] = {
      "append_first",
      "WITH fence AS (INSERT INTO journal_highest (persistence_id, highest_seq) VALUES ($1, $2)"
      " ON CONFLICT (persistence_id) DO NOTHING RETURNING 1)"
-     " INSERT INTO journal (persistence_id, seq, type, payload, metadata) SELECT $1, $2, $3, $4, $5 FROM fence",
-     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid},
-     5},
+     " INSERT INTO journal (persistence_id, seq, type, payload, metadata, shard, epoch)"
+     " SELECT $1, $2, $3, $4, $5, $6, $7 FROM fence",
+     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid, int8_oid, int8_oid},
+     7},
     {stmt::append_next,
      "append_next",
      "WITH fence AS (UPDATE journal_highest SET highest_seq = $2 WHERE persistence_id = $1 AND highest_seq = $2 - 1"
      " RETURNING 1)"
-     " INSERT INTO journal (persistence_id, seq, type, payload, metadata) SELECT $1, $2, $3, $4, $5 FROM fence",
-     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid},
-     5},
+     " INSERT INTO journal (persistence_id, seq, type, payload, metadata, shard, epoch)"
+     " SELECT $1, $2, $3, $4, $5, $6, $7 FROM fence",
+     {text_oid, int8_oid, text_oid, bytea_oid, bytea_oid, int8_oid, int8_oid},
+     7},
     {stmt::ping, "ping", "SELECT 1", {}, 0},
     // Cluster coordination: $1 is the cluster. Ages are computed by the server's clock_timestamp(), the time the
     // statement runs (now() would be the transaction's start).
@@ -331,9 +347,17 @@ constexpr statement_def statements[] = {
      "SELECT owner, owner_incarnation, epoch FROM cluster_shards WHERE cluster = $1 AND shard = $2 FOR UPDATE",
      {text_oid, int8_oid},
      2},
+    // A change of owner, and its line in the shard's history (schema v4). The marks are numbers of the journal's and
+    // applied_commands' orderings taken here, after shard_for_update locked the row: every write of the old epoch was
+    // numbered below them, every write of the new one will be above.
     {stmt::set_shard,
      "set_shard",
-     "UPDATE cluster_shards SET owner = $3, owner_incarnation = $4, epoch = $5 WHERE cluster = $1 AND shard = $2",
+     "WITH changed AS (UPDATE cluster_shards SET owner = $3, owner_incarnation = $4, epoch = $5"
+     " WHERE cluster = $1 AND shard = $2 RETURNING 1)"
+     " INSERT INTO cluster_shard_history (cluster, shard, epoch, owner, owner_incarnation, changed_at, journal_mark,"
+     " applied_mark) SELECT $1, $2, $5, $3, $4, clock_timestamp(),"
+     " nextval(pg_get_serial_sequence('journal', 'ordering')),"
+     " nextval(pg_get_serial_sequence('applied_commands', 'ordering')) FROM changed",
      {text_oid, int8_oid, text_oid, int8_oid, int8_oid},
      5},
     {stmt::list_shards,
@@ -388,10 +412,12 @@ constexpr statement_def statements[] = {
     // Idempotency keys: $1 is the entity, $2 the scope, $3 the key; ages by the server's clock_timestamp().
     {stmt::record_applied,
      "record_applied",
-     "INSERT INTO applied_commands (entity, scope, key, reply, applied_at) VALUES ($1, $2, $3, $4, clock_timestamp())"
-     " ON CONFLICT (entity, scope, key) DO UPDATE SET reply = excluded.reply, applied_at = excluded.applied_at",
-     {text_oid, int8_oid, bytea_oid, bytea_oid},
-     4},
+     "INSERT INTO applied_commands (entity, scope, key, reply, applied_at, shard, epoch)"
+     " VALUES ($1, $2, $3, $4, clock_timestamp(), $5, $6)"
+     " ON CONFLICT (entity, scope, key) DO UPDATE SET reply = excluded.reply, applied_at = excluded.applied_at,"
+     " shard = excluded.shard, epoch = excluded.epoch, ordering = DEFAULT",
+     {text_oid, int8_oid, bytea_oid, bytea_oid, int8_oid, int8_oid},
+     6},
     {stmt::find_applied,
      "find_applied",
      "SELECT reply FROM applied_commands WHERE entity = $1 AND scope = $2 AND key = $3"
@@ -502,10 +528,36 @@ CREATE TABLE applied_commands (
 CREATE INDEX applied_commands_age ON applied_commands (applied_at);
 )sql";
 
+// Version 4: an audit trail of shard ownership. Each fenced write stores the shard and epoch its writer held (NULL
+// when unfenced), and each change of a shard's owner adds a line to cluster_shard_history; nothing reads either at run
+// time. scripts/check-single-writer.sh proves from them, from the store alone, that no shard ever had two writers:
+// every write of epoch e of a shard is numbered (`ordering`) between the marks of the change that began e and of the
+// one that ended it. The numbers follow commit order across owners because a fenced batch share-locks its shard rows
+// before it inserts anything (lock_shard_epochs) and a change of owner takes the marks after locking the row for
+// update, so after every batch of the old epoch committed. A re-recorded idempotency key takes a new number
+// (ordering = DEFAULT). History rows are a few per change of owner and are not pruned.
+constexpr const char* schema_v4 = R"sql(
+ALTER TABLE journal ADD COLUMN shard bigint, ADD COLUMN epoch bigint;
+ALTER TABLE applied_commands ADD COLUMN shard bigint, ADD COLUMN epoch bigint,
+  ADD COLUMN ordering bigint GENERATED ALWAYS AS IDENTITY;
+CREATE TABLE cluster_shard_history (
+  cluster text NOT NULL,
+  shard bigint NOT NULL,
+  epoch bigint NOT NULL,              -- the epoch this change began
+  owner text NOT NULL,                -- '' for a release
+  owner_incarnation bigint NOT NULL,
+  changed_at timestamptz NOT NULL,
+  journal_mark bigint NOT NULL,       -- journal.ordering: writes of this epoch are numbered above it
+  applied_mark bigint NOT NULL,       -- applied_commands.ordering: likewise
+  PRIMARY KEY (cluster, shard, epoch)
+);
+)sql";
+
 constexpr migration migrations[] = {
     {1, schema_v1},
     {2, schema_v2},
     {3, schema_v3},
+    {4, schema_v4},
 };
 
 static_assert(std::size(migrations) == postgres_schema_version, "one migration per schema version");
@@ -854,17 +906,18 @@ result<int64_t> read_highest(connection& c, const std::string& pid) {
   return highest;
 }
 
-status append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
+status append_events(connection& c, const std::string& pid, const std::vector<event>& events,
+                     const std::optional<write_fence>& fence) {
   if (auto st = check_batch(pid, events); !st.ok())
     return st;
   auto expected = events.front().seq - 1;
   auto last = events.back().seq;
   auto what = "append to '" + pid + "'";
-  auto fence = expected == 0 ? c.run(stmt::insert_highest, params{}.text(pid).int64(last), what)
-                             : c.run(stmt::advance_highest, params{}.text(pid).int64(expected).int64(last), what);
-  if (!fence.ok())
-    return fence.error();
-  if (affected_rows(fence.value()) != 1) {
+  auto advanced = expected == 0 ? c.run(stmt::insert_highest, params{}.text(pid).int64(last), what)
+                                : c.run(stmt::advance_highest, params{}.text(pid).int64(expected).int64(last), what);
+  if (!advanced.ok())
+    return advanced.error();
+  if (affected_rows(advanced.value()) != 1) {
     // Rejected: re-read for a message that names the expected sequence number.
     auto highest = read_highest(c, pid);
     if (!highest.ok())
@@ -874,7 +927,8 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
     return {status_code::conflict, what + ": another writer appended concurrently"};
   }
   for (const auto& e : events) {
-    auto r = c.run(stmt::insert_event, params{}.text(pid).int64(e.seq).text(e.type).bytes(e.payload).bytes(e.metadata),
+    auto r = c.run(stmt::insert_event,
+                   params{}.text(pid).int64(e.seq).text(e.type).bytes(e.payload).bytes(e.metadata).fence(fence),
                    what + " at seq " + std::to_string(e.seq));
     if (!r.ok())
       return r.error();
@@ -886,12 +940,13 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
 // another shape (several events, a version to check first), so it runs alone with its exact error messages; a
 // receive returns nothing when the operation must run alone after all (a fence rejected it, a statement failed).
 
-bool send_append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
+bool send_append_events(connection& c, const std::string& pid, const std::vector<event>& events,
+                        const std::optional<write_fence>& fence) {
   if (events.size() != 1 || !check_batch(pid, events).ok())
     return false;
   const auto& e = events.front();
   return c.send(e.seq == 1 ? stmt::append_first : stmt::append_next,
-                params{}.text(pid).int64(e.seq).text(e.type).bytes(e.payload).bytes(e.metadata));
+                params{}.text(pid).int64(e.seq).text(e.type).bytes(e.payload).bytes(e.metadata).fence(fence));
 }
 
 std::optional<status> receive_append_events(connection& c, const std::string&, const std::vector<event>&) {
@@ -1076,7 +1131,7 @@ constexpr int64_t prune_batch = 1000;
 constexpr std::chrono::milliseconds prune_interval{60'000};
 
 status record_applied(connection& c, applied_scope scope, const std::string& entity, const applied_command& applied,
-                      std::chrono::milliseconds retention) {
+                      std::chrono::milliseconds retention, const std::optional<write_fence>& fence) {
   auto now = clock_type::now();
   if (now >= c.next_prune) {
     auto r = c.run(stmt::prune_applied, params{}.int64(retention.count()).int64(prune_batch),
@@ -1085,9 +1140,10 @@ status record_applied(connection& c, applied_scope scope, const std::string& ent
       return r.error();
     c.next_prune = affected_rows(r.value()) >= prune_batch ? now : now + std::min(prune_interval, retention);
   }
-  auto r = c.run(stmt::record_applied,
-                 params{}.text(entity).int64(static_cast<int64_t>(scope)).bytes(applied.key).bytes(applied.reply),
-                 "record idempotency key of '" + entity + "'");
+  auto r = c.run(
+      stmt::record_applied,
+      params{}.text(entity).int64(static_cast<int64_t>(scope)).bytes(applied.key).bytes(applied.reply).fence(fence),
+      "record idempotency key of '" + entity + "'");
   return r.ok() ? status{} : r.error();
 }
 

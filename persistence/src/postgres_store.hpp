@@ -28,7 +28,7 @@
 namespace actorstate::persistence::detail {
 
 /// The schema version this build writes (table schema_version); databases with a higher version are refused.
-inline constexpr int postgres_schema_version = 3;
+inline constexpr int postgres_schema_version = 4;
 
 /// Opens a store on the database named by `uri`, a libpq connection URI ("postgres://…" or "postgresql://…",
 /// passed to libpq unchanged), creating or migrating the schema. Fails with `status_code::invalid_argument` for a URI

@@ -158,15 +158,16 @@ struct closure_call {
 struct append_call {
   std::string pid;
   std::vector<event> events;
+  std::optional<write_fence> fence;  ///< Recorded with the events (checked before, by refuse_stale_writes).
 
   template <class C>
   status run(C& c) const {
-    return append_events(c, pid, events);
+    return append_events(c, pid, events, fence);
   }
   template <class C>
   bool send(C& c) const {
-    if constexpr (requires { send_append_events(c, pid, events); })
-      return send_append_events(c, pid, events);
+    if constexpr (requires { send_append_events(c, pid, events, fence); })
+      return send_append_events(c, pid, events, fence);
     return false;
   }
   template <class C>
@@ -224,7 +225,7 @@ struct put_value_call {
 };
 
 /// A write that also records the command that caused it (store.hpp, "Idempotency keys"): the plugin's
-/// record_applied(c, scope, entity, applied, retention) runs right after the write, in its transaction (and its
+/// record_applied(c, scope, entity, applied, retention, fence) runs right after the write, in its transaction (and its
 /// savepoint), and only if the write succeeded; a failure to record fails the write, which is then rolled back with it.
 /// No pipelined form: such writes carry a client's key, and running them alone keeps the pipelined forms simple.
 template <class Call>
@@ -234,13 +235,14 @@ struct recording_call {
   std::string entity;
   applied_command applied;
   std::chrono::milliseconds retention;
+  std::optional<write_fence> fence;  ///< Recorded with the command (checked before, by refuse_stale_writes).
 
   template <class C>
   auto run(C& c) const -> decltype(write.run(c)) {
     auto outcome = write.run(c);
     if (!status_of_ok(outcome))
       return outcome;
-    if (auto st = record_applied(c, scope, entity, applied, retention); !st.ok())
+    if (auto st = record_applied(c, scope, entity, applied, retention, fence); !st.ok())
       return st;
     return outcome;
   }
@@ -710,15 +712,16 @@ result<int64_t> release_flow(C& c, const std::string& cluster, uint32_t shard, c
 /// The store of a plugin whose engine `Engine` derives from queued_engine. Every call becomes an operation on a
 /// sequencing key (pid_key, value_key or cluster_key) that calls one of the plugin's row functions on a connection
 /// `c`; they are found by argument-dependent lookup, so they live in the namespace of the plugin's connection type:
-///   append_events(c, pid, events) -> status;                    replay_events(c, pid, from, to, max) -> result<...>;
+///   append_events(c, pid, events, fence) -> status;             replay_events(c, pid, from, to, max) -> result<...>;
 ///   read_highest(c, pid) -> result<int64_t>;                    delete_events(c, pid, to) -> status;
 ///   save_snapshot_row(c, pid, snapshot) -> status;              load_snapshot_row(c, pid) -> result<optional<...>>;
 ///   delete_snapshot_rows(c, pid, to) -> status;                 get_value_row(c, key) -> result<optional<...>>;
 ///   put_value_row(c, key, type, payload, expected) -> result<int64_t>;
 ///   delete_value_row(c, key, expected) -> status;               ping_db(c) -> status;
 /// for idempotency keys (store.hpp), with retention = store_options::idempotency_retention (never zero here):
-///   record_applied(c, scope, entity, applied, retention) -> status (also deletes expired records, a bounded batch at a
-///   time);                                                       find_applied_row(c, scope, entity, key, retention)
+///   record_applied(c, scope, entity, applied, retention, fence) -> status (also deletes expired records, a bounded
+///   batch at a time);                                                       find_applied_row(c, scope, entity, key,
+///   retention)
 ///   -> result<optional<string>>;
 /// and for coordination.hpp:
 ///   init_cluster_rows(c, cluster, shards) -> result<uint32_t>;
@@ -726,7 +729,9 @@ result<int64_t> release_flow(C& c, const std::string& cluster, uint32_t shard, c
 ///   read_members(c, cluster) -> result<vector<member_record>>;  read_shard_owners(c, cluster) -> result<vector<...>>;
 ///   read_shard_epochs(c, cluster, shards) -> result<shard_epochs> (the engine's, see refuse_stale_writes);
 ///   and the row primitives of the coordination flows above.
-/// The row functions of writes never see a fence: the engine checked it before (refuse_stale_writes).
+/// The engine checks fences before any row function runs (refuse_stale_writes). append_events and record_applied still
+/// get the fence, only to store its shard and epoch with what they write (NULL when unfenced): the write history then
+/// shows, from the store alone, that no shard ever had two writers (scripts/check-single-writer.sh).
 template <class Engine>
 class queued_store final : public store, public coordination {
   using connection = typename Engine::connection_type;
@@ -742,7 +747,7 @@ public:
 
   void append(std::string pid, std::vector<event> events, write_options options, callback<status> done) override {
     auto key = pid_key(pid);
-    append_call call{pid, std::move(events)};
+    append_call call{pid, std::move(events), options.fence};
     submit_write<status>(std::move(key), applied_scope::journal, std::move(pid), std::move(call), std::move(done),
                          std::move(options));
   }
@@ -939,10 +944,10 @@ private:
       submit_call<R>(std::move(key), true, std::move(call), std::move(done), options.fence);
       return;
     }
-    submit_call<R>(
-        std::move(key), true,
-        recording_call<Call>{std::move(call), scope, std::move(entity), std::move(*options.applied), retention_},
-        std::move(done), options.fence);
+    submit_call<R>(std::move(key), true,
+                   recording_call<Call>{std::move(call), scope, std::move(entity), std::move(*options.applied),
+                                        retention_, options.fence},
+                   std::move(done), options.fence);
   }
 
   template <class R, class Call>

@@ -187,10 +187,34 @@ CREATE TABLE applied_commands (
 CREATE INDEX applied_commands_age ON applied_commands (applied_at);
 )sql";
 
+// Version 4: an audit trail of shard ownership, as in the PostgreSQL plugin (see its schema_v4): each fenced write
+// stores the shard and epoch its writer held (NULL when unfenced), each change of owner adds a line to
+// cluster_shard_history. Here the numbers are the journal's `ordering` and applied_commands' rowid, in commit order
+// since one write transaction runs at a time; a change's marks are the highest numbers when it ran, so writes of the
+// epoch it began are numbered above them and writes of earlier epochs at or below.
+constexpr const char* schema_v4 = R"sql(
+ALTER TABLE journal ADD COLUMN shard INTEGER;
+ALTER TABLE journal ADD COLUMN epoch INTEGER;
+ALTER TABLE applied_commands ADD COLUMN shard INTEGER;
+ALTER TABLE applied_commands ADD COLUMN epoch INTEGER;
+CREATE TABLE cluster_shard_history (
+  cluster TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  owner TEXT NOT NULL,                -- '' for a release
+  owner_incarnation INTEGER NOT NULL,
+  changed_at INTEGER NOT NULL,        -- milliseconds since the Unix epoch, like renewed_at
+  journal_mark INTEGER NOT NULL,
+  applied_mark INTEGER NOT NULL,
+  PRIMARY KEY (cluster, shard, epoch)
+) WITHOUT ROWID;
+)sql";
+
 constexpr migration migrations[] = {
     {1, schema_v1},
     {2, schema_v2},
     {3, schema_v3},
+    {4, schema_v4},
 };
 
 static_assert(std::size(migrations) == sqlite_schema_version, "one migration per schema version");
@@ -227,7 +251,8 @@ struct connection {
   stmt_ptr save_snapshot, load_snapshot, delete_snapshots;
   stmt_ptr get_value, value_version, insert_value, update_value, delete_value;
   stmt_ptr ping;
-  stmt_ptr insert_cluster, cluster_shards, insert_shard, get_shard, set_shard, list_shards, owns_shards;
+  stmt_ptr insert_cluster, cluster_shards, insert_shard, get_shard, set_shard, record_shard_change, list_shards,
+      owns_shards;
   stmt_ptr get_member, join_member, renew_member, set_member_status, list_members;
   stmt_ptr record_applied, find_applied, prune_applied;
 
@@ -262,12 +287,15 @@ constexpr statement_def statements[] = {
     {&connection::highest,
      "SELECT max(coalesce((SELECT max(seq) FROM journal WHERE persistence_id = ?1), 0),"
      " coalesce((SELECT deleted_to FROM journal_meta WHERE persistence_id = ?1), 0))"},
+    // ?6, ?7: the fence's shard and epoch, NULL (unbound) when unfenced.
     {&connection::insert_event,
-     "INSERT INTO journal (persistence_id, seq, type, payload, metadata) VALUES (?1, ?2, ?3, ?4, ?5)"},
+     "INSERT INTO journal (persistence_id, seq, type, payload, metadata, shard, epoch)"
+     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
     // The first event of an append that trusts known_highest: inserted only if no deletion reached its sequence
     // number (see append_events); no row inserted means another writer got there.
     {&connection::insert_event_fenced,
-     "INSERT INTO journal (persistence_id, seq, type, payload, metadata) SELECT ?1, ?2, ?3, ?4, ?5"
+     "INSERT INTO journal (persistence_id, seq, type, payload, metadata, shard, epoch)"
+     " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
      " WHERE NOT EXISTS (SELECT 1 FROM journal_meta WHERE persistence_id = ?1 AND deleted_to >= ?2)"},
     {&connection::delete_events, "DELETE FROM journal WHERE persistence_id = ?1 AND seq <= ?2"},
     {&connection::mark_deleted,
@@ -298,6 +326,10 @@ constexpr statement_def statements[] = {
      "SELECT owner, owner_incarnation, epoch FROM cluster_shards WHERE cluster = ?1 AND shard = ?2"},
     {&connection::set_shard,
      "UPDATE cluster_shards SET owner = ?3, owner_incarnation = ?4, epoch = ?5 WHERE cluster = ?1 AND shard = ?2"},
+    {&connection::record_shard_change,
+     "INSERT INTO cluster_shard_history (cluster, shard, epoch, owner, owner_incarnation, changed_at, journal_mark,"
+     " applied_mark) VALUES (?1, ?2, ?5, ?3, ?4, ?6, (SELECT coalesce(max(ordering), 0) FROM journal),"
+     " (SELECT coalesce(max(rowid), 0) FROM applied_commands))"},
     {&connection::list_shards,
      "SELECT shard, owner, owner_incarnation, epoch FROM cluster_shards WHERE cluster = ?1 ORDER BY shard"},
     {&connection::owns_shards,
@@ -315,8 +347,9 @@ constexpr statement_def statements[] = {
      " AND status <> 'left' ORDER BY id"},
     // Idempotency keys: ?1 is the entity, ?2 the scope, ?3 the key.
     {&connection::record_applied,
-     "INSERT INTO applied_commands (entity, scope, key, reply, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-     " ON CONFLICT (entity, scope, key) DO UPDATE SET reply = excluded.reply, applied_at = excluded.applied_at"},
+     "INSERT INTO applied_commands (entity, scope, key, reply, applied_at, shard, epoch)"
+     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, scope, key) DO UPDATE SET reply = excluded.reply,"
+     " applied_at = excluded.applied_at, shard = excluded.shard, epoch = excluded.epoch"},
     {&connection::find_applied,
      "SELECT reply FROM applied_commands WHERE entity = ?1 AND scope = ?2 AND key = ?3 AND applied_at > ?4"},
     // ?1: the newest applied_at that has expired; ?2: the most rows deleted at once.
@@ -499,7 +532,8 @@ void remember_highest(connection& c, const std::string& pid, int64_t seq) {
 //  - if it also deleted those events, journal_meta's deleted_to has reached the first event's sequence number, which
 //    insert_event_fenced checks in the same statement.
 // This writer's own deletion lowers neither the highest sequence number nor the belief, and leaves it true.
-status append_events(connection& c, const std::string& pid, const std::vector<event>& events) {
+status append_events(connection& c, const std::string& pid, const std::vector<event>& events,
+                     const std::optional<write_fence>& fence) {
   if (auto st = check_batch(pid, events); !st.ok())
     return st;
   auto known = c.known_highest.find(pid);
@@ -518,6 +552,8 @@ status append_events(connection& c, const std::string& pid, const std::vector<ev
     bool fenced = trusted && &e == &events.front();
     use s{fenced ? c.insert_event_fenced : c.insert_event};
     s.text(1, pid).int64(2, e.seq).text(3, e.type).blob(4, e.payload).blob(5, e.metadata);
+    if (fence)
+      s.int64(6, fence->shard).int64(7, fence->epoch);
     int rc = s.step();
     if (fenced && (rc == SQLITE_DONE ? sqlite3_changes(c.db.get()) != 1 : (rc & 0xff) == SQLITE_CONSTRAINT))
       return {status_code::conflict, what(e) + ": another writer has appended since this one last did"};
@@ -686,10 +722,15 @@ result<std::optional<shard_row>> lock_shard_row(connection& c, const std::string
 }
 
 status write_shard_row(connection& c, const std::string& cluster, uint32_t shard, const shard_row& row) {
-  use s{c.set_shard};
-  s.text(1, cluster).int64(2, shard).text(3, row.owner).int64(4, row.owner_incarnation).int64(5, row.epoch);
-  if (int rc = s.step(); rc != SQLITE_DONE)
-    return db_error(c.db.get(), rc, "update shard " + std::to_string(shard) + " of cluster '" + cluster + "'");
+  auto what = "update shard " + std::to_string(shard) + " of cluster '" + cluster + "'";
+  for (const auto* statement : {&c.set_shard, &c.record_shard_change}) {
+    use s{*statement};
+    s.text(1, cluster).int64(2, shard).text(3, row.owner).int64(4, row.owner_incarnation).int64(5, row.epoch);
+    if (statement == &c.record_shard_change)
+      s.int64(6, clock_ms());
+    if (int rc = s.step(); rc != SQLITE_DONE)
+      return db_error(c.db.get(), rc, what);
+  }
   return {};
 }
 
@@ -871,7 +912,7 @@ constexpr int64_t prune_batch = 1000;
 constexpr int64_t prune_interval_ms = 60'000;
 
 status record_applied(connection& c, applied_scope scope, const std::string& entity, const applied_command& applied,
-                      std::chrono::milliseconds retention) {
+                      std::chrono::milliseconds retention, const std::optional<write_fence>& fence) {
   auto what = "record idempotency key of '" + entity + "'";
   auto now = clock_ms();
   if (now >= c.next_prune_ms) {
@@ -885,6 +926,8 @@ status record_applied(connection& c, applied_scope scope, const std::string& ent
   }
   use s{c.record_applied};
   s.text(1, entity).int64(2, static_cast<int64_t>(scope)).blob(3, applied.key).blob(4, applied.reply).int64(5, now);
+  if (fence)
+    s.int64(6, fence->shard).int64(7, fence->epoch);
   if (int rc = s.step(); rc != SQLITE_DONE)
     return db_error(c.db.get(), rc, what);
   return {};

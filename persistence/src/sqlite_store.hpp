@@ -21,7 +21,7 @@
 namespace actorstate::persistence::detail {
 
 /// The schema version this build writes (`PRAGMA user_version`); files with a higher version are refused.
-inline constexpr int sqlite_schema_version = 3;
+inline constexpr int sqlite_schema_version = 4;
 
 /// Identifies actorstate files (`PRAGMA application_id`, "ACST").
 inline constexpr int sqlite_application_id = 0x41435354;

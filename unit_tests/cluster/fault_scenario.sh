@@ -11,8 +11,9 @@
 #   partition one member is cut off (its veth link down) for 10 s, then healed. The whole test runs in a network
 #             namespace of its own (unshare -n, gone with the script); the cut-off member runs in a second, named
 #             namespace reached over a veth pair, deleted on every way out. Needs root: exit 77 (skipped) otherwise.
-# Passes when clusterload finds nothing lost, nothing applied twice and a linearizable history, and every member that
-# should be running still is. Prints the time from the fault to the first successful command after it.
+# Passes when clusterload finds nothing lost, nothing applied twice and a linearizable history, every member that
+# should be running still is, and the store's record of epochs shows no shard with two writers
+# (scripts/check-single-writer.sh). Prints the time from the fault to the first successful command after it.
 #   fault_scenario.sh SCENARIO PATH/TO/counter PATH/TO/clusterload PATH/TO/pg-throwaway.sh
 # Every wait is bounded; everything started is killed on every way out (trap), and the PostgreSQL server stopped.
 set -euo pipefail
@@ -226,4 +227,6 @@ done
 for name in "${!pid[@]}"; do
   kill -0 "${pid[$name]}" 2>/dev/null || fail "member $name is no longer running"
 done
+# No shard had two writers: every fenced write inside its epoch, by the store's own record of epochs.
+"$(dirname "$pg")/check-single-writer.sh" "$store" scenario || fail "the store's epochs show a shard with two writers"
 echo "scenario $scenario ok"

@@ -310,11 +310,11 @@ TEST_CASE("store.schema_is_versioned") {
     REQUIRE_OK(s.append("p", evs(1, 2)));
   }
   pg_admin admin{db.uri()};
-  CHECK(admin.text("SELECT version FROM schema_version") == "3");
+  CHECK(admin.text("SELECT version FROM schema_version") == "4");
   CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
   CHECK(admin.text("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN"
                    " ('schema_version', 'journal', 'journal_highest', 'snapshots', 'kv', 'cluster_meta',"
-                   " 'cluster_members', 'cluster_shards', 'applied_commands')") == "9");
+                   " 'cluster_members', 'cluster_shards', 'applied_commands', 'cluster_shard_history')") == "10");
   CHECK(admin.text("SELECT highest_seq FROM journal_highest WHERE persistence_id = 'p'") == "2");
   // The fence is a key, not only a check in code.
   CHECK(admin.try_exec("INSERT INTO journal (persistence_id, seq, type, payload, metadata)"
@@ -334,11 +334,13 @@ TEST_CASE("store.version_1_schema_is_migrated") {
   }
   pg_admin admin{db.uri()};
   admin.exec("DROP TABLE cluster_meta, cluster_members, cluster_shards, applied_commands");
+  admin.exec("ALTER TABLE journal DROP COLUMN shard, DROP COLUMN epoch");
+  admin.exec("DROP TABLE cluster_shard_history");
   admin.exec("UPDATE schema_version SET version = 1");
   store_options options;
   options.cluster = "c1";
   sync_store s{open_store_or_fail(db.uri(), options)};
-  CHECK(admin.text("SELECT version FROM schema_version") == "3");
+  CHECK(admin.text("SELECT version FROM schema_version") == "4");
   CHECK(value_of(s.replay("p")) == evs(1, 2));
   sync_cluster c{s, "c1"};
   CHECK(value_of(c.init(2)) == 2);
@@ -355,12 +357,90 @@ TEST_CASE("store.version_2_schema_is_migrated") {
   }
   pg_admin admin{db.uri()};
   admin.exec("DROP TABLE applied_commands");
+  admin.exec("ALTER TABLE journal DROP COLUMN shard, DROP COLUMN epoch");
+  admin.exec("DROP TABLE cluster_shard_history");
   admin.exec("UPDATE schema_version SET version = 2");
   sync_store s{open_store_or_fail(db.uri())};
-  CHECK(admin.text("SELECT version FROM schema_version") == "3");
+  CHECK(admin.text("SELECT version FROM schema_version") == "4");
   CHECK(value_of(s.replay("p")) == evs(1, 2));
   REQUIRE_OK(s.append("p", {ev(3)}, write_options{unfenced, applied_command{"k1", "r"}}));
   CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
+}
+
+TEST_CASE("store.version_3_schema_is_migrated") {
+  // A database as the idempotency release left it: writes do not record their fence.
+  pg_temp_database db;
+  {
+    sync_store s{open_store_or_fail(db.uri())};
+    REQUIRE_OK(s.append("p", evs(1, 2), write_options{unfenced, applied_command{"k1", "r"}}));
+  }
+  pg_admin admin{db.uri()};
+  admin.exec("ALTER TABLE journal DROP COLUMN shard, DROP COLUMN epoch");
+  admin.exec("DROP TABLE cluster_shard_history");
+  admin.exec("ALTER TABLE applied_commands DROP COLUMN shard, DROP COLUMN epoch, DROP COLUMN ordering");
+  admin.exec("UPDATE schema_version SET version = 3");
+  store_options options;
+  options.cluster = "c1";
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  CHECK(admin.text("SELECT version FROM schema_version") == "4");
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
+  // Rows written before the migration have no fence (and the old records an order).
+  CHECK(admin.text("SELECT count(*) FROM journal WHERE shard IS NULL AND epoch IS NULL") == "2");
+  CHECK(admin.text("SELECT count(*) FROM applied_commands WHERE epoch IS NULL AND ordering IS NOT NULL") == "1");
+  sync_cluster c{s, "c1"};
+  CHECK(value_of(c.init(2)) == 2);
+  REQUIRE(value_of(c.join("a")) == 1);
+  auto epoch = value_of(c.claim(1, "a", 1, 0));
+  REQUIRE_OK(s.append("p", {ev(3)}, write_options{write_fence{1, epoch}, applied_command{"k2", "r"}}));
+  CHECK(admin.text("SELECT shard || '/' || epoch FROM journal WHERE seq = 3") == "1/" + std::to_string(epoch));
+}
+
+TEST_CASE("store.fenced_writes_record_their_shard_and_epoch") {
+  // The audit trail of scripts/check-single-writer.sh: which epoch of which shard wrote each event and each applied
+  // command, in commit order.
+  pg_temp_database db;
+  store_options options;
+  options.cluster = "c1";
+  sync_store s{open_store_or_fail(db.uri(), options)};
+  sync_cluster c{s, "c1"};
+  REQUIRE(value_of(c.init(4)) == 4);
+  REQUIRE(value_of(c.join("a")) == 1);
+  REQUIRE(value_of(c.join("b")) == 1);
+  auto first = value_of(c.claim(3, "a", 1, 0));
+  REQUIRE_OK(s.append("p", evs(1, 2), write_options{write_fence{3, first}, applied_command{"k1", "r1"}}));
+  REQUIRE_OK(s.put_value("v", "t", "x", 0, write_options{write_fence{3, first}, applied_command{"k2", "r2"}}));
+  REQUIRE_OK(s.append("unfenced", evs(1, 1), write_options{unfenced, applied_command{"k3", "r3"}}));
+  auto second = value_of(c.claim(3, "b", 1, value_of(c.release(3, "a", 1, first))));
+  REQUIRE(second > first);
+  REQUIRE_OK(s.append("p", {ev(3)}, write_options{write_fence{3, second}, applied_command{"k4", "r4"}}));
+  // A re-recorded key (its first record expired) takes a new place in the order.
+  REQUIRE_OK(s.append("p", {ev(4)}, write_options{write_fence{3, second}, applied_command{"k1", "r5"}}));
+  pg_admin admin{db.uri()};
+  auto e1 = std::to_string(first), e2 = std::to_string(second);
+  CHECK(admin.text("SELECT string_agg(seq || ':' || shard || '/' || epoch, ' ' ORDER BY seq) FROM journal"
+                   " WHERE persistence_id = 'p'") == "1:3/" + e1 + " 2:3/" + e1 + " 3:3/" + e2 + " 4:3/" + e2);
+  CHECK(admin.text("SELECT count(*) FROM journal WHERE persistence_id = 'unfenced' AND shard IS NULL"
+                   " AND epoch IS NULL") == "1");
+  CHECK(admin.text("SELECT string_agg(convert_from(key, 'UTF8') || ':' || coalesce(shard || '/' || epoch, '-'), ' '"
+                   " ORDER BY ordering) FROM applied_commands") == "k2:3/" + e1 + " k3:- k4:3/" + e2 + " k1:3/" + e2);
+  // A stale owner's write is refused and records nothing.
+  CHECK_CODE(s.append("p", {ev(5)}, write_options{write_fence{3, first}, applied_command{"k5", "r5"}}),
+             status_code::conflict);
+  CHECK(admin.text("SELECT count(*) FROM applied_commands WHERE key = 'k5'") == "0");
+  // Every change of owner is in the history (the release in between has no owner), and its marks separate the writes
+  // of the epochs before it from those after.
+  CHECK(admin.text("SELECT string_agg(epoch || ':' || owner || '/' || owner_incarnation, ' ' ORDER BY epoch)"
+                   " FROM cluster_shard_history WHERE cluster = 'c1' AND shard = 3") ==
+        e1 + ":a/1 " + std::to_string(first + 1) + ":/0 " + e2 + ":b/1");
+  auto misplaced = [&](const std::string& table, const std::string& mark) {
+    return admin.text("SELECT count(*) FROM " + table + " w JOIN cluster_shard_history h ON h.shard = w.shard" +
+                      " WHERE (h.epoch <= w.epoch AND w.ordering <= h." + mark + ") OR (h.epoch > w.epoch AND" +
+                      " w.ordering > h." + mark + ")");
+  };
+  CHECK(misplaced("journal", "journal_mark") == "0");
+  CHECK(misplaced("applied_commands", "applied_mark") == "0");
+  CHECK(admin.text("SELECT count(*) FROM journal w JOIN cluster_shard_history h ON h.shard = w.shard") == "12");
 }
 
 TEST_CASE("store.expired_idempotency_records_are_deleted_by_later_keyed_writes") {
@@ -385,7 +465,7 @@ TEST_CASE("store.newer_schema_version_is_refused") {
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code() == status_code::data_loss);
   CHECK_MESSAGE(
-      s.error().message().find("schema version 99 is newer than this build supports (3)") != std::string::npos,
+      s.error().message().find("schema version 99 is newer than this build supports (4)") != std::string::npos,
       s.error().message());
   CHECK_MESSAGE(s.error().message().find(db.name()) != std::string::npos, s.error().message());
 }
@@ -423,7 +503,7 @@ TEST_CASE("store.concurrent_opens_create_the_schema_once") {
     }
     pg_admin admin{db.uri()};
     CHECK(admin.text("SELECT count(*) FROM schema_version") == "1");
-    CHECK(admin.text("SELECT version FROM schema_version") == "3");
+    CHECK(admin.text("SELECT version FROM schema_version") == "4");
     // Every store works, and they fence each other.
     for (int i = 0; i < n; ++i)
       CHECK_OK(stores[i]->append("p", {ev(i + 1)}));

@@ -139,11 +139,11 @@ TEST_CASE("sqlite.schema_is_versioned_and_in_wal_mode") {
     REQUIRE_OK(s.append("p", evs(1, 1)));
   }
   raw_db db{path};
-  CHECK(db.text("PRAGMA user_version") == "3");
+  CHECK(db.text("PRAGMA user_version") == "4");
   CHECK(db.text("PRAGMA application_id") == std::to_string(0x41435354));
   CHECK(db.text("PRAGMA journal_mode") == "wal");
   for (const char* table : {"journal", "journal_meta", "snapshots", "kv", "cluster_meta", "cluster_members",
-                            "cluster_shards", "applied_commands"})
+                            "cluster_shards", "applied_commands", "cluster_shard_history"})
     CHECK_MESSAGE(db.text(std::string{"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '"} + table +
                           "'") == "1",
                   table);
@@ -174,11 +174,13 @@ TEST_CASE("sqlite.version_1_file_is_migrated") {
   }
   raw_db{path}.exec(
       "DROP TABLE cluster_meta; DROP TABLE cluster_members; DROP TABLE cluster_shards;"
-      " DROP TABLE applied_commands; PRAGMA user_version = 1");
+      " DROP TABLE applied_commands; ALTER TABLE journal DROP COLUMN shard; ALTER TABLE journal DROP COLUMN epoch;"
+      " DROP TABLE cluster_shard_history;"
+      " PRAGMA user_version = 1");
   store_options options;
   options.cluster = "c1";
   sync_store s{open_sqlite(path, options)};
-  CHECK(raw_db{path}.text("PRAGMA user_version") == "3");
+  CHECK(raw_db{path}.text("PRAGMA user_version") == "4");
   CHECK(value_of(s.replay("p")) == evs(1, 2));
   sync_cluster c{s, "c1"};
   CHECK(value_of(c.init(2)) == 2);
@@ -194,12 +196,80 @@ TEST_CASE("sqlite.version_2_file_is_migrated") {
     sync_store s{open_sqlite(path)};
     REQUIRE_OK(s.append("p", evs(1, 2)));
   }
-  raw_db{path}.exec("DROP TABLE applied_commands; PRAGMA user_version = 2");
+  raw_db{path}.exec(
+      "DROP TABLE applied_commands; ALTER TABLE journal DROP COLUMN shard; ALTER TABLE journal DROP COLUMN epoch;"
+      " DROP TABLE cluster_shard_history;"
+      " PRAGMA user_version = 2");
   sync_store s{open_sqlite(path)};
-  CHECK(raw_db{path}.text("PRAGMA user_version") == "3");
+  CHECK(raw_db{path}.text("PRAGMA user_version") == "4");
   CHECK(value_of(s.replay("p")) == evs(1, 2));
   REQUIRE_OK(s.append("p", {ev(3)}, write_options{unfenced, applied_command{"k1", "r"}}));
   CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
+}
+
+TEST_CASE("sqlite.version_3_file_is_migrated") {
+  // A file as the idempotency release left it: writes do not record their fence.
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  {
+    sync_store s{open_sqlite(path)};
+    REQUIRE_OK(s.append("p", evs(1, 2), write_options{unfenced, applied_command{"k1", "r"}}));
+  }
+  raw_db{path}.exec(
+      "ALTER TABLE journal DROP COLUMN shard; ALTER TABLE journal DROP COLUMN epoch;"
+      " DROP TABLE cluster_shard_history;"
+      " ALTER TABLE applied_commands DROP COLUMN shard; ALTER TABLE applied_commands DROP COLUMN epoch;"
+      " PRAGMA user_version = 3");
+  store_options options;
+  options.cluster = "c1";
+  sync_store s{open_sqlite(path, options)};
+  CHECK(raw_db{path}.text("PRAGMA user_version") == "4");
+  CHECK(value_of(s.replay("p")) == evs(1, 2));
+  CHECK(value_of(s.find_applied(applied_scope::journal, "p", "k1")) == std::optional<std::string>{"r"});
+  sync_cluster c{s, "c1"};
+  CHECK(value_of(c.init(2)) == 2);
+  REQUIRE(value_of(c.join("a")) == 1);
+  auto epoch = value_of(c.claim(1, "a", 1, 0));
+  REQUIRE_OK(s.append("p", {ev(3)}, write_options{write_fence{1, epoch}, applied_command{"k2", "r"}}));
+  CHECK(raw_db{path}.text("SELECT shard || '/' || epoch FROM journal WHERE seq = 3") == "1/" + std::to_string(epoch));
+}
+
+TEST_CASE("sqlite.fenced_writes_record_their_shard_and_epoch") {
+  temp_dir dir;
+  auto path = dir.file("store.db");
+  store_options options;
+  options.cluster = "c1";
+  sync_store s{open_sqlite(path, options)};
+  sync_cluster c{s, "c1"};
+  REQUIRE(value_of(c.init(4)) == 4);
+  REQUIRE(value_of(c.join("a")) == 1);
+  REQUIRE(value_of(c.join("b")) == 1);
+  auto first = value_of(c.claim(3, "a", 1, 0));
+  REQUIRE_OK(s.append("p", evs(1, 2), write_options{write_fence{3, first}, applied_command{"k1", "r1"}}));
+  REQUIRE_OK(s.put_value("v", "t", "x", 0, write_options{write_fence{3, first}, applied_command{"k2", "r2"}}));
+  REQUIRE_OK(s.append("unfenced", evs(1, 1), write_options{unfenced, applied_command{"k3", "r3"}}));
+  auto second = value_of(c.claim(3, "b", 1, value_of(c.release(3, "a", 1, first))));
+  REQUIRE(second > first);
+  REQUIRE_OK(s.append("p", {ev(3)}, write_options{write_fence{3, second}, applied_command{"k4", "r4"}}));
+  raw_db db{path};
+  auto e1 = std::to_string(first), e2 = std::to_string(second);
+  CHECK(db.text("SELECT group_concat(x, ' ') FROM (SELECT seq || ':' || shard || '/' || epoch AS x FROM journal"
+                " WHERE persistence_id = 'p' ORDER BY seq)") == "1:3/" + e1 + " 2:3/" + e1 + " 3:3/" + e2);
+  CHECK(db.text("SELECT count(*) FROM journal WHERE persistence_id = 'unfenced' AND shard IS NULL"
+                " AND epoch IS NULL") == "1");
+  CHECK(db.text("SELECT group_concat(x, ' ') FROM (SELECT CAST(key AS TEXT) || ':' ||"
+                " coalesce(shard || '/' || epoch, '-') AS x FROM applied_commands ORDER BY rowid)") ==
+        "k1:3/" + e1 + " k2:3/" + e1 + " k3:- k4:3/" + e2);
+  // Every change of owner is in the history, and its marks separate the writes of earlier epochs from later ones.
+  CHECK(db.text("SELECT group_concat(x, ' ') FROM (SELECT epoch || ':' || owner || '/' || owner_incarnation AS x"
+                " FROM cluster_shard_history WHERE cluster = 'c1' AND shard = 3 ORDER BY epoch)") ==
+        e1 + ":a/1 " + std::to_string(first + 1) + ":/0 " + e2 + ":b/1");
+  CHECK(db.text("SELECT count(*) FROM journal w JOIN cluster_shard_history h ON h.shard = w.shard"
+                " WHERE (h.epoch <= w.epoch AND w.ordering <= h.journal_mark)"
+                " OR (h.epoch > w.epoch AND w.ordering > h.journal_mark)") == "0");
+  CHECK(db.text("SELECT count(*) FROM applied_commands w JOIN cluster_shard_history h ON h.shard = w.shard"
+                " WHERE (h.epoch <= w.epoch AND w.rowid <= h.applied_mark)"
+                " OR (h.epoch > w.epoch AND w.rowid > h.applied_mark)") == "0");
 }
 
 TEST_CASE("sqlite.expired_idempotency_records_are_deleted_by_later_keyed_writes") {
