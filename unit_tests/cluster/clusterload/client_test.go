@@ -352,6 +352,9 @@ func TestTheReportHasTheRecoveryAfterTheFaultAndTheHistory(t *testing.T) {
 	if written.Ops.OK == 0 || written.Ops.Done != written.Ops.OK || written.Ops.Done > 400 || written.Verdict != "pass" {
 		t.Fatalf("report %+v", written)
 	}
+	if written.ExactlyOnce.Keys != 3 || written.ExactlyOnce.Unverified != 0 {
+		t.Fatalf("exactly-once %+v: one own key per counter client", written.ExactlyOnce)
+	}
 	if c := written.Carts; c.Carts != 8 || c.Acknowledged == 0 || c.Acknowledged != c.Adds || c.ReadsChecked == 0 ||
 		c.Violations() != 0 || c.Unverified != 0 || written.CartClients != 2 {
 		t.Fatalf("carts %+v", c)

@@ -229,7 +229,9 @@ func runLoad(ctx context.Context, client *counterClient, config loadConfig) load
 		result.cartAdds = append(result.cartAdds, logs[i].cartAdds...)
 		result.cartReads = append(result.cartReads, logs[i].cartReads...)
 		result.hotOps = append(result.hotOps, logs[i].hotOps...)
-		result.ownCounts = append(result.ownCounts, logs[i].ownCount)
+		if i < config.clients { // a cart client has no own key
+			result.ownCounts = append(result.ownCounts, logs[i].ownCount)
+		}
 		result.completed = append(result.completed, logs[i].completed...)
 		result.latencies = append(result.latencies, logs[i].latencies...)
 		result.counts.add(logs[i].counts)
