@@ -392,4 +392,11 @@ func TestTheLoadStopsAtTheDurationOrTheOpCount(t *testing.T) {
 	if byCount.counts.Done != 50 {
 		t.Fatalf("%d ops with at most 50", byCount.counts.Done)
 	}
+	// Cart clients count against the same bounds.
+	withCarts := runLoad(context.Background(), client, loadConfig{clients: 1, duration: time.Hour, maxOps: 50,
+		hotKey: "hot3", runID: "v", cartClients: 2, carts: 3})
+	if withCarts.counts.Done != 50 || len(withCarts.carts) != 3 || len(withCarts.cartAdds) == 0 {
+		t.Fatalf("%d ops with at most 50, %d carts, %d AddItems", withCarts.counts.Done, len(withCarts.carts),
+			len(withCarts.cartAdds))
+	}
 }
