@@ -10,15 +10,15 @@ runs="${1:-20}"
 shift || true
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=(kill9 sigstop partition rolling join store)
-counter="$root/build/samples/counter/counter"
+member="$root/build/unit_tests/cluster/cluster_member"
 clusterload="$root/build/unit_tests/cluster/clusterload"
-[[ -x "$counter" && -x "$clusterload" ]] || { echo "build first: scripts/build.sh build" >&2; exit 1; }
+[[ -x "$member" && -x "$clusterload" ]] || { echo "build first: scripts/build.sh build" >&2; exit 1; }
 
 printf '%-10s %5s  %s\n' scenario run "fault -> first success after it; longest unavailability"
 for scenario in "${scenarios[@]}"; do
   for run in $(seq "$runs"); do
     out="$(mktemp)"
-    if ! ACTORSTATE_KEEP_SCENARIO= "$root/unit_tests/cluster/fault_scenario.sh" "$scenario" "$counter" "$clusterload" \
+    if ! ACTORSTATE_KEEP_SCENARIO= "$root/unit_tests/cluster/fault_scenario.sh" "$scenario" "$member" "$clusterload" \
       "$root/scripts/pg-throwaway.sh" >"$out" 2>&1; then
       cat "$out"
       echo "scenario $scenario failed in run $run of $runs" >&2

@@ -40,7 +40,8 @@ fi
 port="$(cat "$work/port")"
 
 # In the background, so that a signal to this script is handled while the load runs.
-"$clusterload_bin" --endpoints "127.0.0.1:$port" --clients 4 --duration 5s --max-ops 200000 \
+# --cart-clients 0: the counter node has no shopping cart (the fault scenarios' cluster_member has both).
+"$clusterload_bin" --endpoints "127.0.0.1:$port" --clients 4 --cart-clients 0 --duration 5s --max-ops 200000 \
   --request-timeout 5s --op-deadline 20s --out "$work/report.json" &
 load_pid=$!
 status=0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One fault scenario of a three-member cluster (issue 14, docs/cluster.md "Fault scenarios"): three `counter` members
-# on a throwaway PostgreSQL, every port chosen by the OS, under a bounded load from clusterload (durable counter adds,
-# each with its own idempotency key, retried with the same key; one hot counter whose history Porcupine checks), and
-# one fault injected while the load runs:
+# One fault scenario of a three-member cluster (issue 14, docs/cluster.md "Fault scenarios"): three `cluster_member`
+# members (the counter and the shopping cart in one node) on a throwaway PostgreSQL, every port chosen by the OS,
+# under a bounded load from clusterload (durable counter adds, each with its own idempotency key, retried with the
+# same key, and one hot counter whose history Porcupine checks; shopping-cart AddItems to 8 carts, each of its own
+# product and idempotency key, and GetCarts), and one fault injected while the load runs:
 #   kill9     kill -9 one member; it comes back 5 s later as a new incarnation
 #   sigstop   SIGSTOP one member for 10 s, then SIGCONT (it must stop serving before the others take over)
 #   rolling   SIGTERM each member in turn and start it again (each hands its shards over first)
@@ -11,14 +12,15 @@
 #   partition one member is cut off (its veth link down) for 10 s, then healed. The whole test runs in a network
 #             namespace of its own (unshare -n, gone with the script); the cut-off member runs in a second, named
 #             namespace reached over a veth pair, deleted on every way out. Needs root: exit 77 (skipped) otherwise.
-# Passes when clusterload finds nothing lost, nothing applied twice and a linearizable history, every member that
-# should be running still is, and the store's record of epochs shows no shard with two writers
-# (scripts/check-single-writer.sh). Prints the time from the fault to the first successful command after it.
-#   fault_scenario.sh SCENARIO PATH/TO/counter PATH/TO/clusterload PATH/TO/pg-throwaway.sh
+# Passes when clusterload finds nothing lost, nothing applied twice (no add counted twice, no cart item with quantity
+# 2), a linearizable history and no stale cart read, every member that should be running still is, and the store's
+# record of epochs shows no shard with two writers (scripts/check-single-writer.sh). Prints the time from the fault to
+# the first successful command after it.
+#   fault_scenario.sh SCENARIO PATH/TO/cluster_member PATH/TO/clusterload PATH/TO/pg-throwaway.sh
 # Every wait is bounded; everything started is killed on every way out (trap), and the PostgreSQL server stopped.
 set -euo pipefail
 scenario="$1"
-counter_bin="$2"
+member_bin="$2"
 clusterload_bin="$3"
 pg="$4"
 case "$scenario" in
@@ -114,7 +116,7 @@ start() {
   # A simple command sent to the background, not a shell function: $! must be the member itself (`ip netns exec` execs
   # it), so that kill -9 / SIGSTOP / SIGTERM reach the member; a backgrounded function would run in a subshell that
   # takes the signal while the member lives on.
-  ${ns[$name]} "$counter_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
+  ${ns[$name]} "$member_bin" --store "$store" --cluster scenario --node-id "$name" --cluster-port 0 --port "$client_port" \
     --port-file "$work/$name.port" --management-port 0 --bind "${host[$name]}" --failure-timeout "$failure_timeout" \
     --command-timeout 30s --drain-timeout 20s --passivation-timeout 5s >>"$work/$name.log" 2>&1 &
   pid[$name]=$!
@@ -132,7 +134,7 @@ ready() {
       mport[$name]="$(grep -o "listening on management ${host[$name]}:[0-9]*" "$work/$name.log" | tail -n 1 | cut -d: -f2)"
       if [[ -n "${mport[$name]}" ]] && in_namespace "$name" curl -fs -o /dev/null "http://${host[$name]}:${mport[$name]}/ready"; then
         # The faults are sent to this pid: it must be the member, not a shell around it.
-        [[ "$(readlink "/proc/${pid[$name]}/exe")" == "$(readlink -f "$counter_bin")" ]] ||
+        [[ "$(readlink "/proc/${pid[$name]}/exe")" == "$(readlink -f "$member_bin")" ]] ||
           fail "pid ${pid[$name]} of member $name is $(readlink "/proc/${pid[$name]}/exe"), not the member"
         return 0
       fi
@@ -163,8 +165,8 @@ endpoints="${host[a]}:${port[a]},${host[b]}:${port[b]},${host[c]}:${port[c]}"
 
 duration=25s
 [[ "$scenario" == rolling ]] && duration=45s
-"$clusterload_bin" --endpoints "$endpoints" --clients 8 --duration "$duration" --max-ops 400000 \
-  --request-timeout 3s --op-deadline 40s --out "$work/report.json" --history "$work/history.json" \
+"$clusterload_bin" --endpoints "$endpoints" --clients 8 --cart-clients 2 --carts 8 --duration "$duration" \
+  --max-ops 400000 --request-timeout 3s --op-deadline 40s --out "$work/report.json" --history "$work/history.json" \
   --visualize "$work/violation.html" --fault-at-file "$work/fault-at" >"$work/load.out" 2>&1 &
 load_pid=$!
 sleep 6

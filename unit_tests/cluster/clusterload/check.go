@@ -261,3 +261,184 @@ func recoveryAfterFault(ops []completedOp, faultAt int64) (time.Duration, bool) 
 	}
 	return time.Duration(first - faultAt), true
 }
+
+// cartLine is one item of GetCart's answer (the proto's LineItem in its JSON mapping).
+type cartLine struct {
+	ProductID string `json:"productId"`
+	Name      string `json:"name"`
+	Quantity  int64  `json:"quantity"`
+}
+
+// cartAdd is one AddItem as the client saw it: quantity 1 of a product no other op adds (the product is the op's
+// identity), to one cart. Call and Return are nanoseconds since the load started.
+type cartAdd struct {
+	Cart    string `json:"cart"`
+	Product string `json:"product"`
+	Outcome string `json:"outcome"` // "ok", "failed" or "unknown"
+	Call    int64  `json:"call_ns"`
+	Return  int64  `json:"return_ns"`
+}
+
+// cartRead is one successful GetCart during the load (Items) or after it (the final read; Items nil if it failed).
+type cartRead struct {
+	Cart  string
+	Call  int64
+	Items []cartLine
+}
+
+// cartFinding is one product the check found wrong, or could not verify.
+type cartFinding struct {
+	Cart    string `json:"cart"`
+	Product string `json:"product"`
+	// Verdict: "lost" (acknowledged, absent from the final cart), "duplicate" (quantity above 1: applied twice),
+	// "unexpected" (a product no AddItem sent, or a quantity below 1), "applied-though-refused" (every attempt was
+	// refused before the server could apply it, yet it is there), "stale" (a read invoked after the add was
+	// acknowledged did not list it).
+	Verdict  string `json:"verdict"`
+	Quantity int64  `json:"quantity"`
+	Outcome  string `json:"add_outcome,omitempty"`
+	// ReadAt is the call time (ns since the load started) of the read that showed it, for a read during the load.
+	ReadAt int64 `json:"read_at_ns,omitempty"`
+}
+
+// cartReport is check (3): every acknowledged AddItem in its cart exactly once (quantity 1), every unacknowledged
+// one at most once, nothing in a cart that the client did not add, and no read during the load that misses an add
+// acknowledged before it was invoked.
+type cartReport struct {
+	Carts        int `json:"carts"`
+	Unverified   int `json:"carts_unverified"` // carts whose final read failed: their products are not checked
+	Adds         int `json:"adds"`
+	Acknowledged int `json:"acknowledged"`
+	Unknown      int `json:"unknown"` // outcome unknown: may or may not have been applied
+	Failed       int `json:"failed"`  // certainly not applied
+	// UnknownPresent and UnknownAbsent: what became of the adds with unknown outcomes (both are fine).
+	UnknownPresent int `json:"unknown_present"`
+	UnknownAbsent  int `json:"unknown_absent"`
+	ReadsChecked   int `json:"reads_checked"` // reads during the load, each checked against the acknowledged adds
+	Lost           int `json:"lost"`
+	Duplicates     int `json:"duplicates"`
+	Unexpected     int `json:"unexpected"`
+	AppliedRefused int `json:"applied_though_refused"`
+	Stale          int `json:"stale_reads"`
+	// Findings lists the first violations (at most maxCartFindings), to say which product went wrong.
+	Findings []cartFinding `json:"findings"`
+}
+
+const maxCartFindings = 20
+
+// Violations counts the products and reads the check found wrong.
+func (r cartReport) Violations() int {
+	return r.Lost + r.Duplicates + r.Unexpected + r.AppliedRefused + r.Stale
+}
+
+func (r *cartReport) find(finding cartFinding) {
+	switch finding.Verdict {
+	case "lost":
+		r.Lost++
+	case "duplicate":
+		r.Duplicates++
+	case "unexpected":
+		r.Unexpected++
+	case "applied-though-refused":
+		r.AppliedRefused++
+	case "stale":
+		r.Stale++
+	}
+	if len(r.Findings) < maxCartFindings {
+		r.Findings = append(r.Findings, finding)
+	}
+}
+
+// quantities sums a cart's lines per product (a product listed twice counts as its total).
+func quantities(items []cartLine) map[string]int64 {
+	sums := make(map[string]int64, len(items))
+	for _, item := range items {
+		sums[item.ProductID] += item.Quantity
+	}
+	return sums
+}
+
+// checkCarts checks the carts: finals holds each cart's final read (every cart the load used, Items nil when the
+// read failed), reads the successful reads during the load, adds every AddItem.
+func checkCarts(adds []cartAdd, finals []cartRead, reads []cartRead) cartReport {
+	report := cartReport{Carts: len(finals), Adds: len(adds), Findings: []cartFinding{}}
+	byProduct := make(map[string]cartAdd, len(adds))
+	acknowledged := map[string][]cartAdd{} // per cart, the acknowledged adds, for the reads during the load
+	for _, add := range adds {
+		byProduct[add.Cart+"\x00"+add.Product] = add
+		switch add.Outcome {
+		case "ok":
+			report.Acknowledged++
+			acknowledged[add.Cart] = append(acknowledged[add.Cart], add)
+		case "unknown":
+			report.Unknown++
+		default:
+			report.Failed++
+		}
+	}
+
+	// A product in a cart: its quantity must be 1 and an AddItem of it to this cart must have been sent (and not
+	// certainly refused).
+	checkPresent := func(cart, product string, quantity int64, readAt int64) {
+		add, known := byProduct[cart+"\x00"+product]
+		finding := cartFinding{Cart: cart, Product: product, Quantity: quantity, Outcome: add.Outcome, ReadAt: readAt}
+		switch {
+		case !known || quantity < 1:
+			finding.Verdict = "unexpected"
+		case quantity > 1:
+			finding.Verdict = "duplicate"
+		case add.Outcome == "failed":
+			finding.Verdict = "applied-though-refused"
+		default:
+			return
+		}
+		report.find(finding)
+	}
+
+	finalOf := make(map[string]map[string]int64, len(finals))
+	for _, final := range finals {
+		if final.Items == nil {
+			report.Unverified++
+			continue
+		}
+		// Summed per product: a product listed twice is a duplicate even with quantity 1 on each line.
+		sums := quantities(final.Items)
+		finalOf[final.Cart] = sums
+		for product, quantity := range sums {
+			checkPresent(final.Cart, product, quantity, 0)
+		}
+	}
+	for _, add := range adds {
+		sums, read := finalOf[add.Cart]
+		if !read {
+			continue // an unverified cart
+		}
+		_, present := sums[add.Product]
+		switch {
+		case add.Outcome == "ok" && !present:
+			report.find(cartFinding{Cart: add.Cart, Product: add.Product, Verdict: "lost", Outcome: add.Outcome})
+		case add.Outcome == "unknown" && present:
+			report.UnknownPresent++
+		case add.Outcome == "unknown":
+			report.UnknownAbsent++
+		}
+	}
+
+	// A read during the load sees every add acknowledged before it was invoked, and nothing wrong.
+	for _, read := range reads {
+		report.ReadsChecked++
+		sums := quantities(read.Items)
+		for product, quantity := range sums {
+			checkPresent(read.Cart, product, quantity, read.Call)
+		}
+		for _, add := range acknowledged[read.Cart] {
+			if add.Return < read.Call {
+				if _, present := sums[add.Product]; !present {
+					report.find(cartFinding{Cart: read.Cart, Product: add.Product, Verdict: "stale", Outcome: add.Outcome,
+						ReadAt: read.Call})
+				}
+			}
+		}
+	}
+	return report
+}

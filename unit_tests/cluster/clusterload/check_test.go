@@ -3,6 +3,8 @@ package main
 import (
 	"math/rand/v2"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -314,5 +316,123 @@ func TestManyUnknownAddsInALongHistoryAreCheckedQuickly(t *testing.T) {
 	}
 	if elapsed := time.Since(started); elapsed > 5*time.Second {
 		t.Fatalf("the check took %v", elapsed)
+	}
+}
+
+// cartAdds and cartLines build the cart check's inputs: "product:outcome" and "product:quantity".
+func cartAddsOf(cart string, specs ...string) []cartAdd {
+	var adds []cartAdd
+	for i, spec := range specs {
+		product, outcome, _ := strings.Cut(spec, ":")
+		adds = append(adds, cartAdd{Cart: cart, Product: product, Outcome: outcome, Call: int64(10 * i),
+			Return: int64(10*i + 5)})
+	}
+	return adds
+}
+
+func cartLinesOf(specs ...string) []cartLine {
+	lines := []cartLine{}
+	for _, spec := range specs {
+		product, quantity, _ := strings.Cut(spec, ":")
+		n, _ := strconv.ParseInt(quantity, 10, 64)
+		lines = append(lines, cartLine{ProductID: product, Name: product, Quantity: n})
+	}
+	return lines
+}
+
+func verdicts(report cartReport) map[string]string {
+	found := map[string]string{}
+	for _, finding := range report.Findings {
+		found[finding.Product] = finding.Verdict
+	}
+	return found
+}
+
+func TestCartItemsAcknowledgedOnceAndUnknownAtMostOncePass(t *testing.T) {
+	adds := cartAddsOf("c", "p1:ok", "p2:ok", "p3:unknown", "p4:unknown", "p5:failed")
+	// p3 applied (its reply lost), p4 not: both are fine; p5 was refused and is absent.
+	report := checkCarts(adds, []cartRead{{Cart: "c", Items: cartLinesOf("p1:1", "p2:1", "p3:1")}}, nil)
+	if report.Violations() != 0 || report.Unverified != 0 || len(report.Findings) != 0 {
+		t.Fatalf("%+v", report)
+	}
+	if report.Acknowledged != 2 || report.Unknown != 2 || report.Failed != 1 || report.UnknownPresent != 1 ||
+		report.UnknownAbsent != 1 || report.Adds != 5 || report.Carts != 1 {
+		t.Fatalf("counts %+v", report)
+	}
+}
+
+func TestAnAcknowledgedCartItemMissingIsLost(t *testing.T) {
+	report := checkCarts(cartAddsOf("c", "p1:ok", "p2:ok"), []cartRead{{Cart: "c", Items: cartLinesOf("p1:1")}}, nil)
+	if report.Lost != 1 || report.Violations() != 1 || verdicts(report)["p2"] != "lost" {
+		t.Fatalf("%+v", report)
+	}
+}
+
+func TestACartItemWithQuantityTwoIsADuplicateWhateverItsOutcome(t *testing.T) {
+	adds := cartAddsOf("c", "p1:ok", "p2:unknown", "p3:ok")
+	// p3 is listed twice with quantity 1: applied twice all the same.
+	final := []cartRead{{Cart: "c", Items: cartLinesOf("p1:2", "p2:2", "p3:1", "p3:1")}}
+	report := checkCarts(adds, final, nil)
+	found := verdicts(report)
+	if report.Duplicates != 3 || report.Violations() != 3 || found["p1"] != "duplicate" ||
+		found["p2"] != "duplicate" || found["p3"] != "duplicate" {
+		t.Fatalf("%+v", report)
+	}
+}
+
+func TestACartItemNoAddSentIsUnexpected(t *testing.T) {
+	adds := cartAddsOf("c", "p1:ok")
+	// p9 was never sent; p1 in cart d was sent to cart c only.
+	final := []cartRead{{Cart: "c", Items: cartLinesOf("p1:1", "p9:1")}, {Cart: "d", Items: cartLinesOf("p1:1")}}
+	report := checkCarts(adds, final, nil)
+	if report.Unexpected != 2 || report.Violations() != 2 || verdicts(report)["p9"] != "unexpected" {
+		t.Fatalf("%+v", report)
+	}
+}
+
+func TestACartItemEveryAttemptOfWhichWasRefusedMustBeAbsent(t *testing.T) {
+	report := checkCarts(cartAddsOf("c", "p1:failed"), []cartRead{{Cart: "c", Items: cartLinesOf("p1:1")}}, nil)
+	if report.AppliedRefused != 1 || report.Violations() != 1 {
+		t.Fatalf("%+v", report)
+	}
+}
+
+func TestAnUnreadCartIsUnverifiedNotAViolation(t *testing.T) {
+	adds := append(cartAddsOf("c", "p1:ok"), cartAddsOf("d", "p2:ok")...)
+	report := checkCarts(adds, []cartRead{{Cart: "c", Items: nil}, {Cart: "d", Items: cartLinesOf("p2:1")}}, nil)
+	if report.Unverified != 1 || report.Violations() != 0 {
+		t.Fatalf("%+v", report)
+	}
+}
+
+func TestACartReadMustSeeEveryAddAcknowledgedBeforeIt(t *testing.T) {
+	// p1 returned at 5, p2 at 15, p3 (unknown) at 25.
+	adds := cartAddsOf("c", "p1:ok", "p2:ok", "p3:unknown")
+	final := []cartRead{{Cart: "c", Items: cartLinesOf("p1:1", "p2:1")}}
+	reads := []cartRead{
+		{Cart: "c", Call: 12, Items: cartLinesOf("p1:1")},         // p2 still in flight: fine
+		{Cart: "c", Call: 30, Items: cartLinesOf("p1:1", "p2:1")}, // p3 may not have happened: fine
+		{Cart: "c", Call: 40, Items: cartLinesOf("p2:1")},         // p1 acknowledged at 5, gone: stale
+		{Cart: "c", Call: 50, Items: cartLinesOf("p1:1", "p2:2")}, // applied twice, seen during the load
+	}
+	report := checkCarts(adds, final, reads)
+	if report.ReadsChecked != 4 || report.Stale != 1 || report.Duplicates != 1 || report.Violations() != 2 {
+		t.Fatalf("%+v", report)
+	}
+	if found := verdicts(report); found["p1"] != "stale" || found["p2"] != "duplicate" {
+		t.Fatalf("%+v", report.Findings)
+	}
+}
+
+func TestGetCartRepliesAreParsed(t *testing.T) {
+	items, err := parseCart([]byte(`{"items":[{"productId":"p1","name":"n","quantity":1}]}`))
+	if err != nil || len(items) != 1 || items[0] != (cartLine{ProductID: "p1", Name: "n", Quantity: 1}) {
+		t.Fatalf("%v %+v", err, items)
+	}
+	if items, err := parseCart([]byte(`{}`)); err != nil || items == nil || len(items) != 0 {
+		t.Fatalf("an empty cart: %v %+v", err, items)
+	}
+	if _, err := parseCart([]byte(`"3"`)); err == nil {
+		t.Fatal("a counter's reply read as a cart")
 	}
 }

@@ -90,9 +90,11 @@ func newCounterClient(endpoints []string, config clientConfig, maxConnsPerHost i
 
 // opResult is the client's view of one logical operation.
 type opResult struct {
-	outcome  outcome
-	value    int64
-	attempts int
+	outcome outcome
+	value   int64 // a counter's answer
+	// cartItems is GetCart's answer.
+	cartItems []cartLine
+	attempts  int
 	// ambiguousAttempts counts failed attempts that may have been applied: after a success, more than zero means
 	// only the idempotency key kept the retry from applying the op twice.
 	ambiguousAttempts int
@@ -127,15 +129,67 @@ func newIdempotencyKey() string {
 
 // add applies delta to the counter key, retrying with one idempotency key until the op deadline.
 func (c *counterClient) add(ctx context.Context, key string, delta int64) opResult {
-	return c.do(ctx, "/counter/"+key+"/add", strconv.FormatInt(delta, 10))
+	return c.counterOp(ctx, "/counter/"+key+"/add", strconv.FormatInt(delta, 10))
 }
 
 // get reads the counter key, retrying until the op deadline.
 func (c *counterClient) get(ctx context.Context, key string) opResult {
-	return c.do(ctx, "/counter/"+key+"/get", "{}")
+	return c.counterOp(ctx, "/counter/"+key+"/get", "{}")
 }
 
-func (c *counterClient) do(ctx context.Context, path, body string) opResult {
+func (c *counterClient) counterOp(ctx context.Context, path, body string) opResult {
+	var value int64
+	result := c.do(ctx, http.MethodPost, path, body, func(payload []byte) (err error) {
+		value, err = parseCounterValue(payload)
+		return err
+	})
+	result.value = value
+	return result
+}
+
+// addCartItem is the shopping cart's AddItem (POST /cart/{user_id}/items/add): quantity 1 of product, retried with
+// one idempotency key until the op deadline like a counter add.
+func (c *counterClient) addCartItem(ctx context.Context, cart, product string) opResult {
+	body, _ := json.Marshal(map[string]any{"productId": product, "name": product, "quantity": 1})
+	return c.do(ctx, http.MethodPost, "/cart/"+cart+"/items/add", string(body), func(payload []byte) error {
+		var empty map[string]json.RawMessage
+		if err := json.Unmarshal(payload, &empty); err != nil {
+			return fmt.Errorf("AddItem reply %q is not a JSON object", snippet(payload))
+		}
+		return nil
+	})
+}
+
+// getCart is the shopping cart's GetCart (GET /carts/{user_id}); the items are in the result's cartItems.
+func (c *counterClient) getCart(ctx context.Context, cart string) opResult {
+	var items []cartLine
+	result := c.do(ctx, http.MethodGet, "/carts/"+cart, "", func(payload []byte) (err error) {
+		items, err = parseCart(payload)
+		return err
+	})
+	result.cartItems = items
+	return result
+}
+
+// parseCart reads GetCart's JSON reply, {"items":[{"productId":..,"name":..,"quantity":..}]}; an empty cart may
+// leave "items" out.
+func parseCart(payload []byte) ([]cartLine, error) {
+	var cart struct {
+		Items []cartLine `json:"items"`
+	}
+	if err := json.Unmarshal(payload, &cart); err != nil {
+		return nil, fmt.Errorf("reply %q is not a cart: %v", snippet(payload), err)
+	}
+	if cart.Items == nil {
+		cart.Items = []cartLine{}
+	}
+	return cart.Items, nil
+}
+
+// do runs one logical operation: attempts on the endpoints in turn with one idempotency key, until one answers, the
+// answer says a retry cannot help, or the op deadline passes. parse reads a successful reply (an error from it is
+// a reply the client does not understand).
+func (c *counterClient) do(ctx context.Context, method, path, body string, parse func([]byte) error) opResult {
 	opCtx, cancel := context.WithTimeout(ctx, c.config.opDeadline)
 	defer cancel()
 	idempotencyKey := newIdempotencyKey()
@@ -144,10 +198,9 @@ func (c *counterClient) do(ctx context.Context, path, body string) opResult {
 	for {
 		endpoint := c.endpoints[c.next.Add(1)%uint64(len(c.endpoints))]
 		result.attempts++
-		value, err := c.attempt(opCtx, endpoint, path, body, idempotencyKey)
+		err := c.attempt(opCtx, endpoint, method, path, body, idempotencyKey, parse)
 		if err == nil {
 			result.outcome = outcomeOK
-			result.value = value
 			return result
 		}
 		result.lastError = endpoint + ": " + err.message
@@ -178,13 +231,13 @@ func (c *counterClient) do(ctx context.Context, path, body string) opResult {
 }
 
 // attempt sends one request to one endpoint, bounded by the request timeout and what is left of the op deadline.
-func (c *counterClient) attempt(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64,
-	*attemptError) {
+func (c *counterClient) attempt(opCtx context.Context, endpoint, method, path, body, idempotencyKey string,
+	parse func([]byte) error) *attemptError {
 	stats := c.stats[endpoint]
 	c.statsMu.Lock()
 	stats.Attempts++
 	c.statsMu.Unlock()
-	value, err := c.send(opCtx, endpoint, path, body, idempotencyKey)
+	err := c.send(opCtx, endpoint, method, path, body, idempotencyKey, parse)
 	c.statsMu.Lock()
 	if err == nil {
 		stats.Succeeded++
@@ -192,16 +245,16 @@ func (c *counterClient) attempt(opCtx context.Context, endpoint, path, body, ide
 		stats.Errors++
 	}
 	c.statsMu.Unlock()
-	return value, err
+	return err
 }
 
-func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempotencyKey string) (int64,
-	*attemptError) {
+func (c *counterClient) send(opCtx context.Context, endpoint, method, path, body, idempotencyKey string,
+	parse func([]byte) error) *attemptError {
 	ctx, cancel := context.WithTimeout(opCtx, c.config.requestTimeout)
 	defer cancel()
-	request, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+endpoint+path, strings.NewReader(body))
+	request, err := http.NewRequestWithContext(ctx, method, "http://"+endpoint+path, strings.NewReader(body))
 	if err != nil {
-		return 0, &attemptError{retryable: false, message: err.Error()}
+		return &attemptError{retryable: false, message: err.Error()}
 	}
 	request.Header.Set("Content-Type", "application/json")
 	request.Header.Set("Idempotency-Key", idempotencyKey)
@@ -218,29 +271,28 @@ func (c *counterClient) send(opCtx context.Context, endpoint, path, body, idempo
 		if errors.As(err, &urlError) {
 			err = urlError.Err
 		}
-		return 0, &attemptError{mayHaveApplied: written.Load(), retryable: true, message: err.Error()}
+		return &attemptError{mayHaveApplied: written.Load(), retryable: true, message: err.Error()}
 	}
 	defer response.Body.Close()
 	payload, err := io.ReadAll(io.LimitReader(response.Body, 1<<20))
 	if err != nil {
-		return 0, &attemptError{mayHaveApplied: true, retryable: true, message: "reading the reply: " + err.Error()}
+		return &attemptError{mayHaveApplied: true, retryable: true, message: "reading the reply: " + err.Error()}
 	}
 	switch {
 	case response.StatusCode == http.StatusOK:
-		value, err := parseCounterValue(payload)
-		if err != nil {
+		if err := parse(payload); err != nil {
 			// The command was applied but the reply is unreadable: a bug to see, not to retry.
-			return 0, &attemptError{mayHaveApplied: true, retryable: false, message: err.Error()}
+			return &attemptError{mayHaveApplied: true, retryable: false, message: err.Error()}
 		}
-		return value, nil
+		return nil
 	case response.StatusCode >= 500 || response.StatusCode == http.StatusRequestTimeout ||
 		response.StatusCode == http.StatusTooManyRequests:
 		// UNAVAILABLE (503) and DEADLINE_EXCEEDED (504) during a failover, or a member that lost its shard while
 		// applying: the command may have been applied, so the retry carries the same idempotency key.
-		return 0, &attemptError{mayHaveApplied: true, retryable: true,
+		return &attemptError{mayHaveApplied: true, retryable: true,
 			message: fmt.Sprintf("HTTP %d: %s", response.StatusCode, snippet(payload))}
 	default:
-		return 0, &attemptError{mayHaveApplied: false, retryable: false,
+		return &attemptError{mayHaveApplied: false, retryable: false,
 			message: fmt.Sprintf("HTTP %d: %s", response.StatusCode, snippet(payload))}
 	}
 }

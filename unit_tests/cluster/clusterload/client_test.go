@@ -16,29 +16,36 @@ import (
 	"time"
 )
 
-// fakeCounter is an in-process counter server with the real one's HTTP API and idempotency keys: a retried key is
-// answered with the stored reply. Its hooks inject the faults the tests need.
+// fakeCounter is an in-process counter and shopping-cart server with the real one's HTTP API and idempotency keys: a
+// retried key is answered with the stored reply. Its hooks inject the faults the tests need, in both.
 type fakeCounter struct {
 	mu       sync.Mutex
 	values   map[string]int64
-	replies  map[string]int64 // idempotency key -> reply
-	attempts map[string]int   // idempotency key -> attempts seen
+	replies  map[string]int64            // idempotency key -> reply
+	attempts map[string]int              // idempotency key -> attempts seen
+	carts    map[string]map[string]int64 // cart -> product -> quantity
+	applied  map[string]bool             // idempotency key -> an AddItem applied under it
 	// dropFirstReply applies a command, then closes the connection without answering its first attempt: the reply
 	// is lost on the way back, the case retries by idempotency key exist for.
 	dropFirstReply bool
 	// ignoreIdempotency applies every attempt, as a server without idempotency keys would.
 	ignoreIdempotency bool
-	// loseEveryNthAdd acknowledges every nth add without applying it (0: never).
+	// loseEveryNthAdd acknowledges every nth add (counter add or AddItem) without applying it (0: never).
 	loseEveryNthAdd int
 	adds            int
 }
 
 func newFakeCounter() *fakeCounter {
-	return &fakeCounter{values: map[string]int64{}, replies: map[string]int64{}, attempts: map[string]int{}}
+	return &fakeCounter{values: map[string]int64{}, replies: map[string]int64{}, attempts: map[string]int{},
+		carts: map[string]map[string]int64{}, applied: map[string]bool{}}
 }
 
 func (f *fakeCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if parts[0] == "cart" || parts[0] == "carts" {
+		f.serveCart(w, r, parts)
+		return
+	}
 	if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "counter" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
@@ -85,6 +92,56 @@ func (f *fakeCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, `"`+strconv.FormatInt(reply, 10)+`"`)
+}
+
+// serveCart is the shopping cart's AddItem (POST /cart/{id}/items/add) and GetCart (GET /carts/{id}).
+func (f *fakeCounter) serveCart(w http.ResponseWriter, r *http.Request, parts []string) {
+	switch {
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "carts":
+		f.mu.Lock()
+		items := []cartLine{}
+		for product, quantity := range f.carts[parts[1]] {
+			items = append(items, cartLine{ProductID: product, Name: product, Quantity: quantity})
+		}
+		f.mu.Unlock()
+		reply, _ := json.Marshal(map[string]any{"items": items})
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(reply)
+	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "cart" && parts[2] == "items" &&
+		parts[3] == "add":
+		var item cartLine
+		if err := json.NewDecoder(r.Body).Decode(&item); err != nil || item.ProductID == "" || item.Quantity < 1 {
+			http.Error(w, "bad item", http.StatusBadRequest)
+			return
+		}
+		idempotencyKey := r.Header.Get("Idempotency-Key")
+		f.mu.Lock()
+		f.attempts[idempotencyKey]++
+		firstAttempt := f.attempts[idempotencyKey] == 1
+		if !f.applied[idempotencyKey] || f.ignoreIdempotency {
+			f.applied[idempotencyKey] = true
+			f.adds++
+			if f.loseEveryNthAdd == 0 || f.adds%f.loseEveryNthAdd != 0 {
+				if f.carts[parts[1]] == nil {
+					f.carts[parts[1]] = map[string]int64{}
+				}
+				f.carts[parts[1]][item.ProductID] += item.Quantity
+			}
+		}
+		drop := f.dropFirstReply && firstAttempt
+		f.mu.Unlock()
+		if drop {
+			connection, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				connection.Close()
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{}")
+	default:
+		http.Error(w, "not found", http.StatusNotFound)
+	}
 }
 
 func (f *fakeCounter) value(key string) int64 {
@@ -241,7 +298,8 @@ func TestARunAgainstACounterWithoutIdempotencyFindsDuplicates(t *testing.T) {
 	fake.dropFirstReply = true
 	fake.ignoreIdempotency = true
 	code, output := runAgainst(t, fake)
-	if code != exitViolation || !strings.Contains(output, "more than once") {
+	if code != exitViolation || !strings.Contains(output, "counted adds more than once") ||
+		!strings.Contains(output, "cart items applied more than once") {
 		t.Fatalf("exit %d:\n%s", code, output)
 	}
 }
@@ -251,7 +309,8 @@ func TestARunAgainstACounterThatLosesAddsFindsThem(t *testing.T) {
 	fake.loseEveryNthAdd = 7
 	out := t.TempDir() + "/report.json"
 	code, output := runAgainst(t, fake, "--out", out)
-	if code != exitViolation || !strings.Contains(output, "lost") || !strings.Contains(output, "not linearizable") {
+	if code != exitViolation || !strings.Contains(output, "lost acknowledged adds") ||
+		!strings.Contains(output, "acknowledged cart items lost") || !strings.Contains(output, "not linearizable") {
 		t.Fatalf("exit %d:\n%s", code, output)
 	}
 }
@@ -262,6 +321,8 @@ func TestUsageErrorsExitWith2(t *testing.T) {
 		{"--endpoints", "127.0.0.1:1", "--max-ops", "0"},
 		{"--endpoints", "127.0.0.1:1", "--duration", "0s"},
 		{"--endpoints", "127.0.0.1:1", "--clients", "0"},
+		{"--endpoints", "127.0.0.1:1", "--cart-clients", "-1"},
+		{"--endpoints", "127.0.0.1:1", "--carts", "0"},
 		{"--endpoints", "127.0.0.1:1", "--no-such-flag"},
 		{"--endpoints", "127.0.0.1:1", "stray"},
 	} {
@@ -290,6 +351,13 @@ func TestTheReportHasTheRecoveryAfterTheFaultAndTheHistory(t *testing.T) {
 	}
 	if written.Ops.OK == 0 || written.Ops.Done != written.Ops.OK || written.Ops.Done > 400 || written.Verdict != "pass" {
 		t.Fatalf("report %+v", written)
+	}
+	if written.ExactlyOnce.Keys != 3 || written.ExactlyOnce.Unverified != 0 {
+		t.Fatalf("exactly-once %+v: one own key per counter client", written.ExactlyOnce)
+	}
+	if c := written.Carts; c.Carts != 8 || c.Acknowledged == 0 || c.Acknowledged != c.Adds || c.ReadsChecked == 0 ||
+		c.Violations() != 0 || c.Unverified != 0 || written.CartClients != 2 {
+		t.Fatalf("carts %+v", c)
 	}
 	var history []hotOp
 	readJSON(t, historyFile, &history)
@@ -323,5 +391,12 @@ func TestTheLoadStopsAtTheDurationOrTheOpCount(t *testing.T) {
 		hotKey: "hot2", runID: "u"})
 	if byCount.counts.Done != 50 {
 		t.Fatalf("%d ops with at most 50", byCount.counts.Done)
+	}
+	// Cart clients count against the same bounds.
+	withCarts := runLoad(context.Background(), client, loadConfig{clients: 1, duration: time.Hour, maxOps: 50,
+		hotKey: "hot3", runID: "v", cartClients: 2, carts: 3})
+	if withCarts.counts.Done != 50 || len(withCarts.carts) != 3 || len(withCarts.cartAdds) == 0 {
+		t.Fatalf("%d ops with at most 50, %d carts, %d AddItems", withCarts.counts.Done, len(withCarts.carts),
+			len(withCarts.cartAdds))
 	}
 }

@@ -1,9 +1,11 @@
-// clusterload drives a bounded load against the members of a counter cluster and checks what it saw: every
-// acknowledged add counted exactly once per key, and the history of one key shared by all clients linearizable
-// (Porcupine). The cluster fault tests run it while they kill, stop, partition or restart members.
+// clusterload drives a bounded load against the members of a cluster serving the counter and the shopping cart, and
+// checks what it saw: every acknowledged add counted exactly once per key, the history of one key shared by all
+// clients linearizable (Porcupine), and every acknowledged AddItem (each of its own product) in its cart exactly
+// once. The cluster fault tests run it while they kill, stop, partition or restart members.
 //
-// Exit codes: 0 both checks passed, 1 a violation (lost or duplicated adds, a non-linearizable history), 2 a usage
-// error, 3 inconclusive (a final read failed, the checker timed out, or no op succeeded at all).
+// Exit codes: 0 every check passed, 1 a violation (lost or duplicated adds or cart items, a non-linearizable history,
+// a stale cart read), 2 a usage error, 3 inconclusive (a final read failed, the checker timed out, or no op
+// succeeded at all).
 package main
 
 import (
@@ -35,6 +37,8 @@ type options struct {
 	duration       time.Duration
 	maxOps         int64
 	clients        int
+	cartClients    int
+	carts          int
 	hotKey         string
 	requestTimeout time.Duration
 	opDeadline     time.Duration
@@ -53,7 +57,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	endpoints := flags.String("endpoints", "", "client ports of the members, host:port,host:port,... (required)")
 	flags.DurationVar(&opts.duration, "duration", 10*time.Second, "stop starting ops after this long")
 	flags.Int64Var(&opts.maxOps, "max-ops", 100000, "stop after starting this many ops across all clients")
-	flags.IntVar(&opts.clients, "clients", 4, "concurrent clients")
+	flags.IntVar(&opts.clients, "clients", 4, "concurrent counter clients")
+	flags.IntVar(&opts.cartClients, "cart-clients", 2,
+		"concurrent shopping-cart clients (AddItem of a new product, now and then GetCart; 0: none)")
+	flags.IntVar(&opts.carts, "carts", 8, "the carts the cart clients share, cart-<run id>-<i>")
 	flags.StringVar(&opts.hotKey, "hot-key", "",
 		"the counter all clients share, whose history is checked (default hot-<run id>)")
 	flags.DurationVar(&opts.requestTimeout, "request-timeout", 2*time.Second, "time limit of one attempt")
@@ -86,6 +93,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return opts, errors.New("--duration and --max-ops must both be positive: the load is bounded by both")
 	case opts.clients <= 0:
 		return opts, errors.New("--clients must be positive")
+	case opts.cartClients < 0 || opts.carts <= 0:
+		return opts, errors.New("--cart-clients must not be negative and --carts must be positive")
 	case opts.requestTimeout <= 0 || opts.opDeadline <= 0 || opts.checkTimeout <= 0:
 		return opts, errors.New("--request-timeout, --op-deadline and --check-timeout must be positive")
 	case opts.finalReadTries <= 0:
@@ -120,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opDeadline:     opts.opDeadline,
 		retryBackoff:   20 * time.Millisecond,
 		maxBackoff:     500 * time.Millisecond,
-	}, opts.clients)
+	}, opts.clients+opts.cartClients)
 
 	// The model needs the hot key's value before the first add (a fixed --hot-key may have history of its own).
 	initial, readError := readFinal(ctx, client, opts.hotKey, opts.finalReadTries)
@@ -130,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	load := runLoad(ctx, client, loadConfig{clients: opts.clients, duration: opts.duration, maxOps: opts.maxOps,
-		hotKey: opts.hotKey, runID: runID})
+		hotKey: opts.hotKey, runID: runID, cartClients: opts.cartClients, carts: opts.carts})
 	// A signal from now on ends the process as usual: the final reads of a dead cluster may take a while.
 	stop()
 
@@ -142,8 +151,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			load.lastErrors = append(load.lastErrors, "final read of "+key+": "+finalError)
 		}
 	}
+	var finalCarts []cartRead
+	for _, cart := range load.carts {
+		items, finalError := readFinalCart(context.Background(), client, cart, opts.finalReadTries)
+		if finalError != "" {
+			load.lastErrors = append(load.lastErrors, "final read of "+cart+": "+finalError)
+		}
+		finalCarts = append(finalCarts, cartRead{Cart: cart, Items: items})
+	}
 
-	result := buildReport(opts, runID, *initial, load, client)
+	result := buildReport(opts, runID, *initial, load, finalCarts, client)
 	if opts.historyPath != "" {
 		if err := writeJSON(opts.historyPath, load.hotOps); err != nil {
 			fmt.Fprintln(stderr, "clusterload:", err)
@@ -199,6 +216,7 @@ type report struct {
 	RunID           string                   `json:"run_id"`
 	Endpoints       []string                 `json:"endpoints"`
 	Clients         int                      `json:"clients"`
+	CartClients     int                      `json:"cart_clients"`
 	Duration        string                   `json:"duration"`
 	MaxOps          int64                    `json:"max_ops"`
 	RequestTimeout  string                   `json:"request_timeout"`
@@ -211,6 +229,7 @@ type report struct {
 	Fault           *faultReport             `json:"fault"`
 	ExactlyOnce     exactlyOnceReport        `json:"exactly_once"`
 	Linearizability linearizabilityReport    `json:"linearizability"`
+	Carts           cartReport               `json:"carts"`
 	PerEndpoint     map[string]endpointStats `json:"per_endpoint"`
 	SampleErrors    []string                 `json:"sample_errors"`
 	// Verdict is "pass", "violation" or "inconclusive"; Problems says why it is not "pass".
@@ -222,10 +241,12 @@ func milliseconds(nanoseconds int64) float64 {
 	return float64(nanoseconds) / float64(time.Millisecond)
 }
 
-func buildReport(opts options, runID string, initial int64, load loadResult, client *counterClient) report {
+func buildReport(opts options, runID string, initial int64, load loadResult, finalCarts []cartRead,
+	client *counterClient) report {
 	result := report{
-		RunID: runID, Endpoints: opts.endpoints, Clients: opts.clients, Duration: opts.duration.String(),
-		MaxOps: opts.maxOps, RequestTimeout: opts.requestTimeout.String(), OpDeadline: opts.opDeadline.String(),
+		RunID: runID, Endpoints: opts.endpoints, Clients: opts.clients, CartClients: opts.cartClients,
+		Duration: opts.duration.String(),
+		MaxOps:   opts.maxOps, RequestTimeout: opts.requestTimeout.String(), OpDeadline: opts.opDeadline.String(),
 		StartedUnixMs: load.startWall.UnixMilli(), ElapsedMs: milliseconds(load.loadEnd), Ops: load.counts,
 		PerEndpoint: client.endpointStats(), SampleErrors: load.lastErrors, Problems: []string{},
 	}
@@ -253,6 +274,8 @@ func buildReport(opts options, runID string, initial int64, load loadResult, cli
 		result.Problems = append(result.Problems, err.Error())
 	}
 	result.Linearizability = linearizability
+	result.Carts = checkCarts(load.cartAdds, finalCarts, load.cartReads)
+	c := result.Carts
 
 	// Each finding, whether it is a violation (else it leaves the run inconclusive), and what to say of it.
 	findings := []struct {
@@ -264,9 +287,18 @@ func buildReport(opts options, runID string, initial int64, load loadResult, cli
 		{result.ExactlyOnce.Duplicates > 0, true,
 			fmt.Sprintf("%d own keys counted adds more than once", result.ExactlyOnce.Duplicates)},
 		{linearizability.Result == "illegal", true, "the hot key's history is not linearizable"},
+		{c.Lost > 0, true, fmt.Sprintf("%d acknowledged cart items lost", c.Lost)},
+		{c.Duplicates > 0, true, fmt.Sprintf("%d cart items applied more than once", c.Duplicates)},
+		{c.Unexpected > 0, true, fmt.Sprintf("%d cart items no AddItem sent", c.Unexpected)},
+		{c.AppliedRefused > 0, true, fmt.Sprintf("%d cart items applied though every attempt was refused",
+			c.AppliedRefused)},
+		{c.Stale > 0, true, fmt.Sprintf("%d times a cart read missed an item acknowledged before it", c.Stale)},
 		{result.ExactlyOnce.Unverified > 0, false,
 			fmt.Sprintf("%d own keys could not be read after the load", result.ExactlyOnce.Unverified)},
 		{linearizability.Result == "timeout", false, "the linearizability check timed out"},
+		{c.Unverified > 0, false, fmt.Sprintf("%d carts could not be read after the load", c.Unverified)},
+		// Cart clients that got no AddItem through checked nothing of the carts.
+		{opts.cartClients > 0 && c.Acknowledged == 0, false, "no AddItem succeeded"},
 		// Nothing acknowledged means nothing was checked: not a pass.
 		{load.counts.OK == 0, false, "no op succeeded"},
 	}
@@ -324,8 +356,8 @@ func printSummary(out io.Writer, r report) {
 	row := func(name, format string, values ...any) {
 		fmt.Fprintf(out, "%-22s "+format+"\n", append([]any{name}, values...)...)
 	}
-	row("run", "%s: %d clients, %s / %d ops max, %d endpoints", r.RunID, r.Clients, r.Duration, r.MaxOps,
-		len(r.Endpoints))
+	row("run", "%s: %d counter + %d cart clients, %s / %d ops max, %d endpoints", r.RunID, r.Clients,
+		r.CartClients, r.Duration, r.MaxOps, len(r.Endpoints))
 	row("ops", "done %d  ok %d  failed %d  unknown %d  retried %d (%d after an attempt that may have applied)",
 		r.Ops.Done, r.Ops.OK, r.Ops.Failed, r.Ops.Unknown, r.Ops.Retried, r.Ops.RetriedAfterAmbiguous)
 	row("latency", "p50 %.1f ms  p99 %.1f ms  max %.1f ms", r.Latency.P50, r.Latency.P99, r.Latency.Max)
@@ -348,8 +380,24 @@ func printSummary(out io.Writer, r report) {
 	if l.Visualization != "" {
 		row("visualization", "%s", l.Visualization)
 	}
+	if r.CartClients > 0 {
+		printCarts(row, r.Carts)
+	}
 	for _, problem := range r.Problems {
 		row("problem", "%s", problem)
 	}
 	row("verdict", "%s", strings.ToUpper(r.Verdict))
+}
+
+// printCarts prints the cart check's counts, and its first findings.
+func printCarts(row func(name, format string, values ...any), c cartReport) {
+	row("carts", "%d carts, %d AddItems: acknowledged %d  unknown %d (present %d, absent %d)  failed %d",
+		c.Carts, c.Adds, c.Acknowledged, c.Unknown, c.UnknownPresent, c.UnknownAbsent, c.Failed)
+	row("cart exactly-once", "lost %d  duplicates %d  unexpected %d  applied-though-refused %d  unverified carts %d",
+		c.Lost, c.Duplicates, c.Unexpected, c.AppliedRefused, c.Unverified)
+	row("cart reads", "%d checked during the load, %d stale", c.ReadsChecked, c.Stale)
+	for _, finding := range c.Findings {
+		row("cart finding", "%s %s: %s (quantity %d, add %s)", finding.Cart, finding.Product, finding.Verdict,
+			finding.Quantity, finding.Outcome)
+	}
 }

@@ -17,6 +17,9 @@ type loadConfig struct {
 	maxOps   int64
 	hotKey   string
 	runID    string
+	// cartClients send shopping-cart commands to carts carts (none when 0), besides the clients' counter commands.
+	cartClients int
+	carts       int
 }
 
 // clientLog is what one client recorded; each client appends only to its own, so the load needs no shared lock.
@@ -27,9 +30,12 @@ type clientLog struct {
 	completed []completedOp
 	latencies []time.Duration
 	counts    opCounts
+	// A cart client's AddItems and successful GetCarts.
+	cartAdds  []cartAdd
+	cartReads []cartRead
 }
 
-// opCounts counts logical operations (own and hot key together) by what became of them.
+// opCounts counts logical operations (own key, hot key and carts together) by what became of them.
 type opCounts struct {
 	Done    int64 `json:"done"`
 	OK      int64 `json:"ok"`
@@ -80,15 +86,28 @@ type loadResult struct {
 	counts    opCounts
 	// lastErrors: a few distinct errors of failed attempts, to tell in the report what went wrong.
 	lastErrors []string
+	// carts: every cart the cart clients may have used; cartAdds and cartReads (successful GetCarts during the load)
+	// are every cart client's, by call time.
+	carts     []string
+	cartAdds  []cartAdd
+	cartReads []cartRead
 }
 
 func ownKeyName(client int, runID string) string {
 	return "own-" + strconv.Itoa(client) + "-" + runID
 }
 
-// record adds one finished op to the client's log.
-func (log *clientLog) record(client int, kind string, onHotKey bool, call, ret int64, result opResult,
-	errorSet *errorSample) {
+func cartName(runID string, cart int) string {
+	return "cart-" + runID + "-" + strconv.Itoa(cart)
+}
+
+// productName is the product of a cart client's nth AddItem: unique in the run, the op's identity in the cart.
+func productName(client, n int) string {
+	return "p-" + strconv.Itoa(client) + "-" + strconv.Itoa(n)
+}
+
+// recordCommon adds what every finished op contributes to the client's log: its count, time and errors.
+func (log *clientLog) recordCommon(call, ret int64, result opResult, errorSet *errorSample) {
 	log.counts.record(result)
 	log.completed = append(log.completed, completedOp{call: call, ret: ret, ok: result.outcome == outcomeOK})
 	if result.outcome == outcomeOK {
@@ -97,6 +116,12 @@ func (log *clientLog) record(client int, kind string, onHotKey bool, call, ret i
 		errorSet.add(result.lastError)
 	}
 	errorSet.add(result.ambiguousError)
+}
+
+// record adds one finished counter op to the client's log.
+func (log *clientLog) record(client int, kind string, onHotKey bool, call, ret int64, result opResult,
+	errorSet *errorSample) {
+	log.recordCommon(call, ret, result, errorSet)
 	if onHotKey {
 		op := hotOp{Client: client, Kind: kind, Call: call, Return: ret, Outcome: result.outcome.String(),
 			Value: result.value, Attempts: result.attempts, AmbiguousAttempts: result.ambiguousAttempts,
@@ -115,13 +140,28 @@ func (log *clientLog) record(client int, kind string, onHotKey bool, call, ret i
 	}
 }
 
-// runLoad starts the clients; each alternates an add on its own key with an add or get on the hot key, until the
+// recordCart adds one finished cart op to the client's log: an AddItem of product (empty for a GetCart).
+func (log *clientLog) recordCart(cart, product string, call, ret int64, result opResult, errorSet *errorSample) {
+	log.recordCommon(call, ret, result, errorSet)
+	if product != "" {
+		log.cartAdds = append(log.cartAdds, cartAdd{Cart: cart, Product: product, Outcome: result.outcome.String(),
+			Call: call, Return: ret})
+	} else if result.outcome == outcomeOK {
+		log.cartReads = append(log.cartReads, cartRead{Cart: cart, Call: call, Items: result.cartItems})
+	}
+}
+
+// cartReadEvery: one cart op in this many is a GetCart, the others AddItems.
+const cartReadEvery = 5
+
+// runLoad starts the clients; each alternates an add on its own key with an add or get on the hot key, and each
+// cart client sends AddItems of new products (and now and then a GetCart) to carts picked at random, until the
 // duration is over, maxOps ops have been started across all clients, or ctx is cancelled.
 func runLoad(ctx context.Context, client *counterClient, config loadConfig) loadResult {
 	start := time.Now()
 	since := func() int64 { return int64(time.Since(start)) }
 	var started atomic.Int64
-	logs := make([]clientLog, config.clients)
+	logs := make([]clientLog, config.clients+config.cartClients)
 	errorSet := newErrorSample(8)
 	var wg sync.WaitGroup
 	for id := 0; id < config.clients; id++ {
@@ -154,11 +194,44 @@ func runLoad(ctx context.Context, client *counterClient, config loadConfig) load
 			}
 		}(id)
 	}
+	for id := config.clients; id < config.clients+config.cartClients; id++ {
+		wg.Add(1)
+		go func(id int) {
+			defer wg.Done()
+			log := &logs[id]
+			random := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(id)))
+			for n := 0; ctx.Err() == nil && time.Since(start) < config.duration; n++ {
+				if started.Add(1) > config.maxOps {
+					return
+				}
+				cart := cartName(config.runID, random.IntN(config.carts))
+				product := ""
+				call := since()
+				var result opResult
+				if random.IntN(cartReadEvery) == 0 {
+					result = client.getCart(ctx, cart)
+				} else {
+					product = productName(id, n)
+					result = client.addCartItem(ctx, cart, product)
+				}
+				log.recordCart(cart, product, call, since(), result, errorSet)
+			}
+		}(id)
+	}
 	wg.Wait()
 	result := loadResult{startWall: start, loadEnd: since(), lastErrors: errorSet.list()}
+	if config.cartClients > 0 {
+		for cart := 0; cart < config.carts; cart++ {
+			result.carts = append(result.carts, cartName(config.runID, cart))
+		}
+	}
 	for i := range logs {
+		result.cartAdds = append(result.cartAdds, logs[i].cartAdds...)
+		result.cartReads = append(result.cartReads, logs[i].cartReads...)
 		result.hotOps = append(result.hotOps, logs[i].hotOps...)
-		result.ownCounts = append(result.ownCounts, logs[i].ownCount)
+		if i < config.clients { // a cart client has no own key
+			result.ownCounts = append(result.ownCounts, logs[i].ownCount)
+		}
 		result.completed = append(result.completed, logs[i].completed...)
 		result.latencies = append(result.latencies, logs[i].latencies...)
 		result.counts.add(logs[i].counts)
@@ -177,6 +250,19 @@ func readFinal(ctx context.Context, client *counterClient, key string, tries int
 		if result.outcome == outcomeOK {
 			value := result.value
 			return &value, ""
+		}
+		lastError = result.lastError
+	}
+	return nil, lastError
+}
+
+// readFinalCart reads a cart once the load has stopped, tried like readFinal; nil when every try failed.
+func readFinalCart(ctx context.Context, client *counterClient, cart string, tries int) ([]cartLine, string) {
+	lastError := ""
+	for try := 0; try < tries && ctx.Err() == nil; try++ {
+		result := client.getCart(ctx, cart)
+		if result.outcome == outcomeOK {
+			return result.cartItems, ""
 		}
 		lastError = result.lastError
 	}
