@@ -7,7 +7,9 @@
 #      whose shards B owns (every command forwarded by A to B over the transport): forwarded/local, target ≤ 1.5× the
 #      cost, i.e. forwarded throughput ≥ 1/1.5 = 67 % of local;
 #   3. three members, the client's channels spread over all three (a client does not know the owner, so about 2/3 of
-#      the commands are forwarded): throughput vs one member, target ≥ 0.8×.
+#      the commands are forwarded): throughput vs one member, target ≥ 0.8×; and, right after, the same carts sent
+#      each to its owner (grpc_load's routed entity list, as a client that knows the shard map would; nothing
+#      forwarded): what the members cost when the cores are shared but no command takes a second hop.
 # Which carts are whose: a cart's shard is FNV-1a 64 of its id modulo --shards (runtime::shard_of), the owners are read
 # from the store's cluster_shards table. Each forwarded row checks A's actorstate_cluster_forwarded_commands_total
 # (and B's inbound counter) and fails loudly when the commands were not forwarded; each local row checks that
@@ -224,24 +226,29 @@ usage() {
 }
 clk_tck="$(getconf CLK_TCK)"
 
-# entity_list FILE PREFIX OWNER...: $entities cart ids PREFIX<n> whose shards one of OWNER owns (per the store).
+# entity_list FILE PREFIX OWNER...: $entities cart ids PREFIX<n> whose shards one of OWNER owns (per the store); and
+# FILE.routes, the same ids each with the index of its owner among OWNER... (grpc_load's routed entity list).
 entity_list() {
   local file="$1" prefix="$2"
   shift 2
   local -A mine=()
-  local owner shard
+  local owner shard index=0
   for owner in "$@"; do
     for shard in $(psql "$pg_uri" -Atc "SELECT shard FROM cluster_shards WHERE cluster = '$cluster' AND owner = '$owner'"); do
-      mine[$shard]=1
+      mine[$shard]=$index
     done
+    index=$((index + 1))
   done
   ((${#mine[@]} > 0)) || die "the store gives no shard of cluster $cluster to $*"
   : >"$file"
-  local n=0 k=0
+  : >"$file.routes"
+  local n=0 k=0 owner_index
   while ((n < entities)); do
     ((k < entities * 100)) || die "could not find $entities carts on the shards of $*"
-    if [[ -n "${mine[$(shard_of "$prefix$k")]:-}" ]]; then
+    owner_index="${mine[$(shard_of "$prefix$k")]:-}"
+    if [[ -n "$owner_index" ]]; then
       echo "$prefix$k" >>"$file"
+      echo "$prefix$k $owner_index" >>"$file.routes"
       n=$((n + 1))
     fi
     k=$((k + 1))
@@ -404,6 +411,19 @@ for call in "${calls[@]}"; do
     add_row "3 members, client spread over all" "$call" "$c" "$(commas "$mr")" "$(lat "$m")" "${ratio}× 1 member" \
       "≥ 0.8× $mark" \
       "x + y + z: $(per_call "$u_0" "$u_1" "$m"); ${fwd_pct} % forwarded; errors $(field "$m" errors)"
+    log "3 members: $call, $c callers, each cart sent to its owner"
+    r="$(load "$call" "$targets" "$work/three.ids.routes" "$c")"
+    u_2="$(usage "${cpu_pid[x]}" "${cpu_pid[y]}" "${cpu_pid[z]}")"
+    f2="$(forwarded_sum x y z)"
+    # The proof that the client routed: no member forwarded (a handover under way would show here too).
+    [[ $((f2 - f1)) == 0 ]] || die "the owner-routed row forwarded $((f2 - f1)) commands"
+    rr="$(field "$r" rate)"
+    ratio="$(LC_ALL=C awk -v m="$rr" -v b="$br" 'BEGIN { printf "%.2f", (b > 0 ? m / b : 0) }')"
+    mark="✘"
+    LC_ALL=C awk -v r="$ratio" 'BEGIN { exit !(r >= 0.8) }' && mark="✔"
+    add_row "3 members, each cart sent to its owner" "$call" "$c" "$(commas "$rr")" "$(lat "$r")" \
+      "${ratio}× 1 member" "≥ 0.8× $mark" \
+      "x + y + z: $(per_call "$u_1" "$u_2" "$r"); nothing forwarded; errors $(field "$r" errors)"
   done
 done
 stop_members "${member_pid[x]}" "${member_pid[y]}" "${member_pid[z]}"

@@ -7,7 +7,9 @@
 // recovery time of ENTITY when the serving process was just started).
 // `--entity-list FILE` takes the entity ids from FILE (one per line) instead of prefix + number: a cluster benchmark
 // picks ids whose shards one member owns. Several comma-separated targets (members of one cluster) each get
-// `--channels` channels, interleaved so that consecutive callers talk to consecutive targets.
+// `--channels` channels, interleaved so that consecutive callers talk to consecutive targets. A line "ID INDEX"
+// routes that entity: every call to it goes to target INDEX (0-based), as a client that knows each entity's owner
+// would send it (every line must then have one).
 //   grpc_load --target 127.0.0.1:PORT[,HOST:PORT...] --call AddItem|GetCart|echo [--concurrency 1,32,256]
 //             [--entities 1000 | --entity-list FILE] [--entity-prefix bench-] [--seconds 3] [--max-calls N]
 //             [--channels 4] [--json]
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -54,6 +57,10 @@ struct caller {
   size_t entities = 1;
   std::string prefix;
   const std::vector<std::string>* ids = nullptr;  // --entity-list, if given: ids[k] instead of prefix + k
+  // Routed entity lists: entity k goes to target (*routes)[k], over this caller's channel among that target's.
+  const std::vector<size_t>* routes = nullptr;
+  std::vector<stubs>* all = nullptr;
+  size_t targets = 1;
   uint64_t n = 0;
   clock_type::time_point deadline;
   std::atomic<int64_t>* budget = nullptr;
@@ -87,6 +94,11 @@ struct caller {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds{10});
     auto k = (index * 7919 + n++) % entities;
     auto user = ids ? (*ids)[k] : prefix + std::to_string(k);
+    if (routes != nullptr) {
+      // Channel i goes to target i % targets (see main), so target t's channels are t, t + targets, ...
+      auto channels = all->size() / targets;
+      stub = &(*all)[(index % channels) * targets + (*routes)[k]];
+    }
     start = clock_type::now();
     auto on_reply = [this](grpc::Status status) {
       if (status.ok()) {
@@ -116,8 +128,9 @@ struct caller {
   }
 };
 
-result run(std::vector<stubs>& all, call_kind kind, size_t concurrency, size_t entities, const std::string& prefix,
-           const std::vector<std::string>* ids, std::chrono::seconds duration, uint64_t max_calls) {
+result run(std::vector<stubs>& all, size_t targets, call_kind kind, size_t concurrency, size_t entities,
+           const std::string& prefix, const std::vector<std::string>* ids, const std::vector<size_t>* routes,
+           std::chrono::seconds duration, uint64_t max_calls) {
   std::mutex mtx;
   std::condition_variable cv;
   size_t finished = 0;
@@ -132,6 +145,9 @@ result run(std::vector<stubs>& all, call_kind kind, size_t concurrency, size_t e
     c->entities = entities;
     c->prefix = prefix;
     c->ids = ids;
+    c->routes = routes;
+    c->all = &all;
+    c->targets = targets;
     c->deadline = begin + duration;
     c->budget = &budget;
     c->done = [&] {
@@ -206,7 +222,8 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", concurrency)->delimiter(',')->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--entities", entities)->capture_default_str()->check(CLI::Range(1, 100000000));
   app.add_option("--entity-prefix", prefix)->capture_default_str();
-  app.add_option("--entity-list", entity_list, "A file of entity ids, one per line, used instead of --entities")
+  app.add_option("--entity-list", entity_list,
+                 "A file of entity ids, one per line (\"ID INDEX\": sent to target INDEX), used instead of --entities")
       ->check(CLI::ExistingFile);
   app.add_option("--seconds", seconds)->capture_default_str()->check(CLI::Range(1, 600));
   app.add_option("--max-calls", max_calls, "Upper bound of calls per scenario")->capture_default_str();
@@ -217,19 +234,6 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "One JSON record per scenario instead of a table");
   CLI11_PARSE(app, argc, argv);
 
-  std::vector<std::string> ids;
-  if (!entity_list.empty()) {
-    std::ifstream in{entity_list};
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty())
-        ids.push_back(line);
-    if (ids.empty()) {
-      std::fprintf(stderr, "grpc_load: no entity ids in %s\n", entity_list.c_str());
-      return 2;
-    }
-    entities = ids.size();
-  }
-
   std::vector<std::string> targets;
   for (size_t from = 0;;) {
     auto comma = target.find(',', from);
@@ -237,6 +241,35 @@ int main(int argc, char** argv) {
     if (comma == std::string::npos)
       break;
     from = comma + 1;
+  }
+
+  std::vector<std::string> ids;
+  std::vector<size_t> routes;
+  if (!entity_list.empty()) {
+    std::ifstream in{entity_list};
+    size_t number = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++number;
+      if (line.empty())
+        continue;
+      auto space = line.find(' ');
+      ids.push_back(line.substr(0, space));
+      if (space == std::string::npos)
+        continue;
+      auto index = std::strtoull(line.c_str() + space + 1, nullptr, 10);
+      if (index >= targets.size() || routes.size() + 1 != ids.size()) {
+        std::fprintf(stderr, "grpc_load: %s line %zu: \"ID INDEX\" with INDEX below %zu, on every line or none\n",
+                     entity_list.c_str(), number, targets.size());
+        return 2;
+      }
+      routes.push_back(index);
+    }
+    if (ids.empty() || (!routes.empty() && routes.size() != ids.size())) {
+      std::fprintf(stderr, "grpc_load: %s: %s\n", entity_list.c_str(),
+                   ids.empty() ? "no entity ids" : "a target index on some lines but not all");
+      return 2;
+    }
+    entities = ids.size();
   }
   std::vector<stubs> all;
   // Channel i goes to target i % targets: caller j uses channel j % channels, so callers spread evenly over targets.
@@ -273,8 +306,8 @@ int main(int argc, char** argv) {
   if (!json)
     std::printf("| call | callers | calls/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
   for (auto c : concurrency) {
-    auto r =
-        run(all, kind, c, entities, prefix, ids.empty() ? nullptr : &ids, std::chrono::seconds{seconds}, max_calls);
+    auto r = run(all, targets.size(), kind, c, entities, prefix, ids.empty() ? nullptr : &ids,
+                 routes.empty() ? nullptr : &routes, std::chrono::seconds{seconds}, max_calls);
     bench::print_throughput(call, call, entities, c, r, {{"calls", r.calls}}, json);
   }
   return 0;

@@ -101,11 +101,15 @@ private:
   std::vector<std::thread> threads_;
 };
 
-/// Passes everything to the store's coordination, but fails renewals while `fail_renewals` is set.
+/// Passes everything to the store's coordination, but fails renewals while `fail_renewals` is set, and counts the
+/// `confirm_gone` questions; with `processes_gone` it answers them as a store that finds every asked-about process
+/// gone (the memory store has no liveness tokens): it removes the member (`leave`, which removes one owning no shards).
 class flaky_coordination final : public persistence::coordination {
 public:
   explicit flaky_coordination(persistence::coordination& inner) : inner_(inner) {}
   std::atomic<bool> fail_renewals{false};
+  std::atomic<bool> processes_gone{false};
+  std::atomic<int> gone_asked{0};
 
   void init_cluster(std::string c, uint32_t n, persistence::callback<result<uint32_t>> done) override {
     inner_.init_cluster(std::move(c), n, std::move(done));
@@ -126,6 +130,12 @@ public:
     inner_.leave(std::move(c), std::move(id), inc, std::move(done));
   }
   void confirm_gone(std::string c, std::string id, int64_t inc, persistence::callback<result<bool>> done) override {
+    ++gone_asked;
+    if (processes_gone.load()) {
+      inner_.leave(std::move(c), std::move(id), inc,
+                   [done = std::move(done)](status st) { done(st.ok() ? result<bool>{true} : result<bool>{st}); });
+      return;
+    }
     inner_.confirm_gone(std::move(c), std::move(id), inc, std::move(done));
   }
   void members(std::string c, persistence::callback<result<std::vector<persistence::member_record>>> done) override {
@@ -180,6 +190,7 @@ struct fixture {
     o.shards = shard_count;
     o.failure_timeout = 1500ms;
     o.max_rebalance = 4;
+    o.forget_down_after = forget_after;
     return o;
   }
 
@@ -254,6 +265,8 @@ struct fixture {
     return pred();
   }
 
+  /// member_options::forget_down_after of the members added (0: the default, 30 s here).
+  std::chrono::milliseconds forget_after{0};
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<persistence::store> store;
@@ -330,6 +343,53 @@ TEST_CASE_FIXTURE(fixture, "member.a_crashed_members_shards_are_taken_over_after
     if (v.id == "c")
       c_down = v.status == "down" && v.shards == 0;
   CHECK(c_down);
+}
+
+/// Whether `observer`'s last reading lists member `id` (as up, leaving or down).
+bool lists(const test_member& observer, const std::string& id) {
+  auto view = observer.m->view();
+  return std::any_of(view.members.begin(), view.members.end(), [&](const auto& v) { return v.id == id; });
+}
+
+TEST_CASE_FIXTURE(fixture, "member.a_member_down_long_whose_process_is_gone_is_forgotten") {
+  // Well past the takeover (failure timeout + margin, 2 s), so that a slow host still sees c listed after it.
+  forget_after = 6s;
+  flaky->processes_gone = true;
+  add("a", flaky.get());
+  add("b", flaky.get());
+  add("c", flaky.get());
+  REQUIRE(eventually([&] { return balanced(); }));
+  members[2]->m->stop();  // as a crash whose connection nobody saw close
+  members[2]->m.reset();
+  REQUIRE(eventually([&] { return balanced(); }));
+  // Taken over after the failure timeout, but still listed (down) until forget_down_after.
+  CHECK(lists(*members[0], "c"));
+  CHECK(flaky->gone_asked.load() == 0);
+  REQUIRE(eventually([&] { return !lists(*members[0], "c") && !lists(*members[1], "c"); }, 15s));
+  CHECK(members[0]->m->counters().down_members_forgotten + members[1]->m->counters().down_members_forgotten >= 1);
+  // Each survivor asks about the incarnation once; the first answer removes it, so nobody asks again.
+  CHECK(flaky->gone_asked.load() <= 2);
+  CHECK(balanced());
+}
+
+TEST_CASE_FIXTURE(fixture, "member.a_member_down_long_whose_process_lives_stays_listed_and_is_asked_rarely") {
+  forget_after = 2s;
+  add("a", flaky.get());
+  add("b", flaky.get());
+  REQUIRE(eventually([&] { return balanced(); }));
+  members[1]->m->stop();  // silent; the memory store never confirms a process gone
+  members[1]->m.reset();
+  REQUIRE(eventually([&] { return balanced(); }));
+  REQUIRE(eventually([&] { return flaky->gone_asked.load() >= 1; }, 5s));
+  // a reads the store every 500 ms; over the next 4 s it asks again at most about every 2 s (at most 4 questions in
+  // all, counting one before this wait began), not at every reading (8 or more), and b stays listed as down.
+  std::this_thread::sleep_for(4s);
+  CHECK(flaky->gone_asked.load() <= 4);
+  auto view = members[0]->m->view();
+  bool b_down = false;
+  for (const auto& v : view.members)
+    b_down = b_down || (v.id == "b" && v.status == "down");
+  CHECK(b_down);
 }
 
 TEST_CASE_FIXTURE(fixture, "member.a_leaving_member_hands_every_shard_over_and_is_removed") {

@@ -78,6 +78,8 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
   std::vector<persistence::member_record> last_members_;  // the last reading's members (for nudges)
   std::optional<clock::time_point> extra_read_at_;        // a read scheduled for when a takeover becomes possible
   std::vector<std::shared_ptr<std::promise<status>>> leave_waiters_;
+  // forget_long_down: per member id, the incarnation last asked about and when it may be asked again.
+  std::map<std::string, std::pair<int64_t, clock::time_point>> asked_gone_;
 
   // Shared with readers on other threads.
   mutable std::mutex mtx_;
@@ -323,6 +325,41 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
         });
   }
 
+  /// Members not renewed for forget_down_after are asked about, each incarnation once per that interval: if the
+  /// process is gone (its liveness token is free), the store removes it, so /cluster stops listing a crashed member
+  /// forever. on_peer_lost confirms most crashes at once; this catches members whose connection this one never saw
+  /// close. A member that is only cut off keeps its token and stays listed as down.
+  void forget_long_down(const std::vector<persistence::member_record>& members) {
+    auto now = clock::now();
+    std::map<std::string, std::pair<int64_t, clock::time_point>> still_listed;
+    for (const auto& m : members) {
+      auto asked = asked_gone_.find(m.id);
+      if (asked != asked_gone_.end())
+        still_listed.insert(*asked);
+      if (m.id == opts.id || m.age_ms < opts.forget_down_after.count())
+        continue;
+      auto& entry = still_listed[m.id];
+      if (entry.first == m.incarnation && now < entry.second)
+        continue;
+      entry = {m.incarnation, now + opts.forget_down_after};
+      coord.confirm_gone(opts.cluster, m.id, m.incarnation,
+                         [this_ = shared_from_this(), id = m.id, inc = m.incarnation](result<bool> gone) {
+                           if (!gone.ok() || !gone.value())
+                             return;
+                           this_->post([id, inc](impl& me) {
+                             log::info("forgot a cluster member that stopped renewing long ago: its process is gone",
+                                       {{"member", me.opts.id}, {"forgot", id}, {"incarnation", std::to_string(inc)}});
+                             {
+                               std::lock_guard<std::mutex> guard{me.mtx_};
+                               ++me.counters_.down_members_forgotten;
+                             }
+                             me.read();
+                           });
+                         });
+    }
+    asked_gone_ = std::move(still_listed);  // ids no longer listed are dropped, so the map stays bounded
+  }
+
   /// After releasing a shard: tell the member placement prefers for it to read now, so it claims the shard at once
   /// instead of at its next tick.
   void nudge_next_owner(uint32_t i) {
@@ -368,6 +405,7 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
     auto plan = decide(in);
     apply(plan, owners);
     publish(members, owners);
+    forget_long_down(members);
     last_members_ = members;
     schedule_takeover_read(members, owners);
     if (leaving_)
@@ -585,6 +623,8 @@ result<std::unique_ptr<member>> member::start(caf::actor_system& sys, persistenc
     opts.self_fence_margin = opts.failure_timeout / 6;
   if (opts.takeover_margin.count() == 0)
     opts.takeover_margin = opts.failure_timeout / 3;
+  if (opts.forget_down_after.count() == 0)
+    opts.forget_down_after = std::max(std::chrono::milliseconds{30'000}, opts.failure_timeout * 10);
   if (opts.self_fence_margin >= opts.failure_timeout)
     return status{status_code::invalid_argument, "the self-fence margin must be shorter than the failure timeout"};
 

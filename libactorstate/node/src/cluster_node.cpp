@@ -287,6 +287,9 @@ std::string cluster_node::render_metrics() const {
   line("actorstate_cluster_crashes_confirmed_total", "counter",
        "Peers whose connection closed and whose process the store confirmed gone (shards taken at once)",
        c.crashes_confirmed);
+  line("actorstate_cluster_down_members_forgotten_total", "counter",
+       "Members down for --failure-timeout x 10 (at least 30 s) whose process the store found gone, then removed",
+       c.down_members_forgotten);
   line("actorstate_cluster_last_takeover_seconds", "gauge",
        "The last takeover: from the first reading without a live owner to serving the shard (-1: none yet)",
        c.last_takeover_ms < 0 ? -1.0 : static_cast<double>(c.last_takeover_ms) / 1000.0);

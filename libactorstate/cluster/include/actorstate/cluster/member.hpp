@@ -61,6 +61,11 @@ struct member_options {
   /// failure_timeout / 3.
   std::chrono::milliseconds takeover_margin{0};
   size_t max_rebalance = 4;  ///< Handovers under way at once (rebalancing and leaving).
+  /// A member not renewed for this long is asked about (`coordination::confirm_gone`, once per this interval): if its
+  /// process is gone, the store removes it and the cluster stops listing it as down. Crashes whose connection closed
+  /// are confirmed at once anyway; this catches the rest (the connection never opened, the peer died before this
+  /// member started). Default: 10 x failure_timeout, at least 30 s.
+  std::chrono::milliseconds forget_down_after{0};
   /// How long `start` waits for the store to answer (init, join).
   std::chrono::milliseconds store_timeout{10000};
   /// Where the member publishes its lease for the entities to check before they answer (runtime/lease.hpp); the
@@ -98,6 +103,7 @@ struct member_counters {
   uint64_t self_fences = 0;  ///< times the lease ran out before a renewal was confirmed
   /// peers whose connection closed and whose process the store confirmed gone (their shards taken at once)
   uint64_t crashes_confirmed = 0;
+  uint64_t down_members_forgotten = 0;  ///< Members down for forget_down_after whose process was found gone.
   /// The last takeover: from the first reading that showed the shard without a live owner to serving it, in ms.
   int64_t last_takeover_ms = -1;
 };
