@@ -175,6 +175,10 @@ struct fixture {
     flaky = std::make_unique<flaky_coordination>(*store->cluster_coordination());
   }
   ~fixture() {
+    {
+      std::lock_guard<std::mutex> guard{nudge_mtx};
+      by_address.clear();
+    }
     for (auto& m : members)
       if (m->m)
         m->m->stop();
@@ -188,9 +192,15 @@ struct fixture {
     o.id = id;
     o.address = id + ":9300";
     o.shards = shard_count;
-    o.failure_timeout = 1500ms;
+    o.failure_timeout = failure_timeout;
     o.max_rebalance = 4;
     o.forget_down_after = forget_after;
+    if (wire_nudges)
+      o.nudge = [this](const std::string& address) {
+        std::lock_guard<std::mutex> guard{nudge_mtx};
+        if (auto i = by_address.find(address); i != by_address.end())
+          i->second->reread();
+      };
     return o;
   }
 
@@ -203,6 +213,10 @@ struct fixture {
     auto started = member::start(*sys, coord != nullptr ? *coord : *store->cluster_coordination(), *tm->control, o);
     REQUIRE_MESSAGE(started.ok(), started.error().to_string());
     tm->m = std::move(started.value());
+    if (wire_nudges) {
+      std::lock_guard<std::mutex> guard{nudge_mtx};
+      by_address[id + ":9300"] = tm->m.get();
+    }
     members.push_back(std::move(tm));
     return *members.back();
   }
@@ -265,8 +279,14 @@ struct fixture {
     return pred();
   }
 
-  /// member_options::forget_down_after of the members added (0: the default, 30 s here).
+  /// member_options of the members added: the failure timeout, and forget_down_after (0: the default, 30 s here).
+  std::chrono::milliseconds failure_timeout{1500};
   std::chrono::milliseconds forget_after{0};
+  /// Whether the members nudge each other (as the node wires member_options::nudge over the transport): a member
+  /// stays reachable for nudges until the test takes it out of `by_address`.
+  bool wire_nudges = false;
+  std::mutex nudge_mtx;
+  std::map<std::string, member*> by_address;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<persistence::store> store;
@@ -390,6 +410,27 @@ TEST_CASE_FIXTURE(fixture, "member.a_member_down_long_whose_process_lives_stays_
   for (const auto& v : view.members)
     b_down = b_down || (v.id == "b" && v.status == "down");
   CHECK(b_down);
+}
+
+TEST_CASE_FIXTURE(fixture, "member.members_tell_each_other_to_read_so_placement_does_not_wait_for_renewals") {
+  // Renewals, and the readings after them, every 10 s: a join, the bounded handover steps that follow it, and a
+  // leave would each take one or more of them. With the nudges (a new member's, a releaser's to the next owner, a
+  // claimer's to everyone) they take well under one.
+  failure_timeout = 30s;
+  wire_nudges = true;
+  add("a");
+  add("b");
+  add("c");
+  CHECK(eventually([&] { return balanced(); }, 8s));
+  auto left = members[2]->m->leave(8s);
+  CHECK_MESSAGE(left.ok(), left.to_string());
+  {
+    std::lock_guard<std::mutex> guard{nudge_mtx};
+    by_address.erase("c:9300");
+  }
+  members[2]->m->stop();
+  members[2]->m.reset();
+  CHECK(eventually([&] { return balanced(); }, 8s));
 }
 
 TEST_CASE_FIXTURE(fixture, "member.a_leaving_member_hands_every_shard_over_and_is_removed") {
