@@ -74,7 +74,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	flags.StringVar(&opts.visualizePath, "visualize", "",
 		"on a linearizability violation, write Porcupine's HTML visualization to this file")
 	flags.StringVar(&opts.faultAtPath, "fault-at-file", "",
-		"file with the unix-ms time the test injected a fault; reports the time to the first success after it")
+		"file with the unix-ms time the test injected a fault; reports the time to the first success after it, "+
+			"overall and per entity")
 	if err := flags.Parse(args); err != nil {
 		return opts, err
 	}
