@@ -241,10 +241,12 @@ func longestGapWithoutSuccess(successReturns []int64, loadEnd int64) gap {
 	return longest
 }
 
-// completedOp is an op's call and return (nanoseconds since the load started) and whether it succeeded.
+// completedOp is an op's call and return (nanoseconds since the load started), whether it succeeded, and the entity
+// it addressed (a counter key or a cart id).
 type completedOp struct {
 	call, ret int64
 	ok        bool
+	entity    string
 }
 
 // recoveryAfterFault is the time from the fault to the completion of the first successful op invoked at or after
@@ -260,6 +262,65 @@ func recoveryAfterFault(ops []completedOp, faultAt int64) (time.Duration, bool) 
 		return 0, false
 	}
 	return time.Duration(first - faultAt), true
+}
+
+// entityRecovery is, per entity with at least one op invoked at or after the fault, the time from the fault to the
+// completion of its first successful op invoked at or after it. The entities whose shards were on a crashed member
+// are among them, and the others recover within milliseconds, so the slowest entity bounds the time until commands
+// on the moved entities succeed again (it also includes any wait of the entity's client on other entities).
+type entityRecovery struct {
+	Entities     int           // entities with an op invoked at or after the fault
+	Recovered    int           // of them, those with a success among those ops
+	Slowest      string        // the recovered entity whose first success came last ("" when none recovered)
+	SlowestAfter time.Duration // its time from the fault to that success
+	Median       time.Duration // the median of the recovered entities' times (the mean of the middle two if even)
+	NotRecovered []string      // the entities with ops invoked at or after the fault but no success, sorted
+}
+
+// entityRecoveryAfterFault measures each entity as recoveryAfterFault measures them all: ops invoked before the
+// fault (in flight at it, perhaps served before it took effect) do not count, and an entity touched only before the
+// fault is not measured.
+func entityRecoveryAfterFault(ops []completedOp, faultAt int64) entityRecovery {
+	firstSuccess := map[string]int64{} // per entity touched after the fault: its first success's return, or -1
+	for _, op := range ops {
+		if op.call < faultAt {
+			continue
+		}
+		first, seen := firstSuccess[op.entity]
+		if !seen {
+			first = -1
+		}
+		if op.ok && (first < 0 || op.ret < first) {
+			first = op.ret
+		}
+		firstSuccess[op.entity] = first
+	}
+	result := entityRecovery{Entities: len(firstSuccess)}
+	var times []time.Duration
+	for entity, first := range firstSuccess {
+		if first < 0 {
+			result.NotRecovered = append(result.NotRecovered, entity)
+			continue
+		}
+		after := time.Duration(first - faultAt)
+		times = append(times, after)
+		// Ties go to the first name, so that the answer does not depend on the map's order.
+		slower := after > result.SlowestAfter || (after == result.SlowestAfter && entity < result.Slowest)
+		if result.Slowest == "" || slower {
+			result.Slowest, result.SlowestAfter = entity, after
+		}
+	}
+	sort.Strings(result.NotRecovered)
+	result.Recovered = len(times)
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	switch n := len(times); {
+	case n == 0:
+	case n%2 == 1:
+		result.Median = times[n/2]
+	default:
+		result.Median = (times[n/2-1] + times[n/2]) / 2
+	}
+	return result
 }
 
 // cartLine is one item of GetCart's answer (the proto's LineItem in its JSON mapping).

@@ -436,3 +436,138 @@ func TestGetCartRepliesAreParsed(t *testing.T) {
 		t.Fatal("a counter's reply read as a cart")
 	}
 }
+
+// failoverOps: "moved" recovers last, "local" first, "before" is touched only before the fault, "in-flight" succeeds
+// only with an op invoked before the fault, and "down" has ops after the fault that all fail.
+func failoverOps() []completedOp {
+	return []completedOp{
+		{call: 10, ret: 20, ok: true, entity: "before"},
+		{call: 90, ret: 5000, ok: true, entity: "before"}, // in flight at the fault: ignored
+		{call: 95, ret: 110, ok: true, entity: "in-flight"},
+		{call: 90, ret: 120, ok: true, entity: "moved"}, // in flight: may have been served before the fault
+		{call: 100, ret: 400, ok: false, entity: "moved"},
+		{call: 410, ret: 900, ok: true, entity: "moved"}, // its first success invoked after the fault
+		{call: 500, ret: 700, ok: true, entity: "moved"}, // invoked later, completed earlier: the first
+		{call: 950, ret: 960, ok: true, entity: "moved"},
+		{call: 101, ret: 105, ok: true, entity: "local"},
+		{call: 102, ret: 130, ok: true, entity: "middle"},
+		{call: 120, ret: 140, ok: false, entity: "down"},
+		{call: 150, ret: 300, ok: false, entity: "down"},
+	}
+}
+
+func TestEntityRecoveryFindsTheSlowestEntity(t *testing.T) {
+	got := entityRecoveryAfterFault(failoverOps(), 100)
+	// Measured: moved (600), local (5), middle (30), and down (no success); before and in-flight are not.
+	if got.Entities != 4 || got.Recovered != 3 {
+		t.Fatalf("entities %d recovered %d, want 4 and 3: %+v", got.Entities, got.Recovered, got)
+	}
+	if got.Slowest != "moved" || got.SlowestAfter != 600 {
+		t.Fatalf("slowest %q after %v, want moved after 600ns", got.Slowest, got.SlowestAfter)
+	}
+	if got.Median != 30 {
+		t.Fatalf("median %v, want 30ns", got.Median)
+	}
+	if strings.Join(got.NotRecovered, ",") != "down" {
+		t.Fatalf("not recovered %v, want [down]", got.NotRecovered)
+	}
+}
+
+func TestEntityRecoveryIgnoresEntitiesTouchedOnlyBeforeTheFault(t *testing.T) {
+	ops := []completedOp{
+		{call: 10, ret: 20, ok: true, entity: "early"},
+		{call: 50, ret: 9000, ok: true, entity: "early"}, // in flight at the fault, however late it returned
+		{call: 200, ret: 230, ok: true, entity: "late"},
+	}
+	got := entityRecoveryAfterFault(ops, 100)
+	if got.Entities != 1 || got.Slowest != "late" || got.SlowestAfter != 130 || len(got.NotRecovered) != 0 {
+		t.Fatalf("got %+v, want only late, 130ns", got)
+	}
+}
+
+func TestEntityRecoveryDoesNotCountOpsInFlightAtTheFault(t *testing.T) {
+	ops := []completedOp{
+		{call: 99, ret: 150, ok: true, entity: "a"},   // invoked before the fault
+		{call: 100, ret: 180, ok: false, entity: "a"}, // at the fault: counts, but failed
+		{call: 190, ret: 250, ok: true, entity: "a"},
+	}
+	got := entityRecoveryAfterFault(ops, 100)
+	if got.Slowest != "a" || got.SlowestAfter != 150 || got.Median != 150 {
+		t.Fatalf("got %+v, want a after 150ns", got)
+	}
+}
+
+func TestEntityRecoveryReportsAnEntityWithNoSuccessAfterTheFault(t *testing.T) {
+	ops := []completedOp{
+		{call: 50, ret: 150, ok: true, entity: "b"}, // a success, but in flight at the fault
+		{call: 110, ret: 200, ok: false, entity: "b"},
+		{call: 120, ret: 210, ok: false, entity: "c"},
+	}
+	got := entityRecoveryAfterFault(ops, 100)
+	if got.Entities != 2 || got.Recovered != 0 || got.Slowest != "" || got.SlowestAfter != 0 || got.Median != 0 {
+		t.Fatalf("got %+v, want 2 entities, none recovered", got)
+	}
+	if strings.Join(got.NotRecovered, ",") != "b,c" {
+		t.Fatalf("not recovered %v, want [b c]", got.NotRecovered)
+	}
+	fault := faultRecovery(1700000000000, 100, ops)
+	if fault.EntitiesAfterFault != 2 || fault.EntitiesNotRecovered != 2 || fault.SlowestEntityRecoveryMs != nil ||
+		fault.MedianEntityRecoveryMs != nil || fault.SlowestEntity != "" || fault.RecoveryMs != nil {
+		t.Fatalf("fault report %+v", fault)
+	}
+}
+
+func TestEntityRecoveryMedian(t *testing.T) {
+	op := func(entity string, ret int64) completedOp {
+		return completedOp{call: 100, ret: ret, ok: true, entity: entity}
+	}
+	odd := entityRecoveryAfterFault([]completedOp{op("a", 400), op("b", 110), op("c", 1100), op("d", 130),
+		op("e", 200)}, 100)
+	if odd.Median != 100 || odd.Slowest != "c" || odd.SlowestAfter != 1000 {
+		t.Fatalf("odd: median %v slowest %q %v, want 100ns, c 1000ns", odd.Median, odd.Slowest, odd.SlowestAfter)
+	}
+	even := entityRecoveryAfterFault([]completedOp{op("a", 400), op("b", 110), op("c", 1100), op("d", 130)}, 100)
+	if even.Median != 165 { // (30 + 300) / 2
+		t.Fatalf("even: median %v, want 165ns", even.Median)
+	}
+	one := entityRecoveryAfterFault([]completedOp{op("a", 150)}, 100)
+	if one.Median != 50 || one.SlowestAfter != 50 {
+		t.Fatalf("one: %+v", one)
+	}
+	// A tie for the slowest goes to the first name.
+	tie := entityRecoveryAfterFault([]completedOp{op("z", 300), op("y", 300), op("x", 120)}, 100)
+	if tie.Slowest != "y" {
+		t.Fatalf("tie: slowest %q, want y", tie.Slowest)
+	}
+}
+
+func TestFaultReportInMilliseconds(t *testing.T) {
+	ms := int64(time.Millisecond)
+	ops := []completedOp{
+		{call: 6000 * ms, ret: 6010 * ms, ok: true, entity: "own-0"},
+		{call: 6001 * ms, ret: 8500 * ms, ok: true, entity: "cart-x-3"},
+		{call: 6002 * ms, ret: 6040 * ms, ok: true, entity: "hot-x"},
+		{call: 6003 * ms, ret: 6100 * ms, ok: false, entity: "cart-x-4"},
+	}
+	fault := faultRecovery(1700000006000, 6000*ms, ops)
+	if fault.RecoveryMs == nil || *fault.RecoveryMs != 10 {
+		t.Fatalf("recovery %v, want 10 ms", fault.RecoveryMs)
+	}
+	if fault.SlowestEntityRecoveryMs == nil || *fault.SlowestEntityRecoveryMs != 2500 ||
+		fault.SlowestEntity != "cart-x-3" || fault.MedianEntityRecoveryMs == nil ||
+		*fault.MedianEntityRecoveryMs != 40 || fault.EntitiesAfterFault != 4 || fault.EntitiesNotRecovered != 1 ||
+		strings.Join(fault.NotRecovered, ",") != "cart-x-4" {
+		t.Fatalf("fault report %+v", fault)
+	}
+	var out strings.Builder
+	printSummary(&out, report{Fault: fault, Verdict: "pass"})
+	for _, want := range []string{
+		"fault                  at 1700000006000: first success 10 ms after it\n",
+		"fault per entity       slowest first success 2500 ms after it (cart-x-3); median 40 ms; 4 entities\n",
+		"not recovered          1 entities had ops after the fault but no success: cart-x-4\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}

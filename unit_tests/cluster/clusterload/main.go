@@ -74,7 +74,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	flags.StringVar(&opts.visualizePath, "visualize", "",
 		"on a linearizability violation, write Porcupine's HTML visualization to this file")
 	flags.StringVar(&opts.faultAtPath, "fault-at-file", "",
-		"file with the unix-ms time the test injected a fault; reports the time to the first success after it")
+		"file with the unix-ms time the test injected a fault; reports the time to the first success after it, "+
+			"overall and per entity")
 	if err := flags.Parse(args); err != nil {
 		return opts, err
 	}
@@ -209,8 +210,22 @@ type faultReport struct {
 	FaultAtUnixMs int64 `json:"fault_at_unix_ms"`
 	// RecoveryMs: from the fault to the completion of the first successful op invoked after it; nil if none did.
 	RecoveryMs *float64 `json:"recovery_ms"`
-	Error      string   `json:"error,omitempty"`
+	// Per entity (counter key or cart id) with an op invoked at or after the fault: from the fault to the completion
+	// of its first successful such op. EntitiesAfterFault is how many were measured; the slowest (nil when none
+	// recovered) bounds the time until commands on a crashed member's entities succeed again; the median is that of
+	// the recovered entities. EntitiesNotRecovered had ops after the fault but no success (NotRecovered names the
+	// first few): worth a look, not a verdict of its own.
+	SlowestEntityRecoveryMs *float64 `json:"slowest_entity_recovery_ms"`
+	SlowestEntity           string   `json:"slowest_entity"`
+	EntitiesAfterFault      int      `json:"entities_after_fault"`
+	MedianEntityRecoveryMs  *float64 `json:"median_entity_recovery_ms"`
+	EntitiesNotRecovered    int      `json:"entities_not_recovered"`
+	NotRecovered            []string `json:"not_recovered,omitempty"`
+	Error                   string   `json:"error,omitempty"`
 }
+
+// maxNotRecoveredNamed bounds the entities the fault report names as not recovered.
+const maxNotRecoveredNamed = 10
 
 type report struct {
 	RunID           string                   `json:"run_id"`
@@ -332,11 +347,26 @@ func faultAfter(path string, load loadResult) *faultReport {
 	if err != nil {
 		return &faultReport{Error: fmt.Sprintf("%s: not a unix-ms time: %q", path, strings.TrimSpace(string(text)))}
 	}
-	fault := &faultReport{FaultAtUnixMs: faultUnixMs}
 	faultAt := (faultUnixMs - load.startWall.UnixMilli()) * int64(time.Millisecond)
-	if recovery, ok := recoveryAfterFault(load.completed, faultAt); ok {
+	return faultRecovery(faultUnixMs, faultAt, load.completed)
+}
+
+// faultRecovery is the fault report of a fault at faultAt (nanoseconds since the load started; faultUnixMs on the
+// wall clock): the first success after it over all entities, and per entity.
+func faultRecovery(faultUnixMs, faultAt int64, completed []completedOp) *faultReport {
+	fault := &faultReport{FaultAtUnixMs: faultUnixMs}
+	if recovery, ok := recoveryAfterFault(completed, faultAt); ok {
 		ms := milliseconds(int64(recovery))
 		fault.RecoveryMs = &ms
+	}
+	entities := entityRecoveryAfterFault(completed, faultAt)
+	fault.EntitiesAfterFault = entities.Entities
+	fault.EntitiesNotRecovered = len(entities.NotRecovered)
+	fault.NotRecovered = entities.NotRecovered[:min(len(entities.NotRecovered), maxNotRecoveredNamed)]
+	if entities.Recovered > 0 {
+		slowest, median := milliseconds(int64(entities.SlowestAfter)), milliseconds(int64(entities.Median))
+		fault.SlowestEntityRecoveryMs, fault.MedianEntityRecoveryMs = &slowest, &median
+		fault.SlowestEntity = entities.Slowest
 	}
 	return fault
 }
@@ -372,6 +402,7 @@ func printSummary(out io.Writer, r report) {
 		default:
 			row("fault", "at %d: first success %.0f ms after it", r.Fault.FaultAtUnixMs, *r.Fault.RecoveryMs)
 		}
+		printEntityRecovery(row, r.Fault)
 	}
 	e := r.ExactlyOnce
 	row("exactly-once", "%d keys: lost %d  duplicates %d  unverified %d", e.Keys, e.Lost, e.Duplicates, e.Unverified)
@@ -387,6 +418,30 @@ func printSummary(out io.Writer, r report) {
 		row("problem", "%s", problem)
 	}
 	row("verdict", "%s", strings.ToUpper(r.Verdict))
+}
+
+// printEntityRecovery prints the per-entity recovery after the fault, below the fault's first success: the slowest
+// entity's first success, the median, and the entities that had ops after the fault but no success.
+func printEntityRecovery(row func(name, format string, values ...any), f *faultReport) {
+	switch {
+	case f.Error != "":
+		return
+	case f.EntitiesAfterFault == 0:
+		row("fault per entity", "no op invoked after it")
+	case f.SlowestEntityRecoveryMs == nil:
+		row("fault per entity", "no entity succeeded after it (%d entities)", f.EntitiesAfterFault)
+	default:
+		row("fault per entity", "slowest first success %.0f ms after it (%s); median %.0f ms; %d entities",
+			*f.SlowestEntityRecoveryMs, f.SlowestEntity, *f.MedianEntityRecoveryMs, f.EntitiesAfterFault)
+	}
+	if f.EntitiesNotRecovered > 0 {
+		more := ""
+		if f.EntitiesNotRecovered > len(f.NotRecovered) {
+			more = fmt.Sprintf(" and %d more", f.EntitiesNotRecovered-len(f.NotRecovered))
+		}
+		row("not recovered", "%d entities had ops after the fault but no success: %s%s", f.EntitiesNotRecovered,
+			strings.Join(f.NotRecovered, ", "), more)
+	}
 }
 
 // printCarts prints the cart check's counts, and its first findings.

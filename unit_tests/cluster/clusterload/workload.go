@@ -106,10 +106,12 @@ func productName(client, n int) string {
 	return "p-" + strconv.Itoa(client) + "-" + strconv.Itoa(n)
 }
 
-// recordCommon adds what every finished op contributes to the client's log: its count, time and errors.
-func (log *clientLog) recordCommon(call, ret int64, result opResult, errorSet *errorSample) {
+// recordCommon adds what every finished op contributes to the client's log: its count, time, entity (the counter
+// key or cart id it addressed) and errors.
+func (log *clientLog) recordCommon(entity string, call, ret int64, result opResult, errorSet *errorSample) {
 	log.counts.record(result)
-	log.completed = append(log.completed, completedOp{call: call, ret: ret, ok: result.outcome == outcomeOK})
+	log.completed = append(log.completed, completedOp{call: call, ret: ret, ok: result.outcome == outcomeOK,
+		entity: entity})
 	if result.outcome == outcomeOK {
 		log.latencies = append(log.latencies, time.Duration(ret-call))
 	} else {
@@ -118,10 +120,10 @@ func (log *clientLog) recordCommon(call, ret int64, result opResult, errorSet *e
 	errorSet.add(result.ambiguousError)
 }
 
-// record adds one finished counter op to the client's log.
-func (log *clientLog) record(client int, kind string, onHotKey bool, call, ret int64, result opResult,
+// record adds one finished counter op on key to the client's log.
+func (log *clientLog) record(client int, kind, key string, onHotKey bool, call, ret int64, result opResult,
 	errorSet *errorSample) {
-	log.recordCommon(call, ret, result, errorSet)
+	log.recordCommon(key, call, ret, result, errorSet)
 	if onHotKey {
 		op := hotOp{Client: client, Kind: kind, Call: call, Return: ret, Outcome: result.outcome.String(),
 			Value: result.value, Attempts: result.attempts, AmbiguousAttempts: result.ambiguousAttempts,
@@ -142,7 +144,7 @@ func (log *clientLog) record(client int, kind string, onHotKey bool, call, ret i
 
 // recordCart adds one finished cart op to the client's log: an AddItem of product (empty for a GetCart).
 func (log *clientLog) recordCart(cart, product string, call, ret int64, result opResult, errorSet *errorSample) {
-	log.recordCommon(call, ret, result, errorSet)
+	log.recordCommon(cart, call, ret, result, errorSet)
 	if product != "" {
 		log.cartAdds = append(log.cartAdds, cartAdd{Cart: cart, Product: product, Outcome: result.outcome.String(),
 			Call: call, Return: ret})
@@ -183,14 +185,16 @@ func runLoad(ctx context.Context, client *counterClient, config loadConfig) load
 				if onHotKey && random.IntN(2) == 0 {
 					kind = "get"
 				}
-				if kind == "get" {
-					result = client.get(ctx, config.hotKey)
-				} else if onHotKey {
-					result = client.add(ctx, config.hotKey, 1)
-				} else {
-					result = client.add(ctx, log.ownKey, 1)
+				key := log.ownKey
+				if onHotKey {
+					key = config.hotKey
 				}
-				log.record(id, kind, onHotKey, call, since(), result, errorSet)
+				if kind == "get" {
+					result = client.get(ctx, key)
+				} else {
+					result = client.add(ctx, key, 1)
+				}
+				log.record(id, kind, key, onHotKey, call, since(), result, errorSet)
 			}
 		}(id)
 	}
