@@ -15,6 +15,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -466,7 +467,17 @@ result<std::unique_ptr<connection>> open_connection(const std::string& path, con
                       where + ": quick_check failed: " + (rows.empty() ? std::string{"no result"} : rows.front())};
       rows.clear();
     }
-    if (rc = query(raw, "PRAGMA journal_mode = WAL", &rows); rc != SQLITE_OK)
+    // Switching a new file to WAL needs the file to itself, and SQLite does not wait for that (the busy handler is not
+    // called for a lock upgrade that could deadlock): a process that opens the file at the same moment, as cluster
+    // members on one host started together do, gets SQLITE_BUSY at once. Asked again until the busy timeout.
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds{busy_timeout_ms};;) {
+      rows.clear();
+      rc = query(raw, "PRAGMA journal_mode = WAL", &rows);
+      if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= until)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
+    if (rc != SQLITE_OK)
       return open_error(raw, rc, where, "enable WAL");
     // The reader relies on WAL to read while the writer commits; a VFS without shared memory cannot do WAL.
     if (rows.empty() || rows.front() != "wal")
