@@ -53,6 +53,12 @@ type clientConfig struct {
 	// not hammered in a tight loop; it doubles up to maxBackoff.
 	retryBackoff time.Duration
 	maxBackoff   time.Duration
+	// ejectFor: an endpoint that gave no answer to an attempt (no connection, or no reply within the request timeout)
+	// is skipped for this long, as a load balancer's outlier detection or a Kubernetes readiness probe takes a hung or
+	// dead member out of rotation; with every endpoint out, the client tries them anyway. 0: plain round robin, where
+	// a SIGSTOPped member's port (its kernel still accepts connections) costs a request timeout on every third
+	// attempt of every client for as long as it is stopped.
+	ejectFor time.Duration
 }
 
 // endpointStats counts what each member answered, to show in the report which member misbehaved.
@@ -71,6 +77,9 @@ type counterClient struct {
 	next      atomic.Uint64
 	statsMu   sync.Mutex
 	stats     map[string]*endpointStats
+	// ejectedUntil: per endpoint, until when it is out of rotation (config.ejectFor); guarded by ejectMu.
+	ejectMu      sync.Mutex
+	ejectedUntil map[string]time.Time
 }
 
 func newCounterClient(endpoints []string, config clientConfig, maxConnsPerHost int) *counterClient {
@@ -85,7 +94,36 @@ func newCounterClient(endpoints []string, config clientConfig, maxConnsPerHost i
 	for _, endpoint := range endpoints {
 		stats[endpoint] = &endpointStats{}
 	}
-	return &counterClient{endpoints: endpoints, config: config, http: &http.Client{Transport: transport}, stats: stats}
+	return &counterClient{endpoints: endpoints, config: config, http: &http.Client{Transport: transport}, stats: stats,
+		ejectedUntil: make(map[string]time.Time, len(endpoints))}
+}
+
+// pick returns the next endpoint in rotation that is not ejected, or the next one if all are.
+func (c *counterClient) pick() string {
+	n := uint64(len(c.endpoints))
+	start := c.next.Add(1)
+	if c.config.ejectFor <= 0 {
+		return c.endpoints[start%n]
+	}
+	now := time.Now()
+	c.ejectMu.Lock()
+	defer c.ejectMu.Unlock()
+	for i := uint64(0); i < n; i++ {
+		if endpoint := c.endpoints[(start+i)%n]; !now.Before(c.ejectedUntil[endpoint]) {
+			return endpoint
+		}
+	}
+	return c.endpoints[start%n]
+}
+
+// eject takes an endpoint that gave no answer out of rotation for config.ejectFor.
+func (c *counterClient) eject(endpoint string) {
+	if c.config.ejectFor <= 0 {
+		return
+	}
+	c.ejectMu.Lock()
+	c.ejectedUntil[endpoint] = time.Now().Add(c.config.ejectFor)
+	c.ejectMu.Unlock()
 }
 
 // opResult is the client's view of one logical operation.
@@ -107,6 +145,8 @@ type opResult struct {
 // attemptError classifies a failed attempt: whether the request could have been applied by the server.
 type attemptError struct {
 	mayHaveApplied bool
+	// noAnswer: the endpoint answered nothing (no connection, a reset, no reply in time), unlike an HTTP error.
+	noAnswer bool
 	// retryable is false for answers that a retry cannot change (a 4xx other than a timeout).
 	retryable bool
 	message   string
@@ -196,7 +236,7 @@ func (c *counterClient) do(ctx context.Context, method, path, body string, parse
 	result := opResult{outcome: outcomeFailed}
 	backoff := c.config.retryBackoff
 	for {
-		endpoint := c.endpoints[c.next.Add(1)%uint64(len(c.endpoints))]
+		endpoint := c.pick()
 		result.attempts++
 		err := c.attempt(opCtx, endpoint, method, path, body, idempotencyKey, parse)
 		if err == nil {
@@ -238,6 +278,9 @@ func (c *counterClient) attempt(opCtx context.Context, endpoint, method, path, b
 	stats.Attempts++
 	c.statsMu.Unlock()
 	err := c.send(opCtx, endpoint, method, path, body, idempotencyKey, parse)
+	if err != nil && err.noAnswer {
+		c.eject(endpoint)
+	}
 	c.statsMu.Lock()
 	if err == nil {
 		stats.Succeeded++
@@ -271,7 +314,8 @@ func (c *counterClient) send(opCtx context.Context, endpoint, method, path, body
 		if errors.As(err, &urlError) {
 			err = urlError.Err
 		}
-		return &attemptError{mayHaveApplied: written.Load(), retryable: true, message: err.Error()}
+		return &attemptError{mayHaveApplied: written.Load(), retryable: true, noAnswer: opCtx.Err() == nil,
+			message: err.Error()}
 	}
 	defer response.Body.Close()
 	payload, err := io.ReadAll(io.LimitReader(response.Body, 1<<20))

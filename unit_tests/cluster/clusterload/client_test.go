@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -228,6 +229,60 @@ func TestAConnectionRefusedMovesToTheNextEndpoint(t *testing.T) {
 	stats := client.endpointStats()
 	if stats[endpointOf(server)].Succeeded != 4 {
 		t.Fatalf("stats %+v", stats)
+	}
+}
+
+func TestAnEndpointThatAnswersNothingIsSkippedForEjectFor(t *testing.T) {
+	hang := make(chan struct{})
+	var hungAttempts atomic.Int64
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hungAttempts.Add(1)
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(hang)
+	fake := newFakeCounter()
+	server := httptest.NewServer(fake)
+	defer server.Close()
+	config := clientConfig{requestTimeout: 50 * time.Millisecond, opDeadline: 5 * time.Second,
+		retryBackoff: time.Millisecond, maxBackoff: 10 * time.Millisecond, ejectFor: time.Hour}
+	client := newCounterClient([]string{endpointOf(hung), endpointOf(server)}, config, 4)
+
+	for i := int64(1); i <= 10; i++ {
+		if result := client.add(context.Background(), "k", 1); result.outcome != outcomeOK || result.value != i {
+			t.Fatalf("add %d: %+v", i, result)
+		}
+	}
+	// Round robin alone would have sent about half the attempts to the hung endpoint, each costing a timeout.
+	if got := hungAttempts.Load(); got != 1 {
+		t.Fatalf("the hung endpoint got %d attempts, want 1 (then ejected)", got)
+	}
+
+	// With ejection off, every other attempt goes to it again.
+	config.ejectFor = 0
+	plain := newCounterClient([]string{endpointOf(hung), endpointOf(server)}, config, 4)
+	hungAttempts.Store(0)
+	for i := 0; i < 4; i++ {
+		plain.add(context.Background(), "k", 1)
+	}
+	if got := hungAttempts.Load(); got < 3 {
+		t.Fatalf("plain round robin sent %d attempts to the hung endpoint, want at least 3", got)
+	}
+}
+
+func TestWithEveryEndpointEjectedTheClientStillTries(t *testing.T) {
+	fake := newFakeCounter()
+	server := httptest.NewServer(fake)
+	defer server.Close()
+	config := clientConfig{requestTimeout: 500 * time.Millisecond, opDeadline: 5 * time.Second,
+		retryBackoff: time.Millisecond, maxBackoff: 10 * time.Millisecond, ejectFor: time.Hour}
+	client := newCounterClient([]string{endpointOf(server)}, config, 4)
+	client.eject(endpointOf(server))
+	if result := client.add(context.Background(), "k", 1); result.outcome != outcomeOK {
+		t.Fatalf("%+v: a client with every endpoint ejected must still try them", result)
 	}
 }
 

@@ -41,6 +41,7 @@ type options struct {
 	carts          int
 	hotKey         string
 	requestTimeout time.Duration
+	ejectFor       time.Duration
 	opDeadline     time.Duration
 	checkTimeout   time.Duration
 	finalReadTries int
@@ -64,6 +65,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	flags.StringVar(&opts.hotKey, "hot-key", "",
 		"the counter all clients share, whose history is checked (default hot-<run id>)")
 	flags.DurationVar(&opts.requestTimeout, "request-timeout", 2*time.Second, "time limit of one attempt")
+	flags.DurationVar(&opts.ejectFor, "eject-for", 5*time.Second,
+		"skip an endpoint this long after it answered nothing (a load balancer's outlier detection); 0: plain round robin")
 	flags.DurationVar(&opts.opDeadline, "op-deadline", 15*time.Second,
 		"give up an op (outcome unknown) after this long across retries")
 	flags.DurationVar(&opts.checkTimeout, "check-timeout", 60*time.Second, "time limit of the linearizability check")
@@ -98,6 +101,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return opts, errors.New("--cart-clients must not be negative and --carts must be positive")
 	case opts.requestTimeout <= 0 || opts.opDeadline <= 0 || opts.checkTimeout <= 0:
 		return opts, errors.New("--request-timeout, --op-deadline and --check-timeout must be positive")
+	case opts.ejectFor < 0:
+		return opts, errors.New("--eject-for must not be negative (0: plain round robin)")
 	case opts.finalReadTries <= 0:
 		return opts, errors.New("--final-read-tries must be positive")
 	}
@@ -130,6 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opDeadline:     opts.opDeadline,
 		retryBackoff:   20 * time.Millisecond,
 		maxBackoff:     500 * time.Millisecond,
+		ejectFor:       opts.ejectFor,
 	}, opts.clients+opts.cartClients)
 
 	// The model needs the hot key's value before the first add (a fixed --hot-key may have history of its own).
