@@ -347,6 +347,29 @@ T value_of(result<T> r) {
   return std::move(r.value());
 }
 
+/// The audit trail's sample history (schema v4, both SQL plugins' "fenced_writes_record_their_shard_and_epoch"), on a
+/// store opened with cluster "c1": shard 3 of 4 claimed by a (epoch `first`), journal "p" events 1-2 (key k1) and
+/// value "v" (key k2) written at it, an unfenced journal "unfenced" (key k3), the shard released and claimed by b
+/// (epoch `second`, with the release's epoch between), and event 3 of "p" (key k4) written at that.
+struct audit_sample {
+  int64_t first = 0;
+  int64_t second = 0;
+
+  explicit audit_sample(sync_store& s) {
+    sync_cluster c{s, "c1"};
+    REQUIRE(value_of(c.init(4)) == 4);
+    REQUIRE(value_of(c.join("a")) == 1);
+    REQUIRE(value_of(c.join("b")) == 1);
+    first = value_of(c.claim(3, "a", 1, 0));
+    REQUIRE_OK(s.append("p", evs(1, 2), write_options{write_fence{3, first}, applied_command{"k1", "r1"}}));
+    REQUIRE_OK(s.put_value("v", "t", "x", 0, write_options{write_fence{3, first}, applied_command{"k2", "r2"}}));
+    REQUIRE_OK(s.append("unfenced", evs(1, 1), write_options{unfenced, applied_command{"k3", "r3"}}));
+    second = value_of(c.claim(3, "b", 1, value_of(c.release(3, "a", 1, first))));
+    REQUIRE(second > first);
+    REQUIRE_OK(s.append("p", {ev(3)}, write_options{write_fence{3, second}, applied_command{"k4", "r4"}}));
+  }
+};
+
 /// The writes the plugins' group-commit tests queue behind a stalled writer: `n` good two-event appends and, among
 /// them, an append the fence rejects and a put with a stale version. Needs journal "seeded" to hold events 1 to 3.
 struct mixed_group {

@@ -85,10 +85,7 @@ func (f *fakeCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	drop := f.dropFirstReply && firstAttempt
 	f.mu.Unlock()
 	if drop {
-		connection, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			connection.Close()
-		}
+		hangUp(w)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -132,10 +129,7 @@ func (f *fakeCounter) serveCart(w http.ResponseWriter, r *http.Request, parts []
 		drop := f.dropFirstReply && firstAttempt
 		f.mu.Unlock()
 		if drop {
-			connection, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				connection.Close()
-			}
+			hangUp(w)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -149,6 +143,13 @@ func (f *fakeCounter) value(key string) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.values[key]
+}
+
+// hangUp closes the connection without a reply: the request was applied, and the client cannot know it.
+func hangUp(w http.ResponseWriter) {
+	if connection, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		connection.Close()
+	}
 }
 
 func endpointOf(server *httptest.Server) string {
