@@ -335,14 +335,14 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
   /// close. A member that is only cut off keeps its token and stays listed as down.
   void forget_long_down(const std::vector<persistence::member_record>& members) {
     auto now = clock::now();
-    std::map<std::string, std::pair<int64_t, clock::time_point>> still_listed;
+    // Ids no longer listed are forgotten here too, so the map stays bounded.
+    std::erase_if(asked_gone_, [&](const auto& asked) {
+      return std::none_of(members.begin(), members.end(), [&](const auto& m) { return m.id == asked.first; });
+    });
     for (const auto& m : members) {
-      auto asked = asked_gone_.find(m.id);
-      if (asked != asked_gone_.end())
-        still_listed.insert(*asked);
       if (m.id == opts.id || m.age_ms < opts.forget_down_after.count())
         continue;
-      auto& entry = still_listed[m.id];
+      auto& entry = asked_gone_[m.id];
       if (entry.first == m.incarnation && now < entry.second)
         continue;
       entry = {m.incarnation, now + opts.forget_down_after};
@@ -361,7 +361,6 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
                            });
                          });
     }
-    asked_gone_ = std::move(still_listed);  // ids no longer listed are dropped, so the map stays bounded
   }
 
   /// After releasing a shard: tell the member placement prefers for it to read now, so it claims the shard at once
