@@ -240,3 +240,62 @@ TEST_CASE("client_cancel_ends_the_call_for_the_drain") {
   CHECK_MESSAGE(drained, "the drain still waited for the cancelled call after 15 s");
   CHECK(stopped_after_answer);
 }
+
+TEST_CASE("shutdown_goes_away_serving_the_call_under_way_and_closing_idle_connections") {
+  silent_user_function uf{std::nullopt};
+  in_process_proxy px{uf, 30s};
+  auto port = px.bridged.get().port();
+  // A keep-alive connection that had its answer (an unknown path needs no entity) and is idle, and one whose call
+  // the user function holds.
+  it::raw_connection idle{port, 1s};
+  REQUIRE(idle.send("GET /no/such/path HTTP/1.1\r\nHost: test\r\n\r\n"));
+  bool closed = false;
+  REQUIRE(idle.receive_all(closed).find("HTTP/1.1 404") == 0);
+  REQUIRE_FALSE(closed);
+  it::raw_connection busy{port, 30s};
+  std::string body = R"({"id":"held"})";
+  REQUIRE(
+      busy.send("POST /actorstate.streamtest.Misbehaving/Call HTTP/1.1\r\nHost: test\r\n"
+                "Content-Type: application/json\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body));
+  REQUIRE(it::wait_until([&] { return uf.entity.commands.load() == 1; }, 10s));
+
+  bool idle_closed = false;
+  bool refused_new = false;
+  bool running_while_held = false;
+  std::string answer;
+  bool busy_closed = false;
+  bool stopped_after_answer = false;
+  px.shut_down_while([&](const std::atomic<bool>& stopped) {
+    // Going away: the idle connection is closed at once (not when the drain ends, 30 s away) ...
+    idle_closed = it::wait_until(
+        [&] {
+          bool c = false;
+          idle.receive_all(c);
+          return c;
+        },
+        10s);
+    // ... no new connection is taken ...
+    try {
+      it::raw_connection late{port, 1s};
+      refused_new = !late.send("GET /no/such/path HTTP/1.1\r\nHost: test\r\n\r\n") || [&] {
+        bool c = false;
+        return late.receive_all(c).empty() && c;
+      }();
+    } catch (const std::runtime_error&) {
+      refused_new = true;
+    }
+    // ... and the held call is still waited for, then answered, with its connection closed after it.
+    running_while_held = !stopped.load();
+    uf.entity.release();
+    answer = busy.receive_all(busy_closed);
+    stopped_after_answer = it::wait_until([&] { return stopped.load(); }, 15s, 20ms);
+  });
+  CHECK_MESSAGE(idle_closed, "an idle keep-alive connection stayed open while the node drained");
+  CHECK_MESSAGE(refused_new, "a new connection was served after shutdown began");
+  CHECK(running_while_held);
+  CHECK_MESSAGE(answer.find("HTTP/1.1 200") == 0, answer);
+  CHECK_MESSAGE(answer.find("Connection: close") != std::string::npos, answer);
+  CHECK(busy_closed);
+  CHECK(stopped_after_answer);
+}

@@ -43,6 +43,10 @@ bool transport::never_sent(const status& outcome) {
   return outcome.code() == status_code::unavailable && outcome.message().starts_with(unreachable_prefix);
 }
 
+status transport::not_run(const std::string& why) {
+  return status{status_code::unavailable, std::string{unreachable_prefix} + why};
+}
+
 namespace {
 
 using clock = transport::clock;

@@ -97,7 +97,8 @@ public:
   void OnCancel() override { finish(grpc::Status{grpc::StatusCode::CANCELLED, "the call was cancelled"}); }
 
   void OnDone() override {
-    fe_.end_call();
+    if (counted_)
+      fe_.end_call();
     auto last = std::move(self_);  // May free this reactor when `last` goes (a pending completion keeps it).
   }
 
@@ -105,7 +106,8 @@ private:
   unary_call(grpc_frontend& fe, grpc::GenericCallbackServerContext* ctx) : fe_(fe), ctx_(ctx) {}
 
   void start() {
-    if (!fe_.begin_call()) {
+    counted_ = fe_.begin_call();
+    if (!counted_) {
       finish(grpc::Status{grpc::StatusCode::UNAVAILABLE, "the node is shutting down"});
       return;
     }
@@ -153,6 +155,7 @@ private:
   const route* route_ = nullptr;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer reply_;
+  bool counted_ = false;  // counted in the drain (set by start, before any reaction)
   std::atomic<bool> finished_{false};
   std::shared_ptr<unary_call> self_;  ///< gRPC's reference, dropped in OnDone.
 };
@@ -259,7 +262,7 @@ public:
     if (r != nullptr && r->open_stream) {
       if (fe_.begin_call())
         return new streamed_call(fe_, ctx, *r);
-      fe_.end_call();  // Draining: unary_call answers UNAVAILABLE and counts itself.
+      // Draining: unary_call answers UNAVAILABLE.
     }
     return unary_call::create(fe_, ctx);
   }
@@ -390,7 +393,10 @@ result<uint16_t> grpc_frontend::start(const std::string& bind, uint16_t port, co
 bool grpc_frontend::begin_call() {
   // Count first, then check: a call that saw "not draining" is always waited for by shutdown.
   in_flight_.fetch_add(1);
-  return !draining_.load();
+  if (!draining_.load())
+    return true;
+  end_call();
+  return false;
 }
 
 void grpc_frontend::end_call() {
@@ -407,19 +413,33 @@ bool grpc_frontend::accept_healthy() const {
 void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
   if (!server_)
     return;
-  // gRPC's own Shutdown(deadline) also waits for idle client connections until the deadline, and cancels calls
-  // (CANCELLED) instead of refusing them; draining ourselves answers late calls UNAVAILABLE (safe to retry) and
-  // returns as soon as the last in-flight call is done.
+  auto until = std::chrono::steady_clock::now() + drain;
+  // Go away rather than refuse: a call refused here is one the client must retry, and one that cannot tell whether
+  // it ran (UNAVAILABLE) unless it carries an idempotency key. Closing the connections instead moves each client on
+  // at a point where nothing of its is in flight, and the calls that still arrive are served.
+  port_->stop();
+  http_->go_away();
+  h2_->go_away();
+  // GOAWAY on the gRPC server's connections, and waits for their calls (cancelling them at the deadline). gRPC's
+  // own wait is why the gRPC calls' drain is not ours: it would keep answering new calls on an open connection.
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(std::max(
+                        std::chrono::steady_clock::duration::zero(), until - std::chrono::steady_clock::now())));
+  {
+    // The connections' ends are not signalled; a short poll is enough for a wait that happens once, at shutdown.
+    std::unique_lock<std::mutex> lock{drain_mtx_};
+    while (std::chrono::steady_clock::now() < until &&
+           (in_flight_.load() != 0 || http_->open_connections() != 0 || h2_->open_connections() != 0))
+      drained_.wait_for(lock, std::chrono::milliseconds{10});
+  }
+  // Whatever still arrives (a connection that outlived `drain`) is refused from here on.
   draining_ = true;
   {
     std::unique_lock<std::mutex> lock{drain_mtx_};
-    drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
+    drained_.wait_until(lock, until, [this] { return in_flight_.load() == 0; });
   }
-  port_->stop();
   http_->stop();
-  if (h2_)
-    h2_->stop();
-  server_->Shutdown(std::chrono::system_clock::now());
+  h2_->stop();
   server_->Wait();
   server_.reset();
 }

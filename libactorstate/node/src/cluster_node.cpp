@@ -145,17 +145,32 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
       reply(command_result::success({}));
       return;
     }
+    // Counted until answered, or until the answer is dropped (a token in the reply), and checked after counting as
+    // the frontend's drain does: `stop` waits for every command that saw "not stopping".
+    inbound_running_.fetch_add(1);
+    std::shared_ptr<void> running{nullptr, [this](void*) { inbound_finished(); }};
+    if (stopping_.load()) {
+      // Refused unrun, so the sender may send it again through its own shard, which by then routes it to the new
+      // owner: a command lost with this member's connection would instead be one the client cannot tell ran or not.
+      auto refused = cluster::transport::not_run(address_ + ": the member is shutting down");
+      reply(command_result::failure(refused.code(), refused.message()));
+      return;
+    }
     inbound_.fetch_add(1, std::memory_order_relaxed);
+    auto answer = [reply = std::move(reply), running = std::move(running)](command_result r) mutable {
+      reply(std::move(r));
+      running.reset();
+    };
     auto i = regions_.find(call.service);
     if (i == regions_.end()) {
-      reply(command_result::failure(status_code::unimplemented, "this member does not serve " + call.service +
-                                                                    " (members run other entity types?)"));
+      answer(command_result::failure(status_code::unimplemented, "this member does not serve " + call.service +
+                                                                     " (members run other entity types?)"));
       return;
     }
     // To the local shard, which runs it, holds it while the shard moves, or forwards it on with the hop counted.
     // (The target first: the command moves into the call, and arguments are evaluated in no fixed order.)
     const auto& target = i->second->target(call.cmd.entity_id);
-    deadlines_->call(target, std::move(call.cmd), std::move(reply), call.hops);
+    deadlines_->call(target, std::move(call.cmd), std::move(answer), call.hops);
   };
   topts.peer_lost = [this](const std::string& peer, const status&) {
     if (auto* m = live_member_.load(std::memory_order_acquire))
@@ -170,6 +185,7 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
   if (address.find(':') != std::string::npos && !address.starts_with("["))
     address = "[" + address + "]";
   address += ":" + std::to_string(transport_->port());
+  address_ = address;
   log::info("listening on cluster " + settings_.bind + ":" + std::to_string(transport_->port()),
             {{"advertise", address}, {"member", settings_.node_id}});
   // A member whose advertised address leads nowhere would take shards that no other member can forward to: refuse
@@ -218,11 +234,23 @@ status cluster_node::leave(std::chrono::milliseconds within) {
   return member_->leave(within);
 }
 
-void cluster_node::stop() {
+void cluster_node::stop(std::chrono::milliseconds drain) {
+  stopping_ = true;
+  {
+    std::unique_lock<std::mutex> lock{inbound_mtx_};
+    inbound_done_.wait_for(lock, drain, [this] { return inbound_running_.load() == 0; });
+  }
   if (member_)
     member_->stop();
   if (transport_)
     transport_->stop();
+}
+
+void cluster_node::inbound_finished() {
+  if (inbound_running_.fetch_sub(1) == 1) {
+    std::lock_guard<std::mutex> guard{inbound_mtx_};
+    inbound_done_.notify_all();
+  }
 }
 
 std::string cluster_node::view_json() const {

@@ -17,9 +17,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "actorstate/status.hpp"
@@ -78,8 +80,10 @@ public:
   bool joined() const;
   /// Hands every shard over and leaves (SIGTERM), within `within`.
   status leave(std::chrono::milliseconds within);
-  /// Stops the member and the transport (after the node stopped taking calls).
-  void stop();
+  /// Stops the member and the transport (after the node stopped taking calls). Commands other members forward
+  /// here from now on are refused unrun (they send them again through their own shard, which by then knows the new
+  /// owner); the ones under way are waited for, up to `drain`, before the transport goes.
+  void stop(std::chrono::milliseconds drain = std::chrono::milliseconds{0});
 
   /// `GET /cluster`: {"cluster", "self", "shards", "members": [{"id", "address", "incarnation", "status", "shards"}]}.
   std::string view_json() const;
@@ -89,6 +93,8 @@ public:
   const cluster_settings& settings() const { return settings_; }
 
 private:
+  void inbound_finished();
+
   cluster_settings settings_;
   std::shared_ptr<runtime::shard_hooks> hooks_;
   std::shared_ptr<runtime::lease> lease_;
@@ -103,6 +109,11 @@ private:
   std::atomic<uint64_t> forward_retries_{0};
   std::atomic<uint64_t> forward_failures_{0};
   std::atomic<uint64_t> inbound_{0};
+  std::string address_;  ///< As advertised to the other members.
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> inbound_running_{0};  ///< Forwarded commands taken in and not answered yet.
+  std::mutex inbound_mtx_;
+  std::condition_variable inbound_done_;
 };
 
 }  // namespace actorstate

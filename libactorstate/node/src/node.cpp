@@ -344,14 +344,15 @@ void node::impl::shutdown() {
       log::warn("leaving the cluster did not finish", {{"error", st.message()}});
   }
   serving = false;
-  // Order matters: stop taking calls and let in-flight ones finish (their replies wait for durability), then stop
-  // the entities, then flush and close the store.
+  // Order matters: send the clients away while still serving what they send meanwhile (a member that left forwards
+  // it to the shards' new owners) and let in-flight calls finish (their replies wait for durability), then stop the
+  // entities, then flush and close the store.
   if (frontend)
     frontend->shutdown(opts.drain_timeout);
   if (management)
     management->stop();
   if (cluster)
-    cluster->stop();  // before the actor system goes: the transport's actors end here
+    cluster->stop(opts.drain_timeout);  // before the actor system goes: the transport's actors end here
   if (sys) {
     for (auto& [name, region] : regions)
       region->stop();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -136,6 +137,8 @@ struct h2_server::impl {
   std::thread thread;
   nghttp2_session_callbacks* callbacks = nullptr;
 
+  std::atomic<size_t> open{0};  // conns.size(), for other threads
+
   // The server's thread only.
   bool running = true;
   uint64_t next_id = 1;
@@ -205,6 +208,7 @@ struct h2_server::impl {
     }
     auto& conn = *c;
     conns.emplace(conn.id, std::move(c));
+    open = conns.size();
     if (nghttp2_session_send(conn.session) != 0) {
       close(conn);
       return;
@@ -345,6 +349,25 @@ struct h2_server::impl {
     auto id = c.id;
     dirty.erase(id);
     conns.erase(id);  // destroys c
+    open = conns.size();
+  }
+
+  void go_away() {
+    std::vector<h2_connection*> undecided;
+    for (auto& [id, c] : conns) {
+      if (c->probing) {
+        undecided.push_back(c.get());
+        continue;
+      }
+      // The last stream it has seen is the last it serves; flush_dirty closes the connection once none is open
+      // (nghttp2 wants neither to read nor to write after a GOAWAY with no stream left).
+      nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->session),
+                            NGHTTP2_NO_ERROR, nullptr, 0);
+      dirty.insert(id);
+    }
+    for (auto* c : undecided)
+      close(*c);
+    flush_dirty();
   }
 
   // --- answers, posted by the exchanges' sinks ---
@@ -572,6 +595,16 @@ void h2_server::add_connection(int fd) {
   auto* s = impl_.get();
   if (!s->thread.joinable() || !s->box->post([s, fd] { s->adopt(fd); }))
     ::close(fd);
+}
+
+void h2_server::go_away() {
+  auto* s = impl_.get();
+  if (s->thread.joinable())
+    s->box->post([s] { s->go_away(); });
+}
+
+size_t h2_server::open_connections() const {
+  return impl_->open.load();
 }
 
 void h2_server::stop() {

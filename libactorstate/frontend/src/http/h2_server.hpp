@@ -11,13 +11,20 @@
 // acknowledgement of the extra frame like any other. A connection whose first request has not arrived within
 // `probe_timeout` (an idle gRPC channel), or whose bytes before it exceed what one peek sees, goes to the gRPC server.
 //
+// Going away (`go_away`, at shutdown once no new connection can arrive): each connection gets a GOAWAY naming the
+// last request it will serve (RFC 9113 §6.8), so the client sends later requests on a new connection (to another
+// member of a cluster) and retries any it sent meanwhile, which were not processed; the requests already under way
+// are served, and each connection is closed once it has none. A connection whose first request has not arrived yet
+// is closed at once.
+//
 // Thread rules: built and started on one thread; `add_connection` from the port's listener thread. One thread runs
 // every connection (nghttp2 sessions are single-threaded); answers arrive from the runtime's threads and are posted
-// to it. `stop` closes every connection and cancels the calls still running; the gRPC hand-off runs on the server's
-// thread and must not block.
+// to it. `go_away` and `open_connections` from any thread. `stop` closes every connection and cancels the calls
+// still running; the gRPC hand-off runs on the server's thread and must not block.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 
@@ -49,6 +56,11 @@ public:
 
   /// Serves one accepted connection (non-blocking, the preface not consumed); takes ownership of `fd`.
   void add_connection(int fd);
+
+  /// Sends every connection a GOAWAY and closes each once its requests are answered (see above).
+  void go_away();
+  /// Connections this server still serves (not those handed to the gRPC server).
+  size_t open_connections() const;
 
   void stop();
 

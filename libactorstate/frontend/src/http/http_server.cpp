@@ -7,8 +7,10 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <unordered_map>
 
 #include <microhttpd.h>
+#include <sys/socket.h>
 
 #include "actorstate/ops/log.hpp"
 #include "http/exchange.hpp"
@@ -149,13 +151,37 @@ struct call_state final : response_sink {
   }
 };
 
+/// An open connection as `go_away` needs it: its socket, and whether a request is under way on it.
+struct open_connection {
+  int fd = -1;
+  int requests = 0;
+};
+
 struct http_server::impl {
   exchange_handler handler;
   MHD_Daemon* daemon = nullptr;
   std::mutex live_mtx;
   std::set<std::shared_ptr<call_state>> live;
 
+  // Every open connection, from MHD's "started" notification to its "closed" one. MHD closes a socket only after
+  // that notification returns, so a socket found here under `conns_mtx` is still this connection's.
+  mutable std::mutex conns_mtx;
+  std::unordered_map<MHD_Connection*, open_connection> conns;
+  bool going_away = false;  // guarded by conns_mtx
+
   impl(frontend::calls& f, const transcoder& t, http_options o) : handler(f, t, std::move(o)) {}
+
+  /// Ends a connection between requests: the client sees the end of the stream, MHD sees it too and closes the
+  /// connection. Requires conns_mtx.
+  static void close_idle(const open_connection& c) {
+    if (c.fd >= 0)
+      ::shutdown(c.fd, SHUT_RDWR);
+  }
+
+  bool closing() const {
+    std::lock_guard<std::mutex> guard{conns_mtx};
+    return going_away;
+  }
 
   MHD_Result queue(call_state& s, response r) {
     auto* resp = MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY);
@@ -163,6 +189,8 @@ struct http_server::impl {
       MHD_add_response_header(resp, "Content-Type", r.content_type.c_str());
     for (const auto& [k, v] : r.headers)
       MHD_add_response_header(resp, k.c_str(), v.c_str());
+    if (closing())
+      MHD_add_response_header(resp, "Connection", "close");
     auto rc = MHD_queue_response(s.conn, r.status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -197,6 +225,8 @@ struct http_server::impl {
     MHD_add_response_header(resp, "Content-Type", head.content_type.c_str());
     for (const auto& [k, v] : head.headers)
       MHD_add_response_header(resp, k.c_str(), v.c_str());
+    if (closing())
+      MHD_add_response_header(resp, "Connection", "close");
     auto rc = MHD_queue_response(s.conn, head.status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -229,7 +259,22 @@ struct http_server::impl {
       std::lock_guard<std::mutex> guard{self->live_mtx};
       self->live.insert(s);
     }
+    {
+      std::lock_guard<std::mutex> guard{self->conns_mtx};
+      ++self->conns[conn].requests;
+    }
     return new std::shared_ptr<call_state>(std::move(s));
+  }
+
+  static void on_connection(void* cls, MHD_Connection* conn, void**, MHD_ConnectionNotificationCode code) {
+    auto* self = static_cast<impl*>(cls);
+    std::lock_guard<std::mutex> guard{self->conns_mtx};
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      const auto* info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+      self->conns[conn].fd = info != nullptr ? info->connect_fd : -1;
+    } else {
+      self->conns.erase(conn);
+    }
   }
 
   static MHD_Result collect_header(void* cls, MHD_ValueKind, const char* key, const char* value) {
@@ -286,10 +331,18 @@ struct http_server::impl {
     return self->wait_or_answer(s);
   }
 
-  static void on_completed(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+  static void on_completed(void* cls, MHD_Connection* conn, void** con_cls, MHD_RequestTerminationCode) {
     auto* self = static_cast<impl*>(cls);
     if (con_cls == nullptr || *con_cls == nullptr)
       return;
+    {
+      // A request answered before `go_away` kept its connection open: close it now that it is idle. The answer has
+      // been handed to the socket, which sends it before the end of the stream.
+      std::lock_guard<std::mutex> guard{self->conns_mtx};
+      auto c = self->conns.find(conn);
+      if (c != self->conns.end() && --c->second.requests == 0 && self->going_away)
+        close_idle(c->second);
+    }
     auto* holder = static_cast<std::shared_ptr<call_state>*>(*con_cls);
     auto s = *holder;
     delete holder;
@@ -319,8 +372,9 @@ status http_server::start() {
   s.daemon = MHD_start_daemon(
       MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
       nullptr, nullptr, &impl::on_request, &s, MHD_OPTION_URI_LOG_CALLBACK, &impl::on_uri, &s,
-      MHD_OPTION_NOTIFY_COMPLETED, &impl::on_completed, &s, MHD_OPTION_THREAD_POOL_SIZE,
-      std::max(1u, s.handler.options().threads), MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_COMPLETED, &impl::on_completed, &s, MHD_OPTION_NOTIFY_CONNECTION, &impl::on_connection, &s,
+      MHD_OPTION_THREAD_POOL_SIZE, std::max(1u, s.handler.options().threads), MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+      MHD_OPTION_END);
   if (s.daemon == nullptr)
     return {status_code::unavailable, "cannot start the HTTP server"};
   return {};
@@ -332,6 +386,20 @@ void http_server::add_connection(int fd, const sockaddr* addr, socklen_t addr_le
     // MHD closes the socket when it refuses it.
     log::warn("HTTP connection refused");
   }
+}
+
+void http_server::go_away() {
+  auto& s = *impl_;
+  std::lock_guard<std::mutex> guard{s.conns_mtx};
+  s.going_away = true;
+  for (const auto& [conn, c] : s.conns)
+    if (c.requests == 0)
+      impl::close_idle(c);
+}
+
+size_t http_server::open_connections() const {
+  std::lock_guard<std::mutex> guard{impl_->conns_mtx};
+  return impl_->conns.size();
 }
 
 void http_server::stop() {

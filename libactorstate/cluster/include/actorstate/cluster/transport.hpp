@@ -117,6 +117,9 @@ public:
   /// Whether a call's outcome says it never reached the peer (the dial failed), so sending it again elsewhere or
   /// later cannot run it twice. A call lost with its connection may have run: that is not `never_sent`.
   static bool never_sent(const status& outcome);
+  /// The answer to an inbound call that this member refused without running it (it is shutting down): `never_sent`
+  /// is true for it at the caller, which may then send the command elsewhere. `why` names the member and the reason.
+  static status not_run(const std::string& why);
 
   /// Closes the port, fails every call still open with UNAVAILABLE and ends the transport's actors (waiting a
   /// bounded time for them). Idempotent.

@@ -50,8 +50,9 @@ public:
   /// `call` by service and method name, as forwards and side effects name their target.
   virtual detail::call_router router() = 0;
 
-  /// Every call counts itself in and out, so that shutdown can drain them; `begin_call` returns false once draining
-  /// started (the call is then answered UNAVAILABLE, and still counted out).
+  /// Every call counts itself in and out, so that shutdown can drain them. `begin_call` returns false once draining
+  /// started: the call is then answered UNAVAILABLE and is not counted, so it must not call `end_call` (refused calls
+  /// must not hold the drain up: a busy client's stream of them would keep the count above zero until the timeout).
   virtual bool begin_call() = 0;
   virtual void end_call() = 0;
 

@@ -67,9 +67,13 @@ public:
   /// unavailable if the port cannot be listened on or a server cannot start.
   result<uint16_t> start(const std::string& bind, uint16_t port, const http::http_options& http);
 
-  /// Answers new calls with UNAVAILABLE, waits up to `drain` for in-flight calls to complete, then stops the
-  /// server (cancelling what is still running after `drain`). A cancelled call (client gone, or cancelled here)
-  /// finishes at once and stops counting as in flight; the runtime's late answer to it is dropped.
+  /// Stops within `drain`, failing as few calls as it can. First it goes away: no new connection is accepted, and
+  /// the clients' connections are closed as soon as they have no call left (HTTP/1.1: "Connection: close" on every
+  /// answer, idle connections closed; HTTP/2 and gRPC: GOAWAY), while every call that arrives on them meanwhile is
+  /// still served (a cluster member that has handed its shards over forwards them). Once no connection is left, or
+  /// `drain` has passed, later calls are answered UNAVAILABLE, the calls still in flight are waited for within what
+  /// is left of `drain`, and the servers stop (cancelling what still runs). A cancelled call (client gone, or
+  /// cancelled here) finishes at once and stops counting as in flight; the runtime's late answer to it is dropped.
   void shutdown(std::chrono::milliseconds drain);
 
   /// false while the client port cannot accept connections (out of file descriptors or memory); for readiness.
