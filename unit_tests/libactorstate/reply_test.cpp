@@ -2,6 +2,11 @@
 // command and shutdown each finish a call exactly once. Deterministic: manual deadlines and the stepped fixture.
 #include <doctest/doctest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
 #include "actorstate/runtime/reply.hpp"
 #include "stepped.hpp"
 
@@ -60,6 +65,28 @@ TEST_CASE("reply.unanswered_calls_fail_at_their_deadline_in_order") {
   CHECK(r.results->at(1).status.code() == status_code::deadline_exceeded);
   CHECK_FALSE(a->finish(command_result::success("late")));  // a late result is dropped
   CHECK(r.results->size() == 2);
+}
+
+TEST_CASE("reply.the_timer_thread_fails_a_call_opened_while_it_slept") {
+  // `open` never wakes the timer thread (one wake-up per call saved): a call opened while it sleeps with nothing to
+  // time must still fail at its deadline. The real thread, bounded waits.
+  runtime::call_deadlines deadlines{200ms};
+  std::this_thread::sleep_for(50ms);  // the thread is asleep with an empty FIFO (the state under test, not a sync)
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::optional<command_result> result;
+  auto opened = runtime::call_slot::clock::now();
+  auto slot = deadlines.open([&](command_result r) {
+    std::lock_guard<std::mutex> guard{mtx};
+    result = std::move(r);
+    cv.notify_all();
+  });
+  {
+    std::unique_lock<std::mutex> lock{mtx};
+    REQUIRE(cv.wait_for(lock, 5s, [&] { return result.has_value(); }));
+  }
+  CHECK(result->status.code() == status_code::deadline_exceeded);
+  CHECK(runtime::call_slot::clock::now() - opened >= 200ms);
 }
 
 TEST_CASE("reply.a_slot_dropped_unanswered_tells_its_caller") {
