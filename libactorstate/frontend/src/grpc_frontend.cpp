@@ -418,10 +418,13 @@ void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
   // it ran (UNAVAILABLE) unless it carries an idempotency key. Closing the connections instead moves each client on
   // at a point where nothing of its is in flight, and the calls that still arrive are served.
   port_->stop();
-  http_->go_away();
-  h2_->go_away();
-  // GOAWAY on the gRPC server's connections, and waits for their calls (cancelling them at the deadline). gRPC's
-  // own wait is why the gRPC calls' drain is not ours: it would keep answering new calls on an open connection.
+  // A failed `start` may have left the HTTP servers unstarted or unmade.
+  if (http_)
+    http_->go_away();
+  if (h2_)
+    h2_->go_away();
+  // GOAWAY on the gRPC server's connections (gRPC refuses later calls on them itself, which its clients retry on a
+  // new connection), and waits for their calls under way, cancelling them at the deadline.
   server_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(std::max(
                         std::chrono::steady_clock::duration::zero(), until - std::chrono::steady_clock::now())));
@@ -429,7 +432,8 @@ void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
     // The connections' ends are not signalled; a short poll is enough for a wait that happens once, at shutdown.
     std::unique_lock<std::mutex> lock{drain_mtx_};
     while (std::chrono::steady_clock::now() < until &&
-           (in_flight_.load() != 0 || http_->open_connections() != 0 || h2_->open_connections() != 0))
+           (in_flight_.load() != 0 || (http_ && http_->open_connections() != 0) ||
+            (h2_ && h2_->open_connections() != 0)))
       drained_.wait_for(lock, std::chrono::milliseconds{10});
   }
   // Whatever still arrives (a connection that outlived `drain`) is refused from here on.
@@ -438,8 +442,10 @@ void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
     std::unique_lock<std::mutex> lock{drain_mtx_};
     drained_.wait_until(lock, until, [this] { return in_flight_.load() == 0; });
   }
-  http_->stop();
-  h2_->stop();
+  if (http_)
+    http_->stop();
+  if (h2_)
+    h2_->stop();
   server_->Wait();
   server_.reset();
 }
