@@ -66,6 +66,8 @@ type endpointStats struct {
 	Attempts  int64 `json:"attempts"`
 	Succeeded int64 `json:"succeeded"`
 	Errors    int64 `json:"errors"`
+	// FirstErrors: the first few failed attempts' errors (retried ones included), to tell what the errors were.
+	FirstErrors []string `json:"first_errors,omitempty"`
 }
 
 // counterClient sends counter commands to a set of equivalent endpoints (any member accepts any key), moving to the
@@ -286,6 +288,9 @@ func (c *counterClient) attempt(opCtx context.Context, endpoint, method, path, b
 		stats.Succeeded++
 	} else {
 		stats.Errors++
+		if len(stats.FirstErrors) < 5 {
+			stats.FirstErrors = append(stats.FirstErrors, err.message)
+		}
 	}
 	c.statsMu.Unlock()
 	return err
@@ -379,7 +384,9 @@ func (c *counterClient) endpointStats() map[string]endpointStats {
 	defer c.statsMu.Unlock()
 	copied := make(map[string]endpointStats, len(c.stats))
 	for endpoint, stats := range c.stats {
-		copied[endpoint] = *stats
+		s := *stats
+		s.FirstErrors = append([]string(nil), stats.FirstErrors...)
+		copied[endpoint] = s
 	}
 	return copied
 }
