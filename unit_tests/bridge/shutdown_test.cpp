@@ -1,7 +1,9 @@
 // Shutdown while the user function does not answer a command: the real actorstate-proxy on SIGTERM after the user
 // function ended the stream of a command that had timed out (it used to wait forever for that entity), and an
 // in-process node whose call is still in flight at shutdown or was cancelled by its client (the drain used to wait
-// for the command timeout instead). The user function is a fake served from this process on a free port.
+// for the command timeout instead), and an in-process node going away from its clients' connections at shutdown
+// (HTTP/1.1, HTTP/2 and gRPC) while it still serves the call under way. The user function is a fake served from this
+// process on a free port.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -20,6 +22,7 @@
 #include "cart_client.hpp"
 #include "cloudstate/event_sourced.grpc.pb.h"
 #include "fake_discovery.hpp"
+#include "h2_client.hpp"
 #include "node_process.hpp"
 #include "streamtest/stream_test.grpc.pb.h"
 
@@ -297,5 +300,113 @@ TEST_CASE("shutdown_goes_away_serving_the_call_under_way_and_closing_idle_connec
   CHECK_MESSAGE(answer.find("HTTP/1.1 200") == 0, answer);
   CHECK_MESSAGE(answer.find("Connection: close") != std::string::npos, answer);
   CHECK(busy_closed);
+  CHECK(stopped_after_answer);
+}
+
+TEST_CASE("shutdown_sends_http2_connections_a_goaway_serving_the_stream_under_way") {
+  silent_user_function uf{std::nullopt};
+  in_process_proxy px{uf, 30s};
+  auto port = px.bridged.get().port();
+  // HTTP/2 with prior knowledge (JSON, served by the node's own HTTP/2 server): a connection that had its answer and
+  // is idle, and one whose call the user function holds (its stream open).
+  it::h2_connection idle{port};
+  auto first = idle.start({"GET", "/no/such/path", {}, ""});
+  REQUIRE(idle.wait_for_response(first, 10s));
+  REQUIRE_MESSAGE(idle.response(first).status == 404, idle.response(first).error);
+  it::h2_connection busy{port};
+  auto held = busy.start(
+      {"POST", "/actorstate.streamtest.Misbehaving/Call", {{"content-type", "application/json"}}, R"({"id":"held"})"});
+  REQUIRE(held > 0);
+  REQUIRE(busy.wait([&] { return uf.entity.commands.load() == 1; }, 10s));
+
+  bool idle_goaway = false;
+  bool idle_closed = false;
+  bool busy_goaway = false;
+  bool pending_at_goaway = false;
+  bool running_while_held = false;
+  bool answered = false;
+  bool busy_closed = false;
+  bool stopped_after_answer = false;
+  px.shut_down_while([&](const std::atomic<bool>& stopped) {
+    // Going away: the idle connection gets a GOAWAY and is closed at once (not when the drain ends, 30 s away) ...
+    idle_goaway = idle.wait_for_goaway(10s);
+    idle_closed = idle.wait_for_close(10s);
+    // ... and so does the busy one, while its stream is still waited for ...
+    busy_goaway = busy.wait_for_goaway(10s);
+    pending_at_goaway = !busy.answered(held) && !busy.closed();
+    running_while_held = !stopped.load();
+    // ... which is answered on that connection once the user function answers; then the connection is closed, and
+    // nothing is left for the drain to wait for.
+    uf.entity.release();
+    answered = busy.wait_for_response(held, 15s);
+    busy_closed = busy.wait_for_close(10s);
+    stopped_after_answer = it::wait_until([&] { return stopped.load(); }, 15s, 20ms);
+  });
+  CHECK_MESSAGE(idle_goaway, "the idle connection got no GOAWAY: " << idle.error());
+  CHECK_MESSAGE(idle_closed, "the idle connection stayed open while the node drained");
+  CHECK_MESSAGE(busy_goaway, "the busy connection got no GOAWAY: " << busy.error());
+  for (const auto* c : {&idle, &busy})
+    for (const auto& g : c->goaways()) {
+      CHECK(g.error_code == 0);  // NO_ERROR
+      CHECK(g.last_stream_id >= (c == &idle ? first : held));
+    }
+  CHECK_MESSAGE(pending_at_goaway, "the held stream was no longer pending when the GOAWAY arrived");
+  CHECK(running_while_held);
+  const auto& answer = busy.response(held);
+  CHECK_MESSAGE(answered, "the held stream was not answered: " << answer.error);
+  CHECK_MESSAGE(answer.status == 200, answer.error << " " << answer.body);
+  CHECK_MESSAGE(busy_closed, "the busy connection stayed open after its last stream was answered");
+  CHECK(stopped_after_answer);
+}
+
+TEST_CASE("shutdown_sends_grpc_channels_a_goaway_serving_the_call_under_way") {
+  silent_user_function uf{std::nullopt};
+  in_process_proxy px{uf, 30s};
+  auto channel = px.bridged.channel();
+  auto stub = st::Misbehaving::NewStub(channel);
+  auto call = [&stub](const std::string& id, std::chrono::seconds deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    st::Key k;
+    k.set_id(id);
+    st::Chunk out;
+    return stub->Call(&ctx, k, &out);
+  };
+  grpc::Status held_status;
+  std::thread held{[&] { held_status = call("held", 60s); }};
+  struct joiner {
+    silent_user_function& uf;
+    std::thread& t;
+    ~joiner() {
+      uf.entity.release();  // a failed REQUIRE must not leave the call held for its whole deadline
+      if (t.joinable())
+        t.join();
+    }
+  } join_held{uf, held};
+  REQUIRE(it::wait_until([&] { return uf.entity.commands.load() == 1; }, 10s));
+  REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
+
+  bool went_away = false;
+  bool running_while_held = false;
+  grpc::Status late;
+  bool stopped_after_answer = false;
+  px.shut_down_while([&](const std::atomic<bool>& stopped) {
+    // The server's GOAWAY takes the channel out of READY: its connection takes no new call.
+    went_away = channel->WaitForStateChange(GRPC_CHANNEL_READY, std::chrono::system_clock::now() + 10s);
+    running_while_held = !stopped.load();
+    // A call made now needs a new connection, which the node no longer accepts (the client port closed before the
+    // GOAWAY went out): it fails on the client's side, and is not refused by the node.
+    late = call("late", 5s);
+    // The held call is still served on the old connection.
+    uf.entity.release();
+    held.join();
+    stopped_after_answer = it::wait_until([&] { return stopped.load(); }, 15s, 20ms);
+  });
+  CHECK_MESSAGE(went_away, "the channel stayed READY after shutdown began");
+  CHECK(running_while_held);
+  // The node's own refusal is UNAVAILABLE as well; only the client's failing to connect is going away.
+  CHECK_MESSAGE(late.error_code() == grpc::StatusCode::UNAVAILABLE, late.error_code() << " " << late.error_message());
+  CHECK_MESSAGE(late.error_message() != "the node is shutting down", "the late call was refused by the node");
+  CHECK_MESSAGE(held_status.ok(), held_status.error_code() << " " << held_status.error_message());
   CHECK(stopped_after_answer);
 }
