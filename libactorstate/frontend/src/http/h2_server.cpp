@@ -34,6 +34,9 @@ constexpr size_t peek_window = 64 * 1024;
 constexpr auto idle_timeout = std::chrono::seconds{120};
 /// How often timeouts are looked at.
 constexpr int sweep_ms = 1000;
+/// How long a connection that ended cleanly is read from (and what arrives dropped) after this side's last frame,
+/// before its socket is closed.
+constexpr auto linger_timeout = std::chrono::seconds{1};
 
 /// Closures for the server's thread. Exchanges' sinks hold it, so an answer arriving after the server stopped is
 /// dropped here instead of running on a thread that is gone.
@@ -121,6 +124,10 @@ struct h2_connection {
   clock::time_point probe_deadline;
   clock::time_point last_active;
   std::unordered_map<int32_t, std::unique_ptr<h2_stream>> streams;
+  /// Ended (GOAWAY sent, no stream left): written out and shut down for writing, read until the client closes or
+  /// `linger_until`.
+  bool lingering = false;
+  clock::time_point linger_until;
 
   h2_stream* stream(int32_t id) {
     auto i = streams.find(id);
@@ -218,6 +225,10 @@ struct h2_server::impl {
 
   void on_ready(h2_connection& c) {
     c.last_active = clock::now();
+    if (c.lingering) {
+      drain_lingering(c);
+      return;
+    }
     if (c.probing) {
       probe(c);
       return;
@@ -310,9 +321,38 @@ struct h2_server::impl {
       if (i == conns.end() || i->second->probing)
         continue;
       auto& c = *i->second;
-      if (nghttp2_session_send(c.session) != 0 ||
-          (!nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session)))
+      if (c.lingering)
+        continue;
+      if (nghttp2_session_send(c.session) != 0)
         close(c);
+      else if (!nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session))
+        linger(c);
+    }
+  }
+
+  /// Ends a connection that has nothing more to say, without a reset: closing a socket with unread bytes in it (the
+  /// client's last SETTINGS acknowledgement or WINDOW_UPDATE, say) sends an RST, and a client that gets the RST before
+  /// it has read the GOAWAY or the last answer may lose them. So: the end of the stream to the client, then read and
+  /// drop whatever it still sends until it closes too, for `linger_timeout` at most (a lingering close).
+  void linger(h2_connection& c) {
+    c.lingering = true;
+    c.linger_until = clock::now() + linger_timeout;
+    ::shutdown(c.fd, SHUT_WR);
+    drain_lingering(c);
+  }
+
+  void drain_lingering(h2_connection& c) {
+    char buf[4096];
+    for (;;) {
+      auto n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0)
+        continue;
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+      close(c);  // the client closed its side (or the connection broke)
+      return;
     }
   }
 
@@ -320,11 +360,15 @@ struct h2_server::impl {
     auto now = clock::now();
     std::vector<h2_connection*> expired;
     for (auto& [id, c] : conns) {
-      if (c->probing ? now >= c->probe_deadline : c->streams.empty() && now - c->last_active >= idle_timeout)
+      if (c->lingering ? now >= c->linger_until
+          : c->probing ? now >= c->probe_deadline
+                       : c->streams.empty() && now - c->last_active >= idle_timeout)
         expired.push_back(c.get());
     }
     for (auto* c : expired) {
-      if (c->probing) {
+      if (c->lingering) {
+        close(*c);
+      } else if (c->probing) {
         // No request yet: an idle gRPC channel, most likely. gRPC's transport has its own idle rules.
         hand_to_grpc(*c);
       } else {
