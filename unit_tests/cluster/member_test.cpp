@@ -48,12 +48,14 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     shards_[i] = {shard::state::serving, epoch, {}};
     served_at_[i] = clock::now();
+    history_[i].push_back("serve");
   }
   void hand_over(uint32_t i, std::function<void()> done) override {
     {
       std::lock_guard<std::mutex> guard{mtx_};
       shards_[i] = {shard::state::holding, 0, {}};
       ++handovers_;
+      history_[i].push_back("hand_over");
     }
     threads_.emplace_back([done = std::move(done)] { done(); });
   }
@@ -61,14 +63,17 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     shards_[i] = {shard::state::holding, 0, {}};
     dropped_at_[i] = clock::now();
+    history_[i].push_back("drop");
   }
   void route(uint32_t i, std::string address) override {
     std::lock_guard<std::mutex> guard{mtx_};
+    history_[i].push_back("route " + address);
     shards_[i] = {shard::state::routing, 0, std::move(address)};
   }
   void hold(uint32_t i) override {
     std::lock_guard<std::mutex> guard{mtx_};
     shards_[i] = {shard::state::holding, 0, {}};
+    history_[i].push_back("hold");
   }
 
   std::vector<shard> snapshot() const {
@@ -91,12 +96,19 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     return handovers_;
   }
+  /// Every call for shard `i`, in order: "serve", "hand_over", "drop", "hold", "route ADDRESS".
+  std::vector<std::string> history(uint32_t i) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto h = history_.find(i);
+    return h == history_.end() ? std::vector<std::string>{} : h->second;
+  }
 
 private:
   mutable std::mutex mtx_;
   std::vector<shard> shards_;
   std::map<uint32_t, clock::time_point> served_at_;
   std::map<uint32_t, clock::time_point> dropped_at_;
+  std::map<uint32_t, std::vector<std::string>> history_;
   size_t handovers_ = 0;
   std::vector<std::thread> threads_;
 };
@@ -363,6 +375,33 @@ TEST_CASE_FIXTURE(fixture, "member.a_crashed_members_shards_are_taken_over_after
     if (v.id == "c")
       c_down = v.status == "down" && v.shards == 0;
   CHECK(c_down);
+}
+
+TEST_CASE_FIXTURE(fixture, "member.a_shard_claimed_from_a_silent_member_holds_its_commands_until_served") {
+  add("a");
+  add("b");
+  REQUIRE(eventually([&] { return balanced(); }));
+  auto b_had = members[1]->control->snapshot();
+  members[1]->m->stop();  // silent from now on: no leave, no handover
+  members[1]->m.reset();
+  REQUIRE(eventually([&] { return members[0]->control->serving() == shard_count; }));
+  // From the first reading that finds b silent, a claims b's shards, and the store refuses the claims until the
+  // takeover time: meanwhile the commands wait on a, instead of going to b, whose link would keep them until it is
+  // known lost, or until a dial to it fails.
+  size_t moved = 0;
+  for (uint32_t i = 0; i < shard_count; ++i) {
+    if (b_had[i].what != recording_control::shard::state::serving)
+      continue;
+    ++moved;
+    auto h = members[0]->control->history(i);
+    auto routed = std::find(h.rbegin(), h.rend(), "route b:9300");
+    REQUIRE_MESSAGE(routed != h.rend(), "shard " << i << " was never routed to b");
+    std::string after;
+    for (auto e = routed.base(); e != h.end(); ++e)
+      after += (after.empty() ? "" : ", ") + *e;
+    CHECK_MESSAGE(after == "hold, serve", "shard " << i << " after its route to b: " << after);
+  }
+  CHECK(moved > 0);
 }
 
 /// Whether `observer`'s last reading lists member `id` (as up, leaving or down).

@@ -442,6 +442,16 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
     for (const auto& c : plan.claim) {
       if (!lease_valid || local_[c.shard] != shard_state::none)
         continue;
+      // A shard claimed has no live owner to send its commands to (placement routes it nowhere): they wait here until
+      // the claim is back. Left routed as it was, a shard taken from a silent member kept forwarding to it through the
+      // refused claims (the store lets one through only at the takeover time, up to a renewal interval after the
+      // first), and each such forward waited on the dead link: in flight until the link was known lost, or in a dial
+      // that had to fail first (about a second for a stopped process), even after the shard was served here.
+      route_applied hold{route_applied::kind::hold, {}};
+      if (applied_[c.shard] != hold) {
+        control.hold(c.shard);
+        applied_[c.shard] = std::move(hold);
+      }
       local_[c.shard] = shard_state::claiming;
       ++claims_in_flight_;
       bool takeover = false;
