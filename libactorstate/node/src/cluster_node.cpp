@@ -117,7 +117,14 @@ cluster_node::~cluster_node() {
 }
 
 status cluster_node::configure(caf::actor_system_config& cfg) {
-  return cluster::configure_remoting(cfg);
+  // A silent peer must be noticed well before its shards can be taken over (the failure timeout and a third after its
+  // last renewal): a command forwarded to it just before it went silent waits until then, and its client's retry
+  // only starts after it. A third of the failure timeout (1 s by default) puts the notice at about a quarter of the
+  // takeover time; the heartbeat interval is the same on every member, so members with other failure timeouts still
+  // hear each other often enough.
+  cluster::remoting_options remoting;
+  remoting.connection_timeout = std::max(remoting.connection_timeout, settings_.failure_timeout / 3);
+  return cluster::configure_remoting(cfg, remoting);
 }
 
 std::shared_ptr<const runtime::shard_hooks> cluster_node::hooks() {

@@ -61,11 +61,12 @@ struct cluster_call {
 /// CAF's remoting settings every member must share (a member without heartbeats is declared lost by its peers).
 struct remoting_options {
   /// How often BASP sends a heartbeat on an idle connection. Keep it well above the time a connect and a BASP
-  /// handshake take (CAF 0.17 kills an outgoing connection whose handshake has not arrived by the next tick).
-  std::chrono::milliseconds heartbeat_interval{500};
+  /// handshake take (CAF 0.17 kills an outgoing connection whose handshake has not arrived by the next tick), and
+  /// below every member's `connection_timeout`.
+  std::chrono::milliseconds heartbeat_interval{250};
   /// A connection silent for this long is closed and its peer lost; a hung peer is noticed after between this and
   /// this plus `heartbeat_interval`. Must exceed `heartbeat_interval`.
-  std::chrono::milliseconds connection_timeout{2000};
+  std::chrono::milliseconds connection_timeout{1000};
 };
 
 /// Prepares an actor system's configuration for the transport, before the system is built: loads caf::io's
