@@ -131,7 +131,7 @@ void entity_actor::look_up(pending_command pc, std::string key) {
   // The store orders the read after this entity's earlier writes, so a retry that arrives while the first attempt's
   // write is in flight sees its record once that write committed, and none if it failed.
   busy_ = true;
-  looking_up_ = std::move(pc);
+  looking_up_ = std::make_unique<pending_command>(std::move(pc));
   auto n = ++lookups_;
   auto scope = env_->model->kind == detail::entity_kind::value ? persistence::applied_scope::value
                                                                : persistence::applied_scope::journal;
