@@ -570,9 +570,14 @@ class connection {
 public:
   explicit connection(pg_conn conn) : conn_(std::move(conn)) {}
 
-  /// Liveness tokens (session advisory locks) this session holds; they end with it, so a reopened connection starts
-  /// without any and the next renewal takes its member's back.
+  /// Where the connection goes, for the session it opens beside itself for the liveness tokens.
+  std::string uri;
+  std::string where;
+  /// Liveness tokens (session advisory locks) held for the member by `token_session`, a session of their own opened
+  /// beside this one; they end with it (and it with this connection), so a reopened connection starts without any and
+  /// the next renewal takes its member's back.
   std::set<uint64_t> liveness;
+  std::unique_ptr<connection> token_session;
 
   /// Runs a prepared statement with binary parameters and results.
   result<pg_result> run(stmt s, const params& p, const std::string& what) {
@@ -821,6 +826,8 @@ result<std::unique_ptr<connection>> connect_once(const std::string& uri, const s
   PQsetNoticeProcessor(
       raw.get(), [](void*, const char*) {}, nullptr);
   auto c = std::make_unique<connection>(std::move(raw));
+  c->uri = uri;
+  c->where = where;
   // Our transactions never wait on the client between statements (a group commit is sent in one go), so a session
   // idle inside one has lost its client: a process cut off from the network mid-transaction, whose connection the
   // server would otherwise keep (with its row locks) until TCP keepalive gives up, minutes later. In a cluster those
@@ -1309,8 +1316,13 @@ status set_member_state(connection& c, const std::string& cluster, const std::st
   return r.ok() ? status{} : r.error();
 }
 
-// Liveness tokens: session advisory locks on the writing connection (coordination.hpp). The key is the 64-bit name
-// reinterpreted as a bigint.
+// Liveness tokens: session advisory locks (coordination.hpp) on a session of their own beside the writing connection,
+// never inside a transaction. Not on the writing connection itself: a member stopped (SIGSTOP, a VM paused) or cut off
+// in the middle of a transaction has that session ended by the server 2 s later (idle_in_transaction_session_timeout,
+// which keeps its row locks from holding everyone's claims), and with it the token, although the process lives and
+// its lease may still run: the others would confirm it gone and take its shards while it could still answer reads.
+// An idle session is only ended when the process dies (its kernel closes the socket) or the server goes. The key is
+// the 64-bit name reinterpreted as a bigint.
 namespace {
 int64_t advisory_key(uint64_t key) {
   return static_cast<int64_t>(key);
@@ -1328,24 +1340,38 @@ result<bool> advisory(connection& c, const char* sql, uint64_t key, const std::s
 }  // namespace
 
 void hold_liveness(connection& c, uint64_t key) {
+  if (c.token_session && c.token_session->lost()) {
+    c.token_session.reset();  // its tokens went with it
+    c.liveness.clear();
+  }
   if (c.liveness.count(key) != 0)
     return;
-  // Session-level: it outlives the operation's transaction (even one rolled back) and ends with the connection.
-  auto held = advisory(c, "SELECT pg_try_advisory_lock($1)", key, "take a liveness token");
+  if (!c.token_session) {
+    // Best effort, as the token itself: without it a crash costs the failure timeout. Read-only is enough for
+    // advisory locks, and the name tells operators (and tests) the session apart.
+    auto opened = connect_once(c.uri, c.where + " (liveness token session)", false);
+    if (!opened.ok())
+      return;
+    if (!opened.value()->exec("SET application_name = 'actorstate liveness'", "name the liveness token session").ok())
+      return;
+    c.token_session = std::move(opened.value());
+  }
+  // Session-level: held until unlocked or the session ends; autocommit, so the session never idles in a transaction.
+  auto held = advisory(*c.token_session, "SELECT pg_try_advisory_lock($1)", key, "take a liveness token");
   if (held.ok() && held.value())
     c.liveness.insert(key);
 }
 
 void release_liveness(connection& c, uint64_t key) {
-  if (c.liveness.erase(key) == 0)
+  if (c.liveness.erase(key) == 0 || !c.token_session)
     return;
-  static_cast<void>(advisory(c, "SELECT pg_advisory_unlock($1)", key, "return a liveness token"));
+  static_cast<void>(advisory(*c.token_session, "SELECT pg_advisory_unlock($1)", key, "return a liveness token"));
 }
 
 // Transaction-level: taken only to learn that nobody holds the session lock, and gone at commit.
 result<bool> liveness_free(connection& c, uint64_t key) {
   if (c.liveness.count(key) != 0)
-    return false;  // this very session holds it (a member asking about itself)
+    return false;  // this very member holds it (a member asking about itself)
   return advisory(c, "SELECT pg_try_advisory_xact_lock($1)", key, "probe a liveness token");
 }
 

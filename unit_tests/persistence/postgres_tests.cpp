@@ -709,6 +709,43 @@ TEST_CASE("store.claim_waits_for_an_open_fenced_write") {
   CHECK_CODE(a.append("p", {ev(2)}, write_fence{0, epoch}), status_code::conflict);
 }
 
+TEST_CASE("store.a_liveness_token_outlives_the_members_working_sessions") {
+  // The server ends a session that idles in a transaction (a member stopped or cut off mid-transaction) after 2 s; the
+  // member's process lives, so its liveness token must not end with that session: the others would confirm it gone
+  // and take its shards while its lease still runs. The token lives on a session of its own, which only the
+  // process's death ends.
+  pg_temp_database db;
+  store_options options;
+  options.cluster = "c1";
+  auto a = std::make_unique<sync_store>(open_store_or_fail(db.uri(), options));
+  sync_store b{open_store_or_fail(db.uri(), options)};
+  auto ca = std::make_unique<sync_cluster>(*a, "c1");
+  sync_cluster cb{b, "c1"};
+  REQUIRE(value_of(ca->init(2)) == 2);
+  REQUIRE(value_of(ca->join("a")) == 1);
+  REQUIRE(value_of(cb.join("b")) == 1);
+  pg_admin admin{db.server_uri()};
+  CHECK(admin.text("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = "
+                   "'actorstate liveness'",
+                   {db.name()}) == "2");  // one per member
+  // Every session of the store "a" but the token's ends, as the timeout ends a stalled writer's.
+  admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
+             "AND application_name = 'actorstate'",
+             {db.name()});
+  REQUIRE(eventually([&] {
+    return admin.text("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'actorstate'",
+                      {db.name()}) == "0";
+  }));
+  CHECK_FALSE(value_of(cb.confirm_gone("a", 1)));  // b's store reconnects; a's token is still held
+  // "a" carries on: its next renewal reconnects, and its token was never lost.
+  CHECK_OK(ca->renew("a", 1));
+  CHECK_FALSE(value_of(cb.confirm_gone("a", 1)));
+  // The process ends: the token goes with it.
+  ca.reset();
+  a.reset();
+  CHECK(value_of(cb.confirm_gone("a", 1)));
+}
+
 TEST_CASE("store.max_batch_bounds_a_transaction") {
   pg_temp_database db;
   store_options options;
