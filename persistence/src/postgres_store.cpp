@@ -1340,7 +1340,10 @@ result<bool> advisory(connection& c, const char* sql, uint64_t key, const std::s
 }  // namespace
 
 void hold_liveness(connection& c, uint64_t key) {
-  if (c.token_session && c.token_session->lost()) {
+  // An idle session looks open until it is used, also after the server restarted or ended it: ask it (once per
+  // renewal), so a token lost with its session is taken back within one renewal interval.
+  if (c.token_session &&
+      (c.token_session->lost() || !c.token_session->exec("SELECT 1", "check the liveness token session").ok())) {
     c.token_session.reset();  // its tokens went with it
     c.liveness.clear();
   }

@@ -740,6 +740,17 @@ TEST_CASE("store.a_liveness_token_outlives_the_members_working_sessions") {
   // "a" carries on: its next renewal reconnects, and its token was never lost.
   CHECK_OK(ca->renew("a", 1));
   CHECK_FALSE(value_of(cb.confirm_gone("a", 1)));
+  // The token's own session ends (the server restarted, say): the next renewal takes the token back.
+  admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
+             "AND application_name = 'actorstate liveness'",
+             {db.name()});
+  REQUIRE(eventually([&] {
+    return admin.text("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = "
+                      "'actorstate liveness'",
+                      {db.name()}) == "0";
+  }));
+  CHECK_OK(ca->renew("a", 1));
+  CHECK_FALSE(value_of(cb.confirm_gone("a", 1)));
   // The process ends: the token goes with it.
   ca.reset();
   a.reset();
