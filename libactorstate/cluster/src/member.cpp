@@ -447,11 +447,7 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
       // refused claims (the store lets one through only at the takeover time, up to a renewal interval after the
       // first), and each such forward waited on the dead link: in flight until the link was known lost, or in a dial
       // that had to fail first (about a second for a stopped process), even after the shard was served here.
-      route_applied hold{route_applied::kind::hold, {}};
-      if (applied_[c.shard] != hold) {
-        control.hold(c.shard);
-        applied_[c.shard] = std::move(hold);
-      }
+      set_route(c.shard, {route_applied::kind::hold, {}});
       local_[c.shard] = shard_state::claiming;
       ++claims_in_flight_;
       bool takeover = false;
@@ -477,19 +473,22 @@ struct member::impl : std::enable_shared_from_this<member::impl> {
       }
       if (local_[i] != shard_state::none)
         continue;  // served, being claimed or handed over: the shard's own state says what happens to commands
-      route_applied want;
       if (r.owner.empty() || r.owner == opts.id)
-        want = {route_applied::kind::hold, {}};
+        set_route(i, {route_applied::kind::hold, {}});
       else
-        want = {route_applied::kind::route, r.address};
-      if (want == applied_[i])
-        continue;
-      if (want.what == route_applied::kind::hold)
-        control.hold(i);
-      else
-        control.route(i, want.address);
-      applied_[i] = std::move(want);
+        set_route(i, {route_applied::kind::route, r.address});
     }
+  }
+
+  /// Tells the shard where its commands go (held here, or forwarded to an address), unless it was told so already.
+  void set_route(uint32_t i, route_applied want) {
+    if (want == applied_[i])
+      return;
+    if (want.what == route_applied::kind::hold)
+      control.hold(i);
+    else
+      control.route(i, want.address);
+    applied_[i] = std::move(want);
   }
 
   void on_claimed(uint32_t i, int64_t inc, bool takeover, const result<int64_t>& r) {
