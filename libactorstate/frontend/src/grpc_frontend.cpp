@@ -13,6 +13,7 @@
 #include <google/protobuf/message.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -391,19 +392,11 @@ result<uint16_t> grpc_frontend::start(const std::string& bind, uint16_t port, co
 }
 
 bool grpc_frontend::begin_call() {
-  // Count first, then check: a call that saw "not draining" is always waited for by shutdown.
-  in_flight_.fetch_add(1);
-  if (!draining_.load())
-    return true;
-  end_call();
-  return false;
+  return calls_.enter();
 }
 
 void grpc_frontend::end_call() {
-  if (in_flight_.fetch_sub(1) == 1) {
-    std::lock_guard<std::mutex> guard{drain_mtx_};
-    drained_.notify_all();
-  }
+  calls_.leave();
 }
 
 bool grpc_frontend::accept_healthy() const {
@@ -428,20 +421,13 @@ void grpc_frontend::shutdown(std::chrono::milliseconds drain) {
   server_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(std::max(
                         std::chrono::steady_clock::duration::zero(), until - std::chrono::steady_clock::now())));
-  {
-    // The connections' ends are not signalled; a short poll is enough for a wait that happens once, at shutdown.
-    std::unique_lock<std::mutex> lock{drain_mtx_};
-    while (std::chrono::steady_clock::now() < until &&
-           (in_flight_.load() != 0 || (http_ && http_->open_connections() != 0) ||
-            (h2_ && h2_->open_connections() != 0)))
-      drained_.wait_for(lock, std::chrono::milliseconds{10});
-  }
+  // The connections' ends are not signalled; a short poll is enough for a wait that happens once, at shutdown.
+  while (std::chrono::steady_clock::now() < until &&
+         (!calls_.empty() || (http_ && http_->open_connections() != 0) || (h2_ && h2_->open_connections() != 0)))
+    calls_.wait_empty(std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds{10}));
   // Whatever still arrives (a connection that outlived `drain`) is refused from here on.
-  draining_ = true;
-  {
-    std::unique_lock<std::mutex> lock{drain_mtx_};
-    drained_.wait_until(lock, until, [this] { return in_flight_.load() == 0; });
-  }
+  calls_.close();
+  calls_.wait_empty(until);
   if (http_)
     http_->stop();
   if (h2_)

@@ -155,17 +155,15 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
       reply(command_result::success({}));
       return;
     }
-    // Counted until answered, or until the answer is dropped (a token in the reply), and checked after counting as
-    // the frontend's drain does: `stop` waits for every command that saw "not stopping".
-    inbound_running_.fetch_add(1);
-    std::shared_ptr<void> running{nullptr, [this](void*) { inbound_finished(); }};
-    if (stopping_.load()) {
+    // Counted out once answered, or once the answer is dropped (a token in the reply).
+    if (!inbound_calls_.enter()) {
       // Refused unrun, so the sender may send it again through its own shard, which by then routes it to the new
       // owner: a command lost with this member's connection would instead be one the client cannot tell ran or not.
       auto refused = cluster::transport::not_run(address_ + ": the member is shutting down");
       reply(command_result::failure(refused.code(), refused.message()));
       return;
     }
+    std::shared_ptr<void> running{nullptr, [this](void*) { inbound_calls_.leave(); }};
     inbound_.fetch_add(1, std::memory_order_relaxed);
     auto answer = [reply = std::move(reply), running = std::move(running)](command_result r) mutable {
       reply(std::move(r));
@@ -245,22 +243,12 @@ status cluster_node::leave(std::chrono::milliseconds within) {
 }
 
 void cluster_node::stop(std::chrono::milliseconds drain) {
-  stopping_ = true;
-  {
-    std::unique_lock<std::mutex> lock{inbound_mtx_};
-    inbound_done_.wait_for(lock, drain, [this] { return inbound_running_.load() == 0; });
-  }
+  inbound_calls_.close();
+  inbound_calls_.wait_empty(runtime::drain_gate::clock::now() + drain);
   if (member_)
     member_->stop();
   if (transport_)
     transport_->stop();
-}
-
-void cluster_node::inbound_finished() {
-  if (inbound_running_.fetch_sub(1) == 1) {
-    std::lock_guard<std::mutex> guard{inbound_mtx_};
-    inbound_done_.notify_all();
-  }
 }
 
 std::string cluster_node::view_json() const {

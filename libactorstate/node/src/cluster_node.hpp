@@ -17,13 +17,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "actorstate/runtime/drain_gate.hpp"
 #include "actorstate/status.hpp"
 
 namespace caf {
@@ -93,8 +92,6 @@ public:
   const cluster_settings& settings() const { return settings_; }
 
 private:
-  void inbound_finished();
-
   cluster_settings settings_;
   std::shared_ptr<runtime::shard_hooks> hooks_;
   std::shared_ptr<runtime::lease> lease_;
@@ -110,10 +107,7 @@ private:
   std::atomic<uint64_t> forward_failures_{0};
   std::atomic<uint64_t> inbound_{0};
   std::string address_;  ///< As advertised to the other members.
-  std::atomic<bool> stopping_{false};
-  std::atomic<int64_t> inbound_running_{0};  ///< Forwarded commands taken in and not answered yet.
-  std::mutex inbound_mtx_;
-  std::condition_variable inbound_done_;
+  runtime::drain_gate inbound_calls_;  ///< Forwarded commands taken in and not answered yet; `stop` closes it.
 };
 
 }  // namespace actorstate

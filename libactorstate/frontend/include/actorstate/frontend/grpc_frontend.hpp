@@ -12,13 +12,10 @@
 // streaming methods (not supported for entities yet) → UNIMPLEMENTED; over the size limit → RESOURCE_EXHAUSTED.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,6 +25,7 @@
 
 #include "actorstate/frontend/calls.hpp"
 #include "actorstate/frontend/http_options.hpp"
+#include "actorstate/runtime/drain_gate.hpp"
 #include "actorstate/runtime/reply.hpp"
 #include "actorstate/status.hpp"
 
@@ -120,10 +118,7 @@ private:
   std::unique_ptr<http::http_server> http_;
   std::unique_ptr<http::h2_server> h2_;
   std::unique_ptr<client_port> port_;
-  std::atomic<bool> draining_{false};
-  std::atomic<int64_t> in_flight_{0};
-  std::mutex drain_mtx_;
-  std::condition_variable drained_;
+  runtime::drain_gate calls_;  ///< Every call passes through it; shutdown closes it and waits.
 };
 
 }  // namespace actorstate::frontend
