@@ -1,8 +1,10 @@
 #include "http/http_server.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -151,10 +153,11 @@ struct call_state final : response_sink {
   }
 };
 
-/// An open connection as `go_away` needs it: its socket, and whether a request is under way on it.
+/// An open connection as `go_away` needs it: its socket, and whether a request is under way on it. MHD keeps a pointer
+/// to it as the connection's socket context, so a request finds it without a lookup or a lock.
 struct open_connection {
   int fd = -1;
-  int requests = 0;
+  std::atomic<int> requests{0};
 };
 
 struct http_server::impl {
@@ -163,24 +166,27 @@ struct http_server::impl {
   std::mutex live_mtx;
   std::set<std::shared_ptr<call_state>> live;
 
-  // Every open connection, from MHD's "started" notification to its "closed" one. MHD closes a socket only after
-  // that notification returns, so a socket found here under `conns_mtx` is still this connection's.
+  // Every open connection, from MHD's "started" notification to its "closed" one; the lock is taken only then and by
+  // `go_away`, never per request. MHD closes a socket only after that notification returns, so a socket found here
+  // under `conns_mtx` (or by a request on its own connection) is still this connection's.
   mutable std::mutex conns_mtx;
-  std::unordered_map<MHD_Connection*, open_connection> conns;
-  bool going_away = false;  // guarded by conns_mtx
+  std::unordered_map<MHD_Connection*, std::unique_ptr<open_connection>> conns;
+  // Set before `go_away` looks for idle connections, read after a request counts itself out: one of the two sees
+  // the other (both sequentially consistent), so a connection that turns idle is closed by one of them.
+  std::atomic<bool> going_away{false};
 
   impl(frontend::calls& f, const transcoder& t, http_options o) : handler(f, t, std::move(o)) {}
 
   /// Ends a connection between requests: the client sees the end of the stream, MHD sees it too and closes the
-  /// connection. Requires conns_mtx.
+  /// connection. (Twice does no harm.)
   static void close_idle(const open_connection& c) {
     if (c.fd >= 0)
       ::shutdown(c.fd, SHUT_RDWR);
   }
 
-  bool closing() const {
-    std::lock_guard<std::mutex> guard{conns_mtx};
-    return going_away;
+  static open_connection* connection_of(MHD_Connection* conn) {
+    const auto* info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != nullptr ? static_cast<open_connection*>(info->socket_context) : nullptr;
   }
 
   MHD_Result queue(call_state& s, response r) {
@@ -189,7 +195,7 @@ struct http_server::impl {
       MHD_add_response_header(resp, "Content-Type", r.content_type.c_str());
     for (const auto& [k, v] : r.headers)
       MHD_add_response_header(resp, k.c_str(), v.c_str());
-    if (closing())
+    if (going_away.load())
       MHD_add_response_header(resp, "Connection", "close");
     auto rc = MHD_queue_response(s.conn, r.status, resp);
     MHD_destroy_response(resp);
@@ -225,7 +231,7 @@ struct http_server::impl {
     MHD_add_response_header(resp, "Content-Type", head.content_type.c_str());
     for (const auto& [k, v] : head.headers)
       MHD_add_response_header(resp, k.c_str(), v.c_str());
-    if (closing())
+    if (going_away.load())
       MHD_add_response_header(resp, "Connection", "close");
     auto rc = MHD_queue_response(s.conn, head.status, resp);
     MHD_destroy_response(resp);
@@ -259,20 +265,23 @@ struct http_server::impl {
       std::lock_guard<std::mutex> guard{self->live_mtx};
       self->live.insert(s);
     }
-    {
-      std::lock_guard<std::mutex> guard{self->conns_mtx};
-      ++self->conns[conn].requests;
-    }
+    if (auto* c = connection_of(conn))
+      ++c->requests;
     return new std::shared_ptr<call_state>(std::move(s));
   }
 
-  static void on_connection(void* cls, MHD_Connection* conn, void**, MHD_ConnectionNotificationCode code) {
+  static void on_connection(void* cls, MHD_Connection* conn, void** socket_context,
+                            MHD_ConnectionNotificationCode code) {
     auto* self = static_cast<impl*>(cls);
     std::lock_guard<std::mutex> guard{self->conns_mtx};
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      auto c = std::make_unique<open_connection>();
       const auto* info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-      self->conns[conn].fd = info != nullptr ? info->connect_fd : -1;
+      c->fd = info != nullptr ? info->connect_fd : -1;
+      *socket_context = c.get();
+      self->conns[conn] = std::move(c);
     } else {
+      *socket_context = nullptr;
       self->conns.erase(conn);
     }
   }
@@ -335,14 +344,10 @@ struct http_server::impl {
     auto* self = static_cast<impl*>(cls);
     if (con_cls == nullptr || *con_cls == nullptr)
       return;
-    {
-      // A request answered before `go_away` kept its connection open: close it now that it is idle. The answer has
-      // been handed to the socket, which sends it before the end of the stream.
-      std::lock_guard<std::mutex> guard{self->conns_mtx};
-      auto c = self->conns.find(conn);
-      if (c != self->conns.end() && --c->second.requests == 0 && self->going_away)
-        close_idle(c->second);
-    }
+    // A request answered before `go_away` kept its connection open: close it now that it is idle. The answer has
+    // been handed to the socket, which sends it before the end of the stream.
+    if (auto* c = connection_of(conn); c != nullptr && --c->requests == 0 && self->going_away.load())
+      close_idle(*c);
     auto* holder = static_cast<std::shared_ptr<call_state>*>(*con_cls);
     auto s = *holder;
     delete holder;
@@ -390,11 +395,11 @@ void http_server::add_connection(int fd, const sockaddr* addr, socklen_t addr_le
 
 void http_server::go_away() {
   auto& s = *impl_;
-  std::lock_guard<std::mutex> guard{s.conns_mtx};
   s.going_away = true;
+  std::lock_guard<std::mutex> guard{s.conns_mtx};
   for (const auto& [conn, c] : s.conns)
-    if (c.requests == 0)
-      impl::close_idle(c);
+    if (c->requests.load() == 0)
+      impl::close_idle(*c);
 }
 
 size_t http_server::open_connections() const {
