@@ -811,12 +811,14 @@ result<std::unique_ptr<connection>> connect(const std::string& uri, const std::s
   return c;
 }
 
-result<std::unique_ptr<connection>> connect_once(const std::string& uri, const std::string& where, bool writer) {
+/// A bare session: connected, named `application_name`, nothing set up in it.
+result<std::unique_ptr<connection>> open_session(const std::string& uri, const std::string& where,
+                                                 const char* application_name) {
   // Defaults first so that the URI can override them; client_encoding last so that it cannot: text parameters are
   // sent as UTF-8.
   const char* keywords[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval", "keepalives_count",
                             "application_name", "dbname",          "client_encoding",     nullptr};
-  const char* values[] = {"5", "30", "10", "3", "actorstate", uri.c_str(), "UTF8", nullptr};
+  const char* values[] = {"5", "30", "10", "3", application_name, uri.c_str(), "UTF8", nullptr};
   pg_conn raw{PQconnectdbParams(keywords, values, 1)};
   if (!raw)
     return status{status_code::unavailable, where + ": cannot connect: out of memory"};
@@ -828,6 +830,14 @@ result<std::unique_ptr<connection>> connect_once(const std::string& uri, const s
   auto c = std::make_unique<connection>(std::move(raw));
   c->uri = uri;
   c->where = where;
+  return c;
+}
+
+result<std::unique_ptr<connection>> connect_once(const std::string& uri, const std::string& where, bool writer) {
+  auto opened = open_session(uri, where, "actorstate");
+  if (!opened.ok())
+    return opened.error();
+  auto c = std::move(opened.value());
   // Our transactions never wait on the client between statements (a group commit is sent in one go), so a session
   // idle inside one has lost its client: a process cut off from the network mid-transaction, whose connection the
   // server would otherwise keep (with its row locks) until TCP keepalive gives up, minutes later. In a cluster those
@@ -1350,12 +1360,10 @@ void hold_liveness(connection& c, uint64_t key) {
   if (c.liveness.count(key) != 0)
     return;
   if (!c.token_session) {
-    // Best effort, as the token itself: without it a crash costs the failure timeout. Read-only is enough for
-    // advisory locks, and the name tells operators (and tests) the session apart.
-    auto opened = connect_once(c.uri, c.where + " (liveness token session)", false);
+    // Best effort, as the token itself: without it a crash costs the failure timeout. A bare session (it only
+    // takes advisory locks, outside any transaction), named so that operators (and tests) tell it apart.
+    auto opened = open_session(c.uri, c.where + " (liveness token session)", "actorstate liveness");
     if (!opened.ok())
-      return;
-    if (!opened.value()->exec("SET application_name = 'actorstate liveness'", "name the liveness token session").ok())
       return;
     c.token_session = std::move(opened.value());
   }
