@@ -213,6 +213,7 @@ caf::actor spawn_entity(caf::local_actor* parent, std::shared_ptr<const entity_e
       return parent->spawn<event_sourced_actor>(std::move(env), id);
     case detail::entity_kind::value:
       return parent->spawn<value_actor>(std::move(env), id);
+    case detail::entity_kind::crdt:  // served by libactorstate/crdt, not by shards
     case detail::entity_kind::action:
       break;
   }

@@ -12,6 +12,8 @@ std::string_view to_string(entity_kind kind) {
       return "event-sourced";
     case entity_kind::value:
       return "value";
+    case entity_kind::crdt:
+      return "crdt";
     case entity_kind::action:
       return "action";
   }

@@ -48,6 +48,8 @@ const char* entity_type(detail::entity_kind kind) {
       return "cloudstate.eventsourced.EventSourced";
     case detail::entity_kind::value:
       return "cloudstate.valueentity.ValueEntity";
+    case detail::entity_kind::crdt:
+      return "cloudstate.crdt.Crdt";
     case detail::entity_kind::action:
       break;
   }

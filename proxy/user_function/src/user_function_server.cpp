@@ -53,6 +53,8 @@ bool complete(const detail::model_base& model) {
       const auto& m = static_cast<const detail::value_model&>(model);
       return m.make_state && m.handle;
     }
+    case detail::entity_kind::crdt:
+      return false;  // not served yet
     case detail::entity_kind::action:
       break;
   }
@@ -124,6 +126,8 @@ status user_function_server::add_model(std::shared_ptr<detail::model_base> model
       break;
     case detail::entity_kind::value:
       reg.values[model->service_name] = std::static_pointer_cast<const detail::value_model>(model);
+      break;
+    case detail::entity_kind::crdt:
       break;
     case detail::entity_kind::action:
       reg.actions[model->service_name] = std::static_pointer_cast<const detail::action_model>(model);

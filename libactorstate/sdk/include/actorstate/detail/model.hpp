@@ -27,6 +27,11 @@ namespace actorstate::runtime {
 class instance_factory;
 }  // namespace actorstate::runtime
 
+namespace cloudstate::crdt {
+class CrdtStreamIn;
+class CrdtStreamOut;
+}  // namespace cloudstate::crdt
+
 namespace actorstate::detail {
 
 /// A serialized protobuf message together with its type URL.
@@ -68,7 +73,7 @@ struct entity_settings {
   std::chrono::milliseconds passivation_timeout{0};
 };
 
-enum class entity_kind { event_sourced, value, action };
+enum class entity_kind { event_sourced, value, crdt, action };
 
 std::string_view to_string(entity_kind kind);
 
@@ -135,6 +140,42 @@ struct value_model : model_base {
   std::function<handler_output(const google::protobuf::Message* state, const std::string& entity_id,
                                const std::string& method, const std::string& payload)>
       handle;
+};
+
+/// The handler side of one CRDT entity instance, spoken to in the Cloudstate CRDT protocol (cloudstate/crdt.proto):
+/// the runtime keeps the replicated state (merging, clocks, replication between members) and sends `CrdtStreamIn`
+/// messages: `init` first (the whole state as a delta from empty, or no delta when there is none), then commands
+/// (each with its own id; `streamed` for a server-streaming method), deltas of changes made elsewhere, stream
+/// cancellations and `delete`. The handler side keeps only the value its handlers see and answers through the sink
+/// it was opened with: a reply per command (with at most one state action: an update as a delta, or delete, at a
+/// write consistency), streamed messages of streamed commands, a response per stream cancellation, or a failure.
+/// The native SDK answers in-process; the Cloudstate bridge relays to a user function over gRPC. One protocol
+/// serves both, so the runtime's side of it (libactorstate/crdt) exists once.
+///
+/// Thread rules: `send` and `close` are called from one thread at a time (the entity's actor); the sink may be
+/// called from any thread, including from inside `send`, and keeps the order of the messages.
+class crdt_conversation {
+public:
+  virtual ~crdt_conversation() = default;
+  virtual void send(const cloudstate::crdt::CrdtStreamIn& in) = 0;
+  /// The runtime is done with this instance (passivation, restart, delete, shutdown): nothing more is sent, and the
+  /// sink is not called once `close` has returned.
+  virtual void close() = 0;
+};
+
+/// Where a CRDT conversation's answers go, from any thread.
+struct crdt_sink {
+  std::function<void(cloudstate::crdt::CrdtStreamOut out)> message;
+  /// The handler side ended the conversation on its own: ok when it completed it, else why it broke (a user
+  /// function's stream that failed). Not called after `close`.
+  std::function<void(actorstate::status why)> ended;
+};
+
+/// CRDT entity: not sharded; every member that is asked runs its own replica, and replicas converge.
+struct crdt_model : model_base {
+  crdt_model() : model_base(entity_kind::crdt) {}
+  /// Opens the handler side of the instance `entity_id`.
+  std::function<std::unique_ptr<crdt_conversation>(const std::string& entity_id, crdt_sink sink)> open;
 };
 
 /// One streamed action call (client-, server- or bidi-streaming method) in progress. Thread-safe.
