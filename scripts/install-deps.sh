@@ -11,7 +11,7 @@ runtime_packages=(libcaf-core0.17 libcaf-io0.17 libgrpc++1.51 libprotobuf32 libs
 packages=(
   g++ cmake ninja-build ccache lld pkg-config git curl
   libcaf-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  libsqlite3-dev doctest-dev libcli11-dev libmicrohttpd-dev libnghttp2-dev
+  libsqlite3-dev doctest-dev librapidcheck-dev libcli11-dev libmicrohttpd-dev libnghttp2-dev
   libpq-dev postgresql-15
   chromium
 )
