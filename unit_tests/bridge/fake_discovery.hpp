@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <google/protobuf/descriptor.pb.h>
@@ -33,6 +34,8 @@ public:
   std::atomic<bool> invalid{false};
   std::string service = "actorstate.streamtest.Misbehaving";
   std::string entity_type = "cloudstate.eventsourced.EventSourced";
+  /// More entities offered after the first: service name and entity type.
+  std::vector<std::pair<std::string, std::string>> more;
   std::mutex mtx;
   std::vector<std::string> errors;
 
@@ -45,6 +48,12 @@ public:
     e->set_entity_type(entity_type);
     e->set_service_name(invalid ? "actorstate.streamtest.Missing" : service);
     e->set_persistence_id("misbehaving");
+    for (const auto& [name, type] : more) {
+      auto* other = spec->add_entities();
+      other->set_entity_type(type);
+      other->set_service_name(name);
+      other->set_persistence_id(name);
+    }
     spec->mutable_service_info()->set_protocol_minor_version(2);
     return grpc::Status::OK;
   }

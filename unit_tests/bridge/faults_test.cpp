@@ -256,6 +256,24 @@ TEST_CASE_FIXTURE(faults_fixture, "invalid_spec_is_reported_and_not_served") {
   CHECK(node.get().port() == 0);  // the client port never opened
 }
 
+TEST_CASE_FIXTURE(faults_fixture, "an_entity_the_proxy_cannot_serve_is_reported_and_the_others_are_served") {
+  // One unknown entity type and one service missing from the descriptors: both reported, Misbehaving served.
+  disco.more = {{"actorstate.streamtest.Restarting", "cloudstate.nosuch.Kind"},
+                {"actorstate.streamtest.Missing", "cloudstate.valueentity.ValueEntity"}};
+  serve();
+  CHECK(node.get().port() != 0);
+  CHECK(eventually([&] {
+    return disco.reported(
+        "Service actorstate.streamtest.Restarting has unsupported entity type cloudstate.nosuch.Kind");
+  }));
+  CHECK(eventually([&] { return disco.reported("Service actorstate.streamtest.Missing not found in descriptors"); }));
+  // The served entity answers (this fake user function answers with the wrong command id, which the proxy reports
+  // as an internal error: what matters here is that the call reached it).
+  auto st = call("served");
+  CHECK(st.error_code() != grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(entity.inits.load() >= 1);
+}
+
 TEST_CASE_FIXTURE(faults_fixture, "reply_with_the_wrong_command_id_restarts_the_entity") {
   serve();
   auto first = call("a");

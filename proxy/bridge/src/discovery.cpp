@@ -64,12 +64,87 @@ status build_descriptors(uf_context& ctx, const std::string& proto_bytes) {
 
 using model_list = std::vector<std::shared_ptr<detail::model_base>>;
 
-/// One entity type per spec entity, or why the spec cannot be served: `failed_precondition` for a protocol version
-/// this proxy does not speak, `invalid_argument` for anything wrong in the spec. The messages are the reference
-/// proxy's, which the TCK compares.
-result<model_list> validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::EntitySpec& spec) {
-  auto invalid = [](std::string message) { return status{status_code::invalid_argument, std::move(message)}; };
+/// What a valid spec yields: the entity types to serve, and why each of the others cannot be served.
+struct served_spec {
   model_list models;
+  std::vector<std::string> refused;
+};
+
+/// The entity type of one spec entity, or why this proxy cannot serve it (`invalid_argument`). The messages are the
+/// reference proxy's, which the TCK compares.
+result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_context>& ctx,
+                                                       const cloudstate::Entity& entity,
+                                                       std::set<std::string>& persistence_ids) {
+  auto invalid = [](std::string message) { return status{status_code::invalid_argument, std::move(message)}; };
+  const auto* service = ctx->pool->FindServiceByName(entity.service_name());
+  if (service == nullptr)
+    return invalid("Service " + entity.service_name() + " not found in descriptors");
+  std::shared_ptr<detail::model_base> model;
+  const auto& type = entity.entity_type();
+  bool keyed = type == event_sourced_type || type == value_entity_type;
+  if (type == event_sourced_type) {
+    auto m = std::make_shared<detail::event_sourced_model>();
+    m->spawn_instance = event_sourced_spawner(ctx);
+    model = m;
+  } else if (type == value_entity_type) {
+    auto m = std::make_shared<detail::value_model>();
+    m->spawn_instance = value_entity_spawner(ctx);
+    model = m;
+  } else if (type == action_type) {
+    auto m = std::make_shared<detail::action_model>();
+    auto name = entity.service_name();
+    m->handle_async = [ctx, service, name](command cmd, std::function<void(detail::handler_output)> done) {
+      const auto* method = service->FindMethodByName(cmd.method);  // before cmd is moved from
+      call_unary_action(ctx, name, method, std::move(cmd), std::move(done));
+    };
+    m->report_error = [ctx](const std::string& message) { ctx->report_error(message); };
+    m->open_stream = [ctx, name](const google::protobuf::MethodDescriptor* method, std::vector<metadata_entry> metadata,
+                                 detail::action_response_sink sink) {
+      return open_action_stream(ctx, name, method, std::move(metadata), std::move(sink));
+    };
+    model = m;
+  } else {
+    return invalid("Service " + entity.service_name() + " has unsupported entity type " + type);
+  }
+  if (keyed) {
+    if (entity.persistence_id().empty())
+      return invalid("Entity " + entity.service_name() + " has no persistence id");
+    if (persistence_ids.contains(entity.persistence_id()))
+      return invalid("Persistence id " + entity.persistence_id() + " is used by more than one entity");
+  }
+  model->service_name = entity.service_name();
+  model->persistence_id = entity.persistence_id();
+  model->service = service;
+  model->message_factory = ctx->factory.get();
+  if (entity.passivation_strategy().has_timeout() && entity.passivation_strategy().timeout().timeout() > 0)
+    model->settings.passivation_timeout = std::chrono::milliseconds{entity.passivation_strategy().timeout().timeout()};
+  for (int i = 0; i < service->method_count(); ++i) {
+    const auto* method = service->method(i);
+    bool streaming = method->client_streaming() || method->server_streaming();
+    if (keyed) {
+      if (streaming)
+        return invalid("Method " + method->full_name() + " is streaming, which " + type + " entities do not support");
+      auto keys = frontend::key_fields(method->input_type());
+      if (!keys.ok())
+        return keys.error();
+      if (keys->empty())
+        return invalid("Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in " +
+                       method->input_type()->full_name());
+    }
+    model->methods[method->name()] = {method->input_type(), method->output_type(), streaming};
+  }
+  if (keyed)
+    persistence_ids.insert(entity.persistence_id());
+  return model;
+}
+
+/// The entity types of a spec, or why the spec as a whole cannot be served: `failed_precondition` for a protocol
+/// version this proxy does not speak, `invalid_argument` for a spec that is not usable at all (no entities,
+/// descriptors that do not build, no entity that can be served). One entity the proxy cannot serve (a type it lacks,
+/// a service missing from the descriptors, a method without a key) does not refuse the others: the user function's
+/// other services are served and that one is reported (`refused`). The messages are the reference proxy's.
+result<served_spec> validate(const std::shared_ptr<uf_context>& ctx, const cloudstate::EntitySpec& spec) {
+  auto invalid = [](std::string message) { return status{status_code::invalid_argument, std::move(message)}; };
   const auto& info = spec.service_info();
   auto major = info.protocol_major_version();
   auto minor = info.protocol_minor_version();
@@ -84,69 +159,22 @@ result<model_list> validate(const std::shared_ptr<uf_context>& ctx, const clouds
     return invalid("No entities were reported by the discover call!");
   if (auto built = build_descriptors(*ctx, spec.proto()); !built.ok())
     return built;
+  served_spec served;
   std::set<std::string> persistence_ids;
   for (const auto& entity : spec.entities()) {
-    const auto* service = ctx->pool->FindServiceByName(entity.service_name());
-    if (service == nullptr)
-      return invalid("Service " + entity.service_name() + " not found in descriptors");
-    std::shared_ptr<detail::model_base> model;
-    const auto& type = entity.entity_type();
-    bool keyed = type == event_sourced_type || type == value_entity_type;
-    if (type == event_sourced_type) {
-      auto m = std::make_shared<detail::event_sourced_model>();
-      m->spawn_instance = event_sourced_spawner(ctx);
-      model = m;
-    } else if (type == value_entity_type) {
-      auto m = std::make_shared<detail::value_model>();
-      m->spawn_instance = value_entity_spawner(ctx);
-      model = m;
-    } else if (type == action_type) {
-      auto m = std::make_shared<detail::action_model>();
-      auto name = entity.service_name();
-      m->handle_async = [ctx, service, name](command cmd, std::function<void(detail::handler_output)> done) {
-        const auto* method = service->FindMethodByName(cmd.method);  // before cmd is moved from
-        call_unary_action(ctx, name, method, std::move(cmd), std::move(done));
-      };
-      m->report_error = [ctx](const std::string& message) { ctx->report_error(message); };
-      m->open_stream = [ctx, name](const google::protobuf::MethodDescriptor* method,
-                                   std::vector<metadata_entry> metadata, detail::action_response_sink sink) {
-        return open_action_stream(ctx, name, method, std::move(metadata), std::move(sink));
-      };
-      model = m;
-    } else {
-      return invalid("Service " + entity.service_name() + " has unsupported entity type " + type);
-    }
-    if (keyed) {
-      if (entity.persistence_id().empty())
-        return invalid("Entity " + entity.service_name() + " has no persistence id");
-      if (!persistence_ids.insert(entity.persistence_id()).second)
-        return invalid("Persistence id " + entity.persistence_id() + " is used by more than one entity");
-    }
-    model->service_name = entity.service_name();
-    model->persistence_id = entity.persistence_id();
-    model->service = service;
-    model->message_factory = ctx->factory.get();
-    if (entity.passivation_strategy().has_timeout() && entity.passivation_strategy().timeout().timeout() > 0)
-      model->settings.passivation_timeout =
-          std::chrono::milliseconds{entity.passivation_strategy().timeout().timeout()};
-    for (int i = 0; i < service->method_count(); ++i) {
-      const auto* method = service->method(i);
-      bool streaming = method->client_streaming() || method->server_streaming();
-      if (keyed) {
-        if (streaming)
-          return invalid("Method " + method->full_name() + " is streaming, which " + type + " entities do not support");
-        auto keys = frontend::key_fields(method->input_type());
-        if (!keys.ok())
-          return keys.error();
-        if (keys->empty())
-          return invalid("Method " + method->full_name() + " has no field marked (cloudstate.entity_key) = true in " +
-                         method->input_type()->full_name());
-      }
-      model->methods[method->name()] = {method->input_type(), method->output_type(), streaming};
-    }
-    models.push_back(std::move(model));
+    auto model = make_model(ctx, entity, persistence_ids);
+    if (model.ok())
+      served.models.push_back(std::move(model.value()));
+    else
+      served.refused.push_back(model.error().message());
   }
-  return models;
+  if (served.models.empty()) {
+    std::string all = served.refused.front();
+    for (size_t i = 1; i < served.refused.size(); ++i)
+      all += "; " + served.refused[i];
+    return invalid(all);
+  }
+  return served;
 }
 
 /// One discovery call that waits for the channel to connect (up to `wait`, plus time to answer once connected)
@@ -267,21 +295,27 @@ bool discover(node& n, const bridge_options& opts, const std::function<bool()>& 
       problem = "user function at " + target + " did not answer discovery: " + status->error_message();
       log::warn(problem);
     } else {
-      auto models = validate(ctx, spec);
-      if (models.ok()) {
-        for (auto& model : models.value())
+      auto served = validate(ctx, spec);
+      if (served.ok()) {
+        // Served without them, so that one service the proxy cannot serve does not take the others down with it.
+        for (const auto& problem : served->refused) {
+          log::error("not serving an entity of the user function", {{"user_function", target}, {"error", problem}});
+          ctx->report_error(problem);
+        }
+        for (auto& model : served->models)
           if (!n.add_model(model).ok())
             return false;
         log::info("discovery succeeded", {{"user_function", target},
                                           {"service", spec.service_info().service_name()},
                                           {"support_library", spec.service_info().support_library_name() + " " +
                                                                   spec.service_info().support_library_version()},
-                                          {"entities", std::to_string(models.value().size())}});
+                                          {"entities", std::to_string(served->models.size())},
+                                          {"refused", std::to_string(served->refused.size())}});
         return true;
       }
       log::error("the user function's entity spec is invalid; not serving it",
-                 {{"user_function", target}, {"error", models.error().message()}});
-      ctx->report_error(models.error().message());
+                 {{"user_function", target}, {"error", served.error().message()}});
+      ctx->report_error(served.error().message());
       backoff = opts.backoff_max;  // A fixed user function must be redeployed; don't hammer it meanwhile.
     }
     std::uniform_real_distribution<double> jitter{0.8, 1.2};
