@@ -55,9 +55,9 @@ TEST_CASE("discovery.proxy_info") {
   CHECK(info.proxy_name() == "actorstate-proxy");
   CHECK(!info.proxy_version().empty());
   std::multiset<std::string> types{info.supported_entity_types().begin(), info.supported_entity_types().end()};
-  // CRDT entities come later (contracts.md), so the TCK's fourth type is not announced yet.
   CHECK(types == std::multiset<std::string>{"cloudstate.eventsourced.EventSourced",
-                                            "cloudstate.valueentity.ValueEntity", "cloudstate.action.ActionProtocol"});
+                                            "cloudstate.valueentity.ValueEntity", "cloudstate.crdt.Crdt",
+                                            "cloudstate.action.ActionProtocol"});
   CHECK(f.intercepted().wait_finished(call, tck_proxy::message_timeout));
   CHECK(call->status.ok());
   CHECK(f.intercepted().count(call, tck_proxy::direction::out) == 1);

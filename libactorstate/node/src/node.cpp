@@ -2,14 +2,17 @@
 #include "actorstate/ops/process.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include <google/protobuf/descriptor.h>
@@ -17,6 +20,8 @@
 #include <caf/all.hpp>
 
 #include "actorstate/entity.hpp"
+#include "actorstate/crdt/entities.hpp"
+#include "actorstate/frontend/entity_key.hpp"
 #include "actorstate/frontend/grpc_frontend.hpp"
 #include "actorstate/ops/log.hpp"
 #include "actorstate/ops/metrics.hpp"
@@ -40,6 +45,9 @@ struct node::impl {
   std::unique_ptr<runtime::call_deadlines> deadlines;
   std::unique_ptr<invoke_completions> completions;  ///< Where `invoke`'s callers hear their results.
   std::map<std::string, std::shared_ptr<const runtime::region>> regions;
+  /// This process's replica id for CRDT entities: the member (or host) and a random part, new for every process, so
+  /// that no two processes ever tag CRDT changes alike (replicated.hpp, "Dots").
+  std::string replica;
   std::unique_ptr<frontend::grpc_frontend> frontend;
   std::unique_ptr<ops::management_server> management;
   std::unique_ptr<cluster_node> cluster;  ///< Null on a node that runs alone.
@@ -65,8 +73,6 @@ struct node::impl {
 status node::impl::validate(const std::shared_ptr<detail::model_base>& model) {
   bool taken = std::any_of(models.begin(), models.end(),
                            [&](const auto& m) { return m->service_name == model->service_name; });
-  if (model->kind == detail::entity_kind::crdt)  // issue 15 in progress: the runtime's side lands next
-    return {status_code::unimplemented, "CRDT entity " + model->service_name + " is not served yet"};
   return detail::check_model(*model, taken);
 }
 
@@ -109,6 +115,21 @@ status node::add_model(std::shared_ptr<detail::model_base> model) {
 }
 
 namespace {
+
+/// "<node id or host name>#<16 random hex digits>": new for every process (entities.hpp, type_config::replica).
+std::string replica_id(const std::string& node_id) {
+  std::string name = node_id;
+  if (name.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0)
+      name = host;
+  }
+  std::random_device rd;
+  uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r));
+  return name + "#" + hex;
+}
 
 // `open`'s work, once: the management endpoint (not ready yet), the store and the actor system.
 status open_once(node::impl& s) {
@@ -174,6 +195,7 @@ status open_once(node::impl& s) {
     }
   }
   s.sys = std::make_unique<caf::actor_system>(*s.caf_cfg);
+  s.replica = replica_id(s.opts.node_id);
   s.deadlines = std::make_unique<runtime::call_deadlines>(s.opts.command_timeout);
   s.completions = std::make_unique<invoke_completions>();
   s.frontend = std::make_unique<frontend::grpc_frontend>(*s.deadlines, s.opts.max_message_size);
@@ -198,6 +220,8 @@ status open_once(node::impl& s) {
 // `serve`'s work, once: the regions of all added entity types and the client-facing port.
 status serve_once(node::impl& s) {
   auto threads = s.threads;
+  // The regions the cluster places (shards); CRDT entity types are not among them.
+  std::map<std::string, std::shared_ptr<const runtime::region>> sharded;
 
   for (auto& model : s.models) {
     auto env = std::make_shared<runtime::entity_env>();
@@ -217,8 +241,21 @@ status serve_once(node::impl& s) {
       rc.hooks = s.cluster->hooks();
       rc.start_holding = true;  // until the member says which shards are this node's
     }
+    if (model->kind == detail::entity_kind::crdt) {
+      // Not sharded: every member runs its own replicas (crdt/entities.hpp), so the cluster does not place them.
+      crdt::type_config tc;
+      tc.env = env;
+      tc.replica = s.replica;
+      tc.passivation_timeout = s.opts.passivation_timeout;
+      tc.stop_timeout = s.opts.drain_timeout;
+      rc.hooks = nullptr;
+      rc.start_holding = false;
+      rc.single_target = crdt::spawn_manager(*s.sys, std::move(tc));
+    }
     auto region = runtime::spawn_region(*s.sys, rc);
     s.regions[model->service_name] = region;
+    if (model->kind != detail::entity_kind::crdt)
+      sharded[model->service_name] = region;
     for (auto& [name, sig] : model->methods) {
       frontend::route r;
       r.region = region;
@@ -229,6 +266,22 @@ status serve_once(node::impl& s) {
       r.factory = factory;
       r.keyed = model->kind != detail::entity_kind::action;
       bool streaming = r.descriptor->client_streaming() || r.descriptor->server_streaming();
+      if (model->kind == detail::entity_kind::crdt && streaming) {
+        // A streamed command's key comes from its one request message, which the call's stream receives.
+        std::vector<const google::protobuf::FieldDescriptor*> keys;
+        if (auto found = frontend::key_fields(r.descriptor->input_type()); found.ok())
+          keys = std::move(found).value();
+        crdt::key_reader key = [method = r.descriptor, keys](const std::string& payload) -> result<std::string> {
+          std::string id;
+          if (auto st = frontend::scan_request(method->input_type(), payload, keys, id); !st.ok())
+            return st;
+          return id;
+        };
+        r.open_stream = [manager = rc.single_target, name = r.method, key](
+                            std::vector<metadata_entry> metadata, detail::action_stream_sink sink, detail::call_router) {
+          return crdt::open_streamed_command(manager, name, key, std::move(metadata), std::move(sink));
+        };
+      }
       if (model->kind == detail::entity_kind::action && streaming) {
         r.open_stream = [action = std::static_pointer_cast<const detail::action_model>(model), method = r.descriptor](
                             std::vector<metadata_entry> metadata, detail::action_stream_sink sink,
@@ -247,7 +300,7 @@ status serve_once(node::impl& s) {
   }
 
   if (s.cluster) {
-    if (auto st = s.cluster->start(*s.sys, *s.store->cluster_coordination(), s.regions, *s.deadlines); !st.ok()) {
+    if (auto st = s.cluster->start(*s.sys, *s.store->cluster_coordination(), sharded, *s.deadlines); !st.ok()) {
       log::error("cannot join the cluster", {{"cluster", s.opts.cluster}, {"error", st.message()}});
       return {st.code(), "cannot join cluster " + s.opts.cluster + ": " + st.message()};
     }

@@ -52,6 +52,10 @@ caf::behavior action_worker(detail::worker_marked_actor* self, std::shared_ptr<c
 }  // namespace
 
 region::region(caf::actor_system& sys, region_config cfg) : cfg_(std::move(cfg)) {
+  if (cfg_.single_target) {
+    workers_.push_back(cfg_.single_target);
+    return;
+  }
   if (cfg_.env->model->kind == detail::entity_kind::action) {
     auto model = std::static_pointer_cast<const detail::action_model>(cfg_.env->model);
     for (size_t i = 0; i < std::max<size_t>(1, cfg_.action_workers); ++i)

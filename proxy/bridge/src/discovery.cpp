@@ -29,6 +29,7 @@ namespace {
 constexpr const char* event_sourced_type = "cloudstate.eventsourced.EventSourced";
 constexpr const char* value_entity_type = "cloudstate.valueentity.ValueEntity";
 constexpr const char* action_type = "cloudstate.action.ActionProtocol";
+constexpr const char* crdt_type = "cloudstate.crdt.Crdt";
 
 std::string version() {
 #ifdef ACTORSTATE_VERSION
@@ -81,7 +82,8 @@ result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_
     return invalid("Service " + entity.service_name() + " not found in descriptors");
   std::shared_ptr<detail::model_base> model;
   const auto& type = entity.entity_type();
-  bool keyed = type == event_sourced_type || type == value_entity_type;
+  bool keyed = type == event_sourced_type || type == value_entity_type || type == crdt_type;
+  bool streams_out = type == crdt_type;  // CRDTs serve server-streaming methods (streamed commands)
   if (type == event_sourced_type) {
     auto m = std::make_shared<detail::event_sourced_model>();
     m->spawn_instance = event_sourced_spawner(ctx);
@@ -89,6 +91,11 @@ result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_
   } else if (type == value_entity_type) {
     auto m = std::make_shared<detail::value_model>();
     m->spawn_instance = value_entity_spawner(ctx);
+    model = m;
+  } else if (type == crdt_type) {
+    auto m = std::make_shared<detail::crdt_model>();
+    m->open = crdt_opener(ctx);
+    m->report_error = [ctx](const std::string& message) { ctx->report_error(message); };
     model = m;
   } else if (type == action_type) {
     auto m = std::make_shared<detail::action_model>();
@@ -106,14 +113,19 @@ result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_
   } else {
     return invalid("Service " + entity.service_name() + " has unsupported entity type " + type);
   }
+  // Support libraries send no persistence id for CRDTs (the reference keys their state by entity id alone): the
+  // service name keys their durable state then.
+  auto persistence_id = entity.persistence_id();
+  if (type == crdt_type && persistence_id.empty())
+    persistence_id = entity.service_name();
   if (keyed) {
-    if (entity.persistence_id().empty())
+    if (persistence_id.empty())
       return invalid("Entity " + entity.service_name() + " has no persistence id");
-    if (persistence_ids.contains(entity.persistence_id()))
-      return invalid("Persistence id " + entity.persistence_id() + " is used by more than one entity");
+    if (persistence_ids.contains(persistence_id))
+      return invalid("Persistence id " + persistence_id + " is used by more than one entity");
   }
   model->service_name = entity.service_name();
-  model->persistence_id = entity.persistence_id();
+  model->persistence_id = persistence_id;
   model->service = service;
   model->message_factory = ctx->factory.get();
   if (entity.passivation_strategy().has_timeout() && entity.passivation_strategy().timeout().timeout() > 0)
@@ -122,7 +134,7 @@ result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_
     const auto* method = service->method(i);
     bool streaming = method->client_streaming() || method->server_streaming();
     if (keyed) {
-      if (streaming)
+      if (method->client_streaming() || (streaming && !streams_out))
         return invalid("Method " + method->full_name() + " is streaming, which " + type + " entities do not support");
       auto keys = frontend::key_fields(method->input_type());
       if (!keys.ok())
@@ -134,7 +146,7 @@ result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_
     model->methods[method->name()] = {method->input_type(), method->output_type(), streaming};
   }
   if (keyed)
-    persistence_ids.insert(entity.persistence_id());
+    persistence_ids.insert(persistence_id);
   return model;
 }
 
@@ -277,13 +289,13 @@ bool discover(node& n, const bridge_options& opts, const std::function<bool()>& 
     ctx->event_sourced = cloudstate::eventsourced::EventSourced::NewStub(channel);
     ctx->value_entity = cloudstate::valueentity::ValueEntity::NewStub(channel);
     ctx->action = cloudstate::action::ActionProtocol::NewStub(channel);
+    ctx->crdt = cloudstate::crdt::Crdt::NewStub(channel);
     cloudstate::ProxyInfo info;
     info.set_protocol_major_version(0);
     info.set_protocol_minor_version(2);
     info.set_proxy_name("actorstate-proxy");
     info.set_proxy_version(version());
-    // CRDT entities are not implemented yet, so they are not offered.
-    for (auto* t : {event_sourced_type, value_entity_type, action_type})
+    for (auto* t : {event_sourced_type, value_entity_type, crdt_type, action_type})
       info.add_supported_entity_types(t);
     cloudstate::EntitySpec spec;
     auto status = call_discover(*ctx->discovery, info, spec, backoff, stop);

@@ -10,6 +10,9 @@ namespace actorstate::bridge {
 
 std::shared_ptr<const runtime::instance_factory> event_sourced_spawner(std::shared_ptr<const uf_context> ctx);
 std::shared_ptr<const runtime::instance_factory> value_entity_spawner(std::shared_ptr<const uf_context> ctx);
+/// Opens a CRDT instance's conversation with the user function: one Crdt/handle stream (crdt_conversation.cpp).
+std::function<std::unique_ptr<detail::crdt_conversation>(const std::string&, detail::crdt_sink)> crdt_opener(
+    std::shared_ptr<const uf_context> ctx);
 
 /// Calls ActionProtocol/handleUnary for one command.
 void call_unary_action(const std::shared_ptr<const uf_context>& ctx, const std::string& service_name,

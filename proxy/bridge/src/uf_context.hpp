@@ -13,6 +13,7 @@
 
 #include "actorstate/entity.hpp"
 #include "cloudstate/action.grpc.pb.h"
+#include "cloudstate/crdt.grpc.pb.h"
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
 #include "cloudstate/value_entity.grpc.pb.h"
@@ -25,6 +26,7 @@ struct uf_context {
   std::unique_ptr<cloudstate::eventsourced::EventSourced::Stub> event_sourced;
   std::unique_ptr<cloudstate::valueentity::ValueEntity::Stub> value_entity;
   std::unique_ptr<cloudstate::action::ActionProtocol::Stub> action;
+  std::unique_ptr<cloudstate::crdt::Crdt::Stub> crdt;
 
   // Declaration order is destruction order in reverse: the pool must die before the databases it reads.
   google::protobuf::SimpleDescriptorDatabase user_files;

@@ -2,7 +2,8 @@
 // path beyond picking the target: `target(entity_id)` hashes the id onto one of the type's shards (stable FNV-1a
 // modulo the shard count, identical on every node and across restarts) and returns that shard's actor, which finds
 // or spawns the instance and delegates the command to it (runtime/shard.hpp). Actions have no key and no shards:
-// `target` spreads their calls over the type's worker actors.
+// `target` spreads their calls over the type's worker actors. CRDT entities are not sharded either: one actor of
+// their own per member (libactorstate/crdt) takes every command of the type (`region_config::single_target`).
 //
 // Shards are owned per index across entity types: owning, handing over or starting shard `i` means doing so for
 // `shards()[i]` of every region; runtime/shard_control.hpp does it (the protocol is in runtime/shard.hpp).
@@ -41,6 +42,9 @@ struct region_config {
   /// In a cluster: the shards hold their commands until the member tells them to serve (at an epoch) or where to
   /// route, so nothing ever runs unfenced. A node that runs alone starts them serving.
   bool start_holding = false;
+  /// An entity type that is not sharded (CRDT entities): this actor, spawned by its owner, takes every command of the
+  /// type. The region then has no shards and spawns nothing.
+  caf::actor single_target;
 };
 
 /// The shard of `entity_id`; stable across processes and platforms.

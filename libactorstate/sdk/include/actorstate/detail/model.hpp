@@ -176,6 +176,9 @@ struct crdt_model : model_base {
   crdt_model() : model_base(entity_kind::crdt) {}
   /// Opens the handler side of the instance `entity_id`.
   std::function<std::unique_ptr<crdt_conversation>(const std::string& entity_id, crdt_sink sink)> open;
+  /// Told (besides the log) of a protocol error of the handler side, or a forward or side effect that could not be
+  /// delivered; a user function hears of it this way (reportError). May be empty.
+  std::function<void(const std::string& message)> report_error;
 };
 
 /// One streamed action call (client-, server- or bidi-streaming method) in progress. Thread-safe.
