@@ -38,12 +38,8 @@ value primitive(std::string_view name, T v) {
 
 template <class Wrapper>
 auto from_primitive(std::string_view name, const value& v) -> std::optional<std::decay_t<decltype(Wrapper{}.value())>> {
-  if (v.type.size() != primitive_prefix.size() + name.size() ||
-      v.type.compare(0, primitive_prefix.size(), primitive_prefix) != 0 ||
-      v.type.compare(primitive_prefix.size(), name.size(), name) != 0)
-    return std::nullopt;
   Wrapper w;
-  if (!w.ParseFromString(v.payload))
+  if (v.type != std::string{primitive_prefix} + std::string{name} || !w.ParseFromString(v.payload))
     return std::nullopt;
   return w.value();
 }
