@@ -41,6 +41,18 @@ struct client_cancelled {
   int64_t id = 0;
 };
 
+/// A replica message from another member (replication.hpp).
+struct replica_in {
+  std::string entity_id;
+  std::string message;
+  std::function<void(status)> done;
+};
+
+/// The live members changed (for Vote, and where deltas go).
+struct membership {
+  std::vector<replica_peer> peers;
+};
+
 /// A streamed command's call, shared by the frontend (which sends its one message and may cancel it) and the
 /// instance (which answers it). Elements and the end are passed on to the frontend's sink, the end exactly once.
 class stream_call final : public ::actorstate::detail::action_stream, public std::enable_shared_from_this<stream_call> {
@@ -142,6 +154,8 @@ private:
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::crdt::messages::delivery)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::crdt::messages::client_cancelled)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::crdt::messages::replica_in)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actorstate::crdt::messages::membership)
 
 namespace actorstate::crdt {
 
@@ -149,11 +163,15 @@ namespace {
 
 using messages::client_cancelled;
 using messages::delivery;
+using messages::membership;
+using messages::replica_in;
 using messages::stream_call;
 using clock = std::chrono::steady_clock;
 
 /// The type URL under which a replica's state is stored (the value's `type`).
 constexpr const char* stored_type = "actorstate.crdt.replicated";
+/// How often a manager looks at the membership (a member that died stops counting in Votes within this).
+constexpr std::chrono::milliseconds membership_poll{250};
 /// A write that failed for a reason other than a conflict is tried again after this long.
 constexpr std::chrono::seconds write_retry{1};
 
@@ -179,8 +197,9 @@ class instance final : public ::actorstate::detail::worker_marked_actor {
 public:
   instance(caf::actor_config& cfg, std::shared_ptr<const shared_config> shared, std::string id, caf::actor manager)
       : ::actorstate::detail::worker_marked_actor(cfg), shared_(std::move(shared)), id_(std::move(id)), manager_(std::move(manager)) {
-    voters_.self = shared_->cfg.replica;
-    voters_.live = {shared_->cfg.replica};
+    const auto& peers = shared_->cfg.peers;
+    replica_ = peers ? peers->self() : shared_->cfg.replica;
+    set_peers(peers ? peers->peers() : std::vector<replica_peer>{});
   }
 
   const char* name() const override { return "actorstate.crdt.entity"; }
@@ -190,6 +209,8 @@ public:
     last_active_ = clock::now();
     start_load();
     arm_idle_timer();
+    if (shared_->cfg.peers)
+      arm_sync_timer();
     return {
         [this](delivery& d) {
           ++received_;
@@ -199,6 +220,12 @@ public:
         [this](::actorstate::detail::continuation& c) { c.fn(); },
         [this](tick_atom) { on_idle_tick(); },
         [this](passivate_atom) { stop(); },
+        [this](replica_in& r) { on_replica(r); },
+        [this](membership& m) {
+          set_peers(std::move(m.peers));
+          unseen_ = true;  // a Vote's view counts the live members
+          push_changes();
+        },
     };
   }
 
@@ -220,10 +247,22 @@ private:
 
   /// Something a client sees (a reply, a streamed element, the end of a call) or a side effect: released in order,
   /// once the state that includes every change made before it is durable.
+  /// The acknowledgements a change's write consistency (MAJORITY, ALL) waits for.
+  struct ack_gate {
+    size_t need = 0;  ///< From other members.
+    size_t sent = 0;
+    size_t acked = 0;
+    size_t answered = 0;
+    std::string consistency;
+    bool settled() const { return acked >= need || answered >= sent; }
+    bool met() const { return acked >= need; }
+  };
+
   struct outgoing {
     uint64_t needs;
     std::function<void()> run;
-    std::function<void(const status&)> fail;  ///< The write it waits for failed.
+    std::function<void(const status&)> fail;  ///< The write it waits for failed, or its acknowledgements.
+    std::shared_ptr<ack_gate> gate;           ///< Null: durability is all it waits for.
   };
 
   const runtime::entity_env& env() const { return *shared_->cfg.env; }
@@ -395,20 +434,33 @@ private:
     push_changes();
   }
 
-  /// Runs `o` once every change made so far is durable, after everything released before it.
-  void after_durable(std::function<void()> run, std::function<void(const status&)> fail) {
-    if (waiting_.empty() && durable_ == changes_) {
+  /// Runs `run` once every change made so far is durable (and `gate` met, if given), after everything released
+  /// before it.
+  void after_durable(std::function<void()> run, std::function<void(const status&)> fail,
+                     std::shared_ptr<ack_gate> gate = nullptr) {
+    if (waiting_.empty() && durable_ == changes_ && (!gate || gate->met())) {
       run();
       return;
     }
-    waiting_.push_back({changes_, std::move(run), std::move(fail)});
+    waiting_.push_back({changes_, std::move(run), std::move(fail), std::move(gate)});
   }
 
   void release() {
-    while (!waiting_.empty() && waiting_.front().needs <= durable_) {
+    while (!waiting_.empty() && waiting_.front().needs <= durable_ &&
+           (!waiting_.front().gate || waiting_.front().gate->settled())) {
       auto o = std::move(waiting_.front());
       waiting_.pop_front();
-      o.run();
+      if (!o.gate || o.gate->met()) {
+        o.run();
+      } else if (o.fail) {
+        // The change stays (it is durable here and reaches the others with the next full state); the caller hears
+        // that the write consistency it asked for was not met in time.
+        o.fail(status{status_code::unavailable,
+                      "the change reached " + std::to_string(o.gate->acked) + " of the " +
+                          std::to_string(o.gate->need) + " other members that write consistency " +
+                          o.gate->consistency + " needs within " +
+                          std::to_string(shared_->cfg.write_timeout.count()) + " ms"});
+      }
     }
   }
 
@@ -539,24 +591,120 @@ private:
     maybe_stop();
   }
 
-  /// Applies a state action of the handler side; an error names what did not fit.
-  status apply_state_action(const pb::CrdtStateAction& action, bool& deletes) {
+  /// Applies a state action of the handler side and sends the change to the other members; an error names what did
+  /// not fit. `gate`: what the answer must wait for besides durability (its write consistency).
+  status apply_state_action(const pb::CrdtStateAction& action, bool& deletes, std::shared_ptr<ack_gate>& gate) {
     deletes = false;
     if (action.has_update()) {
-      auto delta = apply_change(state_, action.update(), {shared_->cfg.replica, shared_->now_ms()});
+      auto delta = apply_change(state_, action.update(), {replica_, shared_->now_ms()});
       if (!delta.ok())
         return delta.error();
       // The handler side applied the change to its own value already.
       (void)merge(seen_, delta.value());
       changed();
+      gate = publish(delta.value(), action.write_consistency());
       return {};
     }
     if (action.has_delete_()) {
-      (void)merge(state_, deletion());
+      auto tombstone = deletion();
+      (void)merge(state_, tombstone);
       changed();
+      gate = publish(tombstone, action.write_consistency());
       deletes = true;
     }
     return {};
+  }
+
+  // --- replication ---------------------------------------------------------------------------------------------------
+
+  void set_peers(std::vector<replica_peer> peers) {
+    peers_ = std::move(peers);
+    voters_.self = replica_;
+    voters_.live = {replica_};
+    for (const auto& p : peers_)
+      voters_.live.push_back(p.replica);
+  }
+
+  /// Sends `delta` to every other member; returns what an answer at `consistency` must wait for (null: nothing).
+  std::shared_ptr<ack_gate> publish(const replicated& delta, pb::CrdtWriteConsistency consistency) {
+    changed_since_round_ = true;
+    std::shared_ptr<ack_gate> gate;
+    size_t need = 0;
+    if (consistency == pb::MAJORITY)
+      need = (peers_.size() + 1) / 2;  // a majority of all members, this one included
+    else if (consistency == pb::ALL)
+      need = peers_.size();
+    if (need > 0) {
+      gate = std::make_shared<ack_gate>();
+      gate->need = need;
+      gate->sent = peers_.size();
+      gate->consistency = consistency == pb::MAJORITY ? "MAJORITY" : "ALL";
+    }
+    if (!peers_.empty())
+      send_to(peers_, serialize(delta), gate);
+    return gate;
+  }
+
+  void send_to(const std::vector<replica_peer>& peers, const std::string& message, std::shared_ptr<ack_gate> gate) {
+    auto deadline = clock::now() + shared_->cfg.write_timeout;
+    for (const auto& p : peers)
+      shared_->cfg.peers->send(p.address, env().model->service_name, id_, message, deadline,
+                               [self = me(), this, gate, address = p.address](status st) {
+                                 ::actorstate::detail::post(self, [this, gate, address, st] { on_sent(gate, address, st); });
+                               });
+  }
+
+  void on_sent(const std::shared_ptr<ack_gate>& gate, const std::string& address, const status& st) {
+    if (!st.ok())
+      missed_.insert(address);  // gets the whole state with the next sync round
+    if (!gate)
+      return;
+    ++gate->answered;
+    if (st.ok())
+      ++gate->acked;
+    release();
+  }
+
+  void arm_sync_timer() {
+    delayed_send(this, shared_->cfg.sync_interval, ::actorstate::detail::continuation{[this] { on_sync(); }});
+  }
+
+  /// Repairs what deltas missed: the whole state to members a send failed to, and every tenth round to all members
+  /// if the entity changed here since the last such round.
+  void on_sync() {
+    if (stopping_)
+      return;
+    arm_sync_timer();
+    if (!loaded_ || state_.empty())
+      return;
+    std::vector<replica_peer> targets;
+    if (++sync_rounds_ % 10 == 0 && changed_since_round_) {
+      targets = peers_;
+      changed_since_round_ = false;
+    } else {
+      for (const auto& p : peers_)
+        if (missed_.contains(p.address))
+          targets.push_back(p);
+    }
+    missed_.clear();
+    if (!targets.empty())
+      send_to(targets, serialize(state_), nullptr);
+  }
+
+  void on_replica(replica_in& r) {
+    auto parsed = parse(r.message);
+    if (!parsed.ok()) {
+      r.done(status{status_code::invalid_argument, "not a CRDT replica message: " + parsed.error().message()});
+      return;
+    }
+    if (!state_.empty() && parsed->type() && state_.type() && parsed->type() != state_.type()) {
+      r.done(status{status_code::failed_precondition, "another member holds " + id_ + " as a " +
+                                                          std::string{to_string(*parsed->type())} + ", this one as a " +
+                                                          std::string{to_string(*state_.type())}});
+      return;
+    }
+    absorb(parsed.value());
+    r.done({});
   }
 
   void on_reply(pb::CrdtReply& reply) {
@@ -575,8 +723,9 @@ private:
     auto id = reply.command_id();
     bool failed = reply.client_action().has_failure();
     bool deletes = false;
+    std::shared_ptr<ack_gate> gate;
     if (!failed && reply.has_state_action()) {
-      if (auto st = apply_state_action(reply.state_action(), deletes); !st.ok()) {
+      if (auto st = apply_state_action(reply.state_action(), deletes, gate); !st.ok()) {
         auto problem = "command " + std::to_string(id) + " (" + p.method +
                        ") answered with a change that does not fit the entity: " + st.message();
         pending_.emplace(id, std::move(p));  // failed INTERNAL by protocol_error
@@ -594,7 +743,7 @@ private:
         if (p.cancelled)
           cancel_stream(id);
       }
-      deliver_to_stream(call, std::move(plan), answers, /*end=*/!open);
+      deliver_to_stream(call, std::move(plan), answers, /*end=*/!open, gate);
     } else {
       auto arrived = p.arrived;
       after_durable(
@@ -606,7 +755,7 @@ private:
               reply_to.deliver(std::move(r));
             });
           },
-          [reply_to = p.reply](const status& why) mutable { reply_to.deliver(command_result::failure(why)); });
+          [reply_to = p.reply](const status& why) mutable { reply_to.deliver(command_result::failure(why)); }, gate);
     }
     if (deletes)
       after_durable([this] { deleted_here(); }, {});
@@ -615,7 +764,7 @@ private:
   /// Sends a streamed call's element (a reply, a forward's answer, or a failure, which ends it) once durable, and
   /// ends the call after it when `end`.
   void deliver_to_stream(const std::shared_ptr<stream_call>& call, runtime::reply_plan plan, bool has_element,
-                         bool end) {
+                         bool end, std::shared_ptr<ack_gate> gate = nullptr) {
     after_durable(
         [this, call, plan = std::move(plan), end, has_element]() mutable {
           if (!has_element && !plan.has_calls()) {
@@ -635,7 +784,7 @@ private:
               call->end(command_result::success({}));
           });
         },
-        [call](const status& why) { call->end(command_result::failure(why)); });
+        [call](const status& why) { call->end(command_result::failure(why)); }, std::move(gate));
   }
 
   void on_streamed(pb::CrdtStreamedMessage& msg) {
@@ -689,8 +838,9 @@ private:
       return;
     }
     bool deletes = false;
+    std::shared_ptr<ack_gate> gate;
     if (response.has_state_action()) {
-      if (auto st = apply_state_action(response.state_action(), deletes); !st.ok()) {
+      if (auto st = apply_state_action(response.state_action(), deletes, gate); !st.ok()) {
         protocol_error("the answer to the cancellation of command " + std::to_string(id) +
                            " carries a change that does not fit the entity: " + st.message(),
                        0);
@@ -870,6 +1020,14 @@ private:
       return;
     stopping_ = true;
     env().metrics->passivations.inc();
+    // Members a delta did not reach get the whole state now: after this the entity is only in the store here.
+    if (shared_->cfg.peers && !missed_.empty() && loaded_ && !state_.empty()) {
+      std::vector<replica_peer> targets;
+      for (const auto& p : peers_)
+        if (missed_.contains(p.address))
+          targets.push_back(p);
+      send_to(targets, serialize(state_), nullptr);
+    }
     fail_outstanding(status{status_code::unavailable, "the entity is stopping"});
     auto queued = std::move(queued_);
     queued_.clear();
@@ -894,7 +1052,12 @@ private:
   std::shared_ptr<const shared_config> shared_;
   std::string id_;
   caf::actor manager_;
+  std::string replica_;  ///< This member's replica id.
+  std::vector<replica_peer> peers_;
   voters voters_;
+  std::set<std::string> missed_;      ///< Members a send failed to since the last sync round.
+  bool changed_since_round_ = false;  ///< A change made here since the last round to every member.
+  uint64_t sync_rounds_ = 0;
 
   replicated state_;  ///< This member's replica.
   int64_t version_ = 0;  ///< The stored value's version that `state_` includes.
@@ -932,6 +1095,10 @@ public:
   const char* name() const override { return "actorstate.crdt.manager"; }
 
   caf::behavior make_behavior() override {
+    if (shared_->cfg.peers) {
+      peers_ = shared_->cfg.peers->peers();
+      watch_members();
+    }
     set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
     set_exit_handler([this](caf::exit_msg& msg) { on_exit_request(msg); });
     return {
@@ -948,6 +1115,7 @@ public:
           route(id, std::move(d));
         },
         [this](passivate_atom, const std::string& id, uint64_t seen) { on_idle(id, seen); },
+        [this](replica_in& r) { on_replica(r); },
         [this](stats_atom) { return static_cast<uint64_t>(entries_.size()); },
         [](::actorstate::detail::continuation& c) { c.fn(); },
     };
@@ -983,6 +1151,35 @@ private:
     e.stopping = false;
     monitor(e.actor);
     by_addr_[e.actor.address()] = id;
+  }
+
+  /// A replica message goes to the instance if one is in memory (and not stopping); a member that does not hold the
+  /// entity takes it as it is (replication.hpp).
+  void on_replica(replica_in& r) {
+    auto it = entries_.find(r.entity_id);
+    if (shutting_down_ || it == entries_.end() || it->second.stopping || !it->second.actor) {
+      r.done({});
+      return;
+    }
+    ++it->second.sent;
+    ::actorstate::detail::send_here(it->second.actor, std::move(r));
+  }
+
+  /// Reads the live members every `membership_poll` and tells the instances when they changed (Vote counts them,
+  /// deltas go to them).
+  void watch_members() {
+    delayed_send(this, membership_poll, ::actorstate::detail::continuation{[this] {
+                   if (shutting_down_)
+                     return;
+                   auto now = shared_->cfg.peers->peers();
+                   if (now != peers_) {
+                     peers_ = now;
+                     for (auto& [id, e] : entries_)
+                       if (e.actor && !e.stopping)
+                         ::actorstate::detail::send_here(e.actor, membership{peers_});
+                   }
+                   watch_members();
+                 }});
   }
 
   static void refuse(delivery& d, const status& why) {
@@ -1053,6 +1250,7 @@ private:
   std::unordered_map<std::string, entry> entries_;
   std::unordered_map<caf::actor_addr, std::string> by_addr_;
   bool shutting_down_ = false;
+  std::vector<replica_peer> peers_;  ///< As last told to the instances.
 };
 
 }  // namespace
@@ -1062,6 +1260,11 @@ caf::actor spawn_manager(caf::actor_system& sys, type_config cfg) {
   shared->model = static_cast<const ::actorstate::detail::crdt_model*>(cfg.env->model.get());
   shared->cfg = std::move(cfg);
   return sys.spawn<manager>(std::move(shared));
+}
+
+void deliver_replica(const caf::actor& manager, std::string entity_id, std::string message,
+                     std::function<void(status)> done) {
+  ::actorstate::detail::send_here(manager, replica_in{std::move(entity_id), std::move(message), std::move(done)});
 }
 
 std::shared_ptr<::actorstate::detail::action_stream> open_streamed_command(caf::actor manager, std::string method, key_reader key,

@@ -148,6 +148,18 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
   topts.bind = settings_.bind;
   topts.port = settings_.port;
   topts.inbound = [this](cluster::cluster_call call, std::function<void(command_result)> reply) {
+    if (call.service.starts_with(crdt::replica_service_prefix)) {
+      if (!settings_.replica_inbound) {
+        reply(command_result::failure(status_code::unimplemented, "this member serves no CRDT entity type"));
+        return;
+      }
+      settings_.replica_inbound(call.service.substr(std::string_view{crdt::replica_service_prefix}.size()),
+                                std::move(call.cmd.entity_id), std::move(call.cmd.payload),
+                                [reply = std::move(reply)](status st) mutable {
+                                  reply(st.ok() ? command_result::success({}) : command_result::failure(std::move(st)));
+                                });
+      return;
+    }
     if (call.service.empty()) {
       // Not a command: a member that released a shard this one may claim asks it to read the store now.
       if (auto* m = live_member_.load(std::memory_order_acquire))
@@ -189,6 +201,7 @@ status cluster_node::start(caf::actor_system& sys, persistence::coordination& co
     return status{started.error().code(), "cannot open the cluster port " + settings_.bind + ":" +
                                               std::to_string(settings_.port) + ": " + started.error().message()};
   transport_ = std::move(started.value());
+  transport_ptr_.store(transport_.get(), std::memory_order_release);
   auto address = settings_.advertise_host;
   if (address.find(':') != std::string::npos && !address.starts_with("["))
     address = "[" + address + "]";
@@ -320,6 +333,73 @@ std::string cluster_node::render_metrics() const {
        "The last takeover: from the first reading without a live owner to serving the shard (-1: none yet)",
        c.last_takeover_ms < 0 ? -1.0 : static_cast<double>(c.last_takeover_ms) / 1000.0);
   return out;
+}
+
+}  // namespace actorstate
+
+namespace actorstate {
+
+namespace {
+
+/// crdt::replication on the member's view of the store (who is up, at which address and incarnation) and the
+/// transport. A replica is named "<member id>#<incarnation>": unique per process, and known to every member that
+/// reads the membership, so a Vote counts exactly the live members' votes.
+class member_replication final : public crdt::replication {
+public:
+  member_replication(const std::atomic<cluster::member*>& member, const std::atomic<cluster::transport*>& transport,
+                     const std::string& address)
+      : member_(member), transport_(transport), address_(address) {}
+
+  std::string self() const override {
+    auto* m = member_.load(std::memory_order_acquire);
+    if (m == nullptr)
+      return {};
+    auto v = m->view();
+    return v.self + "#" + std::to_string(v.incarnation);
+  }
+
+  std::vector<crdt::replica_peer> peers() const override {
+    std::vector<crdt::replica_peer> out;
+    auto* m = member_.load(std::memory_order_acquire);
+    if (m == nullptr)
+      return out;
+    auto v = m->view();
+    for (const auto& peer : v.members) {
+      if (peer.status == "down" || (peer.id == v.self && peer.incarnation == v.incarnation) ||
+          peer.address == address_)
+        continue;
+      out.push_back({peer.address, peer.id + "#" + std::to_string(peer.incarnation)});
+    }
+    return out;
+  }
+
+  void send(const std::string& address, const std::string& service, const std::string& entity_id,
+            std::string message, clock::time_point deadline, std::function<void(status)> done) override {
+    auto* t = transport_.load(std::memory_order_acquire);
+    if (t == nullptr) {
+      done(status{status_code::unavailable, "the cluster transport is not running"});
+      return;
+    }
+    cluster::cluster_call call;
+    call.service = std::string{crdt::replica_service_prefix} + service;
+    call.cmd.entity_id = entity_id;
+    call.cmd.payload = std::move(message);
+    t->call(address, std::move(call), deadline,
+            [done = std::move(done)](command_result r) { done(r.ok() ? status{} : r.status); });
+  }
+
+private:
+  const std::atomic<cluster::member*>& member_;
+  const std::atomic<cluster::transport*>& transport_;
+  const std::string& address_;
+};
+
+}  // namespace
+
+std::shared_ptr<crdt::replication> cluster_node::replication() {
+  if (!replication_)
+    replication_ = std::make_shared<member_replication>(live_member_, transport_ptr_, address_);
+  return replication_;
 }
 
 }  // namespace actorstate

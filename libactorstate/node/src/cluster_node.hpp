@@ -18,10 +18,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "actorstate/crdt/replication.hpp"
 #include "actorstate/runtime/drain_gate.hpp"
 #include "actorstate/status.hpp"
 
@@ -58,6 +60,11 @@ struct cluster_settings {
   uint32_t shards = 128;
   std::chrono::milliseconds failure_timeout{3000};
   std::chrono::milliseconds command_timeout{60000};
+  /// Where replica messages of CRDT entities from other members go: the entity type, the entity id, the message and
+  /// the answer (crdt/replication.hpp). Empty: the node serves no CRDT entity type (they are refused).
+  std::function<void(const std::string& service, std::string entity_id, std::string message,
+                     std::function<void(status)> done)>
+      replica_inbound;
 };
 
 class cluster_node {
@@ -71,6 +78,12 @@ public:
   status configure(caf::actor_system_config& cfg);
   /// What every region of the node is spawned with.
   std::shared_ptr<const runtime::shard_hooks> hooks();
+  /// How the node's CRDT instances reach the other members' replicas (names and peers are known once joined).
+  std::shared_ptr<crdt::replication> replication();
+  /// Sets where replica messages from other members go (before `start`).
+  void set_replica_inbound(decltype(cluster_settings::replica_inbound) inbound) {
+    settings_.replica_inbound = std::move(inbound);
+  }
   /// Opens the cluster port and joins. The regions' shards must hold until then (region_config::start_holding).
   status start(caf::actor_system& sys, persistence::coordination& coordination,
                std::map<std::string, std::shared_ptr<const runtime::region>> regions,
@@ -107,6 +120,9 @@ private:
   std::atomic<uint64_t> forward_failures_{0};
   std::atomic<uint64_t> inbound_{0};
   std::string address_;  ///< As advertised to the other members.
+  std::shared_ptr<crdt::replication> replication_;
+  /// `transport_` for the CRDT instances' threads (valid until this object goes, after the actor system).
+  std::atomic<cluster::transport*> transport_ptr_{nullptr};
   runtime::drain_gate inbound_calls_;  ///< Forwarded commands taken in and not answered yet; `stop` closes it.
 };
 

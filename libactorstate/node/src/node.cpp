@@ -222,6 +222,7 @@ status serve_once(node::impl& s) {
   auto threads = s.threads;
   // The regions the cluster places (shards); CRDT entity types are not among them.
   std::map<std::string, std::shared_ptr<const runtime::region>> sharded;
+  std::map<std::string, caf::actor> crdt_managers;  ///< Where other members' replica messages go, by type.
 
   for (auto& model : s.models) {
     auto env = std::make_shared<runtime::entity_env>();
@@ -248,9 +249,12 @@ status serve_once(node::impl& s) {
       tc.replica = s.replica;
       tc.passivation_timeout = s.opts.passivation_timeout;
       tc.stop_timeout = s.opts.drain_timeout;
+      if (s.cluster)
+        tc.peers = s.cluster->replication();
       rc.hooks = nullptr;
       rc.start_holding = false;
       rc.single_target = crdt::spawn_manager(*s.sys, std::move(tc));
+      crdt_managers[model->service_name] = rc.single_target;
     }
     auto region = runtime::spawn_region(*s.sys, rc);
     s.regions[model->service_name] = region;
@@ -300,6 +304,15 @@ status serve_once(node::impl& s) {
   }
 
   if (s.cluster) {
+    s.cluster->set_replica_inbound([managers = crdt_managers](const std::string& service, std::string entity_id,
+                                                              std::string message, std::function<void(status)> done) {
+      auto m = managers.find(service);
+      if (m == managers.end()) {
+        done(status{status_code::unimplemented, "this member does not serve the CRDT entity type " + service});
+        return;
+      }
+      crdt::deliver_replica(m->second, std::move(entity_id), std::move(message), std::move(done));
+    });
     if (auto st = s.cluster->start(*s.sys, *s.store->cluster_coordination(), sharded, *s.deadlines); !st.ok()) {
       log::error("cannot join the cluster", {{"cluster", s.opts.cluster}, {"error", st.message()}});
       return {st.code(), "cannot join cluster " + s.opts.cluster + ": " + st.message()};

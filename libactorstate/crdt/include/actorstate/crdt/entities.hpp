@@ -42,6 +42,7 @@
 
 #include "actorstate/detail/model.hpp"
 #include "actorstate/messages.hpp"
+#include "actorstate/crdt/replication.hpp"
 #include "actorstate/runtime/entity_actor.hpp"
 
 namespace actorstate::crdt {
@@ -50,7 +51,16 @@ struct type_config {
   /// The type (its model is a ::actorstate::detail::crdt_model), the store, the metrics and where forwards and side effects go.
   std::shared_ptr<const runtime::entity_env> env;
   /// This member's replica id: unique per process incarnation, so that no two processes ever make the same dot.
+  /// Ignored when `peers` is set (it names the replica then).
   std::string replica;
+  /// The other members' replicas (a cluster); null when this node runs alone.
+  std::shared_ptr<replication> peers;
+  /// How long a change waits for the acknowledgements its write consistency (MAJORITY, ALL) asks for before its
+  /// command fails.
+  std::chrono::milliseconds write_timeout{5000};
+  /// A member that missed a delta (the send failed) gets the entity's whole state this soon after; every tenth round
+  /// every member gets it, if the entity changed since the last one (repairs what was lost without an error).
+  std::chrono::milliseconds sync_interval{1000};
   std::chrono::milliseconds passivation_timeout{30000};
   /// At shutdown: the longest wait for instances (their writes) before they are killed.
   std::chrono::milliseconds stop_timeout{10000};
@@ -61,6 +71,11 @@ struct type_config {
 /// Spawns the manager of one CRDT entity type on this member; it takes `command` requests and `local_command`s
 /// (runtime/reply.hpp) and stops, after its instances, on an exit.
 caf::actor spawn_manager(caf::actor_system& sys, type_config cfg);
+
+/// A replica message from another member (replication.hpp) for entity `entity_id` of the type `manager` serves: merged
+/// into the instance if it is in memory; `done` hears ok, or why the message could not be merged.
+void deliver_replica(const caf::actor& manager, std::string entity_id, std::string message,
+                     std::function<void(status)> done);
 
 /// The entity id a request's bytes address, or why they address none (`invalid_argument`).
 using key_reader = std::function<result<std::string>(const std::string& payload)>;
