@@ -304,8 +304,7 @@ pcr::CrdtStreamOut stream_cancelled_response(int64_t id, const effects& e = {}) 
 template <class T, class Key>
 void stable_sort_by(google::protobuf::RepeatedPtrField<T>* items, Key key) {
   std::vector<T> sorted_items(items->begin(), items->end());
-  std::stable_sort(sorted_items.begin(), sorted_items.end(),
-                   [&](const T& a, const T& b) { return key(a) < key(b); });
+  std::stable_sort(sorted_items.begin(), sorted_items.end(), [&](const T& a, const T& b) { return key(a) < key(b); });
   items->Clear();
   for (auto& item : sorted_items)
     *items->Add() = std::move(item);
@@ -1454,9 +1453,9 @@ TEST_CASE("crdt.ormap.state_changes") {
       .expect(reply(1, ormap::state({{"ORSet-1", orset::state()}, {"PNCounter-1", pncounter::state(0)}}),
                     ormap::update({.added = {{"ORSet-1", orset::update()}, {"PNCounter-1", pncounter::update(0)}}})),
               sorted)
-      .send(command(2, id, "Process",
-                    request(id, ormap::add({"ORSet-1"}) +
-                                    ormap::update_with({{"LWWRegister-1", lwwregister::set_to("zero")}}))))
+      .send(command(
+          2, id, "Process",
+          request(id, ormap::add({"ORSet-1"}) + ormap::update_with({{"LWWRegister-1", lwwregister::set_to("zero")}}))))
       .expect(reply(2,
                     ormap::state({{"LWWRegister-1", lwwregister::state("zero")},
                                   {"ORSet-1", orset::state()},
@@ -1493,10 +1492,10 @@ TEST_CASE("crdt.ormap.state_changes") {
                                                {"PNCounter-1", pncounter::update(-123)}}})),
               sorted)
       .send(command(6, id, "Process", request(id, ormap::remove({"ORSet-1"}))))
-      .expect(reply(6,
-                    ormap::state({{"LWWRegister-1", lwwregister::state("two")}, {"PNCounter-1", pncounter::state(-81)}}),
-                    ormap::update({.removed = {"ORSet-1"}})),
-              sorted)
+      .expect(
+          reply(6, ormap::state({{"LWWRegister-1", lwwregister::state("two")}, {"PNCounter-1", pncounter::state(-81)}}),
+                ormap::update({.removed = {"ORSet-1"}})),
+          sorted)
       .send(command(7, id, "Process",
                     request(id, ormap::remove({"LWWRegister-1"}) + ormap::update_with({{"Flag-1", flag::enable()}}))))
       .expect(reply(7, ormap::state({{"Flag-1", flag::state(true)}, {"PNCounter-1", pncounter::state(-81)}}),
@@ -1528,9 +1527,10 @@ TEST_CASE("crdt.ormap.initial_delta_in_init") {
       .send(command(2, id, "Process",
                     request(id, ormap::remove({"LWWRegister-1"}) +
                                     ormap::update_with({{"PNCounter-1", pncounter::change_by({-42})}}))))
-      .expect(reply(2, ormap::state({{"GSet-1", gset::state({"a", "b", "c"})}, {"PNCounter-1", pncounter::state(+81)}}),
-                    ormap::update({.removed = {"LWWRegister-1"}, .updated = {{"PNCounter-1", pncounter::update(-42)}}})),
-              sorted)
+      .expect(
+          reply(2, ormap::state({{"GSet-1", gset::state({"a", "b", "c"})}, {"PNCounter-1", pncounter::state(+81)}}),
+                ormap::update({.removed = {"LWWRegister-1"}, .updated = {{"PNCounter-1", pncounter::update(-42)}}})),
+          sorted)
       .passivate();
 }
 
@@ -1561,16 +1561,17 @@ TEST_CASE("crdt.ormap.local_and_replicated_changes") {
       .send(delta(ormap::delta({.added = {{"ORSet-1", orset::delta({.added = {"x"}})}}})))
       .send(delta(ormap::delta({.updated = {{"ORSet-1", orset::delta({.added = {"y", "z"}})}},
                                 .added = {{"LWWRegister-1", lwwregister::delta("one")}}})))
-      .send(command(2, id, "Process",
-                    request(id, ormap::add({"ORSet-2"}) +
-                                    ormap::update_with({{"LWWRegister-2", lwwregister::set_to("two")}}))))
+      .send(command(
+          2, id, "Process",
+          request(id, ormap::add({"ORSet-2"}) + ormap::update_with({{"LWWRegister-2", lwwregister::set_to("two")}}))))
       .expect(reply(2,
                     ormap::state({{"LWWRegister-1", lwwregister::state("one")},
                                   {"LWWRegister-2", lwwregister::state("two")},
                                   {"ORSet-1", orset::state({"x", "y", "z"})},
                                   {"ORSet-2", orset::state()},
                                   {"PNCounter-1", pncounter::state(0)}}),
-                    ormap::update({.added = {{"LWWRegister-2", lwwregister::update("two")}, {"ORSet-2", orset::update()}}})),
+                    ormap::update(
+                        {.added = {{"LWWRegister-2", lwwregister::update("two")}, {"ORSet-2", orset::update()}}})),
               sorted)
       .send(command(3, id, "Process",
                     request(id, ormap::update_with({{"PNCounter-1", pncounter::change_by({+42})},
@@ -1591,18 +1592,20 @@ TEST_CASE("crdt.ormap.local_and_replicated_changes") {
           {.removed = {"ORSet-1"},
            .updated = {{"ORSet-2", orset::delta({.added = {"a", "b", "c"}})},
                        {"ORMap-1", ormap::delta({.added = {{"LWWRegister-1", lwwregister::delta("ABC")}}})}}})))
-      .send(command(4, id, "Process",
-                    request(id, ormap::update_with(
-                                    {{"ORMap-1", ormap::update_with({{"PNCounter-1", pncounter::change_by({-456})}})}}))))
-      .expect(reply(4,
-                    ormap::state({{"LWWRegister-1", lwwregister::state("ONE")},
-                                  {"ORMap-1", ormap::state({{"LWWRegister-1", lwwregister::state("ABC")},
-                                                            {"PNCounter-1", pncounter::state(-333)}})},
-                                  {"ORSet-2", orset::state({"a", "b", "c"})},
-                                  {"PNCounter-1", pncounter::state(+42)}}),
-                    ormap::update({.updated = {{"ORMap-1", ormap::update({.updated = {{"PNCounter-1",
-                                                                                        pncounter::update(-456)}}})}}})),
-              sorted)
+      .send(
+          command(4, id, "Process",
+                  request(id, ormap::update_with(
+                                  {{"ORMap-1", ormap::update_with({{"PNCounter-1", pncounter::change_by({-456})}})}}))))
+      .expect(
+          reply(4,
+                ormap::state({{"LWWRegister-1", lwwregister::state("ONE")},
+                              {"ORMap-1", ormap::state({{"LWWRegister-1", lwwregister::state("ABC")},
+                                                        {"PNCounter-1", pncounter::state(-333)}})},
+                              {"ORSet-2", orset::state({"a", "b", "c"})},
+                              {"PNCounter-1", pncounter::state(+42)}}),
+                ormap::update({.updated = {{"ORMap-1",
+                                            ormap::update({.updated = {{"PNCounter-1", pncounter::update(-456)}}})}}})),
+          sorted)
       .send(delta(ormap::delta({.cleared = true, .added = {{"GSet-1", gset::delta({"1", "2", "3"})}}})))
       .send(command(5, id, "Process",
                     request(id, ormap::remove({"PNCounter-1", "LWWRegister-1"}) +

@@ -102,7 +102,7 @@ public:
       finished_ = true;
       auto status = rw_->Finish();
       FAIL("the stream ended while a message was expected, with status " << status.error_code() << ": "
-                                                                          << status.error_message());
+                                                                         << status.error_message());
     }
     return msg;
   }
