@@ -20,6 +20,7 @@
 #include "cloudstate/tck/model/action.pb.h"
 #include "cloudstate/tck/model/eventsourced.pb.h"
 #include "cloudstate/tck/model/valueentity.pb.h"
+#include "crdt_model.hpp"
 
 namespace {
 
@@ -258,7 +259,8 @@ int main(int argc, char** argv) {
             add(value_entity_tck_model()) && add(value_entity_empty(ve_two, "value-entity-tck-model-two")) &&
             add(value_entity_empty("cloudstate.tck.model.valueentity.ValueEntityConfigured", "value-entity-configured")
                     .passivation_timeout(100ms)) &&
-            add(action_tck_model()) && add(action_two_model());
+            add(action_tck_model()) && add(action_two_model()) && add(tck::crdt_tck_model()) &&
+            add(tck::crdt_two_model()) && add(tck::crdt_configured_model());
   // 2 when the user function cannot start (logged already), as the samples' `--user-function` mode exits.
   if (!ok)
     return 2;

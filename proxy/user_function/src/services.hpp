@@ -11,6 +11,7 @@
 
 #include "actorstate/detail/model.hpp"
 #include "cloudstate/action.grpc.pb.h"
+#include "cloudstate/crdt.grpc.pb.h"
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
 #include "cloudstate/value_entity.grpc.pb.h"
@@ -25,6 +26,7 @@ struct registry {
   std::vector<std::shared_ptr<const detail::model_base>> all;  ///< In registration order (discovery lists them so).
   std::map<std::string, std::shared_ptr<const detail::event_sourced_model>> event_sourced;
   std::map<std::string, std::shared_ptr<const detail::value_model>> values;
+  std::map<std::string, std::shared_ptr<const detail::crdt_model>> crdts;
   std::map<std::string, std::shared_ptr<const detail::action_model>> actions;
 };
 
@@ -70,6 +72,18 @@ public:
 
   grpc::ServerBidiReactor<cloudstate::valueentity::ValueEntityStreamIn, cloudstate::valueentity::ValueEntityStreamOut>*
   handle(grpc::CallbackServerContext* ctx) override;
+
+private:
+  const registry& reg_;
+};
+
+/// `Crdt/handle`: each stream relays to a conversation the model opens (crdt_service.cpp).
+class crdt_service final : public cloudstate::crdt::Crdt::CallbackService {
+public:
+  explicit crdt_service(const registry& reg) : reg_(reg) {}
+
+  grpc::ServerBidiReactor<cloudstate::crdt::CrdtStreamIn, cloudstate::crdt::CrdtStreamOut>* handle(
+      grpc::CallbackServerContext* ctx) override;
 
 private:
   const registry& reg_;

@@ -28,6 +28,7 @@ struct user_function_server::impl {
   std::unique_ptr<uf::discovery_service> discovery;
   std::unique_ptr<uf::event_sourced_service> event_sourced;
   std::unique_ptr<uf::value_entity_service> values;
+  std::unique_ptr<uf::crdt_service> crdts;
   std::unique_ptr<uf::action_service> actions;
   std::unique_ptr<grpc::Server> server;
   std::atomic<uint16_t> port{0};
@@ -54,7 +55,7 @@ bool complete(const detail::model_base& model) {
       return m.make_state && m.handle;
     }
     case detail::entity_kind::crdt:
-      return false;  // not served yet
+      return static_cast<bool>(static_cast<const detail::crdt_model&>(model).open);
     case detail::entity_kind::action:
       break;
   }
@@ -79,10 +80,14 @@ status user_function_server::impl::validate(const std::shared_ptr<detail::model_
   for (int i = 0; i < model->service->method_count(); ++i) {
     const auto* method = model->service->method(i);
     if (entity) {
-      // A proxy refuses such entity services at discovery, and then serves nothing at all.
-      if (method->client_streaming() || method->server_streaming())
+      // A proxy refuses such entity services at discovery, and then serves nothing at all. CRDTs may stream
+      // replies (subscriptions to their changes), but no entity takes a stream of requests.
+      bool crdt = model->kind == detail::entity_kind::crdt;
+      if (method->client_streaming() || (method->server_streaming() && !crdt))
         return {status_code::invalid_argument,
-                "method " + method->full_name() + " streams, which entities do not support"};
+                "method " + method->full_name() +
+                    (crdt ? " takes a stream of requests, which CRDT entities do not support"
+                          : " streams, which entities do not support")};
       auto keys = frontend::key_fields(method->input_type());
       if (!keys.ok())
         return keys.error();
@@ -128,6 +133,7 @@ status user_function_server::add_model(std::shared_ptr<detail::model_base> model
       reg.values[model->service_name] = std::static_pointer_cast<const detail::value_model>(model);
       break;
     case detail::entity_kind::crdt:
+      reg.crdts[model->service_name] = std::static_pointer_cast<const detail::crdt_model>(model);
       break;
     case detail::entity_kind::action:
       reg.actions[model->service_name] = std::static_pointer_cast<const detail::action_model>(model);
@@ -161,6 +167,7 @@ status start_once(user_function_server::impl& s) {
   s.discovery = std::make_unique<uf::discovery_service>(s.reg, uf::entity_spec(s.reg, s.opts));
   s.event_sourced = std::make_unique<uf::event_sourced_service>(s.reg);
   s.values = std::make_unique<uf::value_entity_service>(s.reg);
+  s.crdts = std::make_unique<uf::crdt_service>(s.reg);
   s.actions = std::make_unique<uf::action_service>(s.reg);
 
   grpc::ServerBuilder builder;
@@ -175,6 +182,7 @@ status start_once(user_function_server::impl& s) {
   builder.RegisterService(s.discovery.get());
   builder.RegisterService(s.event_sourced.get());
   builder.RegisterService(s.values.get());
+  builder.RegisterService(s.crdts.get());
   builder.RegisterService(s.actions.get());
   s.server = builder.BuildAndStart();
   if (!s.server || selected == 0) {

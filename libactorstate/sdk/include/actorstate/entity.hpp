@@ -29,6 +29,8 @@
 // call, a fresh pair of handlers sees each client message and the client's end, and answers through a
 // `stream_context` any number of times (a client-streaming method exactly once). An action handler may answer
 // `no_reply`: a streamed call then sends nothing for it, a unary caller gets the reply type's empty message.
+//
+// CRDT entities, whose replicated state the runtime merges, are in crdt_entity.hpp.
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,7 @@
-// Serves entity types built with the C++ SDK (entity.hpp) as a Cloudstate 0.2 user function: a gRPC server that
-// a Cloudstate proxy discovers (`cloudstate.EntityDiscovery`) and then drives over one `handle` stream per entity
-// instance (`cloudstate.eventsourced.EventSourced`, `cloudstate.valueentity.ValueEntity`) and over
+// Serves entity types built with the C++ SDK (entity.hpp, crdt_entity.hpp) as a Cloudstate 0.2 user function: a gRPC
+// server that a Cloudstate proxy discovers (`cloudstate.EntityDiscovery`) and then drives over one `handle` stream
+// per entity instance (`cloudstate.eventsourced.EventSourced`, `cloudstate.valueentity.ValueEntity`,
+// `cloudstate.crdt.Crdt`) and over
 // `cloudstate.action.ActionProtocol`. The proxy owns persistence: the server keeps each instance's state only for
 // the lifetime of its stream, rebuilt from what the proxy sends at init, and reports what to persist in each reply.
 //
@@ -51,8 +52,8 @@ public:
   }
   /// Validates the model as a node does (the service is linked, handler types match its methods, a persistence
   /// id for entities) plus what a proxy would reject at discovery (entity methods without an entity key or with
-  /// streaming); on error logs why and returns invalid_argument (already_exists for a service registered twice,
-  /// failed_precondition once the server has started).
+  /// streaming, except server streaming for CRDTs); on error logs why and returns invalid_argument (already_exists for
+  /// a service registered twice, failed_precondition once the server has started).
   status add_model(std::shared_ptr<detail::model_base> model);
 
   /// Binds and starts serving. Fails (logged) with invalid_argument for an unknown log level, unavailable when the
