@@ -181,6 +181,7 @@ user_function::~user_function() {
   event_sourced_.reset();
   value_entity_.reset();
   actions_.reset();
+  crdt_.reset();
   channel_.reset();
   process_.reset();
 }
@@ -198,6 +199,7 @@ void user_function::start() {
   event_sourced_ = cloudstate::eventsourced::EventSourced::NewStub(channel_);
   value_entity_ = cloudstate::valueentity::ValueEntity::NewStub(channel_);
   actions_ = cloudstate::action::ActionProtocol::NewStub(channel_);
+  crdt_ = cloudstate::crdt::Crdt::NewStub(channel_);
 
   cloudstate::ProxyInfo info;
   info.set_protocol_major_version(0);
@@ -205,7 +207,7 @@ void user_function::start() {
   info.set_proxy_name("actorstate-tck");
   info.set_proxy_version("0.1.0");
   for (const char* type : {"cloudstate.eventsourced.EventSourced", "cloudstate.valueentity.ValueEntity",
-                           "cloudstate.action.ActionProtocol"})
+                           "cloudstate.action.ActionProtocol", "cloudstate.crdt.Crdt"})
     info.add_supported_entity_types(type);
   grpc::ClientContext ctx;
   // An external user function may still be starting; as the TCK does, wait for it (bounded).

@@ -20,6 +20,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "cloudstate/action.grpc.pb.h"
+#include "cloudstate/crdt.grpc.pb.h"
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
 #include "cloudstate/value_entity.grpc.pb.h"
@@ -47,6 +48,7 @@ public:
   cloudstate::eventsourced::EventSourced::Stub& event_sourced() { return *event_sourced_; }
   cloudstate::valueentity::ValueEntity::Stub& value_entity() { return *value_entity_; }
   cloudstate::action::ActionProtocol::Stub& actions() { return *actions_; }
+  cloudstate::crdt::Crdt::Stub& crdt() { return *crdt_; }
 
   struct process;
 
@@ -60,6 +62,7 @@ private:
   std::unique_ptr<cloudstate::eventsourced::EventSourced::Stub> event_sourced_;
   std::unique_ptr<cloudstate::valueentity::ValueEntity::Stub> value_entity_;
   std::unique_ptr<cloudstate::action::ActionProtocol::Stub> actions_;
+  std::unique_ptr<cloudstate::crdt::Crdt::Stub> crdt_;
   cloudstate::EntitySpec spec_;
 };
 
@@ -95,12 +98,25 @@ public:
   /// The next message; fails the test if the stream ended instead.
   Out expect_message() {
     Out msg;
-    REQUIRE_MESSAGE(rw_->Read(&msg), "the stream ended while a message was expected");
+    if (!rw_->Read(&msg)) {
+      finished_ = true;
+      auto status = rw_->Finish();
+      FAIL("the stream ended while a message was expected, with status " << status.error_code() << ": "
+                                                                         << status.error_message());
+    }
     return msg;
   }
 
   connection& expect(const Out& expected) {
     check_equal(expect_message(), expected);
+    return *this;
+  }
+
+  /// The TCK's `expect(message, transformReceived)`: the next message, transformed (a deterministic normalisation,
+  /// such as sorting the elements of an unordered set), must equal `expected` exactly.
+  template <class Transform>
+  connection& expect(const Out& expected, Transform transform) {
+    check_equal(transform(expect_message()), expected);
     return *this;
   }
 
