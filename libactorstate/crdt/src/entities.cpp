@@ -645,8 +645,12 @@ private:
     return gate;
   }
 
-  void send_to(const std::vector<replica_peer>& peers, const std::string& message, std::shared_ptr<ack_gate> gate) {
+  void send_to(const std::vector<replica_peer>& peers, const std::string& message, std::shared_ptr<ack_gate> gate,
+               bool full_state = false) {
     auto deadline = clock::now() + shared_->cfg.write_timeout;
+    auto& metrics = *env().metrics;
+    (full_state ? metrics.replica_full_states_sent : metrics.replica_deltas_sent).inc(peers.size());
+    metrics.replica_bytes_sent.inc(peers.size() * message.size());
     for (const auto& p : peers)
       shared_->cfg.peers->send(p.address, env().model->service_name, id_, message, deadline,
                                [self = me(), this, gate, address = p.address](status st) {
@@ -655,8 +659,10 @@ private:
   }
 
   void on_sent(const std::shared_ptr<ack_gate>& gate, const std::string& address, const status& st) {
-    if (!st.ok())
+    if (!st.ok()) {
+      env().metrics->replica_send_failures.inc();
       missed_.insert(address);  // gets the whole state with the next sync round
+    }
     if (!gate)
       return;
     ++gate->answered;
@@ -688,7 +694,7 @@ private:
     }
     missed_.clear();
     if (!targets.empty())
-      send_to(targets, serialize(state_), nullptr);
+      send_to(targets, serialize(state_), nullptr, true);
   }
 
   void on_replica(replica_in& r) {
@@ -703,6 +709,7 @@ private:
                                                           std::string{to_string(*state_.type())}});
       return;
     }
+    env().metrics->replica_merges.inc();
     absorb(parsed.value());
     r.done({});
   }
@@ -1026,7 +1033,7 @@ private:
       for (const auto& p : peers_)
         if (missed_.contains(p.address))
           targets.push_back(p);
-      send_to(targets, serialize(state_), nullptr);
+      send_to(targets, serialize(state_), nullptr, true);
     }
     fail_outstanding(status{status_code::unavailable, "the entity is stopping"});
     auto queued = std::move(queued_);

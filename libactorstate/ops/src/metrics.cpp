@@ -108,6 +108,21 @@ std::string registry::render() const {
   family(out, all, "actorstate_idempotent_replays_total", "counter",
          "Commands answered with the stored reply of an idempotency key the entity had already applied.",
          [](const entity_metrics& m) { return m.idempotent_replays.value(); });
+  family(out, all, "actorstate_crdt_deltas_sent_total", "counter",
+         "CRDT deltas sent to other members, one per member and change.",
+         [](const entity_metrics& m) { return m.replica_deltas_sent.value(); });
+  family(out, all, "actorstate_crdt_full_states_sent_total", "counter",
+         "Whole CRDT states sent to other members to repair what deltas missed.",
+         [](const entity_metrics& m) { return m.replica_full_states_sent.value(); });
+  family(out, all, "actorstate_crdt_replica_bytes_sent_total", "counter",
+         "Bytes of CRDT deltas and states sent to other members (serialized, without transport framing).",
+         [](const entity_metrics& m) { return m.replica_bytes_sent.value(); });
+  family(out, all, "actorstate_crdt_replica_send_failures_total", "counter",
+         "CRDT replica messages another member did not acknowledge.",
+         [](const entity_metrics& m) { return m.replica_send_failures.value(); });
+  family(out, all, "actorstate_crdt_replica_merges_total", "counter",
+         "CRDT deltas and states from other members merged into an instance here.",
+         [](const entity_metrics& m) { return m.replica_merges.value(); });
   family(out, all, "actorstate_active_entities", "gauge", "Entity instances currently in memory.",
          [](const entity_metrics& m) { return m.active.value(); });
   return out;

@@ -63,6 +63,12 @@ struct entity_metrics {
   counter restarts;  ///< Entity restarts after a handler or persistence failure.
   counter fenced;    ///< Writes the store refused because another writer owns the entity (conflict).
   counter idempotent_replays;  ///< Commands answered with the stored reply of their idempotency key (nothing ran).
+  // CRDT entities: what their replicas send each other (crdt/entities.hpp).
+  counter replica_deltas_sent;       ///< Deltas sent to other members (one per member).
+  counter replica_full_states_sent;  ///< Whole states sent to repair what deltas missed (one per member).
+  counter replica_bytes_sent;        ///< Bytes of the two above (the serialized states, without transport framing).
+  counter replica_send_failures;     ///< Sends another member did not acknowledge (unreachable, deadline).
+  counter replica_merges;            ///< Deltas and states from other members merged into an instance here.
   gauge active;      ///< Live entity actors.
 };
 
