@@ -109,29 +109,42 @@ int64_t signed_difference(uint64_t p, uint64_t n) {
   return d > max ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(d);
 }
 
+// Calls f(dot, leaf) for each replica's latest leaf. A replica's newer leaf supersedes its older ones; an older one can
+// linger until the delta that dropped it arrives (deltas may arrive out of causal order), and must not count twice.
+template <class F>
+void for_latest(const store& s, F f) {
+  for (auto it = s.fun.begin(); it != s.fun.end(); ++it) {
+    auto next = std::next(it);
+    if (next == s.fun.end() || next->first.replica != it->first.replica)
+      f(it->first, it->second);
+  }
+}
+
 uint64_t gcounter_value(const store& s) {
   uint64_t sum = 0;
-  for (const auto& [d, l] : s.fun)
-    sum = sat_add(sum, l.p);
+  for_latest(s, [&](const dot&, const leaf& l) { sum = sat_add(sum, l.p); });
   return sum;
 }
 
 int64_t pncounter_value(const store& s) {
   uint64_t p = 0;
   uint64_t n = 0;
-  for (const auto& [d, l] : s.fun) {
+  for_latest(s, [&](const dot&, const leaf& l) {
     p = sat_add(p, l.p);
     n = sat_add(n, l.n);
-  }
+  });
   return signed_difference(p, n);
 }
 
-// The register's winning write: the greatest (timestamp, replica).
+// The register's winning write: of each replica's latest write, the greatest (timestamp, replica).
 const std::pair<const dot, leaf>* lww_winner(const store& s) {
   const std::pair<const dot, leaf>* best = nullptr;
-  for (const auto& kv : s.fun) {
-    if (!best || std::tie(kv.second.timestamp, kv.first.replica) > std::tie(best->second.timestamp, best->first.replica))
-      best = &kv;
+  for (auto it = s.fun.begin(); it != s.fun.end(); ++it) {
+    auto next = std::next(it);
+    if (next != s.fun.end() && next->first.replica == it->first.replica)
+      continue;
+    if (!best || std::tie(it->second.timestamp, it->first.replica) > std::tie(best->second.timestamp, best->first.replica))
+      best = &*it;
   }
   return best;
 }
@@ -724,10 +737,9 @@ change_t diff_store(const store& b, const store& a, const voters& bv, const vote
     int64_t after = pncounter_value(a);
     if (before == after)
       return unchanged{};
-    int64_t d = 0;
-    if (__builtin_sub_overflow(after, before, &d))
-      return reset{};
-    out.mutable_pncounter()->set_change(d);
+    // The difference modulo 2^64: a handler adding it in int64 two's complement (Java's long, Go's int64) lands
+    // exactly on `after`, even when the true difference is beyond int64.
+    out.mutable_pncounter()->set_change(static_cast<int64_t>(static_cast<uint64_t>(after) - static_cast<uint64_t>(before)));
     return out;
   }
   case crdt_type::gset: {
