@@ -4,6 +4,8 @@
 
 #include <actorstate/crdt/replicated.hpp>
 
+#include <google/protobuf/text_format.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -16,6 +18,18 @@ namespace crdt_test {
 
 namespace pb = cloudstate::crdt;
 using namespace actorstate::crdt;
+
+/// One line of text format, Any left unexpanded (the test's element type is not a known message).
+inline std::string text(const google::protobuf::Message& m) {
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  printer.SetExpandAny(false);
+  std::string out;
+  printer.PrintToString(m, &out);
+  while (!out.empty() && out.back() == ' ')
+    out.pop_back();
+  return out;
+}
 
 inline google::protobuf::Any any(const std::string& v) {
   google::protobuf::Any a;

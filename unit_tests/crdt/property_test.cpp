@@ -99,7 +99,7 @@ struct step {
 
 std::ostream& operator<<(std::ostream& os, const step& s) {
   if (s.change)
-    return os << "change at " << s.replica << " (now " << s.now << "): " << s.delta.ShortDebugString();
+    return os << "change at " << s.replica << " (now " << s.now << "): " << text(s.delta);
   return os << "deliver delta " << s.which << " to " << s.replica;
 }
 
