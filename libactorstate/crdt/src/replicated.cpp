@@ -589,21 +589,39 @@ result<replicated> apply_change(replicated& state, const pb::CrdtDelta& change, 
   if (state.impl().typed && state.impl().value.type != *type)
     return invalid("a " + std::string(to_string(*type)) + " change to a " +
                    std::string(to_string(state.impl().value.type)) + " CRDT");
-  // The change is made on a copy, so a change that turns out invalid halfway leaves `state` as it was.
-  detail::state work = state.impl();
+  replicated delta;
+  auto& d = delta.impl();
+  d.typed = true;
+  d.value.type = *type;
+  auto& current = state.impl();
+  if (*type != crdt_type::ormap) {
+    // Every other type refuses a change before touching anything, so it changes the state in place (no copy of a
+    // large set for each add).
+    bool was_empty = !current.typed;
+    if (was_empty) {
+      current.typed = true;
+      current.value = store{};
+      current.value.type = *type;
+    }
+    change_run run{current.context, d.context, ctx};
+    if (auto st = apply(run, current.value, d.value, change, ""); !st.ok()) {
+      if (was_empty)
+        current = detail::state{};
+      return st;
+    }
+    return delta;
+  }
+  // An ORMap change can turn out invalid halfway (its third entry, say): it is made on a copy.
+  detail::state work = current;
   if (!work.typed) {
     work.typed = true;
     work.value = store{};
     work.value.type = *type;
   }
-  replicated delta;
-  auto& d = delta.impl();
-  d.typed = true;
-  d.value.type = *type;
   change_run run{work.context, d.context, ctx};
   if (auto st = apply(run, work.value, d.value, change, ""); !st.ok())
     return st;
-  state.impl() = std::move(work);
+  current = std::move(work);
   return delta;
 }
 
