@@ -6,6 +6,7 @@
 
 #include <limits>
 #include <map>
+#include <set>
 #include <optional>
 
 namespace actorstate::crdt {
@@ -127,6 +128,7 @@ status garbage(std::string what) { return status{status_code::invalid_argument, 
 
 struct reader {
   const wire::State& in;
+  std::set<dot> seen;  // a dot has one place in a store
 
   result<dot> get(const wire::Dot& w) const {
     if (w.replica() >= static_cast<uint32_t>(in.replicas_size()))
@@ -135,11 +137,17 @@ struct reader {
       return garbage("a dot with counter 0");
     return dot{in.replicas(static_cast<int>(w.replica())), w.counter()};
   }
+  result<dot> get_stored(const wire::Dot& w) {
+    auto d = get(w);
+    if (d.ok() && !seen.insert(d.value()).second)
+      return garbage("a dot in two places");
+    return d;
+  }
   static element get(const wire::Element& w) { return element{w.type_url(), w.value()}; }
 
-  status get(const google::protobuf::RepeatedPtrField<wire::Dot>& ws, dot_set& out) const {
+  status get(const google::protobuf::RepeatedPtrField<wire::Dot>& ws, dot_set& out) {
     for (const auto& wd : ws) {
-      auto d = get(wd);
+      auto d = get_stored(wd);
       if (!d.ok())
         return d.error();
       if (!out.insert(std::move(d).value()).second)
@@ -148,7 +156,7 @@ struct reader {
     return {};
   }
 
-  status get(const wire::Store& w, store& out) const {
+  status get(const wire::Store& w, store& out) {
     auto type = from_wire(w.type());
     if (!type)
       return garbage("unknown CRDT type " + std::to_string(w.type()));
@@ -160,7 +168,7 @@ struct reader {
     if (*type != crdt_type::ormap && w.entries_size() != 0)
       return garbage(std::string("entries in a ") + std::string(to_string(*type)));
     for (const auto& wl : w.leaves()) {
-      auto d = get(wl.dot());
+      auto d = get_stored(wl.dot());
       if (!d.ok())
         return d.error();
       leaf l{.p = wl.p(), .n = wl.n(), .vote = wl.vote(), .value = get(wl.value()), .timestamp = wl.timestamp()};
