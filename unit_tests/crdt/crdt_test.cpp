@@ -170,6 +170,30 @@ TEST_SUITE("merge") {
     CHECK(text(full_delta(a, only_a)) == text(ormap({{"k", gcounter(1)}})));
   }
 
+  TEST_CASE("an ORMap entry that changed type merges in any order") {
+    replicated a = made({ormap({{"k", gcounter(1)}, {"j", flag(true)}})});
+    auto a_more = apply_change(a, ormap({}, {{"k", gcounter(2)}}), at_a);
+    REQUIRE(a_more.ok());
+    replicated b;
+    REQUIRE(merge(b, a).ok());  // b has seen everything a did
+    auto retype = apply_change(b, ormap({{"k", orset({"x"})}}, {}, {"k"}), at_b);
+    REQUIRE(retype.ok());
+    // Late arrivals of a's old delta, b's delta before a's state, states either way: all the same.
+    replicated x = a, y = b, z;
+    REQUIRE(merge(x, retype.value()).ok());
+    REQUIRE(merge(x, a_more.value()).ok());
+    REQUIRE(merge(y, a).ok());
+    REQUIRE(merge(y, a_more.value()).ok());
+    REQUIRE(merge(z, retype.value()).ok());
+    REQUIRE(merge(z, a).ok());
+    CHECK(x == y);
+    CHECK(y == b);
+    CHECK(z.type() == crdt_type::ormap);
+    REQUIRE(merge(z, b).ok());
+    CHECK(z == b);
+    CHECK(text(full_delta(x, only_a)) == text(ormap({{"j", flag(true)}, {"k", orset({"x"})}})));
+  }
+
   TEST_CASE("an ORSet add wins over a concurrent remove") {
     replicated a = made({orset({"x", "y"})});
     replicated b = a;
