@@ -32,7 +32,9 @@ void check_invalid(replicated state, const pb::CrdtDelta& change, const std::str
   CHECK(state == before);
 }
 
-std::string text(const std::optional<pb::CrdtDelta>& d) { return d ? crdt_test::text(*d) : "nullopt"; }
+std::string text(const std::optional<pb::CrdtDelta>& d) {
+  return d ? crdt_test::text(*d) : "nullopt";
+}
 
 }  // namespace
 
@@ -85,8 +87,8 @@ TEST_SUITE("validity") {
     check_invalid(made({ormap({{"k", gcounter(1)}})}), ormap({}, {{"k", orset({"x"})}}), "ORSet change to a GCounter");
     check_invalid(made({ormap({{"k", gcounter(1)}})}), ormap({{"k", flag(true)}}), "Flag change to a GCounter");
     // Two levels down.
-    check_invalid(made({ormap({{"k", ormap({{"j", vote(true)}})}})}), ormap({}, {{"k", ormap({}, {{"j", pncounter(1)}})}}),
-                  "PNCounter change to a Vote");
+    check_invalid(made({ormap({{"k", ormap({{"j", vote(true)}})}})}),
+                  ormap({}, {{"k", ormap({}, {{"j", pncounter(1)}})}}), "PNCounter change to a Vote");
   }
 
   TEST_CASE("an empty CrdtDelta at any level") {
@@ -210,7 +212,8 @@ TEST_SUITE("merge") {
                          gcounter(std::numeric_limits<int64_t>::max())});
     REQUIRE(merge(a, made({gcounter(std::numeric_limits<int64_t>::max())}, at_b)).ok());
     CHECK(full_delta(a, only_a)->gcounter().increment() == std::numeric_limits<uint64_t>::max());
-    replicated p = made({pncounter(std::numeric_limits<int64_t>::min()), pncounter(std::numeric_limits<int64_t>::min())});
+    replicated p =
+        made({pncounter(std::numeric_limits<int64_t>::min()), pncounter(std::numeric_limits<int64_t>::min())});
     CHECK(full_delta(p, only_a)->pncounter().change() == std::numeric_limits<int64_t>::min());
     replicated q = made({pncounter(std::numeric_limits<int64_t>::max()), pncounter(5)});
     CHECK(full_delta(q, only_a)->pncounter().change() == std::numeric_limits<int64_t>::max());
@@ -281,8 +284,8 @@ TEST_SUITE("handler view") {
     replicated a = made({ormap({{"k", gcounter(1)}, {"r", flag(true)}, {"u", orset({"x"})}})});
     replicated b;
     REQUIRE(merge(b, a).ok());
-    auto change = apply_change(
-        b, ormap({{"k", orset({"y"})}, {"n", lww("v")}}, {{"u", orset({"z"}, {"x"})}}, {"k", "r"}), at_b);
+    auto change =
+        apply_change(b, ormap({{"k", orset({"y"})}, {"n", lww("v")}}, {{"u", orset({"z"}, {"x"})}}, {"k", "r"}), at_b);
     REQUIRE(change.ok());
     replicated a2 = a;
     REQUIRE(merge(a2, change.value()).ok());
@@ -370,7 +373,7 @@ TEST_SUITE("lww") {
     REQUIRE(apply_change(c, lww("c1", pb::CUSTOM, 50), at_a).ok());
     replicated c_other = c;
     REQUIRE(apply_change(c, lww("c2", pb::CUSTOM_AUTO_INCREMENT, 3), at_a).ok());  // timestamp 51
-    REQUIRE(apply_change(c_other, lww("c3", pb::CUSTOM, 50), at_b).ok());        // 50, concurrent
+    REQUIRE(apply_change(c_other, lww("c3", pb::CUSTOM, 50), at_b).ok());          // 50, concurrent
     REQUIRE(merge(c, c_other).ok());
     CHECK(full_delta(c, only_a)->lwwregister().value().value() == "c2");
     // A register's first write takes the given value as it is.

@@ -38,7 +38,9 @@ inline google::protobuf::Any any(const std::string& v) {
   return a;
 }
 
-inline std::pair<std::string, std::string> key_of(const google::protobuf::Any& a) { return {a.type_url(), a.value()}; }
+inline std::pair<std::string, std::string> key_of(const google::protobuf::Any& a) {
+  return {a.type_url(), a.value()};
+}
 
 inline pb::CrdtDelta gcounter(uint64_t inc) {
   pb::CrdtDelta d;
@@ -143,61 +145,61 @@ inline bool apply_to_view(view& v, const pb::CrdtDelta& d) {
   if (v.kind != d.delta_case())
     return false;
   switch (d.delta_case()) {
-  case pb::CrdtDelta::kGcounter:
-    v.gcounter += d.gcounter().increment();
-    return true;
-  case pb::CrdtDelta::kPncounter:
-    v.pncounter = static_cast<int64_t>(static_cast<uint64_t>(v.pncounter) +
-                                       static_cast<uint64_t>(d.pncounter().change()));  // wraps, like Java's long
-    return true;
-  case pb::CrdtDelta::kGset:
-    for (const auto& a : d.gset().added())
-      v.elements.insert(key_of(a));
-    return true;
-  case pb::CrdtDelta::kOrset:
-    if (d.orset().cleared())
-      v.elements.clear();
-    for (const auto& a : d.orset().removed())
-      v.elements.erase(key_of(a));
-    for (const auto& a : d.orset().added())
-      v.elements.insert(key_of(a));
-    return true;
-  case pb::CrdtDelta::kLwwregister:
-    if (d.lwwregister().has_value())
-      v.lww = key_of(d.lwwregister().value());
-    else
-      v.lww.reset();
-    return true;
-  case pb::CrdtDelta::kFlag:
-    v.flag = d.flag().value();
-    return true;
-  case pb::CrdtDelta::kVote:
-    v.self_vote = d.vote().self_vote();
-    v.votes_for = d.vote().votes_for();
-    v.total_voters = d.vote().total_voters();
-    return true;
-  case pb::CrdtDelta::kOrmap: {
-    const auto& m = d.ormap();
-    if (m.cleared())
-      v.entries.clear();
-    for (const auto& k : m.removed())
-      if (!v.entries.erase(key_of(k)))
-        return false;
-    for (const auto& e : m.updated()) {
-      auto it = v.entries.find(key_of(e.key()));
-      if (it == v.entries.end() || !apply_to_view(it->second, e.delta()))
-        return false;
+    case pb::CrdtDelta::kGcounter:
+      v.gcounter += d.gcounter().increment();
+      return true;
+    case pb::CrdtDelta::kPncounter:
+      v.pncounter = static_cast<int64_t>(static_cast<uint64_t>(v.pncounter) +
+                                         static_cast<uint64_t>(d.pncounter().change()));  // wraps, like Java's long
+      return true;
+    case pb::CrdtDelta::kGset:
+      for (const auto& a : d.gset().added())
+        v.elements.insert(key_of(a));
+      return true;
+    case pb::CrdtDelta::kOrset:
+      if (d.orset().cleared())
+        v.elements.clear();
+      for (const auto& a : d.orset().removed())
+        v.elements.erase(key_of(a));
+      for (const auto& a : d.orset().added())
+        v.elements.insert(key_of(a));
+      return true;
+    case pb::CrdtDelta::kLwwregister:
+      if (d.lwwregister().has_value())
+        v.lww = key_of(d.lwwregister().value());
+      else
+        v.lww.reset();
+      return true;
+    case pb::CrdtDelta::kFlag:
+      v.flag = d.flag().value();
+      return true;
+    case pb::CrdtDelta::kVote:
+      v.self_vote = d.vote().self_vote();
+      v.votes_for = d.vote().votes_for();
+      v.total_voters = d.vote().total_voters();
+      return true;
+    case pb::CrdtDelta::kOrmap: {
+      const auto& m = d.ormap();
+      if (m.cleared())
+        v.entries.clear();
+      for (const auto& k : m.removed())
+        if (!v.entries.erase(key_of(k)))
+          return false;
+      for (const auto& e : m.updated()) {
+        auto it = v.entries.find(key_of(e.key()));
+        if (it == v.entries.end() || !apply_to_view(it->second, e.delta()))
+          return false;
+      }
+      for (const auto& e : m.added()) {
+        if (v.entries.count(key_of(e.key())))
+          return false;
+        if (!apply_to_view(v.entries[key_of(e.key())], e.delta()))
+          return false;
+      }
+      return true;
     }
-    for (const auto& e : m.added()) {
-      if (v.entries.count(key_of(e.key())))
-        return false;
-      if (!apply_to_view(v.entries[key_of(e.key())], e.delta()))
-        return false;
-    }
-    return true;
-  }
-  case pb::CrdtDelta::DELTA_NOT_SET:
-    break;
+    case pb::CrdtDelta::DELTA_NOT_SET:
+      break;
   }
   return false;
 }

@@ -17,7 +17,9 @@ namespace {
 
 const std::vector<std::string> element_names = {"a", "b", "c", "d", "e"};
 
-rc::Gen<std::string> gen_element() { return rc::gen::elementOf(element_names); }
+rc::Gen<std::string> gen_element() {
+  return rc::gen::elementOf(element_names);
+}
 
 // ORMap keys have a fixed type each (k0 GCounter, k1 ORSet, ...), so replicas never give one key two types.
 constexpr int key_types = 8;
@@ -33,54 +35,57 @@ pb::CrdtDelta gen_for_key(int k, int depth) {
 
 pb::CrdtDelta gen_change(crdt_type t, int depth) {
   switch (t) {
-  case crdt_type::gcounter:
-    return gcounter(*rc::gen::weightedOneOf<uint64_t>(
-        {{8, rc::gen::inRange<uint64_t>(0, 20)}, {1, rc::gen::just<uint64_t>(uint64_t{1} << 62)}}));
-  case crdt_type::pncounter:
-    return pncounter(*rc::gen::weightedOneOf<int64_t>(
-        {{8, rc::gen::inRange<int64_t>(-20, 20)},
-         {1, rc::gen::element<int64_t>(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())}}));
-  case crdt_type::gset: {
-    pb::CrdtDelta d;
-    d.mutable_gset();
-    for (const auto& e : *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 3), gen_element()))
-      *d.mutable_gset()->add_added() = any(e);
-    return d;
-  }
-  case crdt_type::orset: {
-    pb::CrdtDelta d;
-    auto* o = d.mutable_orset();
-    o->set_cleared(*rc::gen::weightedOneOf<bool>({{9, rc::gen::just(false)}, {1, rc::gen::just(true)}}));
-    for (const auto& e : *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 3), gen_element()))
-      *o->add_removed() = any(e);
-    for (const auto& e : *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 3), gen_element()))
-      *o->add_added() = any(e);
-    return d;
-  }
-  case crdt_type::lwwregister: {
-    auto clock = static_cast<pb::CrdtClock>(*rc::gen::inRange(0, 4));
-    return lww(*gen_element(), clock, *rc::gen::inRange<int64_t>(-3, 3));
-  }
-  case crdt_type::flag:
-    return flag(*rc::gen::weightedOneOf<bool>({{4, rc::gen::just(true)}, {1, rc::gen::just(false)}}));
-  case crdt_type::vote:
-    return vote(*rc::gen::arbitrary<bool>());
-  case crdt_type::ormap: {
-    pb::CrdtDelta d;
-    auto* m = d.mutable_ormap();
-    m->set_cleared(*rc::gen::weightedOneOf<bool>({{12, rc::gen::just(false)}, {1, rc::gen::just(true)}}));
-    // Nesting stops at depth 2 (an ORMap in an ORMap in an ORMap): deeper keys avoid k2.
-    auto gen_key = depth >= 2 ? rc::gen::suchThat(rc::gen::inRange(0, key_types), [](int k) { return k != 2; })
-                              : rc::gen::inRange(0, key_types);
-    for (int k : *rc::gen::container<std::vector<int>>(*rc::gen::inRange<std::size_t>(0, 2), gen_key))
-      *m->add_removed() = any("k" + std::to_string(k));
-    for (int k : *rc::gen::container<std::vector<int>>(*rc::gen::inRange<std::size_t>(0, 3), gen_key)) {
-      auto* ed = *rc::gen::arbitrary<bool>() ? m->add_updated() : m->add_added();
-      *ed->mutable_key() = any("k" + std::to_string(k));
-      *ed->mutable_delta() = gen_for_key(k, depth);
+    case crdt_type::gcounter:
+      return gcounter(*rc::gen::weightedOneOf<uint64_t>(
+          {{8, rc::gen::inRange<uint64_t>(0, 20)}, {1, rc::gen::just<uint64_t>(uint64_t{1} << 62)}}));
+    case crdt_type::pncounter:
+      return pncounter(*rc::gen::weightedOneOf<int64_t>(
+          {{8, rc::gen::inRange<int64_t>(-20, 20)},
+           {1, rc::gen::element<int64_t>(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())}}));
+    case crdt_type::gset: {
+      pb::CrdtDelta d;
+      d.mutable_gset();
+      for (const auto& e :
+           *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 3), gen_element()))
+        *d.mutable_gset()->add_added() = any(e);
+      return d;
     }
-    return d;
-  }
+    case crdt_type::orset: {
+      pb::CrdtDelta d;
+      auto* o = d.mutable_orset();
+      o->set_cleared(*rc::gen::weightedOneOf<bool>({{9, rc::gen::just(false)}, {1, rc::gen::just(true)}}));
+      for (const auto& e :
+           *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 3), gen_element()))
+        *o->add_removed() = any(e);
+      for (const auto& e :
+           *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 3), gen_element()))
+        *o->add_added() = any(e);
+      return d;
+    }
+    case crdt_type::lwwregister: {
+      auto clock = static_cast<pb::CrdtClock>(*rc::gen::inRange(0, 4));
+      return lww(*gen_element(), clock, *rc::gen::inRange<int64_t>(-3, 3));
+    }
+    case crdt_type::flag:
+      return flag(*rc::gen::weightedOneOf<bool>({{4, rc::gen::just(true)}, {1, rc::gen::just(false)}}));
+    case crdt_type::vote:
+      return vote(*rc::gen::arbitrary<bool>());
+    case crdt_type::ormap: {
+      pb::CrdtDelta d;
+      auto* m = d.mutable_ormap();
+      m->set_cleared(*rc::gen::weightedOneOf<bool>({{12, rc::gen::just(false)}, {1, rc::gen::just(true)}}));
+      // Nesting stops at depth 2 (an ORMap in an ORMap in an ORMap): deeper keys avoid k2.
+      auto gen_key = depth >= 2 ? rc::gen::suchThat(rc::gen::inRange(0, key_types), [](int k) { return k != 2; })
+                                : rc::gen::inRange(0, key_types);
+      for (int k : *rc::gen::container<std::vector<int>>(*rc::gen::inRange<std::size_t>(0, 2), gen_key))
+        *m->add_removed() = any("k" + std::to_string(k));
+      for (int k : *rc::gen::container<std::vector<int>>(*rc::gen::inRange<std::size_t>(0, 3), gen_key)) {
+        auto* ed = *rc::gen::arbitrary<bool>() ? m->add_updated() : m->add_added();
+        *ed->mutable_key() = any("k" + std::to_string(k));
+        *ed->mutable_delta() = gen_for_key(k, depth);
+      }
+      return d;
+    }
   }
   return {};
 }
@@ -90,9 +95,9 @@ pb::CrdtDelta gen_change(crdt_type t, int depth) {
 struct step;
 std::ostream& operator<<(std::ostream& os, const step& s);
 struct step {
-  bool change = true;      // else: deliver a delta made so far
-  int replica = 0;         // taken modulo the number of replicas
-  std::size_t which = 0;   // delta index, modulo the number made
+  bool change = true;     // else: deliver a delta made so far
+  int replica = 0;        // taken modulo the number of replicas
+  std::size_t which = 0;  // delta index, modulo the number made
   int64_t now = 0;
   pb::CrdtDelta delta;
 };
@@ -123,7 +128,9 @@ struct history {
   std::vector<replicated> snapshots;  // states along the way, for the laws
 };
 
-replica_id name(int r) { return "node-" + std::to_string(r) + "#1"; }
+replica_id name(int r) {
+  return "node-" + std::to_string(r) + "#1";
+}
 
 voters voters_of(int r, int n) {
   voters v{name(r), {}};
@@ -258,12 +265,28 @@ bool check_history(crdt_type t) {
 
 // rc::check prints the failing history and the seed to replay it (RC_PARAMS="replay=...").
 TEST_SUITE("properties") {
-  TEST_CASE("GCounter") { CHECK(check_history(crdt_type::gcounter)); }
-  TEST_CASE("PNCounter") { CHECK(check_history(crdt_type::pncounter)); }
-  TEST_CASE("GSet") { CHECK(check_history(crdt_type::gset)); }
-  TEST_CASE("ORSet") { CHECK(check_history(crdt_type::orset)); }
-  TEST_CASE("LWWRegister") { CHECK(check_history(crdt_type::lwwregister)); }
-  TEST_CASE("Flag") { CHECK(check_history(crdt_type::flag)); }
-  TEST_CASE("Vote") { CHECK(check_history(crdt_type::vote)); }
-  TEST_CASE("ORMap") { CHECK(check_history(crdt_type::ormap)); }
+  TEST_CASE("GCounter") {
+    CHECK(check_history(crdt_type::gcounter));
+  }
+  TEST_CASE("PNCounter") {
+    CHECK(check_history(crdt_type::pncounter));
+  }
+  TEST_CASE("GSet") {
+    CHECK(check_history(crdt_type::gset));
+  }
+  TEST_CASE("ORSet") {
+    CHECK(check_history(crdt_type::orset));
+  }
+  TEST_CASE("LWWRegister") {
+    CHECK(check_history(crdt_type::lwwregister));
+  }
+  TEST_CASE("Flag") {
+    CHECK(check_history(crdt_type::flag));
+  }
+  TEST_CASE("Vote") {
+    CHECK(check_history(crdt_type::vote));
+  }
+  TEST_CASE("ORMap") {
+    CHECK(check_history(crdt_type::ormap));
+  }
 }

@@ -21,22 +21,22 @@ namespace pb = cloudstate::crdt;
 
 std::string_view to_string(crdt_type t) {
   switch (t) {
-  case crdt_type::gcounter:
-    return "GCounter";
-  case crdt_type::pncounter:
-    return "PNCounter";
-  case crdt_type::gset:
-    return "GSet";
-  case crdt_type::orset:
-    return "ORSet";
-  case crdt_type::lwwregister:
-    return "LWWRegister";
-  case crdt_type::flag:
-    return "Flag";
-  case crdt_type::ormap:
-    return "ORMap";
-  case crdt_type::vote:
-    return "Vote";
+    case crdt_type::gcounter:
+      return "GCounter";
+    case crdt_type::pncounter:
+      return "PNCounter";
+    case crdt_type::gset:
+      return "GSet";
+    case crdt_type::orset:
+      return "ORSet";
+    case crdt_type::lwwregister:
+      return "LWWRegister";
+    case crdt_type::flag:
+      return "Flag";
+    case crdt_type::ormap:
+      return "ORMap";
+    case crdt_type::vote:
+      return "Vote";
   }
   return "unknown";
 }
@@ -60,14 +60,20 @@ replicated& replicated::operator=(replicated&& other) noexcept {
   return *this;
 }
 
-bool replicated::empty() const { return !state_->typed && !state_->deleted; }
+bool replicated::empty() const {
+  return !state_->typed && !state_->deleted;
+}
 std::optional<crdt_type> replicated::type() const {
   if (!state_->typed || state_->deleted)
     return std::nullopt;
   return state_->value.type;
 }
-bool replicated::deleted() const { return state_->deleted; }
-bool operator==(const replicated& a, const replicated& b) { return *a.state_ == *b.state_; }
+bool replicated::deleted() const {
+  return state_->deleted;
+}
+bool operator==(const replicated& a, const replicated& b) {
+  return *a.state_ == *b.state_;
+}
 
 namespace {
 
@@ -82,8 +88,12 @@ std::size_t count_dots(const store& s) {
 
 }  // namespace
 
-std::size_t replicated::dot_count() const { return count_dots(state_->value); }
-std::size_t replicated::serialized_size() const { return serialize(*this).size(); }
+std::size_t replicated::dot_count() const {
+  return count_dots(state_->value);
+}
+std::size_t replicated::serialized_size() const {
+  return serialize(*this).size();
+}
 
 namespace {
 
@@ -143,7 +153,8 @@ const std::pair<const dot, leaf>* lww_winner(const store& s) {
     auto next = std::next(it);
     if (next != s.fun.end() && next->first.replica == it->first.replica)
       continue;
-    if (!best || std::tie(it->second.timestamp, it->first.replica) > std::tie(best->second.timestamp, best->first.replica))
+    if (!best ||
+        std::tie(it->second.timestamp, it->first.replica) > std::tie(best->second.timestamp, best->first.replica))
       best = &*it;
   }
   return best;
@@ -155,7 +166,9 @@ std::optional<element> lww_value(const store& s) {
   return std::nullopt;
 }
 
-element to_element(const google::protobuf::Any& any) { return element{any.type_url(), any.value()}; }
+element to_element(const google::protobuf::Any& any) {
+  return element{any.type_url(), any.value()};
+}
 
 void to_any(const element& e, google::protobuf::Any* out) {
   out->set_type_url(e.type_url);
@@ -170,24 +183,24 @@ std::string describe(const element& e) {
 
 std::optional<crdt_type> type_of(const pb::CrdtDelta& d) {
   switch (d.delta_case()) {
-  case pb::CrdtDelta::kGcounter:
-    return crdt_type::gcounter;
-  case pb::CrdtDelta::kPncounter:
-    return crdt_type::pncounter;
-  case pb::CrdtDelta::kGset:
-    return crdt_type::gset;
-  case pb::CrdtDelta::kOrset:
-    return crdt_type::orset;
-  case pb::CrdtDelta::kLwwregister:
-    return crdt_type::lwwregister;
-  case pb::CrdtDelta::kFlag:
-    return crdt_type::flag;
-  case pb::CrdtDelta::kOrmap:
-    return crdt_type::ormap;
-  case pb::CrdtDelta::kVote:
-    return crdt_type::vote;
-  case pb::CrdtDelta::DELTA_NOT_SET:
-    break;
+    case pb::CrdtDelta::kGcounter:
+      return crdt_type::gcounter;
+    case pb::CrdtDelta::kPncounter:
+      return crdt_type::pncounter;
+    case pb::CrdtDelta::kGset:
+      return crdt_type::gset;
+    case pb::CrdtDelta::kOrset:
+      return crdt_type::orset;
+    case pb::CrdtDelta::kLwwregister:
+      return crdt_type::lwwregister;
+    case pb::CrdtDelta::kFlag:
+      return crdt_type::flag;
+    case pb::CrdtDelta::kOrmap:
+      return crdt_type::ormap;
+    case pb::CrdtDelta::kVote:
+      return crdt_type::vote;
+    case pb::CrdtDelta::DELTA_NOT_SET:
+      break;
   }
   return std::nullopt;
 }
@@ -202,7 +215,9 @@ bool survives(const dot_set& dots, const causal_context& ctx) {
   return std::any_of(dots.begin(), dots.end(), [&](const dot& d) { return !ctx.contains(d); });
 }
 
-bool survives(const entry& e, const causal_context& ctx) { return survives(e.presence, ctx) || survives(e.value, ctx); }
+bool survives(const entry& e, const causal_context& ctx) {
+  return survives(e.presence, ctx) || survives(e.value, ctx);
+}
 
 bool survives(const store& s, const causal_context& ctx) {
   for (const auto& [d, l] : s.fun)
@@ -228,10 +243,10 @@ status check_join(const store& a, const causal_context& ca, const store& b, cons
     const entry& ea = it->second;
     if (ea.value.type != eb.value.type) {
       if (survives(ea, cb) && survives(eb, ca))
-        return status{status_code::failed_precondition,
-                      "cannot merge: ORMap entry " + path + describe(key) + " is a " +
-                          std::string(to_string(ea.value.type)) + " here and a " +
-                          std::string(to_string(eb.value.type)) + " at another replica"};
+        return status{status_code::failed_precondition, "cannot merge: ORMap entry " + path + describe(key) + " is a " +
+                                                            std::string(to_string(ea.value.type)) + " here and a " +
+                                                            std::string(to_string(eb.value.type)) +
+                                                            " at another replica"};
     } else if (ea.value.type == crdt_type::ormap) {
       if (auto st = check_join(ea.value, ca, eb.value, cb, path + describe(key) + " / "); !st.ok())
         return st;
@@ -365,7 +380,9 @@ uint64_t sat_count(const causal_context& c) {
 
 // ---- changes ----
 
-status invalid(std::string message) { return status{status_code::invalid_argument, std::move(message)}; }
+status invalid(std::string message) {
+  return status{status_code::invalid_argument, std::move(message)};
+}
 
 // One change being applied: the working copy's context (every dot made or dropped goes in), the delta's context, and
 // the replica making it.
@@ -489,130 +506,130 @@ status apply(change_run& run, store& s, store& ds, const pb::CrdtDelta& change, 
                    " CRDT");
   const auto& self = run.ctx.self;
   switch (*type) {
-  case crdt_type::gcounter: {
-    uint64_t inc = change.gcounter().increment();
-    if (inc > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      return invalid(where + "a GCounter increment of " + std::to_string(inc) +
-                     " (a negative number sent as uint64?); a GCounter cannot be decremented");
-    if (inc == 0)
+    case crdt_type::gcounter: {
+      uint64_t inc = change.gcounter().increment();
+      if (inc > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        return invalid(where + "a GCounter increment of " + std::to_string(inc) +
+                       " (a negative number sent as uint64?); a GCounter cannot be decremented");
+      if (inc == 0)
+        return {};
+      const leaf* own = own_leaf(s, self);
+      leaf l{.p = sat_add(own ? own->p : 0, inc)};
+      drop_leaves(run, s, ds, [&](const dot& d, const leaf&) { return d.replica == self; });
+      put_leaf(run, s, ds, l);
       return {};
-    const leaf* own = own_leaf(s, self);
-    leaf l{.p = sat_add(own ? own->p : 0, inc)};
-    drop_leaves(run, s, ds, [&](const dot& d, const leaf&) { return d.replica == self; });
-    put_leaf(run, s, ds, l);
-    return {};
-  }
-  case crdt_type::pncounter: {
-    int64_t c = change.pncounter().change();
-    if (c == 0)
-      return {};
-    const leaf* own = own_leaf(s, self);
-    leaf l = own ? *own : leaf{};
-    if (c > 0)
-      l.p = sat_add(l.p, static_cast<uint64_t>(c));
-    else
-      l.n = sat_add(l.n, uint64_t{0} - static_cast<uint64_t>(c));  // |c| without overflowing at INT64_MIN
-    drop_leaves(run, s, ds, [&](const dot& d, const leaf&) { return d.replica == self; });
-    put_leaf(run, s, ds, l);
-    return {};
-  }
-  case crdt_type::gset:
-    for (const auto& any : change.gset().added()) {
-      element el = to_element(any);
-      if (!s.elements.count(el))  // a grow-only set never loses an element but to an ORMap removal
-        add_element(run, s, ds, el);
     }
-    return {};
-  case crdt_type::orset: {
-    const auto& o = change.orset();
-    if (o.cleared())
-      while (!s.elements.empty()) {
-        element el = s.elements.begin()->first;
-        drop_element(run, s, ds, el);
+    case crdt_type::pncounter: {
+      int64_t c = change.pncounter().change();
+      if (c == 0)
+        return {};
+      const leaf* own = own_leaf(s, self);
+      leaf l = own ? *own : leaf{};
+      if (c > 0)
+        l.p = sat_add(l.p, static_cast<uint64_t>(c));
+      else
+        l.n = sat_add(l.n, uint64_t{0} - static_cast<uint64_t>(c));  // |c| without overflowing at INT64_MIN
+      drop_leaves(run, s, ds, [&](const dot& d, const leaf&) { return d.replica == self; });
+      put_leaf(run, s, ds, l);
+      return {};
+    }
+    case crdt_type::gset:
+      for (const auto& any : change.gset().added()) {
+        element el = to_element(any);
+        if (!s.elements.count(el))  // a grow-only set never loses an element but to an ORMap removal
+          add_element(run, s, ds, el);
       }
-    for (const auto& any : o.removed())
-      drop_element(run, s, ds, to_element(any));
-    for (const auto& any : o.added())
-      add_element(run, s, ds, to_element(any));
-    return {};
-  }
-  case crdt_type::lwwregister: {
-    const auto& w = change.lwwregister();
-    const auto* current = lww_winner(s);
-    std::optional<int64_t> cur;
-    if (current)
-      cur = current->second.timestamp;
-    int64_t now = run.ctx.now_ms;
-    int64_t ts = 0;
-    switch (w.clock()) {
-    case pb::DEFAULT:
-      ts = cur ? std::max(now, sat_add(*cur, int64_t{1})) : now;
-      break;
-    case pb::REVERSE: {
-      int64_t neg = now == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -now;
-      ts = cur ? std::min(neg, sat_add(*cur, int64_t{-1})) : neg;
-      break;
-    }
-    case pb::CUSTOM:
-      ts = w.custom_clock_value();
-      break;
-    case pb::CUSTOM_AUTO_INCREMENT:
-      ts = cur ? std::max(w.custom_clock_value(), sat_add(*cur, int64_t{1})) : w.custom_clock_value();
-      break;
-    default:
-      return invalid(where + "an LWWRegister change with unknown clock " + std::to_string(w.clock()));
-    }
-    leaf l{.value = w.has_value() ? to_element(w.value()) : element{}, .timestamp = ts};
-    // The write replaces every write this replica has seen; only concurrent ones compete by (timestamp, replica).
-    drop_leaves(run, s, ds, [](const dot&, const leaf&) { return true; });
-    put_leaf(run, s, ds, std::move(l));
-    return {};
-  }
-  case crdt_type::flag:
-    if (change.flag().value()) {
-      if (s.fun.empty())
-        put_leaf(run, s, ds, leaf{});
-    } else if (!s.fun.empty()) {
-      return invalid(where + "switching an enabled Flag off");
-    }
-    return {};
-  case crdt_type::vote: {
-    bool v = change.vote().self_vote();
-    const leaf* own = own_leaf(s, self);
-    if (own && own->vote == v)
       return {};
-    drop_leaves(run, s, ds, [&](const dot& d, const leaf&) { return d.replica == self; });
-    put_leaf(run, s, ds, leaf{.vote = v});
-    return {};
-  }
-  case crdt_type::ormap: {
-    const auto& m = change.ormap();
-    // Cloudstate's order: cleared, removed, updated, added.
-    auto remove_key = [&](const element& key) {
-      auto it = s.entries.find(key);
-      if (it == s.entries.end())
-        return;
-      for (const auto& d : it->second.presence)
-        run.drop(d);
-      drop_all(run, it->second.value);
-      s.entries.erase(it);
-      ds.entries.erase(key);
-    };
-    if (m.cleared())
-      while (!s.entries.empty()) {
-        element key = s.entries.begin()->first;
-        remove_key(key);
+    case crdt_type::orset: {
+      const auto& o = change.orset();
+      if (o.cleared())
+        while (!s.elements.empty()) {
+          element el = s.elements.begin()->first;
+          drop_element(run, s, ds, el);
+        }
+      for (const auto& any : o.removed())
+        drop_element(run, s, ds, to_element(any));
+      for (const auto& any : o.added())
+        add_element(run, s, ds, to_element(any));
+      return {};
+    }
+    case crdt_type::lwwregister: {
+      const auto& w = change.lwwregister();
+      const auto* current = lww_winner(s);
+      std::optional<int64_t> cur;
+      if (current)
+        cur = current->second.timestamp;
+      int64_t now = run.ctx.now_ms;
+      int64_t ts = 0;
+      switch (w.clock()) {
+        case pb::DEFAULT:
+          ts = cur ? std::max(now, sat_add(*cur, int64_t{1})) : now;
+          break;
+        case pb::REVERSE: {
+          int64_t neg = now == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -now;
+          ts = cur ? std::min(neg, sat_add(*cur, int64_t{-1})) : neg;
+          break;
+        }
+        case pb::CUSTOM:
+          ts = w.custom_clock_value();
+          break;
+        case pb::CUSTOM_AUTO_INCREMENT:
+          ts = cur ? std::max(w.custom_clock_value(), sat_add(*cur, int64_t{1})) : w.custom_clock_value();
+          break;
+        default:
+          return invalid(where + "an LWWRegister change with unknown clock " + std::to_string(w.clock()));
       }
-    for (const auto& any : m.removed())
-      remove_key(to_element(any));
-    for (const auto& ed : m.updated())
-      if (auto st = apply_entry(run, s, ds, ed, where, "updated"); !st.ok())
-        return st;
-    for (const auto& ed : m.added())
-      if (auto st = apply_entry(run, s, ds, ed, where, "added"); !st.ok())
-        return st;
-    return {};
-  }
+      leaf l{.value = w.has_value() ? to_element(w.value()) : element{}, .timestamp = ts};
+      // The write replaces every write this replica has seen; only concurrent ones compete by (timestamp, replica).
+      drop_leaves(run, s, ds, [](const dot&, const leaf&) { return true; });
+      put_leaf(run, s, ds, std::move(l));
+      return {};
+    }
+    case crdt_type::flag:
+      if (change.flag().value()) {
+        if (s.fun.empty())
+          put_leaf(run, s, ds, leaf{});
+      } else if (!s.fun.empty()) {
+        return invalid(where + "switching an enabled Flag off");
+      }
+      return {};
+    case crdt_type::vote: {
+      bool v = change.vote().self_vote();
+      const leaf* own = own_leaf(s, self);
+      if (own && own->vote == v)
+        return {};
+      drop_leaves(run, s, ds, [&](const dot& d, const leaf&) { return d.replica == self; });
+      put_leaf(run, s, ds, leaf{.vote = v});
+      return {};
+    }
+    case crdt_type::ormap: {
+      const auto& m = change.ormap();
+      // Cloudstate's order: cleared, removed, updated, added.
+      auto remove_key = [&](const element& key) {
+        auto it = s.entries.find(key);
+        if (it == s.entries.end())
+          return;
+        for (const auto& d : it->second.presence)
+          run.drop(d);
+        drop_all(run, it->second.value);
+        s.entries.erase(it);
+        ds.entries.erase(key);
+      };
+      if (m.cleared())
+        while (!s.entries.empty()) {
+          element key = s.entries.begin()->first;
+          remove_key(key);
+        }
+      for (const auto& any : m.removed())
+        remove_key(to_element(any));
+      for (const auto& ed : m.updated())
+        if (auto st = apply_entry(run, s, ds, ed, where, "updated"); !st.ok())
+          return st;
+      for (const auto& ed : m.added())
+        if (auto st = apply_entry(run, s, ds, ed, where, "added"); !st.ok())
+          return st;
+      return {};
+    }
   }
   return invalid(where + "an unknown CRDT type");
 }
@@ -735,47 +752,47 @@ pb::VoteDelta vote_view(const store& s, const voters& v) {
 
 void full(const store& s, const voters& v, pb::CrdtDelta& out) {
   switch (s.type) {
-  case crdt_type::gcounter:
-    out.mutable_gcounter()->set_increment(gcounter_value(s));
-    return;
-  case crdt_type::pncounter:
-    out.mutable_pncounter()->set_change(pncounter_value(s));
-    return;
-  case crdt_type::gset: {
-    auto* g = out.mutable_gset();
-    for (const auto& [el, dots] : s.elements)
-      to_any(el, g->add_added());
-    return;
-  }
-  case crdt_type::orset: {
-    auto* o = out.mutable_orset();
-    for (const auto& [el, dots] : s.elements)
-      to_any(el, o->add_added());
-    return;
-  }
-  case crdt_type::lwwregister: {
-    auto* l = out.mutable_lwwregister();
-    if (auto value = lww_value(s))
-      to_any(*value, l->mutable_value());
-    return;
-  }
-  case crdt_type::flag:
-    out.mutable_flag()->set_value(!s.fun.empty());
-    return;
-  case crdt_type::ormap: {
-    auto* m = out.mutable_ormap();
-    for (const auto& [key, en] : s.entries) {
-      if (en.presence.empty())
-        continue;  // contributions whose key was removed, waiting for a presence dot that may never come
-      auto* ed = m->add_added();
-      to_any(key, ed->mutable_key());
-      full(en.value, v, *ed->mutable_delta());
+    case crdt_type::gcounter:
+      out.mutable_gcounter()->set_increment(gcounter_value(s));
+      return;
+    case crdt_type::pncounter:
+      out.mutable_pncounter()->set_change(pncounter_value(s));
+      return;
+    case crdt_type::gset: {
+      auto* g = out.mutable_gset();
+      for (const auto& [el, dots] : s.elements)
+        to_any(el, g->add_added());
+      return;
     }
-    return;
-  }
-  case crdt_type::vote:
-    *out.mutable_vote() = vote_view(s, v);
-    return;
+    case crdt_type::orset: {
+      auto* o = out.mutable_orset();
+      for (const auto& [el, dots] : s.elements)
+        to_any(el, o->add_added());
+      return;
+    }
+    case crdt_type::lwwregister: {
+      auto* l = out.mutable_lwwregister();
+      if (auto value = lww_value(s))
+        to_any(*value, l->mutable_value());
+      return;
+    }
+    case crdt_type::flag:
+      out.mutable_flag()->set_value(!s.fun.empty());
+      return;
+    case crdt_type::ormap: {
+      auto* m = out.mutable_ormap();
+      for (const auto& [key, en] : s.entries) {
+        if (en.presence.empty())
+          continue;  // contributions whose key was removed, waiting for a presence dot that may never come
+        auto* ed = m->add_added();
+        to_any(key, ed->mutable_key());
+        full(en.value, v, *ed->mutable_delta());
+      }
+      return;
+    }
+    case crdt_type::vote:
+      *out.mutable_vote() = vote_view(s, v);
+      return;
   }
 }
 
@@ -786,144 +803,145 @@ using change_t = std::variant<unchanged, reset, pb::CrdtDelta>;
 change_t diff_store(const store& b, const store& a, const voters& bv, const voters& av) {
   pb::CrdtDelta out;
   switch (a.type) {
-  case crdt_type::gcounter: {
-    uint64_t before = gcounter_value(b);
-    uint64_t after = gcounter_value(a);
-    if (before == after)
-      return unchanged{};
-    if (after < before)
-      return reset{};  // only after an ORMap removal raced an increment
-    out.mutable_gcounter()->set_increment(after - before);
-    return out;
-  }
-  case crdt_type::pncounter: {
-    int64_t before = pncounter_value(b);
-    int64_t after = pncounter_value(a);
-    if (before == after)
-      return unchanged{};
-    // The difference modulo 2^64: a handler adding it in int64 two's complement (Java's long, Go's int64) lands
-    // exactly on `after`, even when the true difference is beyond int64.
-    out.mutable_pncounter()->set_change(static_cast<int64_t>(static_cast<uint64_t>(after) - static_cast<uint64_t>(before)));
-    return out;
-  }
-  case crdt_type::gset: {
-    auto* g = out.mutable_gset();
-    for (const auto& [el, dots] : b.elements)
-      if (!a.elements.count(el))
-        return reset{};
-    for (const auto& [el, dots] : a.elements)
-      if (!b.elements.count(el))
-        to_any(el, g->add_added());
-    if (g->added_size() == 0)
-      return unchanged{};
-    return out;
-  }
-  case crdt_type::orset: {
-    std::vector<const element*> removed;
-    std::vector<const element*> added;
-    for (const auto& [el, dots] : b.elements)
-      if (!a.elements.count(el))
-        removed.push_back(&el);
-    for (const auto& [el, dots] : a.elements)
-      if (!b.elements.count(el))
-        added.push_back(&el);
-    if (removed.empty() && added.empty())
-      return unchanged{};
-    auto* o = out.mutable_orset();
-    if (a.elements.size() < removed.size() + added.size()) {
-      o->set_cleared(true);
+    case crdt_type::gcounter: {
+      uint64_t before = gcounter_value(b);
+      uint64_t after = gcounter_value(a);
+      if (before == after)
+        return unchanged{};
+      if (after < before)
+        return reset{};  // only after an ORMap removal raced an increment
+      out.mutable_gcounter()->set_increment(after - before);
+      return out;
+    }
+    case crdt_type::pncounter: {
+      int64_t before = pncounter_value(b);
+      int64_t after = pncounter_value(a);
+      if (before == after)
+        return unchanged{};
+      // The difference modulo 2^64: a handler adding it in int64 two's complement (Java's long, Go's int64) lands
+      // exactly on `after`, even when the true difference is beyond int64.
+      out.mutable_pncounter()->set_change(
+          static_cast<int64_t>(static_cast<uint64_t>(after) - static_cast<uint64_t>(before)));
+      return out;
+    }
+    case crdt_type::gset: {
+      auto* g = out.mutable_gset();
+      for (const auto& [el, dots] : b.elements)
+        if (!a.elements.count(el))
+          return reset{};
       for (const auto& [el, dots] : a.elements)
-        to_any(el, o->add_added());
-    } else {
-      for (const auto* el : removed)
-        to_any(*el, o->add_removed());
-      for (const auto* el : added)
-        to_any(*el, o->add_added());
+        if (!b.elements.count(el))
+          to_any(el, g->add_added());
+      if (g->added_size() == 0)
+        return unchanged{};
+      return out;
     }
-    return out;
-  }
-  case crdt_type::lwwregister: {
-    auto before = lww_value(b);
-    auto after = lww_value(a);
-    if (before == after)
-      return unchanged{};
-    if (!after)
-      return reset{};
-    to_any(*after, out.mutable_lwwregister()->mutable_value());
-    return out;
-  }
-  case crdt_type::flag: {
-    bool before = !b.fun.empty();
-    bool after = !a.fun.empty();
-    if (before == after)
-      return unchanged{};
-    if (!after)
-      return reset{};
-    out.mutable_flag()->set_value(true);
-    return out;
-  }
-  case crdt_type::vote: {
-    auto before = vote_view(b, bv);
-    auto after = vote_view(a, av);
-    if (before.self_vote() == after.self_vote() && before.votes_for() == after.votes_for() &&
-        before.total_voters() == after.total_voters())
-      return unchanged{};
-    *out.mutable_vote() = after;
-    return out;
-  }
-  case crdt_type::ormap: {
-    auto* m = out.mutable_ormap();
-    auto visible = [](const store& s, const element& key) -> const entry* {
-      auto it = s.entries.find(key);
-      return it == s.entries.end() || it->second.presence.empty() ? nullptr : &it->second;
-    };
-    std::size_t after_size = 0;
-    std::size_t removed = 0;
-    for (const auto& [key, en] : b.entries)
-      if (!en.presence.empty() && !visible(a, key)) {
-        to_any(key, m->add_removed());
-        ++removed;
+    case crdt_type::orset: {
+      std::vector<const element*> removed;
+      std::vector<const element*> added;
+      for (const auto& [el, dots] : b.elements)
+        if (!a.elements.count(el))
+          removed.push_back(&el);
+      for (const auto& [el, dots] : a.elements)
+        if (!b.elements.count(el))
+          added.push_back(&el);
+      if (removed.empty() && added.empty())
+        return unchanged{};
+      auto* o = out.mutable_orset();
+      if (a.elements.size() < removed.size() + added.size()) {
+        o->set_cleared(true);
+        for (const auto& [el, dots] : a.elements)
+          to_any(el, o->add_added());
+      } else {
+        for (const auto* el : removed)
+          to_any(*el, o->add_removed());
+        for (const auto* el : added)
+          to_any(*el, o->add_added());
       }
-    for (const auto& [key, en] : a.entries) {
-      if (en.presence.empty())
-        continue;
-      ++after_size;
-      const entry* old = visible(b, key);
-      if (old && old->value.type == en.value.type) {
-        auto c = diff_store(old->value, en.value, bv, av);
-        if (std::holds_alternative<unchanged>(c))
-          continue;
-        if (auto* d = std::get_if<pb::CrdtDelta>(&c)) {
-          auto* ed = m->add_updated();
-          to_any(key, ed->mutable_key());
-          *ed->mutable_delta() = std::move(*d);
-          continue;
+      return out;
+    }
+    case crdt_type::lwwregister: {
+      auto before = lww_value(b);
+      auto after = lww_value(a);
+      if (before == after)
+        return unchanged{};
+      if (!after)
+        return reset{};
+      to_any(*after, out.mutable_lwwregister()->mutable_value());
+      return out;
+    }
+    case crdt_type::flag: {
+      bool before = !b.fun.empty();
+      bool after = !a.fun.empty();
+      if (before == after)
+        return unchanged{};
+      if (!after)
+        return reset{};
+      out.mutable_flag()->set_value(true);
+      return out;
+    }
+    case crdt_type::vote: {
+      auto before = vote_view(b, bv);
+      auto after = vote_view(a, av);
+      if (before.self_vote() == after.self_vote() && before.votes_for() == after.votes_for() &&
+          before.total_voters() == after.total_voters())
+        return unchanged{};
+      *out.mutable_vote() = after;
+      return out;
+    }
+    case crdt_type::ormap: {
+      auto* m = out.mutable_ormap();
+      auto visible = [](const store& s, const element& key) -> const entry* {
+        auto it = s.entries.find(key);
+        return it == s.entries.end() || it->second.presence.empty() ? nullptr : &it->second;
+      };
+      std::size_t after_size = 0;
+      std::size_t removed = 0;
+      for (const auto& [key, en] : b.entries)
+        if (!en.presence.empty() && !visible(a, key)) {
+          to_any(key, m->add_removed());
+          ++removed;
         }
-      }
-      if (old) {  // another type now, or a change a delta cannot say: remove and add again
-        to_any(key, m->add_removed());
-        ++removed;
-      }
-      auto* ed = m->add_added();
-      to_any(key, ed->mutable_key());
-      full(en.value, av, *ed->mutable_delta());
-    }
-    if (m->removed_size() == 0 && m->updated_size() == 0 && m->added_size() == 0)
-      return unchanged{};
-    if (after_size < removed) {  // shorter as cleared + everything
-      pb::CrdtDelta all;
-      all.mutable_ormap()->set_cleared(true);
       for (const auto& [key, en] : a.entries) {
         if (en.presence.empty())
           continue;
-        auto* ed = all.mutable_ormap()->add_added();
+        ++after_size;
+        const entry* old = visible(b, key);
+        if (old && old->value.type == en.value.type) {
+          auto c = diff_store(old->value, en.value, bv, av);
+          if (std::holds_alternative<unchanged>(c))
+            continue;
+          if (auto* d = std::get_if<pb::CrdtDelta>(&c)) {
+            auto* ed = m->add_updated();
+            to_any(key, ed->mutable_key());
+            *ed->mutable_delta() = std::move(*d);
+            continue;
+          }
+        }
+        if (old) {  // another type now, or a change a delta cannot say: remove and add again
+          to_any(key, m->add_removed());
+          ++removed;
+        }
+        auto* ed = m->add_added();
         to_any(key, ed->mutable_key());
         full(en.value, av, *ed->mutable_delta());
       }
-      return all;
+      if (m->removed_size() == 0 && m->updated_size() == 0 && m->added_size() == 0)
+        return unchanged{};
+      if (after_size < removed) {  // shorter as cleared + everything
+        pb::CrdtDelta all;
+        all.mutable_ormap()->set_cleared(true);
+        for (const auto& [key, en] : a.entries) {
+          if (en.presence.empty())
+            continue;
+          auto* ed = all.mutable_ormap()->add_added();
+          to_any(key, ed->mutable_key());
+          full(en.value, av, *ed->mutable_delta());
+        }
+        return all;
+      }
+      return out;
     }
-    return out;
-  }
   }
   return unchanged{};
 }

@@ -50,10 +50,10 @@ struct element {
 };
 
 struct leaf {
-  uint64_t p = 0;      // GCounter count; PNCounter increments
-  uint64_t n = 0;      // PNCounter decrements
-  bool vote = false;   // Vote
-  element value;       // LWWRegister
+  uint64_t p = 0;     // GCounter count; PNCounter increments
+  uint64_t n = 0;     // PNCounter decrements
+  bool vote = false;  // Vote
+  element value;      // LWWRegister
   int64_t timestamp = 0;
   friend bool operator==(const leaf&, const leaf&) = default;
 };
@@ -62,9 +62,9 @@ struct entry;
 
 struct store {
   crdt_type type = crdt_type::gcounter;
-  std::map<dot, leaf> fun;                  // GCounter, PNCounter, LWWRegister, Flag, Vote
-  std::map<element, dot_set> elements;      // GSet, ORSet
-  std::map<element, entry> entries;         // ORMap
+  std::map<dot, leaf> fun;              // GCounter, PNCounter, LWWRegister, Flag, Vote
+  std::map<element, dot_set> elements;  // GSet, ORSet
+  std::map<element, entry> entries;     // ORMap
 
   bool bottom() const { return fun.empty() && elements.empty() && entries.empty(); }
   friend bool operator==(const store&, const store&);

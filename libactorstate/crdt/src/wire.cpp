@@ -6,8 +6,8 @@
 
 #include <limits>
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 
 namespace actorstate::crdt {
 
@@ -25,54 +25,56 @@ constexpr uint32_t format_version = 1;
 
 wire::Type to_wire(crdt_type t) {
   switch (t) {
-  case crdt_type::gcounter:
-    return wire::GCOUNTER;
-  case crdt_type::pncounter:
-    return wire::PNCOUNTER;
-  case crdt_type::gset:
-    return wire::GSET;
-  case crdt_type::orset:
-    return wire::ORSET;
-  case crdt_type::lwwregister:
-    return wire::LWWREGISTER;
-  case crdt_type::flag:
-    return wire::FLAG;
-  case crdt_type::ormap:
-    return wire::ORMAP;
-  case crdt_type::vote:
-    return wire::VOTE;
+    case crdt_type::gcounter:
+      return wire::GCOUNTER;
+    case crdt_type::pncounter:
+      return wire::PNCOUNTER;
+    case crdt_type::gset:
+      return wire::GSET;
+    case crdt_type::orset:
+      return wire::ORSET;
+    case crdt_type::lwwregister:
+      return wire::LWWREGISTER;
+    case crdt_type::flag:
+      return wire::FLAG;
+    case crdt_type::ormap:
+      return wire::ORMAP;
+    case crdt_type::vote:
+      return wire::VOTE;
   }
   return wire::TYPE_NONE;
 }
 
 std::optional<crdt_type> from_wire(int t) {
   switch (t) {
-  case wire::GCOUNTER:
-    return crdt_type::gcounter;
-  case wire::PNCOUNTER:
-    return crdt_type::pncounter;
-  case wire::GSET:
-    return crdt_type::gset;
-  case wire::ORSET:
-    return crdt_type::orset;
-  case wire::LWWREGISTER:
-    return crdt_type::lwwregister;
-  case wire::FLAG:
-    return crdt_type::flag;
-  case wire::ORMAP:
-    return crdt_type::ormap;
-  case wire::VOTE:
-    return crdt_type::vote;
-  default:
-    return std::nullopt;
+    case wire::GCOUNTER:
+      return crdt_type::gcounter;
+    case wire::PNCOUNTER:
+      return crdt_type::pncounter;
+    case wire::GSET:
+      return crdt_type::gset;
+    case wire::ORSET:
+      return crdt_type::orset;
+    case wire::LWWREGISTER:
+      return crdt_type::lwwregister;
+    case wire::FLAG:
+      return crdt_type::flag;
+    case wire::ORMAP:
+      return crdt_type::ormap;
+    case wire::VOTE:
+      return crdt_type::vote;
+    default:
+      return std::nullopt;
   }
 }
 
 bool uses_leaves(crdt_type t) {
-  return t == crdt_type::gcounter || t == crdt_type::pncounter || t == crdt_type::lwwregister ||
-         t == crdt_type::flag || t == crdt_type::vote;
+  return t == crdt_type::gcounter || t == crdt_type::pncounter || t == crdt_type::lwwregister || t == crdt_type::flag ||
+         t == crdt_type::vote;
 }
-bool uses_elements(crdt_type t) { return t == crdt_type::gset || t == crdt_type::orset; }
+bool uses_elements(crdt_type t) {
+  return t == crdt_type::gset || t == crdt_type::orset;
+}
 
 // ---- writing ----
 
@@ -124,7 +126,9 @@ struct writer {
 
 // ---- reading ----
 
-status garbage(std::string what) { return status{status_code::invalid_argument, "not a CRDT state: " + what}; }
+status garbage(std::string what) {
+  return status{status_code::invalid_argument, "not a CRDT state: " + what};
+}
 
 struct reader {
   const wire::State& in;

@@ -152,8 +152,8 @@ std::optional<cloudstate::crdt::CrdtDelta> full_delta(const replicated& state, c
 /// removal, is removed and added again), Vote the whole recomputed view. Both must be states of one entity: an empty
 /// `before` gives full_delta(after); when `after` is empty or deleted, or the types differ, the result is nullopt
 /// (deletion is told otherwise). Counter changes wrap modulo 2^64 as the handler's int64/uint64 arithmetic does.
-std::optional<cloudstate::crdt::CrdtDelta> diff(const replicated& before, const replicated& after, const voters& before_v,
-                                                const voters& after_v);
+std::optional<cloudstate::crdt::CrdtDelta> diff(const replicated& before, const replicated& after,
+                                                const voters& before_v, const voters& after_v);
 
 /// States and deltas as bytes, deterministic and stable across versions.
 std::string serialize(const replicated& state);
