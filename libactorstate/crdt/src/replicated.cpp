@@ -690,6 +690,8 @@ replicated deletion() {
 }
 
 status merge(replicated& state, const replicated& other) {
+  if (&state == &other)
+    return {};  // idempotent, and the joins below must not read what they write
   auto& a = state.impl();
   const auto& b = other.impl();
   if (a.deleted)

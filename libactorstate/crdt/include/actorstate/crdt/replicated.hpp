@@ -138,7 +138,9 @@ replicated deletion();
 
 /// Joins `other` (a state or a delta) into `state`: commutative, associative, idempotent. Different types (at the top
 /// or in an ORMap entry: two replicas created it with different types) is `failed_precondition` naming both, and
-/// `state` is left as it was.
+/// `state` is left as it was. Such a conflict is a partial join: whether it shows can depend on the order of merges
+/// (a third replica that saw both and removed the key resolves it), so it is the handler's bug to report, not a
+/// state to repair.
 status merge(replicated& state, const replicated& other);
 
 /// The whole state as the handler side sees it, as a delta from empty (CrdtInit.delta); nullopt when empty or
