@@ -31,8 +31,10 @@
 // deltas). Out of causal order a view can be briefly stale: a replica's superseded contribution (an older LWW write,
 // a counter's older part) lingers until the delta that replaced it arrives; counters never count one replica twice.
 //
-// Costs. `merge` and a change to an ORMap walk the whole state (O(size)); other changes cost O(log size) plus the
-// change. States keep an entry per replica that ever wrote (counters, votes): replica ids of dead incarnations stay.
+// Costs. Merging a delta that only adds (an ORSet or GSet add, Flag on, a replica's first increment or vote) costs
+// O(delta * log size); any other merge walks the whole state (O(size)), as does a change to an ORMap (made on a copy
+// so it can fail halfway); other changes cost O(change * log size). States keep an entry per replica that ever wrote
+// (counters, votes): replica ids of dead incarnations stay.
 //
 // Semantics worth knowing (the rest is Cloudstate's).
 //  - ORSet and ORMap keys are add-wins (observed-remove). An ORMap key's value is the join of every replica's
