@@ -669,17 +669,44 @@ result<replicated> apply_change(replicated& state, const pb::CrdtDelta& change, 
     }
     return delta;
   }
-  // An ORMap change can turn out invalid halfway (its third entry, say): it is made on a copy.
-  detail::state work = current;
-  if (!work.typed) {
-    work.typed = true;
-    work.value = store{};
-    work.value.type = *type;
+  // An ORMap change can turn out invalid halfway (its third entry, say): it is made on a copy of the entries it names
+  // (all of them when it clears) and of the context, then those entries replace the state's.
+  const auto& m = change.ormap();
+  std::set<element> named;
+  for (const auto& key : m.removed())
+    named.insert(to_element(key));
+  for (const auto* list : {&m.updated(), &m.added()})
+    for (const auto& ed : *list)
+      if (ed.has_key())
+        named.insert(to_element(ed.key()));
+  store part;
+  part.type = crdt_type::ormap;
+  if (current.typed && m.cleared()) {
+    part = current.value;
+  } else if (current.typed) {
+    for (const auto& key : named)
+      if (auto it = current.value.entries.find(key); it != current.value.entries.end())
+        part.entries.emplace(key, it->second);
   }
-  change_run run{work.context, d.context, ctx};
-  if (auto st = apply(run, work.value, d.value, change, ""); !st.ok())
+  causal_context context = current.context;
+  change_run run{context, d.context, ctx};
+  if (auto st = apply(run, part, d.value, change, ""); !st.ok())
     return st;
-  current = std::move(work);
+  if (!current.typed) {
+    current.typed = true;
+    current.value = std::move(part);
+  } else if (m.cleared()) {
+    current.value = std::move(part);
+  } else {
+    for (const auto& key : named) {
+      auto it = part.entries.find(key);
+      if (it == part.entries.end())
+        current.value.entries.erase(key);
+      else
+        current.value.entries.insert_or_assign(key, std::move(it->second));
+    }
+  }
+  current.context = std::move(context);
   return delta;
 }
 

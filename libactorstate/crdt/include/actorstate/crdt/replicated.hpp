@@ -32,9 +32,9 @@
 // a counter's older part) lingers until the delta that replaced it arrives; counters never count one replica twice.
 //
 // Costs. Merging a delta that only adds (an ORSet or GSet add, Flag on, a replica's first increment or vote) costs
-// O(delta * log size); any other merge walks the whole state (O(size)), as does a change to an ORMap (made on a copy
-// so it can fail halfway); other changes cost O(change * log size). States keep an entry per replica that ever wrote
-// (counters, votes): replica ids of dead incarnations stay.
+// O(delta * log size); any other merge walks the whole state (O(size)). A change costs O(change * log size) plus, for
+// an ORMap, a copy of the entries it names (it is made on a copy, as it can fail halfway). States keep an entry per
+// replica that ever wrote (counters, votes): replica ids of dead incarnations stay.
 //
 // Semantics worth knowing (the rest is Cloudstate's).
 //  - ORSet and ORMap keys are add-wins (observed-remove). An ORMap key's value is the join of every replica's
