@@ -268,9 +268,10 @@ void join_dots(dot_set& a, const causal_context& ca, const dot_set* b, const cau
         a.insert(d);
 }
 
-// a := (a, ca) ⊔ (b, cb) for the store part; `b` null is the bottom of a's type. check_join passed.
-void join_store(store& a, const causal_context& ca, const store* b, const causal_context& cb) {
-  // DotFun: a dot both hold keeps its (identical) leaf; a dot one side holds survives unless the other has seen it.
+void join_store(store& a, const causal_context& ca, const store* b, const causal_context& cb);
+
+// DotFun: a dot both hold keeps its (identical) leaf; a dot one side holds survives unless the other has seen it.
+void join_fun(store& a, const causal_context& ca, const store* b, const causal_context& cb) {
   for (auto it = a.fun.begin(); it != a.fun.end();) {
     if ((!b || !b->fun.count(it->first)) && cb.contains(it->first))
       it = a.fun.erase(it);
@@ -281,6 +282,41 @@ void join_store(store& a, const causal_context& ca, const store* b, const causal
     for (const auto& [d, l] : b->fun)
       if (!ca.contains(d))
         a.fun.emplace(d, l);
+}
+
+bool bottom(const entry& e) { return e.presence.empty() && e.value.bottom(); }
+
+// ea := (ea, ca) ⊔ (eb, cb); `eb` null is bottom.
+void join_entry(entry& ea, const causal_context& ca, const entry* eb, const causal_context& cb) {
+  if (eb && eb->value.type != ea.value.type) {
+    // check_join: at most one side survives. Filter ours; if nothing is left, take theirs.
+    join_dots(ea.presence, ca, nullptr, cb);
+    join_store(ea.value, ca, nullptr, cb);
+    if (bottom(ea)) {
+      ea = entry{};
+      ea.value.type = eb->value.type;
+      join_dots(ea.presence, ca, &eb->presence, cb);
+      join_store(ea.value, ca, &eb->value, cb);
+    }
+    return;
+  }
+  join_dots(ea.presence, ca, eb ? &eb->presence : nullptr, cb);
+  join_store(ea.value, ca, eb ? &eb->value : nullptr, cb);
+}
+
+// A key only b holds: what of it survives a's context.
+void insert_entry(store& a, const element& key, const causal_context& ca, const entry& eb, const causal_context& cb) {
+  entry joined;
+  joined.value.type = eb.value.type;
+  join_dots(joined.presence, ca, &eb.presence, cb);
+  join_store(joined.value, ca, &eb.value, cb);
+  if (!bottom(joined))
+    a.entries.emplace(key, std::move(joined));
+}
+
+// a := (a, ca) ⊔ (b, cb) for the store part; `b` null is the bottom of a's type. check_join passed.
+void join_store(store& a, const causal_context& ca, const store* b, const causal_context& cb) {
+  join_fun(a, ca, b, cb);
 
   // DotMap element -> DotSet.
   for (auto it = a.elements.begin(); it != a.elements.end();) {
@@ -303,38 +339,61 @@ void join_store(store& a, const causal_context& ca, const store* b, const causal
 
   // DotMap key -> entry.
   for (auto it = a.entries.begin(); it != a.entries.end();) {
-    entry& ea = it->second;
     const entry* eb = nullptr;
     if (b)
       if (auto f = b->entries.find(it->first); f != b->entries.end())
         eb = &f->second;
-    if (eb && eb->value.type != ea.value.type) {
-      // check_join: at most one side survives. Filter ours; if nothing is left, take theirs.
-      join_dots(ea.presence, ca, nullptr, cb);
-      join_store(ea.value, ca, nullptr, cb);
-      if (ea.presence.empty() && ea.value.bottom()) {
-        ea = entry{};
-        ea.value.type = eb->value.type;
-        join_dots(ea.presence, ca, &eb->presence, cb);
-        join_store(ea.value, ca, &eb->value, cb);
-      }
-    } else {
-      join_dots(ea.presence, ca, eb ? &eb->presence : nullptr, cb);
-      join_store(ea.value, ca, eb ? &eb->value : nullptr, cb);
-    }
-    it = ea.presence.empty() && ea.value.bottom() ? a.entries.erase(it) : std::next(it);
+    join_entry(it->second, ca, eb, cb);
+    it = bottom(it->second) ? a.entries.erase(it) : std::next(it);
   }
   if (b)
-    for (const auto& [key, eb] : b->entries) {
-      if (a.entries.count(key))
-        continue;
-      entry joined;
-      joined.value.type = eb.value.type;
-      join_dots(joined.presence, ca, &eb.presence, cb);
-      join_store(joined.value, ca, &eb.value, cb);
-      if (!joined.presence.empty() || !joined.value.bottom())
-        a.entries.emplace(key, std::move(joined));
+    for (const auto& [key, eb] : b->entries)
+      if (!a.entries.count(key))
+        insert_entry(a, key, ca, eb, cb);
+}
+
+// a := (a, ca) ⊔ (b, cb) visiting only `fun` and the keys in `keys` or in b's store (b's hint says nothing else of
+// a's can be dropped). check_join passed.
+void join_restricted(store& a, const causal_context& ca, const store& b, const causal_context& cb,
+                     const std::set<element>& keys) {
+  join_fun(a, ca, &b, cb);
+  auto visit_element = [&](const element& el) {
+    auto ia = a.elements.find(el);
+    auto ib = b.elements.find(el);
+    const dot_set* other = ib == b.elements.end() ? nullptr : &ib->second;
+    if (ia != a.elements.end()) {
+      join_dots(ia->second, ca, other, cb);
+      if (ia->second.empty())
+        a.elements.erase(ia);
+    } else if (other) {
+      dot_set joined;
+      join_dots(joined, ca, other, cb);
+      if (!joined.empty())
+        a.elements.emplace(el, std::move(joined));
     }
+  };
+  auto visit_entry = [&](const element& key) {
+    auto ia = a.entries.find(key);
+    auto ib = b.entries.find(key);
+    const entry* other = ib == b.entries.end() ? nullptr : &ib->second;
+    if (ia != a.entries.end()) {
+      join_entry(ia->second, ca, other, cb);
+      if (bottom(ia->second))
+        a.entries.erase(ia);
+    } else if (other) {
+      insert_entry(a, key, ca, *other, cb);
+    }
+  };
+  for (const auto& key : keys) {
+    visit_element(key);
+    visit_entry(key);
+  }
+  for (const auto& [el, dots] : b.elements)
+    if (!keys.count(el))
+      visit_element(el);
+  for (const auto& [key, en] : b.entries)
+    if (!keys.count(key))
+      visit_entry(key);
 }
 
 // a := a ⊔ b when b drops nothing of a's, i.e. every dot of b's context is in b's store (a delta that only adds: an
@@ -357,12 +416,7 @@ void join_adding(store& a, const causal_context& ca, const store& b, const causa
   for (const auto& [key, eb] : b.entries) {
     auto it = a.entries.find(key);
     if (it == a.entries.end()) {
-      entry joined;
-      joined.value.type = eb.value.type;
-      join_dots(joined.presence, ca, &eb.presence, cb);
-      join_store(joined.value, ca, &eb.value, cb);
-      if (!joined.presence.empty() || !joined.value.bottom())
-        a.entries.emplace(key, std::move(joined));
+      insert_entry(a, key, ca, eb, cb);
     } else if (it->second.value.type == eb.value.type) {
       join_dots(it->second.presence, ca, &eb.presence, cb);
       join_adding(it->second.value, ca, eb.value, cb);
@@ -667,6 +721,15 @@ result<replicated> apply_change(replicated& state, const pb::CrdtDelta& change, 
         current = detail::state{};
       return st;
     }
+    current.touched.reset();
+    // The delta's hint: an ORSet's removed elements (an added one is in the delta's store; a clear drops everything:
+    // no hint); other types drop only in `fun` (GSet never drops).
+    if (*type != crdt_type::orset || !change.orset().cleared()) {
+      d.touched.emplace();
+      if (*type == crdt_type::orset)
+        for (const auto& any : change.orset().removed())
+          d.touched->insert(to_element(any));
+    }
     return delta;
   }
   // An ORMap change can turn out invalid halfway (its third entry, say): it is made on a copy of the entries it names
@@ -707,6 +770,13 @@ result<replicated> apply_change(replicated& state, const pb::CrdtDelta& change, 
     }
   }
   current.context = std::move(context);
+  current.touched.reset();
+  if (!m.cleared()) {
+    // Every dot the change drops sits under a key it names; updated and added keys are in the delta's store.
+    d.touched.emplace();
+    for (const auto& key : m.removed())
+      d.touched->insert(to_element(key));
+  }
   return delta;
 }
 
@@ -742,8 +812,24 @@ status merge(replicated& state, const replicated& other) {
     return st;
   // Store dots are distinct and inside the context (parse checks it), so equal counts mean b's context holds only
   // the dots b's store holds.
+  // Two deltas joined (a delta group) keep a hint: what either drops sits in `fun`, where its hint says or under a key
+  // its store held before the join (the join may empty and erase one). Anything else joined clears it.
+  bool group = a.touched && b.touched;
+  if (group) {
+    for (const store* s : {static_cast<const store*>(&a.value), &b.value}) {
+      for (const auto& [el, dots] : s->elements)
+        a.touched->insert(el);
+      for (const auto& [key, en] : s->entries)
+        a.touched->insert(key);
+    }
+    a.touched->insert(b.touched->begin(), b.touched->end());
+  } else {
+    a.touched.reset();
+  }
   if (sat_count(b.context) == count_dots(b.value))
     join_adding(a.value, a.context, b.value, b.context);
+  else if (b.touched)
+    join_restricted(a.value, a.context, b.value, b.context, *b.touched);
   else
     join_store(a.value, a.context, &b.value, b.context);
   a.context.join(b.context);

@@ -14,6 +14,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -85,7 +86,13 @@ struct state {
   bool typed = false;  // false: empty (or deleted)
   store value;
   causal_context context;
-  friend bool operator==(const state&, const state&) = default;
+  // A hint, not part of the value (== ignores it): when set, every dot the context holds but the store does not
+  // (what merging this drops elsewhere) sits in `fun` or under one of these keys or the store's own keys, so a merge
+  // needs to visit only those. Deltas from apply_change carry it; merging into a replica's state clears it.
+  std::optional<std::set<element>> touched;
+  friend bool operator==(const state& a, const state& b) {
+    return a.deleted == b.deleted && a.typed == b.typed && a.value == b.value && a.context == b.context;
+  }
 };
 
 }  // namespace actorstate::crdt::detail

@@ -242,6 +242,11 @@ std::string serialize(const replicated& state) {
     }
     for (const auto& d : s.context.cloud)
       w.put(d, out.add_cloud());
+    if (s.touched) {
+      out.set_hinted(true);
+      for (const auto& el : *s.touched)
+        writer::put(el, out.add_touched());
+    }
   }
   std::string bytes;
   out.SerializeToString(&bytes);
@@ -288,6 +293,11 @@ result<replicated> parse(std::string_view bytes) {
   s.context.compact();
   if (!inside(s.value, s.context))
     return garbage("a dot outside the causal context");
+  if (in.hinted()) {
+    s.touched.emplace();
+    for (const auto& el : in.touched())
+      s.touched->insert(reader::get(el));
+  }
   return r;
 }
 

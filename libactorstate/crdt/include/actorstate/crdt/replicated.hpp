@@ -31,10 +31,11 @@
 // deltas). Out of causal order a view can be briefly stale: a replica's superseded contribution (an older LWW write,
 // a counter's older part) lingers until the delta that replaced it arrives; counters never count one replica twice.
 //
-// Costs. Merging a delta that only adds (an ORSet or GSet add, Flag on, a replica's first increment or vote) costs
-// O(delta * log size); any other merge walks the whole state (O(size)). A change costs O(change * log size) plus, for
-// an ORMap, a copy of the entries it names (it is made on a copy, as it can fail halfway). States keep an entry per
-// replica that ever wrote (counters, votes): replica ids of dead incarnations stay.
+// Costs. Merging a delta from apply_change (or a join of such deltas) costs O(delta * log size): the delta carries a
+// hint of the keys its removals touch (not part of its value; == ignores it). A merge of anything else (a full state,
+// a cleared ORSet or ORMap) walks the whole state. A change costs O(change * log size) plus, for an ORMap, a copy of
+// the entries it names (it can fail halfway). Counters, LWW and Vote keep a leaf per replica that ever wrote (replica
+// ids of dead incarnations stay), and every such merge walks those leaves.
 //
 // Semantics worth knowing (the rest is Cloudstate's).
 //  - ORSet and ORMap keys are add-wins (observed-remove). An ORMap key's value is the join of every replica's
