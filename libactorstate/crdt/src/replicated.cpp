@@ -284,7 +284,9 @@ void join_fun(store& a, const causal_context& ca, const store* b, const causal_c
         a.fun.emplace(d, l);
 }
 
-bool bottom(const entry& e) { return e.presence.empty() && e.value.bottom(); }
+bool bottom(const entry& e) {
+  return e.presence.empty() && e.value.bottom();
+}
 
 // ea := (ea, ca) ⊔ (eb, cb); `eb` null is bottom.
 void join_entry(entry& ea, const causal_context& ca, const entry* eb, const causal_context& cb) {
