@@ -14,6 +14,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -50,10 +51,10 @@ struct element {
 };
 
 struct leaf {
-  uint64_t p = 0;      // GCounter count; PNCounter increments
-  uint64_t n = 0;      // PNCounter decrements
-  bool vote = false;   // Vote
-  element value;       // LWWRegister
+  uint64_t p = 0;     // GCounter count; PNCounter increments
+  uint64_t n = 0;     // PNCounter decrements
+  bool vote = false;  // Vote
+  element value;      // LWWRegister
   int64_t timestamp = 0;
   friend bool operator==(const leaf&, const leaf&) = default;
 };
@@ -62,9 +63,9 @@ struct entry;
 
 struct store {
   crdt_type type = crdt_type::gcounter;
-  std::map<dot, leaf> fun;                  // GCounter, PNCounter, LWWRegister, Flag, Vote
-  std::map<element, dot_set> elements;      // GSet, ORSet
-  std::map<element, entry> entries;         // ORMap
+  std::map<dot, leaf> fun;              // GCounter, PNCounter, LWWRegister, Flag, Vote
+  std::map<element, dot_set> elements;  // GSet, ORSet
+  std::map<element, entry> entries;     // ORMap
 
   bool bottom() const { return fun.empty() && elements.empty() && entries.empty(); }
   friend bool operator==(const store&, const store&);
@@ -85,7 +86,13 @@ struct state {
   bool typed = false;  // false: empty (or deleted)
   store value;
   causal_context context;
-  friend bool operator==(const state&, const state&) = default;
+  // A hint, not part of the value (== ignores it): when set, every dot the context holds but the store does not
+  // (what merging this drops elsewhere) sits in `fun` or under one of these keys or the store's own keys, so a merge
+  // needs to visit only those. Deltas from apply_change carry it; merging into a replica's state clears it.
+  std::optional<std::set<element>> touched;
+  friend bool operator==(const state& a, const state& b) {
+    return a.deleted == b.deleted && a.typed == b.typed && a.value == b.value && a.context == b.context;
+  }
 };
 
 }  // namespace actorstate::crdt::detail

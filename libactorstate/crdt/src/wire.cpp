@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace actorstate::crdt {
 
@@ -24,54 +25,56 @@ constexpr uint32_t format_version = 1;
 
 wire::Type to_wire(crdt_type t) {
   switch (t) {
-  case crdt_type::gcounter:
-    return wire::GCOUNTER;
-  case crdt_type::pncounter:
-    return wire::PNCOUNTER;
-  case crdt_type::gset:
-    return wire::GSET;
-  case crdt_type::orset:
-    return wire::ORSET;
-  case crdt_type::lwwregister:
-    return wire::LWWREGISTER;
-  case crdt_type::flag:
-    return wire::FLAG;
-  case crdt_type::ormap:
-    return wire::ORMAP;
-  case crdt_type::vote:
-    return wire::VOTE;
+    case crdt_type::gcounter:
+      return wire::GCOUNTER;
+    case crdt_type::pncounter:
+      return wire::PNCOUNTER;
+    case crdt_type::gset:
+      return wire::GSET;
+    case crdt_type::orset:
+      return wire::ORSET;
+    case crdt_type::lwwregister:
+      return wire::LWWREGISTER;
+    case crdt_type::flag:
+      return wire::FLAG;
+    case crdt_type::ormap:
+      return wire::ORMAP;
+    case crdt_type::vote:
+      return wire::VOTE;
   }
   return wire::TYPE_NONE;
 }
 
 std::optional<crdt_type> from_wire(int t) {
   switch (t) {
-  case wire::GCOUNTER:
-    return crdt_type::gcounter;
-  case wire::PNCOUNTER:
-    return crdt_type::pncounter;
-  case wire::GSET:
-    return crdt_type::gset;
-  case wire::ORSET:
-    return crdt_type::orset;
-  case wire::LWWREGISTER:
-    return crdt_type::lwwregister;
-  case wire::FLAG:
-    return crdt_type::flag;
-  case wire::ORMAP:
-    return crdt_type::ormap;
-  case wire::VOTE:
-    return crdt_type::vote;
-  default:
-    return std::nullopt;
+    case wire::GCOUNTER:
+      return crdt_type::gcounter;
+    case wire::PNCOUNTER:
+      return crdt_type::pncounter;
+    case wire::GSET:
+      return crdt_type::gset;
+    case wire::ORSET:
+      return crdt_type::orset;
+    case wire::LWWREGISTER:
+      return crdt_type::lwwregister;
+    case wire::FLAG:
+      return crdt_type::flag;
+    case wire::ORMAP:
+      return crdt_type::ormap;
+    case wire::VOTE:
+      return crdt_type::vote;
+    default:
+      return std::nullopt;
   }
 }
 
 bool uses_leaves(crdt_type t) {
-  return t == crdt_type::gcounter || t == crdt_type::pncounter || t == crdt_type::lwwregister ||
-         t == crdt_type::flag || t == crdt_type::vote;
+  return t == crdt_type::gcounter || t == crdt_type::pncounter || t == crdt_type::lwwregister || t == crdt_type::flag ||
+         t == crdt_type::vote;
 }
-bool uses_elements(crdt_type t) { return t == crdt_type::gset || t == crdt_type::orset; }
+bool uses_elements(crdt_type t) {
+  return t == crdt_type::gset || t == crdt_type::orset;
+}
 
 // ---- writing ----
 
@@ -123,10 +126,13 @@ struct writer {
 
 // ---- reading ----
 
-status garbage(std::string what) { return status{status_code::invalid_argument, "not a CRDT state: " + what}; }
+status garbage(std::string what) {
+  return status{status_code::invalid_argument, "not a CRDT state: " + what};
+}
 
 struct reader {
   const wire::State& in;
+  std::set<dot> seen;  // a dot has one place in a store
 
   result<dot> get(const wire::Dot& w) const {
     if (w.replica() >= static_cast<uint32_t>(in.replicas_size()))
@@ -135,11 +141,17 @@ struct reader {
       return garbage("a dot with counter 0");
     return dot{in.replicas(static_cast<int>(w.replica())), w.counter()};
   }
+  result<dot> get_stored(const wire::Dot& w) {
+    auto d = get(w);
+    if (d.ok() && !seen.insert(d.value()).second)
+      return garbage("a dot in two places");
+    return d;
+  }
   static element get(const wire::Element& w) { return element{w.type_url(), w.value()}; }
 
-  status get(const google::protobuf::RepeatedPtrField<wire::Dot>& ws, dot_set& out) const {
+  status get(const google::protobuf::RepeatedPtrField<wire::Dot>& ws, dot_set& out) {
     for (const auto& wd : ws) {
-      auto d = get(wd);
+      auto d = get_stored(wd);
       if (!d.ok())
         return d.error();
       if (!out.insert(std::move(d).value()).second)
@@ -148,7 +160,7 @@ struct reader {
     return {};
   }
 
-  status get(const wire::Store& w, store& out) const {
+  status get(const wire::Store& w, store& out) {
     auto type = from_wire(w.type());
     if (!type)
       return garbage("unknown CRDT type " + std::to_string(w.type()));
@@ -160,7 +172,7 @@ struct reader {
     if (*type != crdt_type::ormap && w.entries_size() != 0)
       return garbage(std::string("entries in a ") + std::string(to_string(*type)));
     for (const auto& wl : w.leaves()) {
-      auto d = get(wl.dot());
+      auto d = get_stored(wl.dot());
       if (!d.ok())
         return d.error();
       leaf l{.p = wl.p(), .n = wl.n(), .vote = wl.vote(), .value = get(wl.value()), .timestamp = wl.timestamp()};
@@ -230,6 +242,11 @@ std::string serialize(const replicated& state) {
     }
     for (const auto& d : s.context.cloud)
       w.put(d, out.add_cloud());
+    if (s.touched) {
+      out.set_hinted(true);
+      for (const auto& el : *s.touched)
+        writer::put(el, out.add_touched());
+    }
   }
   std::string bytes;
   out.SerializeToString(&bytes);
@@ -276,6 +293,11 @@ result<replicated> parse(std::string_view bytes) {
   s.context.compact();
   if (!inside(s.value, s.context))
     return garbage("a dot outside the causal context");
+  if (in.hinted()) {
+    s.touched.emplace();
+    for (const auto& el : in.touched())
+      s.touched->insert(reader::get(el));
+  }
   return r;
 }
 

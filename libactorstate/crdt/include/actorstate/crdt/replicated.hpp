@@ -19,9 +19,23 @@
 //
 // Dots. Every dot (replica, counter) a replica makes, at any nesting level of an ORMap, comes from one counter per
 // replica per entity: the next dot is one above the highest dot of that replica in the state's causal context, and
-// every dot made is added to that context at once, so a replica never makes the same dot twice as long as its id is
-// unique per process incarnation (the runtime passes "<node-id>#<incarnation>") and it keeps applying changes to the
-// same state it merges into. A dot's meaning (its element, key or value) is fixed when it is made.
+// every dot made is added to that context at once. A dot's meaning (its element, key or value) is fixed when it is
+// made. So a replica never makes the same dot twice provided that (the caller's duty):
+//  - its id is unique per process incarnation (the runtime passes "<node-id>#<incarnation>"), and
+//  - it applies changes only to a state that holds every dot it made for that entity: a runtime that drops a
+//    replica's state (passivation, eviction) and starts again from empty must use a new replica id for it, or
+//    merge back a state holding all its old dots before its first change. Breaking this makes two meanings for one
+//    dot and replicas silently diverge.
+//
+// Delivery. Deltas and states may be merged in any order, late, twice or never (a later full state covers lost
+// deltas). Out of causal order a view can be briefly stale: a replica's superseded contribution (an older LWW write,
+// a counter's older part) lingers until the delta that replaced it arrives; counters never count one replica twice.
+//
+// Costs. Merging a delta from apply_change (or a join of such deltas) costs O(delta * log size): the delta carries a
+// hint of the keys its removals touch (not part of its value; == ignores it). A merge of anything else (a full state,
+// a cleared ORSet or ORMap) walks the whole state. A change costs O(change * log size) plus, for an ORMap, a copy of
+// the entries it names (it can fail halfway). Counters, LWW and Vote keep a leaf per replica that ever wrote (replica
+// ids of dead incarnations stay), and every such merge walks those leaves.
 //
 // Semantics worth knowing (the rest is Cloudstate's).
 //  - ORSet and ORMap keys are add-wins (observed-remove). An ORMap key's value is the join of every replica's
@@ -127,7 +141,9 @@ replicated deletion();
 
 /// Joins `other` (a state or a delta) into `state`: commutative, associative, idempotent. Different types (at the top
 /// or in an ORMap entry: two replicas created it with different types) is `failed_precondition` naming both, and
-/// `state` is left as it was.
+/// `state` is left as it was. Such a conflict is a partial join: whether it shows can depend on the order of merges
+/// (a third replica that saw both and removed the key resolves it), so it is the handler's bug to report, not a
+/// state to repair.
 status merge(replicated& state, const replicated& other);
 
 /// The whole state as the handler side sees it, as a delta from empty (CrdtInit.delta); nullopt when empty or
@@ -138,10 +154,11 @@ std::optional<cloudstate::crdt::CrdtDelta> full_delta(const replicated& state, c
 /// `after_v`); nullopt when nothing it sees changed. Counters by difference, GSet new elements, ORSet removed/added
 /// (or cleared + all when that is shorter), LWW the new value, Flag on, ORMap removed/updated/added (an entry whose
 /// type changed, or whose change cannot be said as a delta, such as a counter that went down after a concurrent
-/// removal, is removed and added again), Vote the whole recomputed view. Both must be states of one entity: when
-/// `after` is empty or deleted, or the types differ, the result is nullopt (deletion is told otherwise).
-std::optional<cloudstate::crdt::CrdtDelta> diff(const replicated& before, const replicated& after, const voters& before_v,
-                                                const voters& after_v);
+/// removal, is removed and added again), Vote the whole recomputed view. Both must be states of one entity: an empty
+/// `before` gives full_delta(after); when `after` is empty or deleted, or the types differ, the result is nullopt
+/// (deletion is told otherwise). Counter changes wrap modulo 2^64 as the handler's int64/uint64 arithmetic does.
+std::optional<cloudstate::crdt::CrdtDelta> diff(const replicated& before, const replicated& after,
+                                                const voters& before_v, const voters& after_v);
 
 /// States and deltas as bytes, deterministic and stable across versions.
 std::string serialize(const replicated& state);
