@@ -1,6 +1,7 @@
 // The TCK interceptor: a gRPC server (127.0.0.1, port 0) that the proxy takes for its user function. It serves the
 // Cloudstate protocol services (EntityDiscovery discover/reportError, EventSourced/handle, ValueEntity/handle,
-// ActionProtocol/handleUnary, handleStreamedIn, handleStreamedOut and handleStreamed), forwards every call and every
+// Crdt/handle, ActionProtocol/handleUnary, handleStreamedIn, handleStreamedOut and handleStreamed), forwards every call
+// and every
 // stream message to the real user function and records each message in both directions, per call: `in` is what the
 // proxy sent (towards the user function), `out` what the user function answered, plus how each direction ended (the
 // proxy half-closing or cancelling; the user function's status). Recording happens before forwarding, so a test that
@@ -25,7 +26,7 @@
 
 namespace tck_proxy {
 
-enum class protocol { discovery, event_sourced, value_entity, action };
+enum class protocol { discovery, event_sourced, value_entity, crdt, action };
 
 const char* protocol_name(protocol p);
 
