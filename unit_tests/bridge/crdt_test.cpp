@@ -111,7 +111,8 @@ public:
   enum class mode { normal, ormap_without_key, stray_cancelled_response };
   std::atomic<mode> answer{mode::normal};
 
-  grpc::Status handle(grpc::ServerContext*, grpc::ServerReaderWriter<pb::CrdtStreamOut, pb::CrdtStreamIn>* stream) override {
+  grpc::Status handle(grpc::ServerContext*,
+                      grpc::ServerReaderWriter<pb::CrdtStreamOut, pb::CrdtStreamIn>* stream) override {
     size_t index = open_stream();
     pb::CrdtStreamIn in;
     while (stream->Read(&in)) {
@@ -303,7 +304,8 @@ struct watched_fixture {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(watched_fixture, "an_ormap_entry_without_a_key_fails_its_command_is_reported_and_restarts_the_entity") {
+TEST_CASE_FIXTURE(watched_fixture,
+                  "an_ormap_entry_without_a_key_fails_its_command_is_reported_and_restarts_the_entity") {
   REQUIRE(call("map").ok());
   function.answer = watched_function::mode::ormap_without_key;
   auto failed = call("map");
@@ -374,4 +376,3 @@ TEST_CASE_FIXTURE(watched_fixture, "a_stream_cancelled_response_for_a_command_no
   CHECK(streams[0] == std::vector<std::string>{"init", "Call:1", "Call:2"});
   CHECK(streams[1] == std::vector<std::string>{"init", "Call:1"});
 }
-

@@ -29,7 +29,7 @@ const std::string service = "cloudstate.tck.model.crdt.CrdtTckModel";
 const std::string service_two = "cloudstate.tck.model.crdt.CrdtTwo";
 const std::string service_configured = "cloudstate.tck.model.crdt.CrdtConfigured";
 
-// --- what the proxy sends -------------------------------------------------------------------------------------------
+// --- what the proxy sends --------------------------------------------------------------------------------------------
 
 pb::CrdtStreamIn init(const std::string& service_name, const std::string& entity_id) {
   pb::CrdtStreamIn in;
@@ -54,7 +54,7 @@ pb::CrdtStreamIn stream_cancelled(int64_t id, const std::string& entity_id) {
   return in;
 }
 
-// --- requests -------------------------------------------------------------------------------------------------------
+// --- requests --------------------------------------------------------------------------------------------------------
 
 cr::RequestAction update(cr::Update u) {
   cr::RequestAction a;
@@ -258,7 +258,7 @@ cloudstate::SideEffect effect_to_two(const std::string& id, bool synchronous = f
   return tck_proxy::side_effect(service_two, "Call", request(id), synchronous);
 }
 
-// --- client calls -----------------------------------------------------------------------------------------------------
+// --- client calls ----------------------------------------------------------------------------------------------------
 
 grpc::Status process(const cr::Request& req, cr::Response& resp) {
   return fixture::get().crdt().Process(tck_proxy::client_context().get(), req, &resp);
