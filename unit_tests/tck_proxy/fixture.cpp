@@ -9,6 +9,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include "cloudstate/action.pb.h"
+#include "cloudstate/crdt.pb.h"
 #include "cloudstate/event_sourced.pb.h"
 #include "cloudstate/value_entity.pb.h"
 #include "node_process.hpp"
@@ -113,6 +114,9 @@ fixture::~fixture() {
   value_entity_.reset();
   value_entity_configured_.reset();
   action_.reset();
+  crdt_.reset();
+  crdt_two_.reset();
+  crdt_configured_.reset();
   proxy_channel_.reset();
   if (processes_)
     processes_->proxy.reset();
@@ -142,6 +146,9 @@ void fixture::start() {
   value_entity_ = cloudstate::tck::model::valueentity::ValueEntityTckModel::NewStub(proxy_channel_);
   value_entity_configured_ = cloudstate::tck::model::valueentity::ValueEntityConfigured::NewStub(proxy_channel_);
   action_ = cloudstate::tck::model::action::ActionTckModel::NewStub(proxy_channel_);
+  crdt_ = cloudstate::tck::model::crdt::CrdtTckModel::NewStub(proxy_channel_);
+  crdt_two_ = cloudstate::tck::model::crdt::CrdtTwo::NewStub(proxy_channel_);
+  crdt_configured_ = cloudstate::tck::model::crdt::CrdtConfigured::NewStub(proxy_channel_);
 }
 
 uint16_t fixture::proxy_port() const {
@@ -173,6 +180,11 @@ connection connection::entity(protocol kind, const std::string& service, const s
   auto matches = [&](const google::protobuf::Message& first) {
     if (kind == protocol::event_sourced) {
       const auto* in = dynamic_cast<const cloudstate::eventsourced::EventSourcedStreamIn*>(&first);
+      return in != nullptr && in->has_init() && in->init().service_name() == service &&
+             in->init().entity_id() == entity_id;
+    }
+    if (kind == protocol::crdt) {
+      const auto* in = dynamic_cast<const cloudstate::crdt::CrdtStreamIn*>(&first);
       return in != nullptr && in->has_init() && in->init().service_name() == service &&
              in->init().entity_id() == entity_id;
     }

@@ -21,6 +21,7 @@
 
 #include "cloudstate/entity.pb.h"
 #include "cloudstate/tck/model/action.grpc.pb.h"
+#include "cloudstate/tck/model/crdt.grpc.pb.h"
 #include "cloudstate/tck/model/eventsourced.grpc.pb.h"
 #include "cloudstate/tck/model/valueentity.grpc.pb.h"
 #include "interceptor.hpp"
@@ -60,6 +61,9 @@ public:
     return *value_entity_configured_;
   }
   cloudstate::tck::model::action::ActionTckModel::Stub& action() { return *action_; }
+  cloudstate::tck::model::crdt::CrdtTckModel::Stub& crdt() { return *crdt_; }
+  cloudstate::tck::model::crdt::CrdtTwo::Stub& crdt_two() { return *crdt_two_; }
+  cloudstate::tck::model::crdt::CrdtConfigured::Stub& crdt_configured() { return *crdt_configured_; }
   // The proxy's client port (gRPC, HTTP/JSON and gRPC-web), for the HTTP API scenarios.
   uint16_t proxy_port() const;
 
@@ -81,6 +85,9 @@ private:
   std::unique_ptr<cloudstate::tck::model::valueentity::ValueEntityTckModel::Stub> value_entity_;
   std::unique_ptr<cloudstate::tck::model::valueentity::ValueEntityConfigured::Stub> value_entity_configured_;
   std::unique_ptr<cloudstate::tck::model::action::ActionTckModel::Stub> action_;
+  std::unique_ptr<cloudstate::tck::model::crdt::CrdtTckModel::Stub> crdt_;
+  std::unique_ptr<cloudstate::tck::model::crdt::CrdtTwo::Stub> crdt_two_;
+  std::unique_ptr<cloudstate::tck::model::crdt::CrdtConfigured::Stub> crdt_configured_;
 };
 
 // A client context with the call deadline.

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cloudstate/action.grpc.pb.h"
+#include "cloudstate/crdt.grpc.pb.h"
 #include "cloudstate/entity.grpc.pb.h"
 #include "cloudstate/event_sourced.grpc.pb.h"
 #include "cloudstate/value_entity.grpc.pb.h"
@@ -140,6 +141,8 @@ const char* protocol_name(protocol p) {
       return "event-sourced";
     case protocol::value_entity:
       return "value-entity";
+    case protocol::crdt:
+      return "crdt";
     case protocol::action:
       return "action";
   }
@@ -186,6 +189,16 @@ struct interceptor::services {
       return relay_handle(*ic, protocol::value_entity, ctx, stream, *stub);
     }
   } value_entity;
+
+  struct crdt_service final : cloudstate::crdt::Crdt::Service {
+    interceptor* ic = nullptr;
+    std::unique_ptr<cloudstate::crdt::Crdt::Stub> stub;
+    grpc::Status handle(
+        grpc::ServerContext* ctx,
+        grpc::ServerReaderWriter<cloudstate::crdt::CrdtStreamOut, cloudstate::crdt::CrdtStreamIn>* stream) override {
+      return relay_handle(*ic, protocol::crdt, ctx, stream, *stub);
+    }
+  } crdt;
 
   struct action_service final : cloudstate::action::ActionProtocol::Service {
     interceptor* ic = nullptr;
@@ -249,6 +262,8 @@ interceptor::interceptor(const std::string& upstream) : services_{std::make_uniq
   services_->event_sourced.stub = cloudstate::eventsourced::EventSourced::NewStub(services_->channel);
   services_->value_entity.ic = this;
   services_->value_entity.stub = cloudstate::valueentity::ValueEntity::NewStub(services_->channel);
+  services_->crdt.ic = this;
+  services_->crdt.stub = cloudstate::crdt::Crdt::NewStub(services_->channel);
   services_->action.ic = this;
   services_->action.channel = services_->channel;
   services_->action.stub = cloudstate::action::ActionProtocol::NewStub(services_->channel);
@@ -258,6 +273,7 @@ interceptor::interceptor(const std::string& upstream) : services_{std::make_uniq
   builder.RegisterService(&services_->discovery);
   builder.RegisterService(&services_->event_sourced);
   builder.RegisterService(&services_->value_entity);
+  builder.RegisterService(&services_->crdt);
   builder.RegisterService(&services_->action);
   server_ = builder.BuildAndStart();
   if (!server_ || port <= 0)

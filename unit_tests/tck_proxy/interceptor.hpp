@@ -1,14 +1,14 @@
 // The TCK interceptor: a gRPC server (127.0.0.1, port 0) that the proxy takes for its user function. It serves the
 // Cloudstate protocol services (EntityDiscovery discover/reportError, EventSourced/handle, ValueEntity/handle,
-// ActionProtocol/handleUnary, handleStreamedIn, handleStreamedOut and handleStreamed), forwards every call and every
-// stream message to the real user function and records each message in both directions, per call: `in` is what the
-// proxy sent (towards the user function), `out` what the user function answered, plus how each direction ended (the
-// proxy half-closing or cancelling; the user function's status). Recording happens before forwarding, so a test that
-// saw a client reply finds the messages that produced it. Tests read the record only through the waiting accessors
-// below, which are bounded by their timeout. Calls are "claimed" by a test once it has matched them, so what nobody
-// claimed shows up as an unexpected interaction. Cancellation is relayed both ways; a user function ending a stream
-// while the proxy's side is still open cancels the proxy's side (the sync API cannot finish a stream that is still
-// being read), so the proxy then sees CANCELLED rather than the user function's status.
+// Crdt/handle, ActionProtocol/handleUnary, handleStreamedIn, handleStreamedOut and handleStreamed), forwards every call
+// and every stream message to the real user function and records each message in both directions, per call: `in` is
+// what the proxy sent (towards the user function), `out` what the user function answered, plus how each direction
+// ended (the proxy half-closing or cancelling; the user function's status). Recording happens before forwarding, so a
+// test that saw a client reply finds the messages that produced it. Tests read the record only through the waiting
+// accessors below, which are bounded by their timeout. Calls are "claimed" by a test once it has matched them, so what
+// nobody claimed shows up as an unexpected interaction. Cancellation is relayed both ways; a user function ending a
+// stream while the proxy's side is still open cancels the proxy's side (the sync API cannot finish a stream that is
+// still being read), so the proxy then sees CANCELLED rather than the user function's status.
 #pragma once
 
 #include <chrono>
@@ -25,7 +25,7 @@
 
 namespace tck_proxy {
 
-enum class protocol { discovery, event_sourced, value_entity, action };
+enum class protocol { discovery, event_sourced, value_entity, crdt, action };
 
 const char* protocol_name(protocol p);
 

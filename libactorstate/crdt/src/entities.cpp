@@ -103,6 +103,10 @@ public:
       instance = instance_;
       id = id_;
     }
+    // The frontend's call still needs its one end: a gRPC reactor is done only after it finished (even when the
+    // client cancelled), so without it the call leaks, the drain waits for it and the server's shutdown never
+    // returns. `ended_` is set, so nothing else ends it again.
+    sink_.end(command_result::failure(status_code::cancelled, "the client cancelled the call"));
     if (instance)
       ::actorstate::detail::send_here(instance, client_cancelled{id});
   }
