@@ -434,3 +434,29 @@ TEST_CASE("user_function.behind_the_proxy") {
   CHECK(proxy.terminate() == 0);
   CHECK(uf.terminate() == 0);
 }
+
+// A client that cancels a streamed call must not keep the node from shutting down: the call is finished on the
+// server side too (a cancelled CRDT stream used to leave its gRPC call open, so SIGTERM hung past the drain timeout).
+TEST_CASE("native.a_cancelled_stream_does_not_hold_up_shutdown") {
+  it::temp_dir dir{"actorstate-crdt"};
+  it::node_process node{crdt_example_binary(), dir.path() / "node", {"--store", "memory", "--drain-timeout", "3s"}};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  auto stub = make_stub(node.target());
+  {
+    auto m = monitor(*stub, "dave");
+    REQUIRE(next_status(*m) == "offline");
+    auto c = connect(*stub, "dave");
+    REQUIRE(next_status(*m) == "online");
+    c->cancel();
+    auto ended = c->ended(element_wait);
+    REQUIRE(ended.has_value());
+    CHECK(ended->error_code() == grpc::StatusCode::CANCELLED);
+    CHECK(next_status(*m) == "offline");
+    m->cancel();
+    REQUIRE(m->ended(element_wait).has_value());
+  }
+  auto started = std::chrono::steady_clock::now();
+  CHECK(node.terminate(15s) == 0);
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+}

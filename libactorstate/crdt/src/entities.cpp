@@ -93,6 +93,8 @@ public:
     }
     if (instance)
       ::actorstate::detail::send_here(instance, client_cancelled{id});
+    // The sink still gets its one end: the frontend finishes the call (and counts it out of the drain) only then.
+    sink_.end(command_result::failure(status_code::cancelled, "the client cancelled the call"));
   }
 
   /// The instance took the call as command `id`; true if the client had cancelled it already.
