@@ -116,7 +116,8 @@ actorstate::crdt_entity make_entity() {
             return counter_value(static_cast<int64_t>(counter.value()));
           })
       .on_command<ex::Get, ex::CounterValue>(
-          "GetGCounter", [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::CounterValue> {
+          "GetGCounter",
+          [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::CounterValue> {
             if (auto wrong = other_type<crdt::gcounter>(ctx))
               return *wrong;
             auto counter = ctx.state<crdt::gcounter>();
@@ -132,14 +133,16 @@ actorstate::crdt_entity make_entity() {
             return counter_value(counter.value());
           })
       .on_command<ex::Get, ex::CounterValue>(
-          "GetPNCounter", [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::CounterValue> {
+          "GetPNCounter",
+          [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::CounterValue> {
             if (auto wrong = other_type<crdt::pncounter>(ctx))
               return *wrong;
             auto counter = ctx.state<crdt::pncounter>();
             return counter_value(counter ? counter->value() : 0);
           })
       .on_command<ex::MutateSet, ex::SetSize>(
-          "MutateGSet", [](const ex::MutateSet& mutation, actorstate::crdt_context& ctx) -> outcome<ex::SetSize> {
+          "MutateGSet",
+          [](const ex::MutateSet& mutation, actorstate::crdt_context& ctx) -> outcome<ex::SetSize> {
             if (auto wrong = other_type<crdt::gset>(ctx))
               return *wrong;
             auto set = ctx.state_or_create<crdt::gset>();
@@ -147,15 +150,16 @@ actorstate::crdt_entity make_entity() {
               set.add(crdt::of_message(item));
             return set_size(set.size());
           })
-      .on_command<ex::Get, ex::SetValue>(
-          "GetGSet", [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::SetValue> {
-            if (auto wrong = other_type<crdt::gset>(ctx))
-              return *wrong;
-            auto set = ctx.state<crdt::gset>();
-            return set ? set_value(set->elements()) : ex::SetValue{};
-          })
+      .on_command<ex::Get, ex::SetValue>("GetGSet",
+                                         [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::SetValue> {
+                                           if (auto wrong = other_type<crdt::gset>(ctx))
+                                             return *wrong;
+                                           auto set = ctx.state<crdt::gset>();
+                                           return set ? set_value(set->elements()) : ex::SetValue{};
+                                         })
       .on_command<ex::MutateSet, ex::SetSize>(
-          "MutateORSet", [](const ex::MutateSet& mutation, actorstate::crdt_context& ctx) -> outcome<ex::SetSize> {
+          "MutateORSet",
+          [](const ex::MutateSet& mutation, actorstate::crdt_context& ctx) -> outcome<ex::SetSize> {
             if (auto wrong = other_type<crdt::orset>(ctx))
               return *wrong;
             auto set = ctx.state_or_create<crdt::orset>();
@@ -167,17 +171,17 @@ actorstate::crdt_entity make_entity() {
               set.add(crdt::of_message(item));
             return set_size(set.size());
           })
-      .on_command<ex::Get, ex::SetValue>(
-          "GetORSet", [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::SetValue> {
-            if (auto wrong = other_type<crdt::orset>(ctx))
-              return *wrong;
-            auto set = ctx.state<crdt::orset>();
-            return set ? set_value(set->elements()) : ex::SetValue{};
-          })
+      .on_command<ex::Get, ex::SetValue>("GetORSet",
+                                         [](const ex::Get&, actorstate::crdt_context& ctx) -> outcome<ex::SetValue> {
+                                           if (auto wrong = other_type<crdt::orset>(ctx))
+                                             return *wrong;
+                                           auto set = ctx.state<crdt::orset>();
+                                           return set ? set_value(set->elements()) : ex::SetValue{};
+                                         })
       .on_stream<ex::User, google::protobuf::Empty>(
           "Connect",
-          [connects](const ex::User&,
-                     actorstate::crdt_stream_context<google::protobuf::Empty>& ctx) -> outcome<google::protobuf::Empty> {
+          [connects](const ex::User&, actorstate::crdt_stream_context<google::protobuf::Empty>& ctx)
+              -> outcome<google::protobuf::Empty> {
             if (auto wrong = other_type<crdt::vote>(ctx))
               return *wrong;
             auto vote = ctx.state_or_create<crdt::vote>();

@@ -4,7 +4,7 @@
 #include "sample_main.hpp"
 
 int main(int argc, char** argv) {
-  return samples::sample_main(
-      argc, argv, "actorstate CRDT example: the Cloudstate CrdtExample service as native CRDT entities", "crdt-example",
-      [] { return samples::model_list{crdt_example::make_entity().model()}; });
+  return samples::sample_main(argc, argv,
+                              "actorstate CRDT example: the Cloudstate CrdtExample service as native CRDT entities",
+                              "crdt-example", [] { return samples::model_list{crdt_example::make_entity().model()}; });
 }

@@ -415,7 +415,8 @@ TEST_CASE("user_function.behind_the_proxy") {
   it::user_function_process uf{crdt_example_binary(), dir.path() / "uf"};
   uf.start();
   auto db = dir.path() / "proxy.db";
-  it::node_process proxy{it::proxy_binary(), dir.path() / "proxy", proxy_args(uf.port(), {"--store", "sqlite:" + db.string()})};
+  it::node_process proxy{it::proxy_binary(), dir.path() / "proxy",
+                         proxy_args(uf.port(), {"--store", "sqlite:" + db.string()})};
   proxy.start();
   INFO("proxy log tail:\n" << proxy.log_tail() << "\nuser function log tail:\n" << uf.log_tail());
   {
