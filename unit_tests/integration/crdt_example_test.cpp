@@ -461,3 +461,28 @@ TEST_CASE("native.a_cancelled_stream_does_not_hold_up_shutdown") {
   CHECK(node.terminate(15s) == 0);
   CHECK(std::chrono::steady_clock::now() - started < 10s);
 }
+
+// Over HTTP/1.1 a Connect sends nothing, so its connection sits idle: a client that closes it must still count as
+// gone (the HTTP/1.1 server used to notice only when a stream had something to send, so the user stayed online).
+TEST_CASE("native.an_http_connect_ends_when_its_client_goes_away") {
+  it::temp_dir dir{"actorstate-crdt"};
+  it::node_process node{crdt_example_binary(), dir.path() / "node", {"--store", "memory"}};
+  node.start();
+  INFO("node log tail:\n" << node.log_tail());
+  auto stub = make_stub(node.target());
+  auto m = monitor(*stub, "erin");
+  REQUIRE(next_status(*m) == "offline");
+  {
+    it::raw_connection http{node.port()};
+    const std::string body = R"({"name":"erin"})";
+    REQUIRE(http.send("POST /com.example.crdts.CrdtExample/Connect HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/json\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body));
+    REQUIRE(next_status(*m) == "online");
+    http.close();
+  }
+  CHECK(next_status(*m) == "offline");
+  m->cancel();
+  REQUIRE(m->ended(element_wait).has_value());
+  CHECK(node.terminate(15s) == 0);
+}
