@@ -475,9 +475,10 @@ TEST_CASE("native.an_http_connect_ends_when_its_client_goes_away") {
   {
     it::raw_connection http{node.port()};
     const std::string body = R"({"name":"erin"})";
-    REQUIRE(http.send("POST /com.example.crdts.CrdtExample/Connect HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      "Content-Type: application/json\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + body));
+    REQUIRE(
+        http.send("POST /com.example.crdts.CrdtExample/Connect HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Content-Type: application/json\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body));
     REQUIRE(next_status(*m) == "online");
     http.close();
   }
