@@ -57,7 +57,9 @@ ex::OnlineStatus online_status(bool online) {
 }
 
 /// The Connect calls open in this process, per user: a user's vote here goes back to "no" only when the last one
-/// ends. Shared by the instances of all users (each runs in its own actor), hence the lock.
+/// ends. Shared by the instances of all users (each runs in its own actor), hence the lock. A process is one member
+/// (a node, or the user function of one proxy: the sidecar layout); a user function shared by several proxies would
+/// count their connections together.
 struct open_connects {
   std::mutex lock;
   std::map<std::string, int> count;
