@@ -309,19 +309,20 @@ void presence(ex::CrdtExample::Stub& stub) {
   // A monitor opened now reports the status at once.
   CHECK(status_now(stub, "alice") == "online");
 
-  // A second connection changes nothing; closing one of two keeps the user online.
+  // A second connection changes nothing, and closing one of two keeps the user online. The second one is closed
+  // first: its Connect and its cancellation are ordered (one call), while the first is known to be handled, so no
+  // ordering of the two calls at the node can make the user go offline here.
   auto second = connect(stub, "alice");
-  // Once a fresh monitor answers, the second Connect (sent before it, on the same entity) has been handled.
   CHECK(status_now(stub, "alice") == "online");
-  first->cancel();
-  auto first_end = first->ended(element_wait);
-  REQUIRE(first_end.has_value());
-  CHECK(first_end->error_code() == grpc::StatusCode::CANCELLED);
+  second->cancel();
+  auto second_end = second->ended(element_wait);
+  REQUIRE(second_end.has_value());
+  CHECK(second_end->error_code() == grpc::StatusCode::CANCELLED);
   CHECK(next_status(*alice, quiet_wait) == "nothing");
   CHECK(status_now(stub, "alice") == "online");
 
   // The last connection goes: offline.
-  second->cancel();
+  first->cancel();
   CHECK(next_status(*alice) == "offline");
   CHECK(status_now(stub, "alice") == "offline");
 
