@@ -10,7 +10,9 @@ function(actorstate_discover_tests target)
   doctest_discover_tests(${target} TEST_PREFIX "${ARG_PREFIX}" TEST_LIST ${target}_TESTS
     PROPERTIES TIMEOUT ${ARG_TIMEOUT})
   set(labels_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_labels.cmake")
-  string(REPLACE ";" "\\;" labels "${ARG_LABELS}")
+  # Written as "a;b", the way CMake writes a list-valued LABELS into CTestTestfile.cmake: escaped ("a\;b") it would be
+  # one label called "a;b".
+  set(labels "${ARG_LABELS}")
   file(WRITE "${labels_file}"
     "if(${target}_TESTS)\n"
     "  set_tests_properties(\${${target}_TESTS} PROPERTIES LABELS \"${labels}\")\n"

@@ -36,9 +36,11 @@ struct delivery {
   std::shared_ptr<stream_call> call;
 };
 
-/// The client of streamed command `id` went away.
+/// The client of streamed command `id` went away. `call` tells it from a later command that got the same id on a
+/// newer stream (ids count per stream) while this notice was on its way; it is compared, never dereferenced.
 struct client_cancelled {
   int64_t id = 0;
+  const void* call = nullptr;
 };
 
 /// A replica message from another member (replication.hpp).
@@ -108,7 +110,7 @@ public:
     // returns. `ended_` is set, so nothing else ends it again.
     sink_.end(command_result::failure(status_code::cancelled, "the client cancelled the call"));
     if (instance)
-      ::actorstate::detail::send_here(instance, client_cancelled{id});
+      ::actorstate::detail::send_here(instance, client_cancelled{id, this});
   }
 
   /// The instance took the call as command `id`; true if the client had cancelled it already.
@@ -220,7 +222,7 @@ public:
           ++received_;
           take(std::move(d));
         },
-        [this](client_cancelled c) { on_client_cancelled(c.id); },
+        [this](client_cancelled c) { on_client_cancelled(c.id, c.call); },
         [this](::actorstate::detail::continuation& c) { c.fn(); },
         [this](tick_atom) { on_idle_tick(); },
         [this](passivate_atom) { stop(); },
@@ -818,13 +820,14 @@ private:
     deliver_to_stream(call, std::move(plan), answers, msg.end_stream());
   }
 
-  void on_client_cancelled(int64_t id) {
+  void on_client_cancelled(int64_t id, const void* call) {
     auto p = pending_.find(id);
     if (p != pending_.end()) {
-      p->second.cancelled = true;  // told once its first reply keeps the stream open
+      if (p->second.call.get() == call)
+        p->second.cancelled = true;  // told once its first reply keeps the stream open
       return;
     }
-    if (streams_.contains(id))
+    if (auto st = streams_.find(id); st != streams_.end() && st->second.get() == call)
       cancel_stream(id);
   }
 

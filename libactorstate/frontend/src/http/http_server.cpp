@@ -3,13 +3,18 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <microhttpd.h>
 #include <sys/socket.h>
@@ -221,6 +226,9 @@ struct http_server::impl {
       lock.unlock();
       return queue_stream(s, std::move(head));
     }
+    // See read_stream: a client that left while its call waits is noticed when the watcher wakes the call.
+    if (peer_gone(s.conn))
+      return MHD_NO;
     s.suspended = true;
     MHD_suspend_connection(s.conn);
     return MHD_YES;
@@ -249,9 +257,48 @@ struct http_server::impl {
     }
     if (s.stream_ended)
       return MHD_CONTENT_READER_END_OF_STREAM;
+    // MHD does not watch a suspended connection: a client that leaves a waiting call (an idle stream, or one that
+    // has not answered yet) is noticed here or in wait_or_answer, when the watcher wakes the call
+    // (`watch_calls`), and the call ends like any whose client went away.
+    if (peer_gone(s.conn))
+      return MHD_CONTENT_READER_END_WITH_ERROR;
     s.suspended = true;
     MHD_suspend_connection(s.conn);
     return 0;
+  }
+
+  /// Whether the client closed the connection (or it broke). Bytes the client sent after its request are left
+  /// where they are.
+  static bool peer_gone(MHD_Connection* conn) {
+    const auto* info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info == nullptr || info->connect_fd < 0)
+      return false;
+    char byte = 0;
+    auto n = ::recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+
+  // The watcher of waiting calls: every `watch_interval` it wakes each suspended call, so that wait_or_answer or
+  // read_stream looks at its connection (and suspends it again).
+  static constexpr std::chrono::seconds watch_interval{1};
+  std::thread watcher;
+  std::mutex watch_mtx;
+  std::condition_variable watch_cv;
+  bool watch_stop = false;
+
+  void watch_calls() {
+    std::unique_lock<std::mutex> lock{watch_mtx};
+    while (!watch_cv.wait_for(lock, watch_interval, [this] { return watch_stop; })) {
+      std::vector<std::shared_ptr<call_state>> calls;
+      {
+        std::lock_guard<std::mutex> guard{live_mtx};
+        calls.assign(live.begin(), live.end());
+      }
+      for (auto& c : calls) {
+        std::lock_guard<std::mutex> guard{c->mtx};
+        c->wake();
+      }
+    }
   }
 
   // --- MHD callbacks ---
@@ -382,6 +429,7 @@ status http_server::start() {
       MHD_OPTION_END);
   if (s.daemon == nullptr)
     return {status_code::unavailable, "cannot start the HTTP server"};
+  s.watcher = std::thread{[&s] { s.watch_calls(); }};
   return {};
 }
 
@@ -411,6 +459,14 @@ void http_server::stop() {
   auto& s = *impl_;
   if (s.daemon == nullptr)
     return;
+  if (s.watcher.joinable()) {
+    {
+      std::lock_guard<std::mutex> guard{s.watch_mtx};
+      s.watch_stop = true;
+    }
+    s.watch_cv.notify_all();
+    s.watcher.join();
+  }
   // Every suspended call is woken with an answer first: MHD must not be stopped with suspended connections.
   std::vector<std::shared_ptr<call_state>> live;
   {
