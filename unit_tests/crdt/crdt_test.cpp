@@ -122,6 +122,11 @@ TEST_SUITE("validity") {
     pb::CrdtDelta no_delta;
     *no_delta.mutable_ormap()->add_updated()->mutable_key() = any("k");
     check_invalid(s, no_delta, "without a delta");
+    pb::CrdtDelta untyped_key;
+    auto* entry = untyped_key.mutable_ormap()->add_added();
+    entry->mutable_key()->set_value("k");  // bytes, but no type URL
+    entry->mutable_delta()->mutable_gcounter()->set_increment(1);
+    check_invalid(s, untyped_key, "an unsupported key type");
   }
 
   TEST_CASE("a failing change halfway leaves the state as it was") {

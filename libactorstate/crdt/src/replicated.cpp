@@ -523,6 +523,11 @@ status apply_entry(change_run& run, store& s, store& ds, const pb::ORMapEntryDel
     return invalid(where + "an ORMap `" + std::string(list) + "` entry without a key");
   if (!ed.has_delta())
     return invalid(where + "an ORMap `" + std::string(list) + "` entry without a delta");
+  // A key is told apart by its type URL and bytes; one without a type URL is not a value any support library
+  // sends (primitives are "p.cloudstate.io/...", messages "type.googleapis.com/..."), so its type is not supported.
+  if (ed.key().type_url().empty())
+    return invalid(where + "an ORMap `" + std::string(list) +
+                   "` entry whose key has no type URL (an unsupported key type)");
   element key = to_element(ed.key());
   std::string inner = where + "ORMap entry " + describe(key) + ": ";
   auto type = type_of(ed.delta());
