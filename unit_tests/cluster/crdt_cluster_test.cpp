@@ -1,7 +1,8 @@
 // CRDT entities on a cluster of three `crdt_member` processes (the TCK's CRDT model, natively) on one SQLite file, every
 // port picked by the OS: replicas converge under concurrent updates spread over the members; MAJORITY without a
 // majority fails cleanly (and the change is not lost); every acknowledged update survives the whole cluster killed
-// with -9; a Vote cast on one member shows on another, and stops counting when its stream ends or its member dies.
+// with -9; a Vote cast on one member shows on another, and stops counting when its stream ends or its member dies
+// (with the TCK model, and with the CRDT example's Connect and Monitor).
 // Every wait is bounded; the processes are killed when a test ends, however it ends.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -19,6 +20,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "cloudstate/tck/model/crdt.grpc.pb.h"
+#include "crdts/crdt-example.grpc.pb.h"
 #include "node_process.hpp"
 
 namespace {
@@ -29,11 +31,11 @@ using namespace std::chrono_literals;
 
 class cluster {
 public:
-  explicit cluster(size_t n, const std::string& failure_timeout = "3s") {
+  explicit cluster(size_t n, const std::string& failure_timeout = "3s", const char* binary = ACTORSTATE_CRDT_MEMBER) {
     for (size_t i = 0; i < n; ++i) {
       auto name = "m" + std::to_string(i + 1);
       members_.push_back(std::make_unique<it::node_process>(
-          ACTORSTATE_CRDT_MEMBER, dir_.path() / name,
+          binary, dir_.path() / name,
           std::vector<std::string>{"--cluster", "crdt-test", "--cluster-port", "0", "--store",
                                    "sqlite:" + (dir_.path() / "store.db").string(), "--failure-timeout",
                                    failure_timeout, "--node-id", name, "--log-level", "info"}));
@@ -258,4 +260,78 @@ TEST_CASE("crdt.cluster.a_vote_on_one_member_shows_on_another_until_its_stream_e
   CHECK_MESSAGE(monitor.last_is(online(1, 3)), monitor.last());
   c[0].kill();  // the member dies with the stream open: its vote stops counting, and it stops being a voter
   CHECK_MESSAGE(monitor.last_is(online(0, 2), 20s), monitor.last());
+}
+
+namespace {
+
+namespace ex = com::example::crdts;
+
+/// Reads a CrdtExample stream (Monitor or Connect) on a thread of its own; `online()` is Monitor's last status.
+template <class Element>
+class example_stream {
+public:
+  template <class Open>
+  explicit example_stream(Open open) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + 90s);
+    reader_ = open(&ctx_);
+    thread_ = std::thread{[this] {
+      Element e;
+      while (reader_->Read(&e)) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        seen_.push_back(e);
+      }
+    }};
+  }
+  ~example_stream() {
+    ctx_.TryCancel();
+    thread_.join();
+  }
+  void cancel() { ctx_.TryCancel(); }
+  bool last_is(bool online, std::chrono::milliseconds within = 15s) {
+    return it::wait_until(
+        [&] {
+          std::lock_guard<std::mutex> guard{mtx_};
+          return !seen_.empty() && seen_.back().online() == online;
+        },
+        within);
+  }
+
+private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<Element>> reader_;
+  std::thread thread_;
+  std::mutex mtx_;
+  std::vector<Element> seen_;
+};
+
+ex::User user(const std::string& name) {
+  ex::User u;
+  u.set_name(name);
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("crdt.cluster.crdt_example_connect_on_one_member_shows_online_through_monitor_on_another") {
+  cluster c{3, "3s", ACTORSTATE_CRDT_EXAMPLE};
+  auto stub_of = [&](size_t i) {
+    return ex::CrdtExample::NewStub(grpc::CreateChannel(c[i].target(), grpc::InsecureChannelCredentials()));
+  };
+  auto monitor_stub = stub_of(2);
+  example_stream<ex::OnlineStatus> monitor{
+      [&](grpc::ClientContext* ctx) { return monitor_stub->Monitor(ctx, user("alice")); }};
+  CHECK(monitor.last_is(false));
+  auto connect_stub = stub_of(0);
+  {
+    example_stream<google::protobuf::Empty> connect{
+        [&](grpc::ClientContext* ctx) { return connect_stub->Connect(ctx, user("alice")); }};
+    CHECK(monitor.last_is(true));
+    connect.cancel();  // the stream closes: alice goes offline everywhere
+    CHECK(monitor.last_is(false));
+  }
+  example_stream<google::protobuf::Empty> connect{
+      [&](grpc::ClientContext* ctx) { return connect_stub->Connect(ctx, user("alice")); }};
+  CHECK(monitor.last_is(true));
+  c[0].kill();  // her member dies with the stream open
+  CHECK(monitor.last_is(false, 20s));
 }
