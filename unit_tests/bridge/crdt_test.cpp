@@ -45,7 +45,8 @@ class counter_function final : public pb::Crdt::Service {
 public:
   std::atomic<bool> wrong_type{false};
 
-  grpc::Status handle(grpc::ServerContext*, grpc::ServerReaderWriter<pb::CrdtStreamOut, pb::CrdtStreamIn>* stream) override {
+  grpc::Status handle(grpc::ServerContext*,
+                      grpc::ServerReaderWriter<pb::CrdtStreamOut, pb::CrdtStreamIn>* stream) override {
     size_t index = open_stream();
     uint64_t value = 0;
     pb::CrdtStreamIn in;
@@ -248,7 +249,8 @@ TEST_CASE_FIXTURE(crdt_fixture, "crdt_updates_are_durable_and_a_restarted_node_s
   CHECK(streams[1] == std::vector<std::string>{"init:3", "command:1"});
 }
 
-TEST_CASE_FIXTURE(crdt_fixture, "a_change_of_the_wrong_crdt_type_fails_its_command_is_reported_and_restarts_the_entity") {
+TEST_CASE_FIXTURE(crdt_fixture,
+                  "a_change_of_the_wrong_crdt_type_fails_its_command_is_reported_and_restarts_the_entity") {
   auto n = start(temp_db("wrong-type.db"));
   REQUIRE(call(*n, "counter").ok());
   function.wrong_type = true;

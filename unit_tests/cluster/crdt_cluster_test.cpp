@@ -1,5 +1,5 @@
-// CRDT entities on a cluster of three `crdt_member` processes (the TCK's CRDT model, natively) on one SQLite file, every
-// port picked by the OS: replicas converge under concurrent updates spread over the members; MAJORITY without a
+// CRDT entities on a cluster of three `crdt_member` processes (the TCK's CRDT model, natively) on one SQLite file,
+// every port picked by the OS: replicas converge under concurrent updates spread over the members; MAJORITY without a
 // majority fails cleanly (and the change is not lost); every acknowledged update survives the whole cluster killed
 // with -9; a Vote cast on one member shows on another, and stops counting when its stream ends or its member dies
 // (with the TCK model, and with the CRDT example's Connect and Monitor).
@@ -179,7 +179,7 @@ TEST_CASE("crdt.cluster.replicas_converge_after_concurrent_updates_spread_over_t
   for (auto& t : threads)
     t.join();
   REQUIRE(failed.load() == 0);
-  int expected_adds = clients * (per_client / 2);           // odd i: 62 per client
+  int expected_adds = clients * (per_client / 2);                  // odd i: 62 per client
   int expected_increments = clients * per_client - expected_adds;  // even i: 63 per client
   for (size_t i = 0; i < c.size(); ++i) {
     INFO("member m" << i + 1);
@@ -209,8 +209,8 @@ TEST_CASE("crdt.cluster.majority_without_a_majority_fails_cleanly_and_keeps_the_
   REQUIRE(kill(c[1].pid(), SIGCONT) == 0);
   REQUIRE(kill(c[2].pid(), SIGCONT) == 0);
   CHECK(it::wait_until(
-      [&] { return process(c[0], increment("GCounter-majority", 1, tm::UpdateWriteConsistency::MAJORITY)).ok(); },
-      20s, 200ms));
+      [&] { return process(c[0], increment("GCounter-majority", 1, tm::UpdateWriteConsistency::MAJORITY)).ok(); }, 20s,
+      200ms));
   // Nothing was lost: the increment whose MAJORITY failed was applied and stored here, and reaches everyone.
   auto value = counter_on(c[0], "GCounter-majority");
   CHECK(value >= 4);

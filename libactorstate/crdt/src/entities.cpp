@@ -8,11 +8,11 @@
 #include <set>
 #include <unordered_map>
 
-#include <caf/all.hpp>
 #include <google/protobuf/descriptor.h>
+#include <caf/all.hpp>
 
-#include "actorstate/crdt/replicated.hpp"
 #include "actorstate/crdt/protocol_actions.hpp"
+#include "actorstate/crdt/replicated.hpp"
 #include "actorstate/entity.hpp"
 #include "actorstate/ops/log.hpp"
 #include "actorstate/runtime/effects.hpp"
@@ -189,8 +189,7 @@ struct shared_config {
   int64_t now_ms() const {
     if (cfg.wall_clock_ms)
       return cfg.wall_clock_ms();
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
   void report(const std::string& message) const {
@@ -202,7 +201,10 @@ struct shared_config {
 class instance final : public ::actorstate::detail::worker_marked_actor {
 public:
   instance(caf::actor_config& cfg, std::shared_ptr<const shared_config> shared, std::string id, caf::actor manager)
-      : ::actorstate::detail::worker_marked_actor(cfg), shared_(std::move(shared)), id_(std::move(id)), manager_(std::move(manager)) {
+      : ::actorstate::detail::worker_marked_actor(cfg),
+        shared_(std::move(shared)),
+        id_(std::move(id)),
+        manager_(std::move(manager)) {
     const auto& peers = shared_->cfg.peers;
     replica_ = peers ? peers->self() : shared_->cfg.replica;
     set_peers(peers ? peers->peers() : std::vector<replica_peer>{});
@@ -280,7 +282,8 @@ private:
   template <class T, class F>
   persistence::callback<T> in_actor(F fn) {
     return [self = me(), fn = std::move(fn)](T value) mutable {
-      ::actorstate::detail::post(self, [fn = std::move(fn), value = std::move(value)]() mutable { fn(std::move(value)); });
+      ::actorstate::detail::post(self,
+                                 [fn = std::move(fn), value = std::move(value)]() mutable { fn(std::move(value)); });
     };
   }
 
@@ -461,11 +464,11 @@ private:
       } else if (o.fail) {
         // The change stays (it is durable here and reaches the others with the next full state); the caller hears
         // that the write consistency it asked for was not met in time.
-        o.fail(status{status_code::unavailable,
-                      "the change reached " + std::to_string(o.gate->acked) + " of the " +
-                          std::to_string(o.gate->need) + " other members that write consistency " +
-                          o.gate->consistency + " needs within " +
-                          std::to_string(shared_->cfg.write_timeout.count()) + " ms"});
+        o.fail(status{status_code::unavailable, "the change reached " + std::to_string(o.gate->acked) + " of the " +
+                                                    std::to_string(o.gate->need) +
+                                                    " other members that write consistency " + o.gate->consistency +
+                                                    " needs within " +
+                                                    std::to_string(shared_->cfg.write_timeout.count()) + " ms"});
       }
     }
   }
@@ -660,7 +663,8 @@ private:
     for (const auto& p : peers)
       shared_->cfg.peers->send(p.address, env().model->service_name, id_, message, deadline,
                                [self = me(), this, gate, address = p.address](status st) {
-                                 ::actorstate::detail::post(self, [this, gate, address, st] { on_sent(gate, address, st); });
+                                 ::actorstate::detail::post(self,
+                                                            [this, gate, address, st] { on_sent(gate, address, st); });
                                });
   }
 
@@ -776,8 +780,8 @@ private:
 
   /// Sends a streamed call's element (a reply, a forward's answer, or a failure, which ends it) once durable, and
   /// ends the call after it when `end`.
-  void deliver_to_stream(const std::shared_ptr<stream_call>& call, runtime::reply_plan plan, bool has_element,
-                         bool end, std::shared_ptr<ack_gate> gate = nullptr) {
+  void deliver_to_stream(const std::shared_ptr<stream_call>& call, runtime::reply_plan plan, bool has_element, bool end,
+                         std::shared_ptr<ack_gate> gate = nullptr) {
     after_durable(
         [this, call, plan = std::move(plan), end, has_element]() mutable {
           if (!has_element && !plan.has_calls()) {
@@ -847,8 +851,7 @@ private:
   void on_cancelled_response(pb::CrdtStreamCancelledResponse& response) {
     auto id = response.command_id();
     if (cancelling_.erase(id) == 0) {
-      protocol_error("a stream-cancelled response for command " + std::to_string(id) + ", which was not cancelled",
-                     0);
+      protocol_error("a stream-cancelled response for command " + std::to_string(id) + ", which was not cancelled", 0);
       return;
     }
     bool deletes = false;
@@ -865,8 +868,7 @@ private:
     for (const auto& e : response.side_effects())
       plan.side_effects.push_back(effect_of(e));
     if (plan.has_calls())
-      after_durable([this, plan = std::move(plan)]() mutable { execute(std::move(plan), [](command_result) {}); },
-                    {});
+      after_durable([this, plan = std::move(plan)]() mutable { execute(std::move(plan), [](command_result) {}); }, {});
     if (deletes)
       after_durable([this] { deleted_here(); }, {});
   }
@@ -985,13 +987,14 @@ private:
   }
 
   void execute(runtime::reply_plan plan, std::function<void(command_result)> done) {
-    runtime::execute(::actorstate::detail::poster(me()), env().route, std::move(plan), std::move(done),
-                     [this](const ::actorstate::detail::effect_call& call, const command_result& error, const char* role) {
-                       auto problem = error.status.message() + " (" + role + " " + env().model->service_name +
-                                      " entity " + id_ + ", calling " + call.service_name + "/" + call.method + ")";
-                       log::warn("a forward or side effect of a CRDT entity failed", {{"error", problem}});
-                       shared_->report(problem);
-                     });
+    runtime::execute(
+        ::actorstate::detail::poster(me()), env().route, std::move(plan), std::move(done),
+        [this](const ::actorstate::detail::effect_call& call, const command_result& error, const char* role) {
+          auto problem = error.status.message() + " (" + role + " " + env().model->service_name + " entity " + id_ +
+                         ", calling " + call.service_name + "/" + call.method + ")";
+          log::warn("a forward or side effect of a CRDT entity failed", {{"error", problem}});
+          shared_->report(problem);
+        });
   }
 
   /// The client part of a reply: a reply (payload), a forward, a failure or nothing, and its side effects.
@@ -1013,7 +1016,7 @@ private:
 
   void arm_idle_timer() {
     auto timeout = env().model->settings.passivation_timeout.count() > 0 ? env().model->settings.passivation_timeout
-                                                                          : shared_->cfg.passivation_timeout;
+                                                                         : shared_->cfg.passivation_timeout;
     idle_after_ = timeout;
     delayed_send(this, std::max(timeout / 2, std::chrono::milliseconds{10}), tick_atom_v);
   }
@@ -1073,7 +1076,7 @@ private:
   bool changed_since_round_ = false;  ///< A change made here since the last round to every member.
   uint64_t sync_rounds_ = 0;
 
-  replicated state_;  ///< This member's replica.
+  replicated state_;     ///< This member's replica.
   int64_t version_ = 0;  ///< The stored value's version that `state_` includes.
   bool loaded_ = false;
   bool loading_ = false;
@@ -1281,9 +1284,9 @@ void deliver_replica(const caf::actor& manager, std::string entity_id, std::stri
   ::actorstate::detail::send_here(manager, replica_in{std::move(entity_id), std::move(message), std::move(done)});
 }
 
-std::shared_ptr<::actorstate::detail::action_stream> open_streamed_command(caf::actor manager, std::string method, key_reader key,
-                                                             std::vector<metadata_entry> metadata,
-                                                             ::actorstate::detail::action_stream_sink sink) {
+std::shared_ptr<::actorstate::detail::action_stream> open_streamed_command(
+    caf::actor manager, std::string method, key_reader key, std::vector<metadata_entry> metadata,
+    ::actorstate::detail::action_stream_sink sink) {
   return std::make_shared<stream_call>(std::move(manager), std::move(method), std::move(key), std::move(metadata),
                                        std::move(sink));
 }

@@ -3,12 +3,14 @@
 namespace actorstate::crdt {
 
 ::actorstate::detail::effect_call effect_of(const cloudstate::Forward& forward) {
-  return {forward.service_name(), forward.command_name(), {forward.payload().type_url(), forward.payload().value()},
-          false};
+  return {
+      forward.service_name(), forward.command_name(), {forward.payload().type_url(), forward.payload().value()}, false};
 }
 
 ::actorstate::detail::effect_call effect_of(const cloudstate::SideEffect& effect) {
-  return {effect.service_name(), effect.command_name(), {effect.payload().type_url(), effect.payload().value()},
+  return {effect.service_name(),
+          effect.command_name(),
+          {effect.payload().type_url(), effect.payload().value()},
           effect.synchronous()};
 }
 

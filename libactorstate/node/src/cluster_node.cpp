@@ -365,16 +365,15 @@ public:
       return out;
     auto v = m->view();
     for (const auto& peer : v.members) {
-      if (peer.status == "down" || (peer.id == v.self && peer.incarnation == v.incarnation) ||
-          peer.address == address_)
+      if (peer.status == "down" || (peer.id == v.self && peer.incarnation == v.incarnation) || peer.address == address_)
         continue;
       out.push_back({peer.address, peer.id + "#" + std::to_string(peer.incarnation)});
     }
     return out;
   }
 
-  void send(const std::string& address, const std::string& service, const std::string& entity_id,
-            std::string message, clock::time_point deadline, std::function<void(status)> done) override {
+  void send(const std::string& address, const std::string& service, const std::string& entity_id, std::string message,
+            clock::time_point deadline, std::function<void(status)> done) override {
     auto* t = transport_.load(std::memory_order_acquire);
     if (t == nullptr) {
       done(status{status_code::unavailable, "the cluster transport is not running"});

@@ -19,8 +19,8 @@
 #include <google/protobuf/message.h>
 #include <caf/all.hpp>
 
-#include "actorstate/entity.hpp"
 #include "actorstate/crdt/entities.hpp"
+#include "actorstate/entity.hpp"
 #include "actorstate/frontend/entity_key.hpp"
 #include "actorstate/frontend/grpc_frontend.hpp"
 #include "actorstate/ops/log.hpp"
@@ -281,8 +281,9 @@ status serve_once(node::impl& s) {
             return st;
           return id;
         };
-        r.open_stream = [manager = rc.single_target, name = r.method, key](
-                            std::vector<metadata_entry> metadata, detail::action_stream_sink sink, detail::call_router) {
+        r.open_stream = [manager = rc.single_target, name = r.method, key](std::vector<metadata_entry> metadata,
+                                                                           detail::action_stream_sink sink,
+                                                                           detail::call_router) {
           return crdt::open_streamed_command(manager, name, key, std::move(metadata), std::move(sink));
         };
       }

@@ -17,22 +17,23 @@ public:
   uf_crdt_conversation(const std::shared_ptr<const uf_context>& ctx, detail::crdt_sink sink)
       : shared_(std::make_shared<shared>()) {
     shared_->sink = std::move(sink);
-    stream_ = stream::open([stub = ctx->crdt.get()](auto* call, auto* reactor) { stub->async()->handle(call, reactor); },
-                           [sh = shared_](pb::CrdtStreamOut out) {
-                             // Under the lock, so that nothing reaches the instance once `close` has returned.
-                             std::lock_guard<std::mutex> guard{sh->mtx};
-                             if (!sh->closed)
-                               sh->sink.message(std::move(out));
-                           },
-                           [sh = shared_](grpc::Status st) {
-                             std::lock_guard<std::mutex> guard{sh->mtx};
-                             if (sh->closed)
-                               return;
-                             sh->closed = true;
-                             sh->sink.ended(st.ok() ? status{}
-                                                    : status{status_code::unavailable,
-                                                             "the user function's stream failed: " + st.error_message()});
-                           });
+    stream_ =
+        stream::open([stub = ctx->crdt.get()](auto* call, auto* reactor) { stub->async()->handle(call, reactor); },
+                     [sh = shared_](pb::CrdtStreamOut out) {
+                       // Under the lock, so that nothing reaches the instance once `close` has returned.
+                       std::lock_guard<std::mutex> guard{sh->mtx};
+                       if (!sh->closed)
+                         sh->sink.message(std::move(out));
+                     },
+                     [sh = shared_](grpc::Status st) {
+                       std::lock_guard<std::mutex> guard{sh->mtx};
+                       if (sh->closed)
+                         return;
+                       sh->closed = true;
+                       sh->sink.ended(st.ok() ? status{}
+                                              : status{status_code::unavailable,
+                                                       "the user function's stream failed: " + st.error_message()});
+                     });
   }
 
   ~uf_crdt_conversation() override { close(); }

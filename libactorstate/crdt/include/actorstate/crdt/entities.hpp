@@ -3,8 +3,8 @@
 //
 // Per entity type and member one manager actor (`spawn_manager`, the target of the type's region) finds or spawns
 // the instance of an entity id and hands it the command. An instance holds the member's replica of that entity and
-// talks to the handler side in the Cloudstate CRDT protocol (::actorstate::detail::crdt_conversation: the native SDK in-process, or
-// a user function through the bridge):
+// talks to the handler side in the Cloudstate CRDT protocol (::actorstate::detail::crdt_conversation: the native SDK
+// in-process, or a user function through the bridge):
 //  - It loads its replica from the store first (the state every replica of the entity wrote, merged), and opens the
 //    conversation on the first command with `init` carrying the whole state.
 //  - Commands go to the handler side as they come, each with its own id, several outstanding at once. A reply's state
@@ -40,15 +40,16 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "actorstate/crdt/replication.hpp"
 #include "actorstate/detail/model.hpp"
 #include "actorstate/messages.hpp"
-#include "actorstate/crdt/replication.hpp"
 #include "actorstate/runtime/entity_actor.hpp"
 
 namespace actorstate::crdt {
 
 struct type_config {
-  /// The type (its model is a ::actorstate::detail::crdt_model), the store, the metrics and where forwards and side effects go.
+  /// The type (its model is a ::actorstate::detail::crdt_model), the store, the metrics and where forwards and side
+  /// effects go.
   std::shared_ptr<const runtime::entity_env> env;
   /// This member's replica id: unique per process incarnation, so that no two processes ever make the same dot.
   /// Ignored when `peers` is set (it names the replica then).
@@ -82,8 +83,8 @@ using key_reader = std::function<result<std::string>(const std::string& payload)
 
 /// A streamed command of a server-streaming method `method`, as the frontend drives it (route::open_stream): the one
 /// client message goes to the entity that `key` names, elements and the end come back through `sink`.
-std::shared_ptr<::actorstate::detail::action_stream> open_streamed_command(caf::actor manager, std::string method, key_reader key,
-                                                             std::vector<metadata_entry> metadata,
-                                                             ::actorstate::detail::action_stream_sink sink);
+std::shared_ptr<::actorstate::detail::action_stream> open_streamed_command(
+    caf::actor manager, std::string method, key_reader key, std::vector<metadata_entry> metadata,
+    ::actorstate::detail::action_stream_sink sink);
 
 }  // namespace actorstate::crdt
