@@ -21,6 +21,7 @@
 
 #include <caf/all.hpp>
 
+#include "actorstate/crdt/protocol_actions.hpp"
 #include "actorstate/ops/log.hpp"
 #include "actorstate/runtime/entity_actor.hpp"
 #include "uf_stream.hpp"
@@ -31,25 +32,8 @@ namespace {
 
 constexpr uint64_t replay_page = 10000;
 
-template <class Call>
-detail::effect_call effect_of(const Call& call) {
-  detail::effect_call e;
-  e.service_name = call.service_name();
-  e.method = call.command_name();
-  e.payload = {call.payload().type_url(), call.payload().value()};
-  if constexpr (std::is_same_v<Call, cloudstate::SideEffect>)
-    e.synchronous = call.synchronous();
-  return e;
-}
-
-/// The text entries of a protocol Metadata (binary values cannot become gRPC text headers).
-std::vector<metadata_entry> metadata_of(const cloudstate::Metadata& m) {
-  std::vector<metadata_entry> out;
-  for (const auto& e : m.entries())
-    if (e.has_string_value())
-      out.push_back({e.key(), e.string_value()});
-  return out;
-}
+using crdt::effect_of;
+using crdt::metadata_of;
 
 google::protobuf::Any to_any(std::string type, std::string payload) {
   google::protobuf::Any any;
