@@ -200,14 +200,16 @@ struct shared_config {
 
 class instance final : public ::actorstate::detail::worker_marked_actor {
 public:
-  instance(caf::actor_config& cfg, std::shared_ptr<const shared_config> shared, std::string id, caf::actor manager)
+  /// `replica` and `peers`: this member's replica id and the live members as the manager last read them (an
+  /// instance does not read the membership itself: spawning many must not cost a reading each).
+  instance(caf::actor_config& cfg, std::shared_ptr<const shared_config> shared, std::string id, caf::actor manager,
+           std::string replica, std::vector<replica_peer> peers)
       : ::actorstate::detail::worker_marked_actor(cfg),
         shared_(std::move(shared)),
         id_(std::move(id)),
-        manager_(std::move(manager)) {
-    const auto& peers = shared_->cfg.peers;
-    replica_ = peers ? peers->self() : shared_->cfg.replica;
-    set_peers(peers ? peers->peers() : std::vector<replica_peer>{});
+        manager_(std::move(manager)),
+        replica_(std::move(replica)) {
+    set_peers(std::move(peers));
   }
 
   const char* name() const override { return "actorstate.crdt.entity"; }
@@ -1163,7 +1165,14 @@ private:
   }
 
   void spawn_for(const std::string& id, entry& e) {
-    e.actor = spawn<instance>(shared_, id, caf::actor_cast<caf::actor>(this));
+    if (self_.empty()) {
+      // The member joined before any command could come (the node serves only then): read once what the watch loop
+      // keeps up to date from now on.
+      self_ = shared_->cfg.peers ? shared_->cfg.peers->self() : shared_->cfg.replica;
+      if (shared_->cfg.peers)
+        peers_ = shared_->cfg.peers->peers();
+    }
+    e.actor = spawn<instance>(shared_, id, caf::actor_cast<caf::actor>(this), self_, peers_);
     e.sent = 0;
     e.stopping = false;
     monitor(e.actor);
@@ -1268,6 +1277,7 @@ private:
   std::unordered_map<caf::actor_addr, std::string> by_addr_;
   bool shutting_down_ = false;
   std::vector<replica_peer> peers_;  ///< As last told to the instances.
+  std::string self_;                 ///< This member's replica id.
 };
 
 }  // namespace
