@@ -44,6 +44,7 @@ bool eventually(Pred pred) {
 class counter_function final : public pb::Crdt::Service {
 public:
   std::atomic<bool> wrong_type{false};
+  std::atomic<bool> entity_failure{false};  ///< Answer the next command with a failure of the whole entity.
 
   grpc::Status handle(grpc::ServerContext*,
                       grpc::ServerReaderWriter<pb::CrdtStreamOut, pb::CrdtStreamIn>* stream) override {
@@ -65,6 +66,11 @@ public:
         continue;
       record(index, "command:" + std::to_string(in.command().id()));
       pb::CrdtStreamOut out;
+      if (entity_failure.exchange(false)) {
+        out.mutable_failure()->set_description("the entity broke");  // command id 0: the entity, not a command
+        stream->Write(out);
+        continue;
+      }
       auto* reply = out.mutable_reply();
       reply->set_command_id(in.command().id());
       if (wrong_type.load()) {
@@ -260,6 +266,21 @@ TEST_CASE_FIXTURE(crdt_fixture,
   CHECK(eventually([&] { return disco.reported("does not fit the entity"); }));
   function.wrong_type = false;
   // The proxy keeps serving: a new stream starts from the replica's state, which the bad change did not touch.
+  std::string text;
+  REQUIRE(call(*n, "counter", &text).ok());
+  CHECK(text == "2");
+  auto streams = function.seen();
+  REQUIRE(streams.size() == 2);
+  CHECK(streams[1] == std::vector<std::string>{"init:1", "command:1"});
+}
+
+TEST_CASE_FIXTURE(crdt_fixture, "a_failure_of_the_whole_entity_fails_what_it_had_and_the_next_command_opens_a_new_stream") {
+  auto n = start(temp_db("entity-failure.db"));
+  REQUIRE(call(*n, "counter").ok());
+  function.entity_failure = true;
+  auto failed = call(*n, "counter");
+  CHECK(failed.error_code() == grpc::StatusCode::UNKNOWN);
+  CHECK(failed.error_message().find("the entity broke") != std::string::npos);
   std::string text;
   REQUIRE(call(*n, "counter", &text).ok());
   CHECK(text == "2");

@@ -894,9 +894,16 @@ private:
       call->end(command_result::failure(status_code::unknown, failure.description()));
       return;
     }
+    if (id != 0 && cancelling_.erase(id) > 0) {
+      // The answer to a stream cancellation was a failure: that cancellation is over (its client is gone already);
+      // the entity goes on, as the reference proxy does.
+      log::warn("the handler side failed a stream cancellation",
+                {{"entity_type", env().model->service_name}, {"entity_id", id_}, {"description", failure.description()}});
+      return;
+    }
     log::warn("the handler side of a CRDT entity failed",
               {{"entity_type", env().model->service_name}, {"entity_id", id_}, {"description", failure.description()}});
-    restart("the entity failed: " + failure.description(), status_code::unknown, false);
+    restart("the entity failed: " + failure.description(), status_code::unknown, true);
   }
 
   /// The handler side broke the protocol: reported, the command that did it (if any) fails INTERNAL, and the
