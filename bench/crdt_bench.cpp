@@ -519,10 +519,11 @@ int converge_main(const std::string& source, const std::string& watch, const std
         .add("errors", errors)
         .print();
   } else {
-    std::printf("| updates | watchers | p50 ms | p99 ms | max ms | missing | ack p50 ms | ack p99 ms | errors |\n"
-                "|---|---|---|---|---|---|---|---|---|\n| %llu | %zu | %.1f | %.1f | %.1f | %llu | %.1f | %.1f | %llu |\n",
-                static_cast<unsigned long long>(updates), watchers.size(), p50, p99, max,
-                static_cast<unsigned long long>(missing), ack_p50, ack_p99, static_cast<unsigned long long>(errors));
+    std::printf(
+        "| updates | watchers | p50 ms | p99 ms | max ms | missing | ack p50 ms | ack p99 ms | errors |\n"
+        "|---|---|---|---|---|---|---|---|---|\n| %llu | %zu | %.1f | %.1f | %.1f | %llu | %.1f | %.1f | %llu |\n",
+        static_cast<unsigned long long>(updates), watchers.size(), p50, p99, max,
+        static_cast<unsigned long long>(missing), ack_p50, ack_p99, static_cast<unsigned long long>(errors));
   }
   return missing == 0 && errors == 0 ? 0 : 1;
 }

@@ -225,10 +225,18 @@ start_cluster() {
   log "cluster $cluster: three members up"
 }
 
+# stop_cluster CLUSTER: SIGTERM to every member (`timeout` passes it on and kills a member still running 10 s later);
+# $unclean names the members that did not shut down by themselves (no "stopped" in their log).
+unclean=""
 stop_cluster() {
-  local name
+  local cluster="$1" name
+  unclean=""
   for name in m1 m2 m3; do kill -TERM "${member_pid[$name]}" 2>/dev/null || true; done
   for name in m1 m2 m3; do stop_pid "${member_pid[$name]}"; done
+  for name in m1 m2 m3; do
+    grep -q 'msg=stopped' "$work/logs/$cluster-$name.log" || unclean+="${unclean:+, }$name"
+  done
+  [[ -z "$unclean" ]] || log "cluster $cluster: $unclean did not shut down on SIGTERM (killed after 10 s)"
 }
 
 # crdt_counter NAME METRIC: the sum of METRIC over every entity type on the member's /metrics.
@@ -308,7 +316,7 @@ converge_row() {
     --source "127.0.0.1:${client_port[m1]}" --watch "127.0.0.1:${client_port[m2]},127.0.0.1:${client_port[m3]}" \
     --entity "GCounter-converge-$$" --rate "$converge_rate" --seconds "$converge_seconds" --settle 10 --json)" ||
     notes="crdt_bench converge reported a failure (see below and the logs)"
-  stop_cluster
+  stop_cluster converge
   if [[ -z "$out" ]]; then
     add_row "$label" "1" "" "—" "—" "p99 ≤ 100 ms" "—" "—" "${notes:-failed, see logs}"
     return
@@ -319,14 +327,19 @@ converge_row() {
     "$(field "$out" ack_p99_ms)" "%.1f") ms"
   [[ "$(field "$out" missing)" == 0 ]] || notes+="; $(field "$out" missing) (update, watcher) pairs never shown"
   [[ "$(field "$out" errors)" == 0 ]] || notes+="; $(field "$out" errors) failed updates"
+  [[ -z "$unclean" ]] || notes+="; $unclean did not shut down on SIGTERM (killed after 10 s)"
   add_row "$label" "1" "p50 $(num "$(field "$out" p50_ms)" "%.1f") / p99 $(num "$(field "$out" p99_ms)" "%.1f") / max $(num \
     "$(field "$out" max_ms)" "%.1f") ms" "—" "—" "p99 ≤ 100 ms $mark" "—" "—" "$notes"
 }
 
 # -- 4. bytes on the wire ---------------------------------------------------------------------------------------------
 
-# measure_adds ENTITY_PREFIX TAG STATE_BYTES: ORSET_ADDS adds (one caller) to ORSet-<prefix>0 on member 1; prints
-# "bytes_per_update_per_peer deltas full_states" (full-state messages in the window subtracted at STATE_BYTES each).
+# measure_adds ENTITY_PREFIX TAG STATE_BYTES: ORSET_ADDS adds (one caller) to ORSet-<prefix>0 on member 1; sets
+# adds_per (bytes per update per peer, full-state messages in the window subtracted at STATE_BYTES each), adds_deltas
+# and adds_full (the deltas and full-state messages member 1 sent meanwhile).
+adds_per=""
+adds_deltas=""
+adds_full=""
 measure_adds() {
   local prefix="$1" tag="$2" state_bytes="$3" before after out
   read -r -a before <<<"$(replica_counters m1)"
@@ -335,10 +348,12 @@ measure_adds() {
     --seconds 60 --json)" || die "the $orset_adds adds failed"
   read -r -a after <<<"$(replica_counters m1)"
   [[ "$(field "$out" calls)" == "$orset_adds" ]] || die "only $(field "$out" calls) of $orset_adds adds succeeded"
-  local bytes=$((after[0] - before[0])) deltas=$((after[1] - before[1])) full=$((after[2] - before[2]))
-  ((deltas > 0)) || die "member 1 sent no deltas for $orset_adds adds"
-  LC_ALL=C awk -v b="$bytes" -v f="$full" -v s="$state_bytes" -v d="$deltas" \
-    'BEGIN { printf "%.1f %d %d\n", (b - f * s) / d, d, f }'
+  local bytes=$((after[0] - before[0]))
+  adds_deltas=$((after[1] - before[1]))
+  adds_full=$((after[2] - before[2]))
+  ((adds_deltas > 0)) || die "member 1 sent no deltas for $orset_adds adds"
+  adds_per="$(LC_ALL=C awk -v b="$bytes" -v f="$adds_full" -v s="$state_bytes" -v d="$adds_deltas" \
+    'BEGIN { printf "%.1f", (b - f * s) / d }')"
 }
 
 wire_row() {
@@ -346,7 +361,6 @@ wire_row() {
   label="bytes on the wire per ORSet add per peer, at $(commas "$orset_elements") elements (3 members)"
   start_cluster wire
   log "wire: filling ORSet-${entity_prefix}0 with $orset_elements elements through member 1"
-  read -r -a before <<<"$(replica_counters m1)"
   fill="$(run_json crdt_wire_fill 600 "$bench/crdt_bench" load --target "127.0.0.1:${client_port[m1]}" --update orset \
     --concurrency 32 --entities 1 --entity-prefix "$entity_prefix" --element-tag e --max-calls "$orset_elements" \
     --seconds 400 --json)" || die "filling the ORSet failed"
@@ -369,15 +383,19 @@ wire_row() {
       response_bytes)") B"
   fi
   log "wire: $orset_adds adds to the full set"
-  read -r per deltas full <<<"$(measure_adds "$entity_prefix" x "${state_bytes:-0}")"
+  measure_adds "$entity_prefix" x "${state_bytes:-0}"
+  per="$adds_per" deltas="$adds_deltas" full="$adds_full"
   log "wire: $orset_adds adds to an empty ORSet, for comparison"
-  read -r small small_deltas _ <<<"$(measure_adds "small-$$-" e "${state_bytes:-0}")"
-  stop_cluster
+  measure_adds "small-$$-" e "${state_bytes:-0}"
+  small="$adds_per" small_deltas="$adds_deltas"
+  stop_cluster wire
   local notes="$(commas "$deltas") deltas to 2 peers for $orset_adds adds"
   ((full == 0)) || notes+="; $full full-state message(s) of the sync round in the window, subtracted"
   [[ -n "$state_bytes" ]] || ((full == 0)) || notes+=" (size unknown: NOT subtracted)"
   notes+="; the same adds to an empty ORSet: $(num "$small" "%.1f") B per update per peer ($small_deltas deltas)"
-  notes+="; filled in $(num "$(field "$fill" seconds)" "%.1f") s by 32 callers"
+  notes+="; filled in $(num "$(field "$fill" seconds)" "%.1f") s by 32 callers (each reply of the model carries the"
+  notes+=" whole set: $(commas "$(field "$fill" response_bytes)") B at the end)"
+  [[ -z "$unclean" ]] || notes+="; $unclean did not shut down on SIGTERM (killed after 10 s)"
   local ratio="—"
   [[ -z "$state_bytes" ]] ||
     ratio="$(LC_ALL=C awk -v p="$per" -v s="$state_bytes" 'BEGIN { printf "%.2f %%", 100 * p / s }')"
