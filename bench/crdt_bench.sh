@@ -16,10 +16,9 @@
 #      adds, per update and peer, against the whole state's size (the bytes of a full-state message, read from the
 #      same counter when member 1's sync round sends one) and against the same adds to an empty ORSet.
 # Progress goes to stderr. Every program runs under `timeout`, every load is bounded in time and count, every process
-# is stopped on every exit path. Takes about 2–4 minutes with the defaults. It builds nothing; build first with:
-#   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DACTORSTATE_BUILD_BENCH=ON \
-#     -DACTORSTATE_BUILD_TESTS=OFF && ninja -C build-bench crdt_bench crdt_bench_member native_bench grpc_load \
-#     actorstate-proxy shopping-cart
+# is stopped on every exit path. Takes about 2–4 minutes with the defaults (filling the ORSet takes about a minute on 2
+# busy cores). It builds nothing; build first with:
+#   scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DACTORSTATE_BUILD_BENCH=ON -DACTORSTATE_BUILD_TESTS=OFF
 # Usage:
 #   bench/crdt_bench.sh [BUILD_DIR (default build-bench)] [--seconds N (3)] [--keep-work]
 # Knobs (environment): CONVERGE_RATE [200], CONVERGE_SECONDS [5], ORSET_ELEMENTS [10000], ORSET_ADDS [100].
