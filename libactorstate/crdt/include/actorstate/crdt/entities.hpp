@@ -21,6 +21,11 @@
 //    value entity key format) and written back whole after changes, at most one write in flight per entity, changes
 //    made meanwhile folded into the next one. Another member's write in between (a version conflict) is merged in and
 //    the write retried: merging is idempotent, so nothing a replica acknowledged is lost and nothing is counted twice.
+//  - Between members (`type_config::peers`, replication.hpp): every change goes as a delta to every live member,
+//    merged there into the entity if it is in memory; an answer at MAJORITY or ALL also waits for that many
+//    acknowledgements, within `write_timeout`, and fails UNAVAILABLE saying how many took it (the change stays).
+//    Members a send missed get the whole state every `sync_interval` until they take it; every tenth interval every
+//    member gets it, if it changed here since. Replica messages from others arrive through `deliver_replica`.
 //  - Passivation: after `passivation_timeout` without commands and with no streamed call open, the instance asks its
 //    manager to stop it; the manager agrees only if it sent nothing since, and holds later commands for that id until
 //    the instance is gone (two instances of one id on one member would be two replicas with one replica id).
