@@ -289,6 +289,17 @@ TEST_CASE_FIXTURE(crdt_fixture, "a_failure_of_the_whole_entity_fails_what_it_had
   CHECK(streams[1] == std::vector<std::string>{"init:1", "command:1"});
 }
 
+TEST_CASE_FIXTURE(crdt_fixture, "crdt_entities_of_a_user_function_that_states_no_protocol_version_are_refused_clearly") {
+  // npm cloudstate 0.0.3 states no version and speaks the CRDT protocol from before 0.2: its CRDT entities are
+  // reported, not served (every command would hang), and its other entities are served.
+  disco.minor = 0;
+  disco.more = {{"actorstate.streamtest.Restarting", "cloudstate.eventsourced.EventSourced"}};
+  auto n = start(temp_db("unversioned.db"));
+  CHECK(eventually([&] { return disco.reported("states no protocol version are not served"); }));
+  auto refused = call(*n, "counter");
+  CHECK(refused.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+}
+
 TEST_CASE_FIXTURE(crdt_fixture, "crdt_entities_are_listed_in_proxy_info_and_served_next_to_other_kinds") {
   disco.more = {{"actorstate.streamtest.Restarting", "cloudstate.eventsourced.EventSourced"}};
   auto n = start(temp_db("listed.db"));

@@ -36,6 +36,8 @@ public:
   std::string entity_type = "cloudstate.eventsourced.EventSourced";
   /// More entities offered after the first: service name and entity type.
   std::vector<std::pair<std::string, std::string>> more;
+  /// The protocol minor version the user function states (0: none, as old support libraries send).
+  std::atomic<int> minor{2};
   std::mutex mtx;
   std::vector<std::string> errors;
 
@@ -54,7 +56,7 @@ public:
       other->set_service_name(name);
       other->set_persistence_id(name);
     }
-    spec->mutable_service_info()->set_protocol_minor_version(2);
+    spec->mutable_service_info()->set_protocol_minor_version(minor.load());
     return grpc::Status::OK;
   }
   grpc::Status reportError(grpc::ServerContext*, const cloudstate::UserFunctionError* e,

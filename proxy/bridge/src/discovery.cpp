@@ -75,7 +75,7 @@ struct served_spec {
 /// reference proxy's, which the TCK compares.
 result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_context>& ctx,
                                                        const cloudstate::Entity& entity,
-                                                       std::set<std::string>& persistence_ids) {
+                                                       std::set<std::string>& persistence_ids, bool version_stated) {
   auto invalid = [](std::string message) { return status{status_code::invalid_argument, std::move(message)}; };
   const auto* service = ctx->pool->FindServiceByName(entity.service_name());
   if (service == nullptr)
@@ -93,6 +93,14 @@ result<std::shared_ptr<detail::model_base>> make_model(const std::shared_ptr<uf_
     m->spawn_instance = value_entity_spawner(ctx);
     model = m;
   } else if (type == crdt_type) {
+    // The support libraries that state no protocol version (npm cloudstate 0.0.3 and earlier) speak the CRDT
+    // protocol from before 0.2, which numbers CrdtStreamIn's fields differently (their `deleted` is 0.2's `command`):
+    // served, every command would hang until its deadline. Their other entity kinds speak 0.2 and are served.
+    if (!version_stated)
+      return invalid("Service " + entity.service_name() +
+                     ": CRDT entities of a user function that states no protocol version are not served (support "
+                     "libraries that leave it out, such as npm cloudstate 0.0.3, speak the CRDT protocol from "
+                     "before 0.2); upgrade the support library");
     auto m = std::make_shared<detail::crdt_model>();
     m->open = crdt_opener(ctx);
     m->report_error = [ctx](const std::string& message) { ctx->report_error(message); };
@@ -174,7 +182,7 @@ result<served_spec> validate(const std::shared_ptr<uf_context>& ctx, const cloud
   served_spec served;
   std::set<std::string> persistence_ids;
   for (const auto& entity : spec.entities()) {
-    auto model = make_model(ctx, entity, persistence_ids);
+    auto model = make_model(ctx, entity, persistence_ids, major != 0 || minor != 0);
     if (model.ok())
       served.models.push_back(std::move(model.value()));
     else
