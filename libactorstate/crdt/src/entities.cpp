@@ -174,6 +174,14 @@ using messages::replica_in;
 using messages::stream_call;
 using clock = std::chrono::steady_clock;
 
+/// Where a command's answer goes: its streamed call (which it ends) if it has one, else its reply destination.
+void answer(runtime::reply_to& reply, const std::shared_ptr<stream_call>& call, command_result r) {
+  if (call)
+    call->end(std::move(r));
+  else
+    reply.deliver(std::move(r));
+}
+
 /// The type URL under which a replica's state is stored (the value's `type`).
 constexpr const char* stored_type = "actorstate.crdt.replicated";
 /// How often a manager looks at the membership (a member that died stops counting in Votes within this).
@@ -392,6 +400,11 @@ private:
     // What waits for this write fails now (its change stays in the replica and is written by a later attempt, so the
     // caller's answer is "unknown outcome" in effect); the write is retried after a pause rather than at once.
     fail_waiting(status{runtime::store_failure_code(err), err.message()});
+    retry_write_later();
+  }
+
+  /// Writes again after `write_retry` (a store that fails should not be hammered).
+  void retry_write_later() {
     retry_pending_ = true;
     delayed_send(this, write_retry, ::actorstate::detail::continuation{[this] {
                    retry_pending_ = false;
@@ -404,12 +417,7 @@ private:
     if (!got.ok()) {
       env().metrics->persist_failures.inc();
       fail_waiting(status{runtime::store_failure_code(got.error()), got.error().message()});
-      retry_pending_ = true;
-      delayed_send(this, write_retry, ::actorstate::detail::continuation{[this] {
-                     retry_pending_ = false;
-                     write();
-                     maybe_stop();
-                   }});
+      retry_write_later();
       return;
     }
     if (got.value()) {
@@ -487,10 +495,7 @@ private:
 
   void refuse(delivery& d, const status& why) {
     env().metrics->command_failures.inc();
-    if (d.call)
-      d.call->end(command_result::failure(why));
-    else
-      d.reply.deliver(command_result::failure(why));
+    answer(d.reply, d.call, command_result::failure(why));
   }
 
   void take(delivery d) {
@@ -880,12 +885,8 @@ private:
     if (auto it = pending_.find(id); id != 0 && it != pending_.end()) {
       auto p = std::move(it->second);
       pending_.erase(it);
-      command_result r = command_result::failure(status_code::unknown, failure.description());
       env().metrics->command_failures.inc();
-      if (p.call)
-        p.call->end(std::move(r));
-      else
-        p.reply.deliver(std::move(r));
+      answer(p.reply, p.call, command_result::failure(status_code::unknown, failure.description()));
       return;
     }
     if (auto it = streams_.find(id); id != 0 && it != streams_.end()) {
@@ -915,11 +916,7 @@ private:
     if (auto it = pending_.find(culprit); culprit != 0 && it != pending_.end()) {
       auto p = std::move(it->second);
       pending_.erase(it);
-      command_result r = command_result::failure(status_code::internal, "protocol error: " + problem);
-      if (p.call)
-        p.call->end(std::move(r));
-      else
-        p.reply.deliver(std::move(r));
+      answer(p.reply, p.call, command_result::failure(status_code::internal, "protocol error: " + problem));
     }
     restart(problem, status_code::unavailable, true);
   }
@@ -940,10 +937,7 @@ private:
     pending_.clear();
     for (auto& [id, p] : pending) {
       env().metrics->command_failures.inc();
-      if (p.call)
-        p.call->end(command_result::failure(why));
-      else
-        p.reply.deliver(command_result::failure(why));
+      answer(p.reply, p.call, command_result::failure(why));
     }
     auto streams = std::move(streams_);
     streams_.clear();
@@ -1215,12 +1209,7 @@ private:
                  }});
   }
 
-  static void refuse(delivery& d, const status& why) {
-    if (d.call)
-      d.call->end(command_result::failure(why));
-    else
-      d.reply.deliver(command_result::failure(why));
-  }
+  static void refuse(delivery& d, const status& why) { answer(d.reply, d.call, command_result::failure(why)); }
 
   void on_idle(const std::string& id, uint64_t seen) {
     auto it = entries_.find(id);
