@@ -39,6 +39,7 @@
 #include "bench_node.hpp"
 #include "cloudstate/tck/model/crdt.grpc.pb.h"
 #include "crdt_model.hpp"
+#include "invoke_loop.hpp"
 
 namespace {
 
@@ -75,64 +76,13 @@ std::vector<std::string> split(const std::string& s) {
 
 // --- native ------------------------------------------------------------------------------------------------------
 
-struct native_result : bench::throughput {
-  uint64_t commands = 0;
-};
-
-native_result run_native(actorstate::node& node, size_t clients, size_t entities, const std::string& prefix,
-                         std::chrono::seconds duration, uint64_t max_commands) {
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> issued{0};
-  std::atomic<uint64_t> done{0};
-  std::atomic<uint64_t> errors{0};
-  std::atomic<size_t> finished{0};
-  std::mutex mtx;
-  std::vector<double> latencies;
-  struct client {
-    size_t index;
-    uint64_t n = 0;
-    std::vector<double> lat;
-  };
-  std::vector<std::unique_ptr<client>> cs;
-  for (size_t i = 0; i < clients; ++i)
-    cs.push_back(std::make_unique<client>(client{i}));
-  std::function<void(client*)> next = [&](client* c) {
-    if (stop.load() || issued.fetch_add(1) >= max_commands) {
-      std::lock_guard<std::mutex> guard{mtx};
-      latencies.insert(latencies.end(), c->lat.begin(), c->lat.end());
-      ++finished;
-      return;
-    }
-    auto entity = "GCounter-" + prefix + std::to_string((c->index + c->n * clients) % entities);
-    ++c->n;
+bench::invoke_result run_native(actorstate::node& node, size_t clients, size_t entities, const std::string& prefix,
+                                std::chrono::seconds duration, uint64_t max_commands) {
+  return bench::run_invoke_loop(node, clients, duration, max_commands, [&](size_t client, uint64_t n) {
+    auto entity = "GCounter-" + prefix + std::to_string((client + n * clients) % entities);
     auto payload = update_request(update_kind::gcounter, entity, {}).SerializeAsString();
-    auto start = clock_type::now();
-    node.invoke(service, {entity, "Process", std::move(payload), {}}, [&, c, start](actorstate::command_result r) {
-      if (r.ok())
-        c->lat.push_back(bench::micros_since(start));
-      else
-        ++errors;
-      ++done;
-      next(c);
-    });
-  };
-  auto t0 = clock_type::now();
-  for (auto& c : cs)
-    next(c.get());
-  while (clock_type::now() - t0 < duration && finished.load() < clients)
-    std::this_thread::sleep_for(5ms);
-  stop = true;
-  auto elapsed = bench::seconds_since(t0);
-  while (finished.load() < clients)
-    std::this_thread::sleep_for(1ms);
-  native_result r;
-  r.commands = done.load();
-  r.seconds = elapsed;
-  r.rate = static_cast<double>(r.commands - errors.load()) / elapsed;
-  r.p50_us = bench::percentile(latencies, 0.50);
-  r.p99_us = bench::percentile(latencies, 0.99);
-  r.errors = errors.load();
-  return r;
+    return std::pair<std::string, actorstate::command>{service, {entity, "Process", std::move(payload), {}}};
+  });
 }
 
 int native_main(const std::string& store_arg, const std::vector<size_t>& clients, size_t entities,

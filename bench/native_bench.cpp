@@ -23,76 +23,25 @@
 #include "bench_common.hpp"
 #include "bench_node.hpp"
 #include "cart_entity.hpp"
+#include "invoke_loop.hpp"
 #include "shoppingcart/shoppingcart.pb.h"
 
 namespace {
 
 using bench::clock_type;
 
-struct scenario_result : bench::throughput {
-  uint64_t commands = 0;
-};
-
-scenario_result run(actorstate::node& node, size_t clients, size_t entities, const std::string& prefix,
-                    std::chrono::seconds duration, uint64_t max_commands) {
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> issued{0};
-  std::atomic<uint64_t> done{0};
-  std::atomic<uint64_t> errors{0};
-  std::atomic<size_t> finished{0};
-  std::mutex mtx;
-  std::vector<double> latencies;
-  struct client {
-    size_t index;
-    uint64_t n = 0;
-    std::vector<double> lat;
-  };
-  std::vector<std::unique_ptr<client>> cs;
-  for (size_t i = 0; i < clients; ++i)
-    cs.push_back(std::make_unique<client>(client{i}));
-  std::function<void(client*)> next = [&](client* c) {
-    if (stop.load() || issued.fetch_add(1) >= max_commands) {
-      std::lock_guard<std::mutex> guard{mtx};
-      latencies.insert(latencies.end(), c->lat.begin(), c->lat.end());
-      ++finished;
-      return;
-    }
+bench::invoke_result run(actorstate::node& node, size_t clients, size_t entities, const std::string& prefix,
+                         std::chrono::seconds duration, uint64_t max_commands) {
+  return bench::run_invoke_loop(node, clients, duration, max_commands, [&](size_t client, uint64_t n) {
     com::example::shoppingcart::AddLineItem item;
-    auto user = prefix + std::to_string((c->index + c->n * clients) % entities);
+    auto user = prefix + std::to_string((client + n * clients) % entities);
     item.set_user_id(user);
     item.set_product_id("p");
     item.set_name("bench");
     item.set_quantity(1);
-    ++c->n;
-    auto start = clock_type::now();
-    node.invoke("com.example.shoppingcart.ShoppingCart", {user, "AddItem", item.SerializeAsString(), {}},
-                [&, c, start](actorstate::command_result r) {
-                  if (r.ok())
-                    c->lat.push_back(bench::micros_since(start));
-                  else
-                    ++errors;
-                  ++done;
-                  next(c);
-                });
-  };
-  auto t0 = clock_type::now();
-  for (auto& c : cs)
-    next(c.get());
-  // Wait for the deadline, or until every client ran out of the command budget.
-  while (clock_type::now() - t0 < duration && finished.load() < clients)
-    std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  stop = true;
-  auto elapsed = bench::seconds_since(t0);
-  while (finished.load() < clients)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  scenario_result r;
-  r.commands = done.load();
-  r.seconds = elapsed;
-  r.rate = static_cast<double>(r.commands - errors.load()) / elapsed;
-  r.p50_us = bench::percentile(latencies, 0.50);
-  r.p99_us = bench::percentile(latencies, 0.99);
-  r.errors = errors.load();
-  return r;
+    return std::pair<std::string, actorstate::command>{"com.example.shoppingcart.ShoppingCart",
+                                                       {user, "AddItem", item.SerializeAsString(), {}}};
+  });
 }
 
 }  // namespace
